@@ -1,0 +1,1 @@
+export { COMMANDS, type CliEntry, type CommandSpec } from './commands.js';

@@ -1,0 +1,8 @@
+// Original file: inference/grpc_predict_v2.proto
+
+
+export interface ServerLiveRequest {
+}
+
+export interface ServerLiveRequest__Output {
+}

@@ -1,0 +1,14 @@
+export * from './errors.js';
+export * from './paths.js';
+export * from './loader.js';
+export * from './model-manifest.js';
+export * from './rollout-state.js';
+export type { SegmentRequest, SegmentRequest__Output } from './generated/segserve/v1/SegmentRequest.js';
+export type { SegmentResponse, SegmentResponse__Output } from './generated/segserve/v1/SegmentResponse.js';
+export type { ClassStats } from './generated/segserve/v1/ClassStats.js';
+export type { SegmenterClient, SegmenterHandlers } from './generated/segserve/v1/Segmenter.js';
+export type { GRPCInferenceServiceClient, GRPCInferenceServiceHandlers } from './generated/inference/GRPCInferenceService.js';
+export type { ModelInferRequest, ModelInferRequest__Output } from './generated/inference/ModelInferRequest.js';
+export type { ModelInferResponse, ModelInferResponse__Output } from './generated/inference/ModelInferResponse.js';
+export type { HealthClient, HealthHandlers } from './generated/grpc/health/v1/Health.js';
+export type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse.js';
