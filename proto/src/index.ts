@@ -3,6 +3,7 @@ export * from './paths.js';
 export * from './loader.js';
 export * from './model-manifest.js';
 export * from './rollout-state.js';
+export * from './env.js';
 export type { SegmentRequest, SegmentRequest__Output } from './generated/segserve/v1/SegmentRequest.js';
 export type { SegmentResponse, SegmentResponse__Output } from './generated/segserve/v1/SegmentResponse.js';
 export type { ClassStats } from './generated/segserve/v1/ClassStats.js';

@@ -1,0 +1,32 @@
+// Every SEGSERVE_* environment variable any segserve process understands (DESIGN.md §13).
+// Each service validates the variables it uses; a SEGSERVE_* name in the environment that no
+// service knows is a typo and fails start-up, naming the variable. A name another service
+// uses is ignored, so one environment can be shared by a whole local stack.
+//
+// Append-only list: one line per variable, with the services that read it.
+export const SEGSERVE_ENV_VARS = [
+  'SEGSERVE_GRPC_PORT', // inference (50051), gateway (9090)
+  'SEGSERVE_HTTP_PORT', // gateway (8080)
+  'SEGSERVE_METRICS_PORT', // inference (9100), promoter (9102)
+  'SEGSERVE_MODEL_DIR', // inference
+  'SEGSERVE_MODEL_NAME', // inference (object store)
+  'SEGSERVE_MODEL_VERSION', // inference (object store)
+  'SEGSERVE_MODEL_SHA256', // inference (object store)
+  'SEGSERVE_NATS_URL', // inference, gateway, promoter, CLI
+  'SEGSERVE_UPSTREAMS', // gateway
+  'SEGSERVE_MAX_CONCURRENCY', // inference
+  'SEGSERVE_MAX_QUEUE', // inference
+  'SEGSERVE_QUEUE_TIMEOUT_MS', // inference
+  'SEGSERVE_API_KEYS', // gateway
+  'SEGSERVE_POLICY', // promoter
+  'SEGSERVE_DEPLOYER', // promoter
+  'SEGSERVE_PROMETHEUS_URL', // promoter
+  'SEGSERVE_LOG_LEVEL', // all
+] as const;
+
+export type SegserveEnvVar = (typeof SEGSERVE_ENV_VARS)[number];
+
+/** Names of SEGSERVE_* variables in `env` that no segserve service knows. */
+export function unknownSegserveVars(env: Readonly<Record<string, string | undefined>>, known: readonly string[] = SEGSERVE_ENV_VARS): string[] {
+  return Object.keys(env).filter((k) => k.startsWith('SEGSERVE_') && !known.includes(k));
+}
