@@ -1,5 +1,12 @@
-// Placeholder until the promoter service lands: every command reports itself as not built yet.
-export function run(command: string, _argv: readonly string[]): Promise<number> {
-  process.stderr.write(`segserve ${command}: not available yet\n`);
-  return Promise.resolve(2);
+// `segserve` subcommands implemented by the promoter package. Intake-side commands (publish,
+// keys, decisions) and rollout-side commands (promoter, stack, rollout, rollback) live apart.
+export async function run(command: string, argv: readonly string[]): Promise<number> {
+  switch (command) {
+    case 'publish':
+    case 'keys':
+    case 'decisions':
+      return (await import('./intake/cli.js')).runIntakeCommand(command, argv);
+    default:
+      return (await import('./rollout/cli.js')).runRolloutCommand(command, argv);
+  }
 }

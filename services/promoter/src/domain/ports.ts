@@ -46,3 +46,46 @@ export interface MetricsSource {
   trackMetrics(model: string, version: string, track: Track, windowSeconds: number): Promise<TrackMetrics>;
   isOnline(): Promise<boolean>;
 }
+
+/** Metric figures of a model version: miou, latency_ms_p95, peak_rss_mb, … */
+export type Metrics = Readonly<Record<string, number>>;
+
+/** An experiment result that passed intake (schema, signature, idempotency, artifact, policy on claims). */
+export interface Candidate {
+  /** Experiment id (the `Nats-Msg-Id`, and the key in `segserve_decisions`). */
+  readonly id: string;
+  readonly ref: ModelRef;
+  readonly claimed: Metrics;
+  /** Digest of the golden set the claims were measured on. */
+  readonly goldenSha256: string;
+}
+
+/** Claimed and measured side by side, and whether the candidate still beats the stable. */
+export interface VerificationReport {
+  readonly ok: boolean;
+  /** Machine-readable reason, e.g. `claim_not_reproduced`, `does_not_beat_stable`, `not_ready`. */
+  readonly reasonCode: string;
+  /** One sentence a person can read. */
+  readonly reason: string;
+  readonly claimed: Metrics;
+  readonly measured: Metrics;
+  readonly stableMeasured: Metrics | null;
+}
+
+/** Runs the golden set through a candidate served at `target` (no live traffic) and judges it. */
+export interface CandidateVerifier {
+  verify(candidate: Candidate, target: string, signal: AbortSignal): Promise<VerificationReport>;
+}
+
+export type RolloutOutcome =
+  | { readonly outcome: 'promoted'; readonly reason: string }
+  | { readonly outcome: 'rejected' | 'rolled_back'; readonly reasonCode: string; readonly reason: string; readonly verification?: VerificationReport };
+
+/**
+ * Takes an accepted candidate through Verifying → Canary → Promoting → Baking → Succeeded, or
+ * Failed. Resumes (never restarts) a rollout already recorded for the same experiment id.
+ * `working()` is called periodically so the intake can extend the message's ack deadline.
+ */
+export interface RolloutRunner {
+  run(candidate: Candidate, hooks: { readonly working: () => void; readonly signal: AbortSignal }): Promise<RolloutOutcome>;
+}
