@@ -22,6 +22,9 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_DEPLOYER', // promoter
   'SEGSERVE_PROMETHEUS_URL', // promoter
   'SEGSERVE_LOG_LEVEL', // all
+  'SEGSERVE_DEADLINE_MS', // gateway (upstream call deadline, 30000)
+  'SEGSERVE_DEFAULT_MODEL', // gateway (model of POST /segmentator-api)
+  'SEGSERVE_HOST', // gateway (bind address, 0.0.0.0)
 ] as const;
 
 export type SegserveEnvVar = (typeof SEGSERVE_ENV_VARS)[number];
