@@ -25,6 +25,17 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_DEADLINE_MS', // gateway (upstream call deadline, 30000)
   'SEGSERVE_DEFAULT_MODEL', // gateway (model of POST /segmentator-api)
   'SEGSERVE_HOST', // gateway (bind address, 0.0.0.0)
+  'SEGSERVE_MAX_INPUT_PIXELS', // inference (decode limit, 40000000)
+  'SEGSERVE_MAX_MESSAGE_BYTES', // inference (gRPC send/receive limit, 33554432)
+  'SEGSERVE_SHUTDOWN_GRACE_MS', // inference (drain before forced exit, 20000)
+  'SEGSERVE_MAX_CONNECTION_AGE_MS', // inference (gRPC max connection age, 60000)
+  'SEGSERVE_INTRA_OP_THREADS', // inference (onnxruntime threads per run)
+  'SEGSERVE_INTER_OP_THREADS', // inference (onnxruntime, 1)
+  'SEGSERVE_ORT_ARENA', // inference (onnxruntime CPU memory arena, false)
+  'SEGSERVE_ORT_MEM_PATTERN', // inference (onnxruntime memory pattern, false)
+  'SEGSERVE_MODEL_CACHE_DIR', // inference (object-store download cache)
+  'SEGSERVE_FAULT_DELAY_MS', // inference, TEST ONLY: added latency per request
+  'SEGSERVE_FAULT_ERROR_RATIO', // inference, TEST ONLY: fraction of requests failing INTERNAL
 ] as const;
 
 export type SegserveEnvVar = (typeof SEGSERVE_ENV_VARS)[number];
