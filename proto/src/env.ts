@@ -25,7 +25,7 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_DEADLINE_MS', // gateway (upstream call deadline, 30000)
   'SEGSERVE_DEFAULT_MODEL', // gateway (model of POST /segmentator-api)
   'SEGSERVE_HOST', // gateway (bind address, 0.0.0.0)
-  'SEGSERVE_MAX_INPUT_PIXELS', // inference (decode limit, 40000000)
+  'SEGSERVE_MAX_INPUT_PIXELS', // inference (decode limit, 24000000)
   'SEGSERVE_MAX_MESSAGE_BYTES', // inference (gRPC send/receive limit, 33554432)
   'SEGSERVE_SHUTDOWN_GRACE_MS', // inference (drain before forced exit, 20000)
   'SEGSERVE_MAX_CONNECTION_AGE_MS', // inference (gRPC max connection age, 60000)
