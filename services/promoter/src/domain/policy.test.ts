@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { checkClaims, durationMs, evaluatePolicy, fmt, parsePolicy, parsePolicyText, type Policy } from './policy.js';
+import type { Metrics } from './ports.js';
+
+const DEFAULT_POLICY_FILE = fileURLToPath(new URL('../../policies/facade-ads.yaml', import.meta.url));
+const policy: Policy = parsePolicyText(readFileSync(DEFAULT_POLICY_FILE, 'utf8'), 'facade-ads.yaml');
+
+const stable: Metrics = { miou: 0.8, latency_ms_p95: 400, peak_rss_mb: 300 };
+
+describe('parsePolicy', () => {
+  it('reads the DESIGN.md §7 example with its limits, tolerances and canary settings', () => {
+    expect(policy.model).toBe('facade-ads');
+    expect(policy.objectives).toEqual([
+      { metric: 'miou', better: 'higher', tolerance: 0.005, relative: false, minImprovement: 0.002 },
+      { metric: 'latency_ms_p95', better: 'lower', tolerance: 0.05, relative: true, minImprovement: 0.05 },
+      { metric: 'peak_rss_mb', better: 'lower', tolerance: 0.05, relative: true, minImprovement: 0.05 },
+    ]);
+    expect(policy.limits).toEqual([
+      { key: 'latency_ms_p95', metric: 'latency_ms_p95', bound: 'max', value: 500 },
+      { key: 'peak_rss_mb', metric: 'peak_rss_mb', bound: 'max', value: 400 },
+      { key: 'miou_min', metric: 'miou', bound: 'min', value: 0.75 },
+    ]);
+    expect(policy.verify).toEqual({ golden: true, claimTolerance: { miou: 0.01, latency_ms_p95: 0.25 }, repeats: 1 });
+    expect(policy.canary).toEqual({
+      steps: [10, 25, 50],
+      intervalMs: 30_000,
+      minRequests: 50,
+      maxFailedChecks: 2,
+      maxErrorRate: 0.01,
+      maxLatencyRatio: 1.2,
+      maxRssFraction: 0.9,
+      bakeMs: 60_000,
+    });
+    expect(Object.isFrozen(policy.canary.steps)).toBe(true);
+  });
+
+  it('fills defaults for a minimal JSON policy', () => {
+    const p = parsePolicyText('{"model":"m","objectives":[{"metric":"miou","better":"higher"}]}');
+    expect(p.objectives[0]).toEqual({ metric: 'miou', better: 'higher', tolerance: 0, relative: false, minImprovement: 0 });
+    expect(p.limits).toEqual([]);
+    expect(p.canary.steps).toEqual([10, 25, 50]);
+    expect(p.verify.golden).toBe(true);
+  });
+
+  const base = { model: 'm', objectives: [{ metric: 'miou', better: 'higher' }] };
+  it.each([
+    ['unknown top-level field', { ...base, extra: 1 }, /must NOT have additional properties 'extra'/],
+    ['bad model name', { ...base, model: '../etc' }, /model must match pattern/],
+    ['no objectives', { ...base, objectives: [] }, /objectives must NOT have fewer than 1 items/],
+    ['bad direction', { ...base, objectives: [{ metric: 'miou', better: 'up' }] }, /better must be equal to one of the allowed values/],
+    ['negative tolerance', { ...base, objectives: [{ metric: 'miou', better: 'higher', tolerance: -1 }] }, /tolerance must be >= 0/],
+    ['duplicate objective', { ...base, objectives: [base.objectives[0], base.objectives[0]] }, /appears twice/],
+    ['min_improvement of a non-objective', { ...base, min_improvement: { latency_ms_p95: 0.1 } }, /min_improvement.latency_ms_p95: not an objective/],
+    ['bare limit without objective', { ...base, limits: { latency_ms_p95: 500 } }, /write latency_ms_p95_min or latency_ms_p95_max/],
+    ['descending canary steps', { ...base, canary: { steps: [50, 10] } }, /strictly ascending/],
+    ['canary step over 100', { ...base, canary: { steps: [10, 150] } }, /must be <= 100/],
+    ['bad duration', { ...base, canary: { interval: '30 seconds' } }, /interval/],
+    ['unknown canary field', { ...base, canary: { weight: 3 } }, /additional properties 'weight'/],
+    ['not an object', 'model: m', /must be object/],
+  ])('rejects %s', (_name, doc, message) => {
+    expect(() => parsePolicy(doc, 'p.yaml')).toThrow(message);
+  });
+
+  it('rejects text that is neither YAML nor JSON', () => {
+    expect(() => parsePolicyText('{model: [', 'p.yaml')).toThrow(/p.yaml: not YAML or JSON/);
+  });
+
+  it('accepts explicit _min/_max limits on metrics without objectives', () => {
+    const p = parsePolicy({ ...base, limits: { latency_ms_p95_max: 500, fps_min: 2 } });
+    expect(p.limits.map((l) => [l.metric, l.bound, l.value])).toEqual([
+      ['latency_ms_p95', 'max', 500],
+      ['fps', 'min', 2],
+    ]);
+  });
+});
+
+describe('durationMs', () => {
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['1.5m', 90_000],
+    ['2h', 7_200_000],
+    [12, 12_000],
+  ] as const)('%s → %i ms', (input, ms) => {
+    expect(durationMs(input)).toBe(ms);
+  });
+});
+
+describe('evaluatePolicy', () => {
+  // Every branch of the decision is a row: limits, tolerance (absolute and relative), minimum
+  // improvement (absolute and relative), missing / non-finite figures, first model.
+  const rows: { name: string; candidate: Metrics; stable: Metrics | null; accepted: boolean; code: string; reason: RegExp }[] = [
+    { name: 'better mIoU, rest equal', candidate: { ...stable, miou: 0.81 }, stable, accepted: true, code: 'beats_stable', reason: /^Accepted: miou 0.81 vs 0.8 \(0.01\) better than the stable, and latency_ms_p95, peak_rss_mb stay within tolerance\.$/ },
+    { name: 'faster by ≥ 5 % (relative min improvement)', candidate: { ...stable, latency_ms_p95: 380 }, stable, accepted: true, code: 'beats_stable', reason: /latency_ms_p95 380 vs 400 \(5%\) better/ },
+    { name: 'faster by < 5 % only', candidate: { ...stable, latency_ms_p95: 390 }, stable, accepted: false, code: 'no_improvement', reason: /no objective improves on the stable by its minimum improvement/ },
+    { name: 'mIoU better by less than min improvement', candidate: { ...stable, miou: 0.801 }, stable, accepted: false, code: 'no_improvement', reason: /^Not promoted: no objective improves/ },
+    { name: 'mIoU better exactly by min improvement', candidate: { ...stable, miou: 0.802 }, stable, accepted: true, code: 'beats_stable', reason: /miou 0.802 vs 0.8/ },
+    { name: 'identical figures', candidate: stable, stable, accepted: false, code: 'no_improvement', reason: /no objective improves/ },
+    { name: 'mIoU worse within absolute tolerance, latency better', candidate: { ...stable, miou: 0.796, latency_ms_p95: 300 }, stable, accepted: true, code: 'beats_stable', reason: /latency_ms_p95 300 vs 400 \(25%\) better.*miou, peak_rss_mb stay within tolerance/ },
+    { name: 'mIoU worse exactly at tolerance, latency better', candidate: { ...stable, miou: 0.795, latency_ms_p95: 300 }, stable, accepted: true, code: 'beats_stable', reason: /^Accepted/ },
+    { name: 'mIoU worse beyond tolerance (int8 accuracy loser)', candidate: { miou: 0.78, latency_ms_p95: 250, peak_rss_mb: 200 }, stable, accepted: false, code: 'worse_than_stable', reason: /^Not promoted: miou 0.78 vs 0.8 \(0.02\) is worse than the tolerance 0.005\.$/ },
+    { name: 'latency worse beyond relative tolerance', candidate: { ...stable, miou: 0.85, latency_ms_p95: 440 }, stable, accepted: false, code: 'worse_than_stable', reason: /latency_ms_p95 440 vs 400 \(10%\) is worse than the tolerance 5%/ },
+    { name: 'latency worse within relative tolerance', candidate: { ...stable, miou: 0.85, latency_ms_p95: 419 }, stable, accepted: true, code: 'beats_stable', reason: /^Accepted: miou/ },
+    { name: 'latency over the hard limit', candidate: { ...stable, miou: 0.9, latency_ms_p95: 620 }, stable, accepted: false, code: 'limit_exceeded', reason: /^Not promoted: latency_ms_p95 620 is above the limit 500\.$/ },
+    { name: 'memory over the hard limit (latency/memory loser)', candidate: { miou: 0.82, latency_ms_p95: 650, peak_rss_mb: 480 }, stable, accepted: false, code: 'limit_exceeded', reason: /latency_ms_p95 650 is above the limit 500; peak_rss_mb 480 is above the limit 400/ },
+    { name: 'mIoU under its minimum', candidate: { ...stable, miou: 0.7 }, stable: null, accepted: false, code: 'limit_exceeded', reason: /miou 0.7 is below the minimum 0.75/ },
+    { name: 'limit met exactly', candidate: { miou: 0.75, latency_ms_p95: 500, peak_rss_mb: 400 }, stable: null, accepted: true, code: 'first_model_within_limits', reason: /no stable version yet/ },
+    { name: 'first model within limits', candidate: stable, stable: null, accepted: true, code: 'first_model_within_limits', reason: /^Accepted: there is no stable version yet and every hard limit holds\.$/ },
+    { name: 'first model over a limit', candidate: { ...stable, peak_rss_mb: 401 }, stable: null, accepted: false, code: 'limit_exceeded', reason: /peak_rss_mb 401 is above the limit 400/ },
+    { name: 'missing metric', candidate: { miou: 0.9, latency_ms_p95: 100 }, stable, accepted: false, code: 'metric_missing', reason: /^Not promoted: peak_rss_mb is missing or not a finite number\.$/ },
+    { name: 'NaN metric', candidate: { ...stable, miou: Number.NaN }, stable, accepted: false, code: 'metric_missing', reason: /miou is missing/ },
+    { name: 'Infinity metric', candidate: { ...stable, latency_ms_p95: Number.POSITIVE_INFINITY, peak_rss_mb: Number.NaN }, stable: null, accepted: false, code: 'metric_missing', reason: /latency_ms_p95, peak_rss_mb are missing/ },
+    { name: 'stable lacks one figure: others decide', candidate: { ...stable, miou: 0.82 }, stable: { miou: 0.8, latency_ms_p95: 400 }, accepted: true, code: 'beats_stable', reason: /peak_rss_mb stay/ },
+    { name: 'stable lacks every figure', candidate: stable, stable: {}, accepted: false, code: 'no_improvement', reason: /the stable has no figures to compare with/ },
+    { name: 'stable with NaN figure is no baseline', candidate: { ...stable, miou: 0.9 }, stable: { ...stable, miou: Number.NaN }, accepted: false, code: 'no_improvement', reason: /miou 0.9 vs \?/ },
+  ];
+  it.each(rows)('$name', ({ candidate, stable: s, accepted, code, reason }) => {
+    const v = evaluatePolicy(policy, candidate, s);
+    expect({ accepted: v.accepted, code: v.code }).toEqual({ accepted, code });
+    expect(v.reason).toMatch(reason);
+    expect(v.reason.split('. ').length).toBe(1); // one sentence
+  });
+
+  it('a relative objective against a stable of 0 falls back to absolute', () => {
+    const p = parsePolicy({ model: 'm', objectives: [{ metric: 'errors', better: 'lower', relative: true, tolerance: 0.1 }] });
+    expect(evaluatePolicy(p, { errors: 0 }, { errors: 0 }).code).toBe('no_improvement');
+    expect(evaluatePolicy(p, { errors: 0.05 }, { errors: 0 }).code).toBe('no_improvement');
+    expect(evaluatePolicy(p, { errors: 0.2 }, { errors: 0 }).code).toBe('worse_than_stable');
+  });
+
+  it('reports the figures behind the decision', () => {
+    const v = evaluatePolicy(policy, { miou: 0.78, latency_ms_p95: 250, peak_rss_mb: 200 }, stable);
+    expect(v.objectives.map((o) => [o.metric, o.status])).toEqual([
+      ['miou', 'worse'],
+      ['latency_ms_p95', 'better'],
+      ['peak_rss_mb', 'better'],
+    ]);
+    expect(v.objectives[1]?.improvement).toBeCloseTo(0.375);
+    expect(v.limits.every((l) => l.ok)).toBe(true);
+  });
+});
+
+describe('checkClaims', () => {
+  const claimed: Metrics = { miou: 0.82, latency_ms_p95: 400, peak_rss_mb: 300 };
+  const rows: { name: string; measured: Metrics; claim?: Metrics; ok: boolean; code: string; reason: RegExp }[] = [
+    { name: 'reproduced exactly', measured: claimed, ok: true, code: 'claims_reproduced', reason: /^The claimed miou, latency_ms_p95 reproduce on the golden set\.$/ },
+    { name: 'mIoU short within tolerance', measured: { ...claimed, miou: 0.811 }, ok: true, code: 'claims_reproduced', reason: /reproduce/ },
+    { name: 'mIoU short exactly by tolerance', measured: { ...claimed, miou: 0.81 }, ok: true, code: 'claims_reproduced', reason: /reproduce/ },
+    { name: 'inflated mIoU', measured: { ...claimed, miou: 0.7 }, ok: false, code: 'claim_not_reproduced', reason: /^Rejected: the claim does not reproduce on the golden set: miou measured 0.7 against a claimed 0.82 \(off by 0.12, tolerance 0.01\)\.$/ },
+    { name: 'measured better than claimed', measured: { ...claimed, miou: 0.9, latency_ms_p95: 100 }, ok: true, code: 'claims_reproduced', reason: /reproduce/ },
+    { name: 'latency slower within relative tolerance', measured: { ...claimed, latency_ms_p95: 500 }, ok: true, code: 'claims_reproduced', reason: /reproduce/ },
+    { name: 'latency slower beyond relative tolerance', measured: { ...claimed, latency_ms_p95: 520 }, ok: false, code: 'claim_not_reproduced', reason: /latency_ms_p95 measured 520 against a claimed 400 \(off by 30%, tolerance 25%\)/ },
+    { name: 'memory not in claim_tolerance is not checked', measured: { ...claimed, peak_rss_mb: 900 }, ok: true, code: 'claims_reproduced', reason: /reproduce/ },
+    { name: 'measurement missing', measured: { latency_ms_p95: 400 }, ok: false, code: 'measurement_missing', reason: /^Rejected: miou could not be measured on the golden set\.$/ },
+    { name: 'nothing claimed', measured: claimed, claim: {}, ok: true, code: 'claims_reproduced', reason: /^No claim to check\.$/ },
+  ];
+  it.each(rows)('$name', ({ measured, claim, ok, code, reason }) => {
+    const v = checkClaims(policy, claim ?? claimed, measured);
+    expect({ ok: v.ok, code: v.code }).toEqual({ ok, code });
+    expect(v.reason).toMatch(reason);
+  });
+
+  it('checks a metric without an objective in both directions', () => {
+    const p = parsePolicy({ model: 'm', objectives: [{ metric: 'miou', better: 'higher' }], verify: { claim_tolerance: { fps: 1 } } });
+    expect(checkClaims(p, { fps: 10 }, { fps: 12 }).ok).toBe(false);
+    expect(checkClaims(p, { fps: 10 }, { fps: 9.5 }).ok).toBe(true);
+  });
+});
+
+describe('fmt', () => {
+  it.each([
+    [0.81234567, '0.8123'],
+    [412.53, '412.5'],
+    [5, '5'],
+    [1.23456, '1.235'],
+    [Number.NaN, 'NaN'],
+  ])('%d → %s', (x, s) => {
+    expect(fmt(x)).toBe(s);
+  });
+});
