@@ -29,6 +29,14 @@ export interface ModelDeployer {
   removeCanary(model: string): Promise<void>;
   /** Releases everything this deployer started (local driver); a no-op for Kubernetes. */
   close(): Promise<void>;
+  /**
+   * Stops what the deployer retired (an old stable, a removed canary) once no route in
+   * `inUseTargets` points at it any more. The controller calls it after every rollout-state
+   * write, so gateways have switched before processes go away. Absent = nothing to prune.
+   */
+  prune?(model: string, inUseTargets: readonly string[]): Promise<void>;
+  /** `host:port` of each /metrics endpoint of a track (local driver; scraping and Prometheus SD). */
+  metricsTargets?(model: string, track: Track): readonly string[];
 }
 
 /** One window of canary-versus-stable figures, read from Prometheus or scraped directly. */
@@ -45,6 +53,14 @@ export interface MetricsSource {
   /** Figures for one track of a model over the last `windowSeconds`. */
   trackMetrics(model: string, version: string, track: Track, windowSeconds: number): Promise<TrackMetrics>;
   isOnline(): Promise<boolean>;
+}
+
+/**
+ * Sends golden-set images to a track so that canary analysis has samples when live traffic is
+ * too thin (a held check never passes and never fails, DESIGN.md §7).
+ */
+export interface GoldenReplayer {
+  replay(model: string, target: string, requests: number, signal: AbortSignal): Promise<{ readonly sent: number; readonly failed: number }>;
 }
 
 /** Metric figures of a model version: miou, latency_ms_p95, peak_rss_mb, … */
@@ -88,4 +104,14 @@ export type RolloutOutcome =
  */
 export interface RolloutRunner {
   run(candidate: Candidate, hooks: { readonly working: () => void; readonly signal: AbortSignal }): Promise<RolloutOutcome>;
+}
+
+export type LogFields = Readonly<Record<string, unknown>>;
+
+/** Structured log lines (JSON on stdout in the processes, silent or captured in tests). */
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
 }
