@@ -36,6 +36,9 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_MODEL_CACHE_DIR', // inference (object-store download cache)
   'SEGSERVE_FAULT_DELAY_MS', // inference, TEST ONLY: added latency per request
   'SEGSERVE_FAULT_ERROR_RATIO', // inference, TEST ONLY: fraction of requests failing INTERNAL
+  'SEGSERVE_SIGNING_SEED', // CLI publish (ed25519 nkeys seed `SU…`; or --seed-file)
+  'SEGSERVE_SIGNERS', // promoter (comma-separated public nkeys `U…` whose results are accepted)
+  'SEGSERVE_GOLDEN_ROOT', // promoter (directory with <model>/golden/{images,masks}; default models/)
 ] as const;
 
 export type SegserveEnvVar = (typeof SEGSERVE_ENV_VARS)[number];

@@ -4,6 +4,8 @@ export * from './loader.js';
 export * from './model-manifest.js';
 export * from './rollout-state.js';
 export * from './env.js';
+export * from './experiment-result.js';
+export * from './decision.js';
 export type { SegmentRequest, SegmentRequest__Output } from './generated/segserve/v1/SegmentRequest.js';
 export type { SegmentResponse, SegmentResponse__Output } from './generated/segserve/v1/SegmentResponse.js';
 export type { ClassStats } from './generated/segserve/v1/ClassStats.js';
