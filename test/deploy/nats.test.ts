@@ -9,6 +9,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { NATS_NAMES } from '@segserve/proto';
+import { ensureNatsObjects } from '../../services/promoter/src/adapters/nats-setup.js';
 import { NATS_CONF, NATS_USERS, startDeployedNats, type DeployedNats, type NatsUserName } from './nats-server.js';
 
 let nats: DeployedNats;
@@ -79,6 +80,14 @@ describe('deploy/nats/nats.conf', () => {
     await decisions.create('exp-0', JSON.stringify({ outcome: 'rejected' }));
     await jetstream(nc).publish(NATS_NAMES.rolloutEventsSubject(MODEL), JSON.stringify({ phase: 'Idle' }));
     await expect(jetstream(nc).publish(NATS_NAMES.experimentsSubject(MODEL), RESULT)).rejects.toThrow(/permission/i);
+  });
+
+  it("the promoter's own idempotent set-up (ensureNatsObjects) runs as promoter, and again as publisher", async () => {
+    await ensureNatsObjects(await login('promoter'));
+    // `segserve publish` runs it too: once everything exists it only reads configurations.
+    await ensureNatsObjects(await login('publisher'));
+    // The gateway has no business there.
+    await expect(ensureNatsObjects(await login('gateway'))).rejects.toThrow(/permission/i);
   });
 
   it('publisher uploads a model and publishes a result; cannot touch the rollout state', async () => {
