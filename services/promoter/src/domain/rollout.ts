@@ -1,0 +1,421 @@
+// The rollout state machine (DESIGN.md §7) as pure functions — STYLE.md "decide purely, act at
+// the edge". The controller reads the state from KV, makes the infrastructure match
+// `desiredTracks(state)`, gathers what `observationsNeeded` asks for, calls `decide`, writes the
+// result with compare-and-set, publishes the events and sleeps until `wakeAt`.
+//
+//   Idle → Verifying → Canary(step 0…n-1) → Promoting → Baking → Succeeded
+//                 ╰──────────────┴──────────────┴───────────┴──→ Failed (reason)
+//
+// Every phase is re-entrant: the infrastructure of a phase is a function of the state, so a
+// restarted promoter converges to it and carries on (RELIABILITY 35). A rollback that must put
+// a previous version back first records it in `restore`; the state keeps routing to what runs
+// until the restored version is ready, so a rollback never routes to nothing.
+import type { RolloutPhase, RolloutState, TrackState } from '@segserve/proto';
+import type { Analysis, Check, Verdict } from './canary-analysis.js';
+import type { CanaryPolicy } from './policy.js';
+import type { Candidate, Metrics, ModelRef, Readiness, RolloutOutcome, VerificationReport } from './ports.js';
+
+/** What the promoter keeps about the candidate, enough to resume any phase after a restart. */
+export interface CandidateRecord {
+  readonly id: string;
+  readonly version: string;
+  readonly sha256: string;
+  readonly claimed: Metrics;
+  readonly golden_sha256: string;
+}
+
+export type OutcomeKind = RolloutOutcome['outcome'];
+
+/** The value under key <model> in `segserve_rollouts`; gateways read only the RolloutState part. */
+export interface RolloutRecord extends RolloutState {
+  readonly experiment_id?: string;
+  readonly candidate?: CandidateRecord;
+  /** The stable before the promotion: what a rollback during the bake or after success restores. */
+  readonly previous_stable?: TrackState | null;
+  /** A rollback that still has to bring this version back before the state can route to it. */
+  readonly restore?: TrackState | null;
+  readonly rollback_requested?: { readonly reason: string; readonly at: string } | null;
+  readonly phase_started_at?: string;
+  readonly next_check_at?: string;
+  readonly bake_until?: string;
+  readonly failed_checks?: number;
+  readonly last_checks?: readonly Check[];
+  readonly last_verdict?: Verdict;
+  readonly last_check_at?: string;
+  readonly baseline_p95_seconds?: number | null;
+  readonly outcome?: OutcomeKind;
+  readonly reason_code?: string;
+  readonly verification?: VerificationReport;
+}
+
+export interface RolloutSettings {
+  readonly canary: CanaryPolicy;
+  /** A track that is still not ready after this long fails the rollout. */
+  readonly readyTimeoutMs: number;
+  /** How often to look again while waiting for readiness. */
+  readonly pollMs: number;
+}
+
+export interface Observation {
+  readonly canary?: Readiness;
+  readonly stable?: Readiness;
+  /** Present once the candidate was verified (only asked for when the canary is ready). */
+  readonly verification?: VerificationReport;
+  /** Present when a check was due (`observationsNeeded(...).analysis`). */
+  readonly analysis?: Analysis;
+}
+
+export type RolloutEventType = 'phase' | 'check' | 'target' | 'rollback_requested' | 'rollback_refused' | 'restored';
+
+/** One message on ROLLOUT_EVENTS `segserve.rollouts.<model>`. */
+export interface RolloutEvent {
+  readonly type: RolloutEventType;
+  readonly model: string;
+  readonly experiment_id: string | null;
+  readonly version: string | null;
+  readonly phase: RolloutPhase;
+  readonly step: number | null;
+  readonly weight: number;
+  readonly at: string;
+  readonly reason?: string;
+  readonly reason_code?: string;
+  readonly verdict?: Verdict;
+  readonly checks?: readonly Check[];
+  readonly failed_checks?: number;
+}
+
+export interface Decision {
+  readonly state: RolloutRecord;
+  /** False when `state` is the input unchanged (nothing to write). */
+  readonly changed: boolean;
+  readonly events: readonly RolloutEvent[];
+  /** Tracks to replay the golden set through (a check held for lack of samples). */
+  readonly replay: readonly ('canary' | 'stable')[];
+  /** When to decide again; null when the rollout is settled. */
+  readonly wakeAt: Date | null;
+}
+
+export interface DesiredTracks {
+  readonly stable: ModelRef | null;
+  /** `keep`: leave the canary as it is (promotion hands its processes to the stable track). */
+  readonly canary: ModelRef | 'keep' | null;
+}
+
+export interface Needs {
+  readonly canary: boolean;
+  readonly stable: boolean;
+  /** Verify the candidate when (and only when) the canary is ready. */
+  readonly verifyWhenReady: boolean;
+  readonly analysis: 'canary' | 'bake' | null;
+}
+
+const ACTIVE: ReadonlySet<RolloutPhase> = new Set(['Verifying', 'Canary', 'Promoting', 'Baking']);
+
+export function candidateRef(s: RolloutRecord): ModelRef | null {
+  return s.candidate ? { model: s.model, version: s.candidate.version, sha256: s.candidate.sha256 } : null;
+}
+
+const trackRef = (model: string, t: TrackState | null | undefined): ModelRef | null => (t ? { model, version: t.version, sha256: t.sha256 } : null);
+
+/** Nothing left to do: no phase in progress, no restore pending, no rollback request. */
+export function isSettled(s: RolloutRecord): boolean {
+  return !ACTIVE.has(s.phase) && !s.restore && !s.rollback_requested;
+}
+
+/** The outcome of a settled rollout (for RolloutRunner.run); undefined while it runs. */
+export function outcomeOf(s: RolloutRecord): RolloutOutcome | undefined {
+  if (!isSettled(s) || !s.outcome) return undefined;
+  if (s.outcome === 'promoted') return { outcome: 'promoted', reason: s.reason ?? `${s.model} ${s.stable?.version ?? '?'} promoted` };
+  return { outcome: s.outcome, reasonCode: s.reason_code ?? 'failed', reason: s.reason ?? 'failed', ...(s.verification ? { verification: s.verification } : {}) };
+}
+
+/**
+ * Starts a rollout of `candidate`: a new record in Verifying, the same record when this
+ * candidate's rollout already exists (resume), or undefined while another one is in progress.
+ */
+export function startRollout(current: RolloutRecord | null, candidate: Candidate, now: Date): RolloutRecord | undefined {
+  if (current && current.experiment_id === candidate.id) return current;
+  if (current && !isSettled(current)) return undefined;
+  const at = now.toISOString();
+  return {
+    model: candidate.ref.model,
+    stable: current?.stable ?? null,
+    canary: null,
+    phase: 'Verifying',
+    updated_at: at,
+    revision: current?.revision ?? 0,
+    experiment_id: candidate.id,
+    candidate: { id: candidate.id, version: candidate.ref.version, sha256: candidate.ref.sha256, claimed: candidate.claimed, golden_sha256: candidate.goldenSha256 },
+    previous_stable: current?.previous_stable ?? null,
+    restore: null,
+    rollback_requested: null,
+    phase_started_at: at,
+    failed_checks: 0,
+  };
+}
+
+/** The first record of a model: `stable` serving, nothing in progress (local stack bootstrap). */
+export function initialRecord(model: string, stable: TrackState, now: Date): RolloutRecord {
+  return { model, stable, canary: null, phase: 'Idle', updated_at: now.toISOString(), revision: 0, previous_stable: null };
+}
+
+/** Whether a manual rollback can do anything now; the reason says why not. */
+export function rollbackRefusal(s: RolloutRecord | null): string | undefined {
+  if (!s) return 'no rollout state for this model';
+  if (s.rollback_requested) return undefined;
+  switch (s.phase) {
+    case 'Verifying':
+    case 'Canary':
+    case 'Promoting':
+      return undefined;
+    case 'Baking':
+    case 'Succeeded':
+      return s.previous_stable ? undefined : 'there is no previous stable to restore (first version of the model)';
+    case 'Failed':
+      return s.restore ? undefined : 'already rolled back';
+    case 'Idle':
+      return 'nothing to roll back: no rollout has run';
+  }
+}
+
+/** Which version each track should run in this state. */
+export function desiredTracks(s: RolloutRecord): DesiredTracks {
+  const stable = trackRef(s.model, s.stable);
+  switch (s.phase) {
+    case 'Verifying':
+    case 'Canary':
+      return { stable, canary: candidateRef(s) };
+    case 'Promoting':
+      return { stable: candidateRef(s), canary: 'keep' };
+    case 'Failed':
+      return { stable: trackRef(s.model, s.restore) ?? stable, canary: null };
+    default:
+      return { stable, canary: null };
+  }
+}
+
+export function observationsNeeded(s: RolloutRecord, now: Date): Needs {
+  const due = s.next_check_at !== undefined && now.getTime() >= Date.parse(s.next_check_at);
+  switch (s.phase) {
+    case 'Verifying':
+      return { canary: true, stable: false, verifyWhenReady: true, analysis: null };
+    case 'Canary':
+      return { canary: true, stable: false, verifyWhenReady: false, analysis: due ? 'canary' : null };
+    case 'Promoting':
+      return { canary: false, stable: true, verifyWhenReady: false, analysis: null };
+    case 'Baking':
+      return { canary: false, stable: true, verifyWhenReady: false, analysis: due ? 'bake' : null };
+    case 'Failed':
+      return { canary: false, stable: Boolean(s.restore), verifyWhenReady: false, analysis: null };
+    default:
+      return { canary: false, stable: false, verifyWhenReady: false, analysis: null };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Draft {
+  state: RolloutRecord;
+  events: RolloutEvent[];
+  replay: ('canary' | 'stable')[];
+  wakeAt: Date | null;
+}
+
+function event(s: RolloutRecord, type: RolloutEventType, at: string, extra: Partial<RolloutEvent> = {}): RolloutEvent {
+  return {
+    type,
+    model: s.model,
+    experiment_id: s.experiment_id ?? null,
+    version: s.candidate?.version ?? null,
+    phase: s.phase,
+    step: s.phase === 'Canary' ? (s.step ?? 0) : null,
+    weight: s.canary?.weight ?? 0,
+    at,
+    ...extra,
+  };
+}
+
+function addMs(now: Date, ms: number): Date {
+  return new Date(now.getTime() + ms);
+}
+
+/** Moves to `phase` (a new step counts as entering Canary again), recording the event. */
+function enter(d: Draft, phase: RolloutPhase, now: Date, patch: Partial<RolloutRecord>, reason: string): void {
+  const at = now.toISOString();
+  const next: Record<string, unknown> = { ...d.state, ...patch, phase, phase_started_at: at, reason };
+  if (phase !== 'Canary') delete next['step'];
+  d.state = next as RolloutRecord;
+  d.events.push(event(d.state, 'phase', at, { reason, ...(patch.reason_code ? { reason_code: patch.reason_code } : {}) }));
+}
+
+/** Ends the rollout in Failed; `restore` is the version to bring back first, if any. */
+function fail(d: Draft, now: Date, outcome: 'rejected' | 'rolled_back', code: string, reason: string, restore: TrackState | null, extra: Partial<RolloutRecord> = {}): void {
+  enter(d, 'Failed', now, { canary: null, restore, rollback_requested: null, outcome, reason_code: code, ...extra }, reason);
+  d.wakeAt = restore ? now : null;
+}
+
+function readinessTimedOut(settings: RolloutSettings, s: RolloutRecord, now: Date): boolean {
+  return s.phase_started_at !== undefined && now.getTime() - Date.parse(s.phase_started_at) >= settings.readyTimeoutMs;
+}
+
+function recordChecks(d: Draft, a: Analysis, now: Date, failedChecks: number): void {
+  const at = now.toISOString();
+  d.state = { ...d.state, last_checks: a.checks, last_verdict: a.verdict, last_check_at: at, failed_checks: failedChecks };
+  d.events.push(event(d.state, 'check', at, { verdict: a.verdict, checks: a.checks, reason: a.reason, failed_checks: failedChecks }));
+  if (a.verdict === 'hold') d.replay.push(...a.needSamples);
+}
+
+/** The manual rollback request in the state, if any: handled first in every phase. */
+function manualRollback(d: Draft, now: Date): boolean {
+  const req = d.state.rollback_requested;
+  if (!req) return false;
+  const s = d.state;
+  const reason = `manual rollback: ${req.reason}`;
+  const refusal = rollbackRefusal({ ...s, rollback_requested: null });
+  if (refusal) {
+    d.state = { ...s, rollback_requested: null };
+    d.events.push(event(d.state, 'rollback_refused', now.toISOString(), { reason: refusal }));
+    return false;
+  }
+  switch (s.phase) {
+    case 'Verifying':
+    case 'Canary':
+      fail(d, now, 'rolled_back', 'manual_rollback', reason, null);
+      return true;
+    case 'Promoting':
+      // The stable track may already run the candidate: put the current stable back.
+      fail(d, now, 'rolled_back', 'manual_rollback', reason, s.stable ?? null);
+      return true;
+    case 'Failed':
+      d.state = { ...s, rollback_requested: null };
+      return false;
+    default:
+      fail(d, now, 'rolled_back', 'manual_rollback', reason, s.previous_stable ?? null, { previous_stable: null });
+      return true;
+  }
+}
+
+/** One step of the state machine. Pure: same inputs, same decision. */
+export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Observation, now: Date): Decision {
+  const d: Draft = { state, events: [], replay: [], wakeAt: null };
+  const policy = settings.canary;
+  const poll = addMs(now, settings.pollMs);
+  if (!manualRollback(d, now)) {
+    const s = d.state;
+    const at = now.toISOString();
+    switch (s.phase) {
+      case 'Verifying': {
+        const r = obs.canary;
+        if (r?.state === 'failed') fail(d, now, 'rejected', 'not_ready', `the candidate never became ready: ${r.reason}`, null);
+        else if (!r || r.state === 'progressing' || !obs.verification) {
+          if (readinessTimedOut(settings, s, now)) fail(d, now, 'rejected', 'not_ready', `the candidate was not ready after ${settings.readyTimeoutMs / 1000} s${r?.state === 'progressing' ? ` (${r.detail})` : ''}`, null);
+          else d.wakeAt = poll;
+        } else if (!obs.verification.ok) {
+          fail(d, now, 'rejected', obs.verification.reasonCode, obs.verification.reason, null, { verification: obs.verification });
+        } else if (r.state === 'ready' && !s.stable) {
+          // A first model has no stable to compare a canary with: limits and verification decide.
+          enter(d, 'Promoting', now, { canary: { version: s.candidate?.version ?? '', sha256: s.candidate?.sha256 ?? '', target: r.target, weight: 0 }, verification: obs.verification }, 'first version of the model: verified, no stable to compare a canary with');
+          d.wakeAt = now;
+        } else if (r.state === 'ready') {
+          const weight = policy.steps[0] ?? 100;
+          enter(d, 'Canary', now, { step: 0, canary: { version: s.candidate?.version ?? '', sha256: s.candidate?.sha256 ?? '', target: r.target, weight }, next_check_at: addMs(now, policy.intervalMs).toISOString(), failed_checks: 0, verification: obs.verification }, `verified; canary at ${weight}%`);
+          d.wakeAt = addMs(now, policy.intervalMs);
+        }
+        break;
+      }
+      case 'Canary': {
+        const r = obs.canary;
+        const canary = s.canary;
+        if (!canary) {
+          fail(d, now, 'rolled_back', 'inconsistent_state', 'canary phase without a canary track', null);
+          break;
+        }
+        if (r?.state === 'failed') {
+          fail(d, now, 'rolled_back', 'canary_failed', `the canary stopped serving: ${r.reason}`, null);
+          break;
+        }
+        if (r?.state === 'ready' && r.target !== canary.target) {
+          d.state = { ...s, canary: { ...canary, target: r.target } };
+          d.events.push(event(d.state, 'target', at, { reason: `canary now at ${r.target}` }));
+        }
+        const a = obs.analysis;
+        if (!a) {
+          d.wakeAt = s.next_check_at ? new Date(s.next_check_at) : poll;
+          break;
+        }
+        const failed = (s.failed_checks ?? 0) + (a.verdict === 'fail' ? 1 : 0);
+        recordChecks(d, a, now, failed);
+        const next = addMs(now, policy.intervalMs);
+        d.state = { ...d.state, next_check_at: next.toISOString() };
+        d.wakeAt = next;
+        if (a.verdict === 'fail' && failed >= policy.maxFailedChecks) {
+          fail(d, now, 'rolled_back', 'canary_analysis_failed', `${failed} failed checks (max ${policy.maxFailedChecks}); last: ${a.reason}`, null);
+        } else if (a.verdict === 'pass') {
+          const step = (s.step ?? 0) + 1;
+          if (a.stableLatencyP95Seconds !== null) d.state = { ...d.state, baseline_p95_seconds: a.stableLatencyP95Seconds };
+          const weight = policy.steps[step];
+          if (weight !== undefined) {
+            enter(d, 'Canary', now, { step, canary: { ...(d.state.canary ?? canary), weight } }, `check passed; canary at ${weight}%`);
+          } else {
+            enter(d, 'Promoting', now, {}, `all ${policy.steps.length} canary steps passed`);
+            d.wakeAt = now;
+          }
+        }
+        break;
+      }
+      case 'Promoting': {
+        const r = obs.stable;
+        const cand = s.candidate;
+        if (r?.state === 'failed' || (r?.state !== 'ready' && readinessTimedOut(settings, s, now))) {
+          fail(d, now, 'rolled_back', 'promotion_failed', `the promoted version did not become ready: ${r?.state === 'failed' ? r.reason : 'timeout'}`, s.stable ?? null);
+        } else if (r?.state === 'ready' && cand) {
+          const promoted: TrackState = { version: cand.version, sha256: cand.sha256, target: r.target };
+          const next = addMs(now, policy.intervalMs);
+          enter(d, 'Baking', now, { stable: promoted, canary: null, previous_stable: s.stable ?? null, failed_checks: 0, next_check_at: next.toISOString(), bake_until: addMs(now, policy.bakeMs).toISOString() }, `promoted ${cand.version}; baking for ${policy.bakeMs / 1000} s`);
+          d.wakeAt = new Date(Math.min(next.getTime(), now.getTime() + policy.bakeMs));
+        } else d.wakeAt = poll;
+        break;
+      }
+      case 'Baking': {
+        const r = obs.stable;
+        const restore = s.previous_stable ?? null;
+        if (r?.state === 'failed') {
+          fail(d, now, 'rolled_back', 'bake_regression', `the promoted version stopped serving: ${r.reason}`, restore, { previous_stable: null });
+          break;
+        }
+        if (r?.state === 'ready' && s.stable && r.target !== s.stable.target) d.state = { ...s, stable: { ...s.stable, target: r.target } };
+        const a = obs.analysis;
+        let failed = s.failed_checks ?? 0;
+        if (a) {
+          failed += a.verdict === 'fail' ? 1 : 0;
+          recordChecks(d, a, now, failed);
+          d.state = { ...d.state, next_check_at: addMs(now, policy.intervalMs).toISOString() };
+        }
+        if (a?.verdict === 'fail' && failed >= policy.maxFailedChecks) {
+          fail(d, now, 'rolled_back', 'bake_regression', `${failed} failed checks during the bake (max ${policy.maxFailedChecks}); last: ${a.reason}`, restore, { previous_stable: null });
+        } else if (s.bake_until !== undefined && now.getTime() >= Date.parse(s.bake_until)) {
+          enter(d, 'Succeeded', now, { outcome: 'promoted', reason_code: 'promoted' }, `${s.stable?.version ?? '?'} promoted and baked`);
+          d.wakeAt = null;
+        } else {
+          const times = [d.state.next_check_at, s.bake_until].filter((x): x is string => x !== undefined).map((x) => Date.parse(x));
+          d.wakeAt = new Date(times.length ? Math.min(...times) : poll.getTime());
+        }
+        break;
+      }
+      case 'Failed': {
+        const r = obs.stable;
+        const restore = s.restore;
+        if (!restore) break;
+        if (r?.state === 'ready') {
+          d.state = { ...s, stable: { ...restore, target: r.target }, restore: null };
+          d.events.push(event(d.state, 'restored', at, { reason: `stable ${restore.version} restored` }));
+        } else d.wakeAt = poll;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (d.wakeAt === null && !isSettled(d.state)) d.wakeAt = poll;
+  return { state: d.state, changed: d.state !== state, events: d.events, replay: [...new Set(d.replay)], wakeAt: d.wakeAt };
+}
