@@ -1,5 +1,13 @@
-// Placeholder until the inference service lands: every command reports itself as not built yet.
-export function run(command: string, _argv: readonly string[]): Promise<number> {
-  process.stderr.write(`segserve ${command}: not available yet\n`);
-  return Promise.resolve(2);
+// `segserve inference` and `segserve eval` (packages/cli dispatches here).
+export async function run(command: string, argv: readonly string[]): Promise<number> {
+  const main = await import('./main.js');
+  switch (command) {
+    case 'inference':
+      return main.runInference(argv);
+    case 'eval':
+      return main.runEval(argv);
+    default:
+      process.stderr.write(`segserve: the inference package has no command '${command}'\n`);
+      return 2;
+  }
 }

@@ -1,0 +1,40 @@
+// Prometheus metrics of an inference process. The names are a contract (DESIGN.md §8):
+// dashboards, alerts and the promoter's canary analysis query exactly these.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { STAGES, type StageTimings } from '../domain/stages.js';
+
+/** 1 ms … 10 s: a tiny model's decode to a full-size PSPNet run behind a long queue. */
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class InferenceMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'model' | 'version' | 'code'>;
+  readonly duration: Histogram<'model' | 'version' | 'stage'>;
+  readonly queueDepth: Gauge;
+  readonly inFlight: Gauge;
+  readonly modelInfo: Gauge<'model' | 'version' | 'sha256'>;
+  readonly modelLoadSeconds: Gauge;
+  readonly memoryLimitBytes: Gauge;
+
+  constructor(options: { defaults?: boolean } = {}) {
+    this.registry = new Registry();
+    const registers = [this.registry];
+    if (options.defaults !== false) collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({ name: 'segserve_inference_requests_total', help: 'Segment and ModelInfer requests by result code (OK or a segserve error code).', labelNames: ['model', 'version', 'code'], registers });
+    this.duration = new Histogram({ name: 'segserve_inference_duration_seconds', help: 'Time per request stage; stage="total" is the whole request.', labelNames: ['model', 'version', 'stage'], buckets: DURATION_BUCKETS, registers });
+    this.queueDepth = new Gauge({ name: 'segserve_inference_queue_depth', help: 'Requests waiting for an inference slot.', registers });
+    this.inFlight = new Gauge({ name: 'segserve_inference_in_flight', help: 'Requests holding an inference slot.', registers });
+    this.modelInfo = new Gauge({ name: 'segserve_model_info', help: 'The model version this process serves (value 1).', labelNames: ['model', 'version', 'sha256'], registers });
+    this.modelLoadSeconds = new Gauge({ name: 'segserve_model_load_seconds', help: 'Time to fetch, verify, load and warm up the model.', registers });
+    this.memoryLimitBytes = new Gauge({ name: 'segserve_memory_limit_bytes', help: 'Memory limit of this container (cgroup), or the host memory when none is set.', registers });
+  }
+
+  observe(model: string, version: string, code: string, timingsMs: StageTimings): void {
+    this.requests.inc({ model, version, code });
+    for (const stage of STAGES) {
+      const ms = timingsMs[stage];
+      if (ms !== undefined) this.duration.observe({ model, version, stage }, ms / 1000);
+    }
+  }
+}

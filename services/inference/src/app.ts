@@ -1,0 +1,162 @@
+// Wires one inference process from a config object (no environment access here; main.ts reads
+// it): metrics, admission, the service core, gRPC and metrics servers, then the model load loop.
+// Ports are bound before the model loads so that health reports NOT_SERVING during warm-up.
+
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import { SharpCodec } from './adapters/image-codec.js';
+import { AdmissionGate } from './adapters/admission-gate.js';
+import { errorFields, type Logger } from './adapters/logger.js';
+import { InferenceMetrics } from './adapters/metrics.js';
+import { startMetricsServer, type MetricsServer } from './adapters/metrics-server.js';
+import { OrtWorkerPool } from './adapters/ort-backend.js';
+import type { InferenceConfig } from './config.js';
+import { ModelLoadError } from './domain/model.js';
+import { bindServer, createGrpcServer, shutdownServer } from './grpc/server.js';
+import { loadPipeline, type BackendFactory, type LoadedPipeline } from './model-loader.js';
+import type { ModelStore } from './ports.js';
+import { InferenceService } from './service.js';
+
+export interface InferenceProcess {
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  readonly service: InferenceService;
+  readonly metrics: InferenceMetrics;
+  /** Resolves once the model is loaded and SERVING (never rejects; load errors are retried). */
+  readonly ready: Promise<void>;
+  /** Graceful stop: NOT_SERVING, refuse new calls, let admitted ones finish, close. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly config: InferenceConfig;
+  readonly logger: Logger;
+  readonly store: ModelStore;
+  /** Memory limit reported as segserve_memory_limit_bytes (cgroup; host memory when none). */
+  readonly memoryLimitBytes?: number;
+  /** A worker thread died and none is left: the process cannot serve any more. */
+  readonly onFatal?: (err: Error) => void;
+  readonly createBackend?: BackendFactory;
+}
+
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function defaultBackendFactory(config: InferenceConfig, onFatal?: (err: Error) => void, logger?: Logger): BackendFactory {
+  return (artifact) =>
+    OrtWorkerPool.create({
+      onnx: artifact.onnx,
+      io: { inputName: artifact.manifest.input.name, dims: [1, 3, artifact.manifest.input.height, artifact.manifest.input.width], outputName: artifact.manifest.output.name },
+      workers: config.maxConcurrency,
+      settings: config.ort,
+      onWorkerExit: (err, remaining) => {
+        logger?.error('inference worker died', { remaining, ...errorFields(err) });
+        if (remaining === 0) onFatal?.(err);
+      },
+    });
+}
+
+export async function startInference(options: StartOptions): Promise<InferenceProcess> {
+  const { config, logger, store } = options;
+  const metrics = new InferenceMetrics();
+  metrics.memoryLimitBytes.set(options.memoryLimitBytes ?? os.totalmem());
+  const gate = new AdmissionGate(
+    { maxConcurrency: config.maxConcurrency, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeoutMs },
+    {
+      onChange: (s) => {
+        metrics.queueDepth.set(s.queued);
+        metrics.inFlight.set(s.running);
+      },
+    },
+  );
+  const service = new InferenceService({ gate, logger, metrics, fault: config.fault });
+  const { server, health } = createGrpcServer(service, { serverName: 'segserve-inference', serverVersion: packageVersion() }, config);
+  service.onStateChange((s) => health.setAll(s === 'serving' ? 'SERVING' : 'NOT_SERVING'));
+
+  const grpcPort = await bindServer(server, config.host, config.grpcPort);
+  let metricsServer: MetricsServer;
+  try {
+    metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.host, port: config.metricsPort, ready: () => service.state === 'serving' });
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
+  logger.info('starting', { grpc_port: grpcPort, metrics_port: metricsServer.port, model_source: store.location });
+
+  const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
+  const createBackend = options.createBackend ?? defaultBackendFactory(config, options.onFatal, logger);
+  let loaded: LoadedPipeline | undefined;
+  let stopping = false;
+  let wake: (() => void) | undefined;
+
+  const loadLoop = async (): Promise<void> => {
+    for (let attempt = 0, delay = RETRY_MIN_MS; !stopping; attempt++, delay = Math.min(RETRY_MAX_MS, delay * 2)) {
+      try {
+        const l = await loadPipeline({ store, createBackend, codec });
+        if (stopping) {
+          await l.backend.close();
+          return;
+        }
+        loaded = l;
+        const m = l.model;
+        metrics.modelInfo.set({ model: m.name, version: m.version, sha256: m.sha256 }, 1);
+        metrics.modelLoadSeconds.set(l.loadSeconds);
+        service.serve(l.pipeline);
+        logger.info('serving', {
+          grpc_port: grpcPort,
+          metrics_port: metricsServer.port,
+          model: m.name,
+          version: m.version,
+          sha256: m.sha256,
+          load_seconds: Math.round(l.loadSeconds * 1000) / 1000,
+          max_concurrency: config.maxConcurrency,
+          max_queue: config.maxQueue,
+          intra_op_threads: config.ort.intraOpThreads,
+        });
+        return;
+      } catch (err) {
+        const reason = err instanceof ModelLoadError ? err.reason : 'runtime';
+        logger.error('model load failed', { reason, attempt, retry_in_ms: delay, source: store.location, ...errorFields(err) });
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        wake = undefined;
+      }
+    }
+  };
+  const ready = loadLoop();
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      wake?.();
+      logger.info('draining', { in_flight: gate.snapshot.running, queued: gate.snapshot.queued });
+      const drained = service.drain();
+      health.setAll('NOT_SERVING');
+      health.endWatches();
+      await drained;
+      await ready;
+      await shutdownServer(server, 2_000);
+      await metricsServer.close();
+      await loaded?.backend.close();
+      await store.close();
+      logger.info('stopped');
+    })();
+    return stopped;
+  };
+
+  return { grpcPort, metricsPort: metricsServer.port, service, metrics, ready, stop };
+}

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, type AdmissionState } from './admission.js';
+
+const limits = { maxConcurrency: 2, maxQueue: 2, queueTimeoutMs: 100 };
+const waiter = (id: number, enqueuedAt: number) => ({ id, enqueuedAt, expiresAt: enqueuedAt + limits.queueTimeoutMs });
+
+describe('arrive', () => {
+  it.each<[string, AdmissionState, string, number, number]>([
+    ['idle → run', EMPTY_ADMISSION, 'run', 1, 0],
+    ['one running → run', { running: 1, queue: [] }, 'run', 2, 0],
+    ['all slots busy → queue', { running: 2, queue: [] }, 'queue', 2, 1],
+    ['queue has room → queue', { running: 2, queue: [waiter(1, 0)] }, 'queue', 2, 2],
+    ['queue full → reject', { running: 2, queue: [waiter(1, 0), waiter(2, 0)] }, 'reject', 2, 2],
+    // A free slot with someone waiting (between a release and its hand-over) must not let a
+    // newcomer overtake the queue.
+    ['free slot but waiters → queue', { running: 1, queue: [waiter(1, 0)] }, 'queue', 1, 2],
+  ])('%s', (_name, state, kind, running, queued) => {
+    const t = arrive(state, limits, 9, 10);
+    expect(t.decision.kind).toBe(kind);
+    expect(t.state.running).toBe(running);
+    expect(t.state.queue.length).toBe(queued);
+  });
+
+  it('queues with the queue timeout from now', () => {
+    expect(arrive({ running: 2, queue: [] }, limits, 9, 10).decision).toEqual({ kind: 'queue', expiresAt: 110 });
+  });
+});
+
+describe('release', () => {
+  it.each<[string, AdmissionState, number, number | undefined, number[], number, number]>([
+    ['nobody waits → slot free', { running: 2, queue: [] }, 50, undefined, [], 1, 0],
+    ['head of the queue starts', { running: 2, queue: [waiter(1, 0), waiter(2, 5)] }, 50, 1, [], 2, 1],
+    ['expired head is skipped, next starts', { running: 2, queue: [waiter(1, 0), waiter(2, 60)] }, 100, 2, [1], 2, 0],
+    ['all expired → slot free', { running: 1, queue: [waiter(1, 0), waiter(2, 1)] }, 150, undefined, [1, 2], 0, 0],
+  ])('%s', (_name, state, now, started, expired, running, queued) => {
+    const t = release(state, limits, now);
+    expect(t.decision.started?.id).toBe(started);
+    expect(t.decision.expired.map((w) => w.id)).toEqual(expired);
+    expect(t.state.running).toBe(running);
+    expect(t.state.queue.length).toBe(queued);
+  });
+
+  it('refuses to release more than ran', () => {
+    expect(() => release(EMPTY_ADMISSION, limits, 0)).toThrow(/without a running request/);
+  });
+});
+
+describe('expire / withdraw / nextExpiry', () => {
+  const state: AdmissionState = { running: 2, queue: [waiter(1, 0), waiter(2, 30)] };
+
+  it.each<[number, number[], number]>([
+    [99, [], 2],
+    [100, [1], 1],
+    [130, [1, 2], 0],
+  ])('at %i expires %j', (now, ids, left) => {
+    const t = expire(state, now);
+    expect(t.decision.map((w) => w.id)).toEqual(ids);
+    expect(t.state.queue.length).toBe(left);
+    expect(t.state.running).toBe(2);
+  });
+
+  it.each<[number, boolean, number]>([
+    [2, true, 1],
+    [7, false, 2],
+  ])('withdraw %i → %s', (id, removed, left) => {
+    const t = withdraw(state, id);
+    expect(t.decision).toBe(removed);
+    expect(t.state.queue.length).toBe(left);
+  });
+
+  it('wakes at the earliest expiry', () => {
+    expect(nextExpiry(state)).toBe(100);
+    expect(nextExpiry(EMPTY_ADMISSION)).toBeUndefined();
+  });
+
+  it('never runs more than maxConcurrency over a random sequence of events', () => {
+    let s: AdmissionState = EMPTY_ADMISSION;
+    let seed = 42;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let now = 0; now < 2000; now++) {
+      const r = rnd();
+      if (r < 0.5) s = arrive(s, limits, now, now).state;
+      else if (r < 0.8 && s.running > 0) s = release(s, limits, now).state;
+      else s = expire(s, now).state;
+      expect(s.running).toBeLessThanOrEqual(limits.maxConcurrency);
+      expect(s.queue.length).toBeLessThanOrEqual(limits.maxQueue);
+    }
+  });
+});

@@ -1,0 +1,86 @@
+// Admission control as pure state transitions (DESIGN.md §10): at most `maxConcurrency`
+// requests run at once, at most `maxQueue` wait, and none waits longer than `queueTimeoutMs`.
+// A request that timed out in the queue is rejected and never runs later. The async adapter
+// (adapters/admission-gate.ts) owns promises and timers; everything here takes `now`.
+
+export interface AdmissionLimits {
+  readonly maxConcurrency: number;
+  readonly maxQueue: number;
+  readonly queueTimeoutMs: number;
+}
+
+export interface Waiter {
+  readonly id: number;
+  readonly enqueuedAt: number;
+  readonly expiresAt: number;
+}
+
+export interface AdmissionState {
+  readonly running: number;
+  /** FIFO: the head is the next to run. */
+  readonly queue: readonly Waiter[];
+}
+
+export type ArriveDecision =
+  | { readonly kind: 'run' }
+  | { readonly kind: 'queue'; readonly expiresAt: number }
+  | { readonly kind: 'reject'; readonly reason: 'queue_full' };
+
+export interface Transition<D> {
+  readonly state: AdmissionState;
+  readonly decision: D;
+}
+
+export interface ReleaseDecision {
+  /** The waiter that now holds the freed slot, if any. */
+  readonly started: Waiter | undefined;
+  /** Waiters found past their queue timeout on the way (rejected, never run). */
+  readonly expired: readonly Waiter[];
+}
+
+export const EMPTY_ADMISSION: AdmissionState = Object.freeze({ running: 0, queue: Object.freeze([]) });
+
+export function arrive(state: AdmissionState, limits: AdmissionLimits, id: number, now: number): Transition<ArriveDecision> {
+  // Nobody may overtake a waiter: run directly only when the queue is empty.
+  if (state.running < limits.maxConcurrency && state.queue.length === 0) {
+    return { state: { running: state.running + 1, queue: state.queue }, decision: { kind: 'run' } };
+  }
+  if (state.queue.length >= limits.maxQueue) {
+    return { state, decision: { kind: 'reject', reason: 'queue_full' } };
+  }
+  const waiter: Waiter = { id, enqueuedAt: now, expiresAt: now + limits.queueTimeoutMs };
+  return { state: { running: state.running, queue: [...state.queue, waiter] }, decision: { kind: 'queue', expiresAt: waiter.expiresAt } };
+}
+
+/** Removes waiters whose queue timeout has passed (`expiresAt <= now`). */
+export function expire(state: AdmissionState, now: number): Transition<readonly Waiter[]> {
+  const expired = state.queue.filter((w) => w.expiresAt <= now);
+  if (expired.length === 0) return { state, decision: [] };
+  return { state: { running: state.running, queue: state.queue.filter((w) => w.expiresAt > now) }, decision: expired };
+}
+
+/** A running request finished (or was cancelled): hand its slot to the oldest live waiter. */
+export function release(state: AdmissionState, limits: AdmissionLimits, now: number): Transition<ReleaseDecision> {
+  if (state.running <= 0) throw new Error('admission: release without a running request');
+  const afterExpiry = expire(state, now);
+  const running = afterExpiry.state.running - 1;
+  const [head, ...rest] = afterExpiry.state.queue;
+  if (head !== undefined && running < limits.maxConcurrency) {
+    return { state: { running: running + 1, queue: rest }, decision: { started: head, expired: afterExpiry.decision } };
+  }
+  return { state: { running, queue: afterExpiry.state.queue }, decision: { started: undefined, expired: afterExpiry.decision } };
+}
+
+/** A queued request went away (client cancel or deadline) before it ran. */
+export function withdraw(state: AdmissionState, id: number): Transition<boolean> {
+  const queue = state.queue.filter((w) => w.id !== id);
+  if (queue.length === state.queue.length) return { state, decision: false };
+  return { state: { running: state.running, queue }, decision: true };
+}
+
+/** When the adapter must next wake up to expire waiters, if anyone waits. */
+export function nextExpiry(state: AdmissionState): number | undefined {
+  let next: number | undefined;
+  for (const w of state.queue) if (next === undefined || w.expiresAt < next) next = w.expiresAt;
+  return next;
+}

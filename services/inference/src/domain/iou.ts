@@ -1,0 +1,84 @@
+// Segmentation quality on a golden set: one confusion matrix accumulated over every image,
+// then per-class IoU, mIoU and pixel accuracy (the usual dataset-level definition, so large and
+// small images weigh by their pixels). Pure and exported: the promoter scores candidates with
+// the very same functions.
+
+/** Ground-truth value that marks "don't care" pixels (common in segmentation datasets). */
+export const IGNORE_INDEX = 255;
+
+/** numClasses × numClasses counts; row = truth, column = prediction. */
+export interface Confusion {
+  readonly numClasses: number;
+  readonly counts: Float64Array;
+}
+
+export function emptyConfusion(numClasses: number): Confusion {
+  return { numClasses, counts: new Float64Array(numClasses * numClasses) };
+}
+
+/**
+ * Adds one image. Returns the number of truth pixels that are neither a class nor IGNORE_INDEX
+ * (the caller reports them: a mask with such values is not a mask for this model).
+ */
+export function accumulate(confusion: Confusion, predicted: Uint8Array, truth: Uint8Array): number {
+  if (predicted.length !== truth.length) throw new RangeError(`prediction has ${predicted.length} pixels, truth ${truth.length}`);
+  const n = confusion.numClasses;
+  let invalid = 0;
+  for (let i = 0; i < truth.length; i++) {
+    const t = truth[i]!;
+    if (t === IGNORE_INDEX) continue;
+    if (t >= n) {
+      invalid++;
+      continue;
+    }
+    confusion.counts[t * n + predicted[i]!]!++;
+  }
+  return invalid;
+}
+
+export interface SegmentationScores {
+  /** IoU per class; null when the class is in neither truth nor prediction. */
+  readonly iou: readonly (number | null)[];
+  /** Mean over the classes whose IoU is defined. */
+  readonly miou: number;
+  readonly pixelAccuracy: number;
+  readonly pixels: number;
+}
+
+export function scores(confusion: Confusion): SegmentationScores {
+  const n = confusion.numClasses;
+  const c = confusion.counts;
+  const iou: (number | null)[] = [];
+  let total = 0;
+  let correct = 0;
+  for (let k = 0; k < n; k++) {
+    let truthK = 0;
+    let predK = 0;
+    for (let j = 0; j < n; j++) {
+      truthK += c[k * n + j]!;
+      predK += c[j * n + k]!;
+    }
+    const tp = c[k * n + k]!;
+    const union = truthK + predK - tp;
+    iou.push(union === 0 ? null : tp / union);
+    total += truthK;
+    correct += tp;
+  }
+  const defined = iou.filter((v): v is number => v !== null);
+  return {
+    iou,
+    miou: defined.length === 0 ? 0 : defined.reduce((a, b) => a + b, 0) / defined.length,
+    pixelAccuracy: total === 0 ? 0 : correct / total,
+    pixels: total,
+  };
+}
+
+/** Linear-interpolated percentile (numpy's default), q in [0, 100]. */
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const pos = ((sorted.length - 1) * q) / 100;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}

@@ -1,0 +1,92 @@
+// Model output → class mask → the image's own size → per-class statistics (DESIGN.md §3).
+
+import type { OutputKind } from '@segserve/proto';
+
+export interface OutputSpec {
+  readonly kind: OutputKind;
+  /** For single-channel outputs (sigmoid, probabilities); the manifest default is 0.5. */
+  readonly threshold: number;
+}
+
+/**
+ * One class index per pixel from an output of `channels` planes of `plane` values.
+ * Multi-channel logits/probabilities: argmax (ties go to the lower index, like numpy).
+ * One channel: probabilities `> threshold`; sigmoid logits `sigmoid(x) > threshold`, compared
+ * as `x > logit(threshold)` so that no pixel needs an exp().
+ */
+export function classMap(output: Float32Array, channels: number, plane: number, spec: OutputSpec): Uint8Array {
+  if (output.length !== channels * plane) throw new RangeError(`output has ${output.length} values, expected ${channels}×${plane}`);
+  const mask = new Uint8Array(plane);
+  if (channels === 1) {
+    const cut = spec.kind === 'sigmoid' ? logit(spec.threshold) : spec.threshold;
+    for (let i = 0; i < plane; i++) mask[i] = output[i]! > cut ? 1 : 0;
+    return mask;
+  }
+  if (channels > 256) throw new RangeError(`at most 256 classes fit a uint8 mask, got ${channels}`);
+  if (channels === 2) {
+    for (let i = 0; i < plane; i++) mask[i] = output[plane + i]! > output[i]! ? 1 : 0;
+    return mask;
+  }
+  for (let i = 0; i < plane; i++) {
+    let best = output[i]!;
+    let arg = 0;
+    for (let c = 1, o = plane + i; c < channels; c++, o += plane) {
+      const v = output[o]!;
+      if (v > best) {
+        best = v;
+        arg = c;
+      }
+    }
+    mask[i] = arg;
+  }
+  return mask;
+}
+
+/** logit(t) = ln(t / (1 − t)); ±Infinity at the ends so that `x > logit(t)` stays exact. */
+export function logit(t: number): number {
+  if (t <= 0) return -Infinity;
+  if (t >= 1) return Infinity;
+  return Math.log(t / (1 - t));
+}
+
+/** Source index for destination index `d` under nearest-neighbour scaling (pixel centres). */
+export function nearestSource(d: number, srcSize: number, dstSize: number): number {
+  return Math.min(srcSize - 1, Math.floor(((d + 0.5) * srcSize) / dstSize));
+}
+
+/**
+ * Nearest-neighbour resize of a one-byte-per-pixel mask. Class indices must never be blended,
+ * so no other kernel is correct here. Rows that map to the same source row are copied whole.
+ */
+export function resizeNearest(src: Uint8Array, srcWidth: number, srcHeight: number, dstWidth: number, dstHeight: number): Uint8Array {
+  if (src.length !== srcWidth * srcHeight) throw new RangeError(`mask has ${src.length} pixels, expected ${srcWidth}×${srcHeight}`);
+  if (srcWidth === dstWidth && srcHeight === dstHeight) return src;
+  const dst = new Uint8Array(dstWidth * dstHeight);
+  const cols = new Uint32Array(dstWidth);
+  for (let x = 0; x < dstWidth; x++) cols[x] = nearestSource(x, srcWidth, dstWidth);
+  let prevSrcRow = -1;
+  for (let y = 0; y < dstHeight; y++) {
+    const sy = nearestSource(y, srcHeight, dstHeight);
+    const o = y * dstWidth;
+    if (sy === prevSrcRow) {
+      dst.copyWithin(o, o - dstWidth, o);
+      continue;
+    }
+    const s = sy * srcWidth;
+    for (let x = 0; x < dstWidth; x++) dst[o + x] = src[s + cols[x]!]!;
+    prevSrcRow = sy;
+  }
+  return dst;
+}
+
+export interface ClassStat {
+  readonly name: string;
+  readonly pixels: number;
+  readonly fraction: number;
+}
+
+export function classStats(mask: Uint8Array, classes: readonly string[]): ClassStat[] {
+  const counts = new Float64Array(classes.length);
+  for (let i = 0; i < mask.length; i++) counts[mask[i]!]!++;
+  return classes.map((name, c) => ({ name, pixels: counts[c]!, fraction: mask.length === 0 ? 0 : counts[c]! / mask.length }));
+}

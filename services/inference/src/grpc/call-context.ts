@@ -1,0 +1,38 @@
+// A gRPC call → CallContext: one AbortSignal that fires when the client cancels or when the
+// call's deadline passes, with a SegserveError as its reason (DEADLINE or UNAVAILABLE), so that
+// queued work is withdrawn and slots are freed (RELIABILITY.md 15, 16).
+
+import type { ServerUnaryCall } from '@grpc/grpc-js';
+import { SegserveError } from '@segserve/proto';
+import type { CallContext } from '../service.js';
+
+export interface CallScope extends CallContext {
+  /** Clears the deadline timer once the call has been answered. */
+  done(): void;
+}
+
+export function callContext(call: ServerUnaryCall<unknown, unknown>, method: string): CallScope {
+  const controller = new AbortController();
+  const raw = call.getDeadline();
+  const deadline = raw instanceof Date ? raw.getTime() : Number(raw);
+  const expired = (): boolean => Number.isFinite(deadline) && Date.now() >= deadline;
+  const abort = (): void => {
+    if (controller.signal.aborted) return;
+    controller.abort(expired() ? new SegserveError('DEADLINE', 'deadline exceeded') : new SegserveError('UNAVAILABLE', 'cancelled by the client'));
+  };
+  call.once('cancelled', abort);
+  let timer: NodeJS.Timeout | undefined;
+  if (Number.isFinite(deadline)) {
+    timer = setTimeout(abort, Math.max(0, deadline - Date.now()));
+    timer.unref();
+  }
+  return {
+    signal: controller.signal,
+    method,
+    peer: call.getPeer(),
+    done: () => {
+      if (timer) clearTimeout(timer);
+      call.off('cancelled', abort);
+    },
+  };
+}

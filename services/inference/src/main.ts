@@ -1,0 +1,125 @@
+// The only place that reads process.env, installs signal handlers and picks adapters.
+// `segserve inference` and `segserve eval` land here through cli.ts.
+
+import os from 'node:os';
+import { cpuLimit, memoryLimit } from './adapters/cgroup.js';
+import { DirectoryModelStore } from './adapters/directory-store.js';
+import { SharpCodec } from './adapters/image-codec.js';
+import { createLogger, errorFields, type Logger } from './adapters/logger.js';
+import { defaultBackendFactory, startInference } from './app.js';
+import { ConfigError, applyFlags, parseConfig, type InferenceConfig, type ModelSource } from './config.js';
+import { evaluate, formatReport } from './eval.js';
+import { loadPipeline } from './model-loader.js';
+import type { ModelStore } from './ports.js';
+
+function systemFacts(): { cpuLimit: number; tmpDir: string } {
+  return { cpuLimit: cpuLimit(), tmpDir: os.tmpdir() };
+}
+
+async function createStore(source: ModelSource, logger: Logger): Promise<ModelStore> {
+  if (source.kind === 'directory') return new DirectoryModelStore({ dir: source.dir, sha256: source.sha256 });
+  const { NatsModelStore } = await import('./adapters/nats-store.js');
+  return new NatsModelStore({ ...source, logger });
+}
+
+function configFrom(command: string, argv: readonly string[]): InferenceConfig | number {
+  try {
+    return parseConfig(applyFlags(process.env, argv), systemFacts());
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`segserve ${command}: ${err.message}\n`);
+    return 2;
+  }
+}
+
+/** `segserve inference [--model <dir>] [--grpc-port n] …`: serves until SIGTERM/SIGINT. */
+export async function runInference(argv: readonly string[]): Promise<number> {
+  const config = configFrom('inference', argv);
+  if (typeof config === 'number') return config;
+  const logger = createLogger({ level: config.logLevel, service: 'inference' });
+  if (config.fault.delayMs > 0 || config.fault.errorRatio > 0) logger.warn('fault injection is on (test only)', { delay_ms: config.fault.delayMs, error_ratio: config.fault.errorRatio });
+  const store = await createStore(config.model, logger);
+  const proc = await startInference({
+    config,
+    logger,
+    store,
+    memoryLimitBytes: memoryLimit(),
+    onFatal: (err) => {
+      logger.error('no inference worker left; exiting', errorFields(err));
+      process.exit(1);
+    },
+  });
+  return new Promise<number>((resolve) => {
+    let forced: NodeJS.Timeout | undefined;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (forced) {
+        logger.warn('second signal: exiting now', { signal });
+        process.exit(1);
+      }
+      logger.info('shutting down', { signal, grace_ms: config.shutdownGraceMs });
+      // In-flight work gets the grace time; after it the process goes regardless (RELIABILITY.md 19).
+      forced = setTimeout(() => {
+        const s = proc.service;
+        logger.error('forced exit after the grace time', { grace_ms: config.shutdownGraceMs, state: s.state });
+        process.exit(1);
+      }, config.shutdownGraceMs);
+      forced.unref();
+      void proc.stop().then(() => {
+        clearTimeout(forced);
+        // Everything is closed; should a stray handle linger, do not hang on it.
+        setTimeout(() => process.exit(0), 1_000).unref();
+        resolve(0);
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+const EVAL_USAGE = 'usage: segserve eval --model <dir> --golden <dir> [--json] [--passes n]';
+
+/** `segserve eval --model <dir> --golden <dir> [--json] [--passes n]`. */
+export async function runEval(argv: readonly string[]): Promise<number> {
+  let golden: string | undefined;
+  let json = false;
+  let passes = 1;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json') json = true;
+    else if (a === '--golden') golden = argv[++i];
+    else if (a.startsWith('--golden=')) golden = a.slice('--golden='.length);
+    else if (a === '--passes') passes = Number(argv[++i]);
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(`${EVAL_USAGE}\n`);
+      return 0;
+    } else rest.push(a);
+  }
+  if (golden === undefined || !Number.isInteger(passes) || passes < 1) {
+    process.stderr.write(`segserve eval: ${golden === undefined ? '--golden <dir> is required' : '--passes must be a positive integer'}\n${EVAL_USAGE}\n`);
+    return 2;
+  }
+  const config = configFrom('eval', rest);
+  if (typeof config === 'number') return config;
+  // Logs go to stderr so that --json output stays parseable.
+  const logger = createLogger({ level: config.logLevel === 'debug' ? 'debug' : 'warn', service: 'eval', write: (l) => process.stderr.write(l) });
+  const store = await createStore(config.model, logger);
+  const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
+  // One session, the serving thread settings: latency as one request sees it on an idle pod.
+  const loaded = await loadPipeline({ store, codec, createBackend: defaultBackendFactory({ ...config, maxConcurrency: 1 }, undefined, logger) }).catch((err: unknown) => {
+    process.stderr.write(`segserve eval: ${err instanceof Error ? err.message : String(err)}\n`);
+    return undefined;
+  });
+  if (!loaded) return 1;
+  try {
+    const report = await evaluate({ pipeline: loaded.pipeline, codec, goldenDir: golden, passes });
+    process.stdout.write(json ? `${JSON.stringify({ ...report, settings: { intra_op_threads: config.ort.intraOpThreads, arena: config.ort.arena, mem_pattern: config.ort.memPattern } })}\n` : formatReport(report));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`segserve eval: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    await loaded.backend.close();
+    await store.close();
+  }
+}
