@@ -1,5 +1,14 @@
-// Placeholder until the gateway service lands: every command reports itself as not built yet.
-export function run(command: string, _argv: readonly string[]): Promise<number> {
-  process.stderr.write(`segserve ${command}: not available yet\n`);
-  return Promise.resolve(2);
+// Entry point for the `segserve` CLI (packages/cli): `gateway` and `start`.
+import { runGateway, runStartCommand } from './main.js';
+
+export function run(command: string, argv: readonly string[]): Promise<number> {
+  switch (command) {
+    case 'gateway':
+      return runGateway(argv);
+    case 'start':
+      return runStartCommand(argv);
+    default:
+      process.stderr.write(`segserve: the gateway package has no command '${command}'\n`);
+      return Promise.resolve(2);
+  }
 }

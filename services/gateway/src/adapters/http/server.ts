@@ -1,0 +1,119 @@
+// The REST edge (DESIGN.md §5) on Fastify. Routes are thin: parse, call the core, format.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import { SegserveError } from '@segserve/proto';
+import type { ApiKeys } from '../../domain/api-keys.js';
+import type { GatewayCore } from '../../app/gateway-core.js';
+import type { Readiness } from '../../app/readiness.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { Logger } from '../../logger.js';
+import { httpError, sendError } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { loadPageAssets, PAGE_SECURITY_HEADERS, type PageAsset } from './page.js';
+import { handleSegment } from './segment-route.js';
+import { multipartLimits } from './upload.js';
+
+export interface HttpServerOptions {
+  readonly core: GatewayCore;
+  readonly readiness: Readiness;
+  readonly metrics: GatewayMetrics;
+  readonly apiKeys: ApiKeys;
+  readonly logger: Logger;
+  readonly deadlineMs: number;
+  readonly maxUploadBytes: number;
+  readonly defaultModel: string;
+  /** The gateway's own version (OpenAPI info). */
+  readonly version: string;
+  readonly pageAssets?: readonly PageAsset[];
+}
+
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Needs an API key when keys are configured (everything but health, metrics, page, docs). */
+    readonly protected?: boolean;
+  }
+}
+
+export async function buildHttpServer(options: HttpServerOptions): Promise<{ app: FastifyInstance; routes: RegisteredRoute[] }> {
+  const { core, readiness, metrics, apiKeys, logger } = options;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024, // non-multipart bodies: nothing the API accepts is bigger
+    return503OnClosing: false, // the onRequest hook answers with the table's UNAVAILABLE instead
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: 65_000, // above common load-balancer idle timeouts (60 s)
+    requestTimeout: 120_000, // a slow upload of 32 MiB still fits; a stalled one is dropped
+  });
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+  });
+
+  await app.register(multipart, { limits: multipartLimits(options.maxUploadBytes) });
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (readiness.shuttingDown && request.routeOptions.config.protected) {
+      void reply.header('connection', 'close');
+      return sendError(reply, new SegserveError('UNAVAILABLE', 'the gateway is shutting down'));
+    }
+    if (request.routeOptions.config.protected && !apiKeys.acceptsAuthorization(request.headers.authorization)) {
+      return sendError(reply, new SegserveError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer <key>)'));
+    }
+    return undefined;
+  });
+
+  app.setErrorHandler((err, _request, reply) => {
+    const e = httpError(err);
+    if (e.code === 'INTERNAL') logger.error('request failed', { error: err });
+    return sendError(reply, e);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    // The table has no "no such route"; a plain 404 with INVALID_INPUT tells the client its URL
+    // is wrong without pretending a model is missing.
+    sendError(reply, new SegserveError('INVALID_INPUT', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`), 404),
+  );
+
+  const segment = { core, deadlineMs: options.deadlineMs, maxUploadBytes: options.maxUploadBytes };
+  app.post<{ Params: { model: string } }>('/v1/models/:model/segment', { config: { protected: true } }, (request, reply) => handleSegment(segment, request.params.model, request, reply));
+  app.post('/segmentator-api', { config: { protected: true } }, (request, reply) => handleSegment(segment, options.defaultModel, request, reply));
+
+  app.get('/v1/models', { config: { protected: true } }, () => ({
+    models: core.router.states().map((s) => {
+      const weight = s.canary ? Math.min(Math.max(s.canary.weight, 0), 100) : 0;
+      return {
+        name: s.model,
+        phase: s.phase,
+        stable: s.stable ? { version: core.router.trackVersion(s.model, 'stable'), weight: s.canary ? 100 - weight : 100 } : null,
+        canary: s.canary ? { version: core.router.trackVersion(s.model, 'canary'), weight: s.stable ? weight : 100 } : null,
+      };
+    }),
+  }));
+  app.get<{ Params: { model: string } }>('/v1/models/:model', { config: { protected: true } }, async (request) => {
+    const ctx = { deadline: Date.now() + Math.min(options.deadlineMs, 5000) };
+    return core.describe(request.params.model, ctx);
+  });
+
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const report = await readiness.check();
+    if (report.ready) return report;
+    const reason = report.shutting_down ? 'the gateway is shutting down' : 'no upstream is serving';
+    return reply.code(503).header('retry-after', '1').send({ ...report, error: { code: 'UNAVAILABLE', message: reason } });
+  });
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));
+
+  const document = openApiDocument(options.version);
+  app.get('/openapi.json', () => document);
+
+  for (const asset of options.pageAssets ?? loadPageAssets()) {
+    app.get(asset.route, (_request, reply) => reply.headers(PAGE_SECURITY_HEADERS).type(asset.contentType).send(asset.body));
+  }
+
+  await app.ready();
+  return { app, routes };
+}

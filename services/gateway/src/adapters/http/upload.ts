@@ -1,0 +1,108 @@
+// Reads the `image` part of a multipart upload into ONE buffer, sized from Content-Length when
+// the client sent it, so the bytes are copied once from the socket and then handed to the gRPC
+// call. Every limit is explicit; reaching one is an error (413), never a silently cut image:
+// busboy marks a file that hit `fileSize` as `truncated`, which is checked here.
+import type { FastifyRequest } from 'fastify';
+import { finished } from 'node:stream/promises';
+import { SegserveError } from '@segserve/proto';
+
+export const IMAGE_FIELD = 'image';
+
+export interface UploadLimits {
+  /** Largest image, bytes. */
+  readonly fileSize: number;
+}
+
+/** Busboy limits for every multipart request (RELIABILITY.md 2, 3). */
+export function multipartLimits(fileSize: number): Record<string, number> {
+  return {
+    fileSize,
+    files: 1, // the image
+    fields: 8, // form fields besides it are ignored, but only a few are tolerated
+    parts: 10,
+    fieldNameSize: 100,
+    fieldSize: 4096,
+    headerPairs: 16,
+  };
+}
+
+/** A byte sink that grows geometrically; with a size hint it never reallocates. */
+class ByteCollector {
+  #buf: Buffer;
+  #length = 0;
+
+  constructor(capacity: number) {
+    this.#buf = Buffer.allocUnsafe(Math.max(capacity, 1024));
+  }
+
+  push(chunk: Buffer): void {
+    const needed = this.#length + chunk.length;
+    if (needed > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.#buf.length * 2));
+      this.#buf.copy(grown, 0, 0, this.#length);
+      this.#buf = grown;
+    }
+    chunk.copy(this.#buf, this.#length);
+    this.#length = needed;
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  bytes(): Buffer {
+    return this.#buf.subarray(0, this.#length);
+  }
+}
+
+const LIMIT_MESSAGES: Readonly<Record<string, string>> = {
+  FST_PARTS_LIMIT: 'too many parts in the form',
+  FST_FILES_LIMIT: `send exactly one file, in field '${IMAGE_FIELD}'`,
+  FST_FIELDS_LIMIT: 'too many form fields',
+};
+
+/** A failure while parsing the form: limits are 413, anything malformed is 400. */
+function formError(err: unknown, limits: UploadLimits): SegserveError {
+  if (err instanceof SegserveError) return err;
+  const e = err as { code?: string; statusCode?: number; message?: string };
+  if (e.code === 'FST_REQ_FILE_TOO_LARGE') return tooLarge(limits);
+  if (e.statusCode === 413) return new SegserveError('TOO_LARGE', LIMIT_MESSAGES[e.code ?? ''] ?? 'the form is over a limit', { cause: err });
+  return new SegserveError('INVALID_INPUT', `malformed multipart body: ${e.message ?? 'unreadable'}`, { cause: err });
+}
+
+const tooLarge = (limits: UploadLimits): SegserveError => new SegserveError('TOO_LARGE', `the image is larger than ${limits.fileSize} bytes`);
+
+/**
+ * The bytes of field `image`. Other files and fields are read and dropped (they count against
+ * the limits). Throws INVALID_INPUT when the field is missing or empty, TOO_LARGE at a limit,
+ * UNSUPPORTED_MEDIA_TYPE when the request is not multipart at all.
+ */
+export async function readImageUpload(request: FastifyRequest, limits: UploadLimits): Promise<Buffer> {
+  if (!request.isMultipart()) {
+    throw new SegserveError('UNSUPPORTED_MEDIA_TYPE', `send multipart/form-data with the image in field '${IMAGE_FIELD}'`);
+  }
+  const declared = Number(request.headers['content-length']);
+  const hint = Number.isFinite(declared) && declared > 0 ? Math.min(declared, limits.fileSize) : 256 * 1024;
+  let image: Buffer | undefined;
+  let sawTruncated = false;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type !== 'file') continue;
+      if (part.fieldname !== IMAGE_FIELD || image !== undefined) {
+        part.file.resume();
+        await finished(part.file).catch(() => undefined);
+        continue;
+      }
+      const sink = new ByteCollector(hint);
+      for await (const chunk of part.file) sink.push(chunk as Buffer);
+      if (part.file.truncated) sawTruncated = true;
+      image = sink.bytes();
+    }
+  } catch (err) {
+    throw formError(err, limits);
+  }
+  if (sawTruncated) throw tooLarge(limits);
+  if (image === undefined) throw new SegserveError('INVALID_INPUT', `the form has no file in field '${IMAGE_FIELD}'`);
+  if (image.length === 0) throw new SegserveError('INVALID_INPUT', `the file in field '${IMAGE_FIELD}' is empty`);
+  return image;
+}

@@ -1,0 +1,187 @@
+// The one core both edges call (STYLE.md: convert at the edge). REST and gRPC turn their wire
+// formats into these calls; routing, deadlines, error parsing and metrics happen here once.
+import { SegserveError, toSegserveError, type ModelInferRequest, type ModelInferResponse__Output, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
+import type { GatewayMetrics, Protocol } from '../adapters/metrics.js';
+import type { Logger } from '../logger.js';
+import type { Router } from './router.js';
+import { unaryCall, type CallContext } from './upstream-call.js';
+
+export interface SegmentInput {
+  readonly model: string;
+  /** '' = whatever the route chooses. */
+  readonly version: string;
+  readonly image: Buffer;
+  readonly maskFormat: 'PNG' | 'RAW';
+}
+
+export interface Served<T> {
+  readonly response: T;
+  readonly model: string;
+  readonly track: Track;
+  /** The version that served the request, as the upstream reported it. */
+  readonly version: string;
+  readonly upstreamMs: number;
+}
+
+/** OIP ModelMetadataResponse (the proto package exports only the types its users share). */
+export interface TensorMetadata {
+  name: string;
+  datatype: string;
+  /** int64 dims as decimal strings (proto-loader longs: String). */
+  shape: string[];
+}
+
+export interface ModelMetadata {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
+}
+
+export interface TrackInfo {
+  readonly version: string;
+  /** Percentage of requests. */
+  readonly weight: number;
+}
+
+export interface ModelDescription {
+  readonly name: string;
+  readonly phase: string;
+  readonly stable: TrackInfo | null;
+  readonly canary: TrackInfo | null;
+  readonly versions: string[];
+  readonly platform: string;
+  readonly inputs: TensorMetadata[];
+  readonly outputs: TensorMetadata[];
+  readonly input_size: { readonly height: number; readonly width: number } | null;
+  readonly classes: string[];
+}
+
+export interface GatewayCoreOptions {
+  readonly router: Router;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  /** Monotonic clock in ms (performance.now), injected for tests. */
+  readonly clock?: () => number;
+}
+
+export class GatewayCore {
+  readonly #router: Router;
+  readonly #metrics: GatewayMetrics;
+  readonly #logger: Logger;
+  readonly #clock: () => number;
+  /** Class names per model@version, learnt from Segment responses (OIP metadata has none). */
+  readonly #classes = new Map<string, string[]>();
+
+  constructor(options: GatewayCoreOptions) {
+    this.#router = options.router;
+    this.#metrics = options.metrics;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? (() => performance.now());
+  }
+
+  get router(): Router {
+    return this.#router;
+  }
+
+  #onRetries = (n: number): void => this.#metrics.countRetries(n);
+
+  async segment(input: SegmentInput, ctx: CallContext): Promise<Served<SegmentResponse__Output>> {
+    const route = this.#router.route(input.model, input.version);
+    const started = this.#clock();
+    const { segmenter } = route.upstream;
+    const request: SegmentRequest = { model: input.model, version: route.version, image: input.image, mask_format: input.maskFormat };
+    const { response } = await unaryCall<SegmentResponse__Output>((md, o, cb) => segmenter.Segment(request, md, o, cb), ctx, this.#onRetries);
+    const version = response.version;
+    this.#router.noteServed(input.model, route.track, version);
+    if (response.classes.length > 0) this.#classes.set(`${input.model}@${version}`, response.classes.map((c) => c.name));
+    return { response, model: input.model, track: route.track, version, upstreamMs: this.#clock() - started };
+  }
+
+  async infer(request: ModelInferRequest, ctx: CallContext): Promise<Served<ModelInferResponse__Output>> {
+    const model = request.model_name ?? '';
+    const route = this.#router.route(model, request.model_version ?? '');
+    const started = this.#clock();
+    const { oip } = route.upstream;
+    const forwarded: ModelInferRequest = { ...request, model_version: route.version };
+    const { response } = await unaryCall<ModelInferResponse__Output>((md, o, cb) => oip.ModelInfer(forwarded, md, o, cb), ctx, this.#onRetries);
+    this.#router.noteServed(model, route.track, response.model_version);
+    return { response, model, track: route.track, version: response.model_version, upstreamMs: this.#clock() - started };
+  }
+
+  async modelMetadata(name: string, version: string, ctx: CallContext): Promise<Served<ModelMetadata>> {
+    const route = this.#router.route(name, version);
+    const started = this.#clock();
+    const { oip } = route.upstream;
+    const { response } = await unaryCall<ModelMetadata>((md, o, cb) => oip.ModelMetadata({ name, version: route.version }, md, o, cb), ctx, this.#onRetries);
+    return { response, model: name, track: route.track, version: response.versions[0] ?? route.version, upstreamMs: this.#clock() - started };
+  }
+
+  async modelReady(name: string, version: string, ctx: CallContext): Promise<boolean> {
+    const route = this.#router.route(name, version);
+    const { oip } = route.upstream;
+    const { response } = await unaryCall<{ ready: boolean }>((md, o, cb) => oip.ModelReady({ name, version: route.version }, md, o, cb), ctx, this.#onRetries);
+    return response.ready;
+  }
+
+  /** Everything GET /v1/models/{model} shows: rollout tracks plus each track's OIP metadata. */
+  async describe(model: string, ctx: CallContext): Promise<ModelDescription> {
+    const state = this.#router.state(model);
+    if (!state) throw new SegserveError('MODEL_NOT_FOUND', `model '${model}' is not served here`);
+    const tracks: Track[] = ['stable', 'canary'];
+    const metadata = await Promise.all(
+      tracks.map(async (track) => {
+        const upstream = this.#router.trackUpstream(model, track);
+        if (!upstream) return undefined;
+        try {
+          return (await unaryCall<ModelMetadata>((md, o, cb) => upstream.oip.ModelMetadata({ name: model, version: '' }, md, o, cb), ctx, this.#onRetries)).response;
+        } catch (err) {
+          this.#logger.debug('model metadata unavailable', { model, track, error: err });
+          return undefined;
+        }
+      }),
+    );
+    const [stableMeta, canaryMeta] = metadata;
+    const first = stableMeta ?? canaryMeta;
+    if (!first) throw new SegserveError('UNAVAILABLE', `no upstream of model '${model}' answered`);
+    const versionOf = (track: Track, meta: ModelMetadata | undefined): string => this.#router.trackVersion(model, track) || (meta?.versions[0] ?? '');
+    const stableVersion = versionOf('stable', stableMeta);
+    const canaryVersion = versionOf('canary', canaryMeta);
+    const weight = state.canary ? Math.min(Math.max(state.canary.weight, 0), 100) : 0;
+    const versions = [...new Set([...(stableMeta?.versions ?? []), ...(canaryMeta?.versions ?? []), stableVersion, canaryVersion].filter((v) => v !== ''))];
+    const shape = first.inputs[0]?.shape.map(Number) ?? [];
+    return {
+      name: model,
+      phase: state.phase,
+      stable: state.stable ? { version: stableVersion, weight: state.canary ? 100 - weight : 100 } : null,
+      canary: state.canary ? { version: canaryVersion, weight: state.stable ? weight : 100 } : null,
+      versions,
+      platform: first.platform,
+      inputs: first.inputs,
+      outputs: first.outputs,
+      // NCHW: the image is resized to H×W before inference.
+      input_size: shape.length === 4 && shape[2]! > 0 && shape[3]! > 0 ? { height: shape[2]!, width: shape[3]! } : null,
+      classes: this.#classes.get(`${model}@${stableVersion}`) ?? this.#classes.get(`${model}@${canaryVersion}`) ?? [],
+    };
+  }
+
+  /**
+   * Records one finished request. A model the gateway does not route is labelled '' so that
+   * made-up names in URLs cannot grow the metric's label set without bound.
+   */
+  observe(protocol: Protocol, model: string, version: string, error: unknown, startedMs: number): void {
+    const code = error === undefined ? 'OK' : toSegserveError(error).code;
+    this.#metrics.observeRequest({ protocol, model: this.#router.knows(model) ? model : '', version, code, seconds: (this.#clock() - startedMs) / 1000 });
+  }
+
+  /** Logs an error that reached an edge: INTERNAL in full (it is a bug), others briefly. */
+  report(protocol: Protocol, err: SegserveError, fields: Record<string, unknown> = {}): void {
+    if (err.code === 'INTERNAL') this.#logger.error('request failed', { protocol, ...fields, error: err.cause ?? err });
+    else this.#logger.debug('request rejected', { protocol, ...fields, code: err.code, message: err.message });
+  }
+
+  now(): number {
+    return this.#clock();
+  }
+}

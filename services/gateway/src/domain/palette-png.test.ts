@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { inflateSync } from 'node:zlib';
+import { classColor, encodePalettePng, hexColor } from './palette-png.js';
+
+/** Minimal PNG chunk reader, enough to check what we wrote. */
+function chunks(png: Buffer): Map<string, Buffer> {
+  expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  const out = new Map<string, Buffer>();
+  let at = 8;
+  while (at < png.length) {
+    const len = png.readUInt32BE(at);
+    const type = png.toString('ascii', at + 4, at + 8);
+    out.set(type, Buffer.concat([out.get(type) ?? Buffer.alloc(0), png.subarray(at + 8, at + 8 + len)]));
+    at += 12 + len;
+  }
+  return out;
+}
+
+describe('encodePalettePng', () => {
+  it('writes an 8-bit palette PNG whose pixels are the class indices', () => {
+    const raw = Uint8Array.from([0, 1, 1, 0, 2, 0]);
+    const c = chunks(encodePalettePng(raw, 3, 2, 3));
+    const ihdr = c.get('IHDR')!;
+    expect([ihdr.readUInt32BE(0), ihdr.readUInt32BE(4), ihdr[8], ihdr[9]]).toEqual([3, 2, 8, 3]);
+    expect(c.get('PLTE')).toEqual(Buffer.from([...classColor(0), ...classColor(1), ...classColor(2)]));
+    expect(c.get('tRNS')).toEqual(Buffer.from([0, 255, 255]));
+    const scanlines = inflateSync(c.get('IDAT')!);
+    expect([...scanlines]).toEqual([0, 0, 1, 1, 0, 0, 2, 0]);
+    expect(c.has('IEND')).toBe(true);
+  });
+
+  it('covers indices beyond the class count', () => {
+    const c = chunks(encodePalettePng(Uint8Array.from([5]), 1, 1, 2));
+    expect(c.get('PLTE')!.length).toBe(6 * 3);
+  });
+
+  it('rejects a mask of the wrong length', () => {
+    expect(() => encodePalettePng(new Uint8Array(5), 3, 2, 2)).toThrow(RangeError);
+  });
+
+  it('gives stable, distinct colours', () => {
+    const colours = new Set(Array.from({ length: 40 }, (_, i) => hexColor(classColor(i))));
+    expect(colours.size).toBe(40);
+    expect(hexColor(classColor(1))).toBe('#e6194b');
+  });
+});
