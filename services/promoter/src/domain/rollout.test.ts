@@ -146,6 +146,26 @@ describe('decide: one step at a time', () => {
   });
 });
 
+describe('stable target', () => {
+  it('follows a stable that was started again elsewhere, in any phase, and waits while it starts', () => {
+    const idle = initialRecord('facade-ads', STABLE, T0);
+    const starting = step(idle, { stable: { state: 'progressing', detail: 'starting' } }, 1_000);
+    expect(starting).toMatchObject({ changed: false, wakeAt: at(2_000) });
+    const moved = step(idle, { stable: READY(5009) }, 2_000);
+    expect(moved.state.stable).toEqual({ ...STABLE, target: 'ipv4:127.0.0.1:5009' });
+    expect(moved.events.map((e) => e.type)).toEqual(['target']);
+    expect(moved.wakeAt).toBeNull();
+    const canary = step(inCanary(), { canary: READY(6001), stable: READY(5009) }, 10_000);
+    expect(canary.state).toMatchObject({ phase: 'Canary', stable: { target: 'ipv4:127.0.0.1:5009' } });
+  });
+
+  it('is not confused by the candidate starting on the stable track while Promoting', () => {
+    const s: RolloutRecord = { ...inCanary(), phase: 'Promoting', phase_started_at: at(100_000).toISOString() };
+    const d = step(s, { stable: { state: 'progressing', detail: 'rolling' } }, 101_000);
+    expect(d.changed).toBe(false);
+  });
+});
+
 describe('manual rollback', () => {
   const request = (s: RolloutRecord): RolloutRecord => ({ ...s, rollback_requested: { reason: 'bad masks', at: T0.toISOString() } });
   const succeeded = (): RolloutRecord => ({ ...initialRecord('facade-ads', { ...STABLE, version: '4' }, T0), phase: 'Succeeded', previous_stable: STABLE, outcome: 'promoted', experiment_id: 'exp-4' });

@@ -196,20 +196,29 @@ export function desiredTracks(s: RolloutRecord): DesiredTracks {
 
 export function observationsNeeded(s: RolloutRecord, now: Date): Needs {
   const due = s.next_check_at !== undefined && now.getTime() >= Date.parse(s.next_check_at);
+  // The stable's readiness is looked at in every phase: it carries the target to route to,
+  // which changes when a restarted promoter had to start the stable again.
+  const stable = desiredTracks(s).stable !== null;
   switch (s.phase) {
     case 'Verifying':
-      return { canary: true, stable: false, verifyWhenReady: true, analysis: null };
+      return { canary: true, stable, verifyWhenReady: true, analysis: null };
     case 'Canary':
-      return { canary: true, stable: false, verifyWhenReady: false, analysis: due ? 'canary' : null };
-    case 'Promoting':
-      return { canary: false, stable: true, verifyWhenReady: false, analysis: null };
+      return { canary: true, stable, verifyWhenReady: false, analysis: due ? 'canary' : null };
     case 'Baking':
-      return { canary: false, stable: true, verifyWhenReady: false, analysis: due ? 'bake' : null };
-    case 'Failed':
-      return { canary: false, stable: Boolean(s.restore), verifyWhenReady: false, analysis: null };
+      return { canary: false, stable, verifyWhenReady: false, analysis: due ? 'bake' : null };
     default:
-      return { canary: false, stable: false, verifyWhenReady: false, analysis: null };
+      return { canary: false, stable, verifyWhenReady: false, analysis: null };
   }
+}
+
+/** The stable track runs `state.stable` and answers at another target: route there. */
+function refreshStableTarget(d: Draft, obs: Observation, now: Date): void {
+  const s = d.state;
+  const want = desiredTracks(s).stable;
+  if (s.restore || !s.stable || !want || want.version !== s.stable.version || want.sha256 !== s.stable.sha256) return;
+  if (obs.stable?.state !== 'ready' || obs.stable.target === s.stable.target) return;
+  d.state = { ...s, stable: { ...s.stable, target: obs.stable.target } };
+  d.events.push(event(d.state, 'target', now.toISOString(), { reason: `stable ${s.stable.version} now at ${obs.stable.target}` }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,6 +310,7 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
   const policy = settings.canary;
   const poll = addMs(now, settings.pollMs);
   if (!manualRollback(d, now)) {
+    refreshStableTarget(d, obs, now);
     const s = d.state;
     const at = now.toISOString();
     switch (s.phase) {
@@ -383,7 +393,6 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
           fail(d, now, 'rolled_back', 'bake_regression', `the promoted version stopped serving: ${r.reason}`, restore, { previous_stable: null });
           break;
         }
-        if (r?.state === 'ready' && s.stable && r.target !== s.stable.target) d.state = { ...s, stable: { ...s.stable, target: r.target } };
         const a = obs.analysis;
         let failed = s.failed_checks ?? 0;
         if (a) {
@@ -405,7 +414,10 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
       case 'Failed': {
         const r = obs.stable;
         const restore = s.restore;
-        if (!restore) break;
+        if (!restore) {
+          if (r?.state === 'progressing') d.wakeAt = poll;
+          break;
+        }
         if (r?.state === 'ready') {
           d.state = { ...s, stable: { ...restore, target: r.target }, restore: null };
           d.events.push(event(d.state, 'restored', at, { reason: `stable ${restore.version} restored` }));
@@ -413,6 +425,8 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
         break;
       }
       default:
+        // Settled: nothing to decide, but keep looking while the stable is still starting.
+        if (obs.stable?.state === 'progressing') d.wakeAt = poll;
         break;
     }
   }
