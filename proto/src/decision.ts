@@ -46,6 +46,8 @@ export const DECISION_REASON_CODES = [
   'claim_not_reproduced',
   'measurement_missing',
   'verification_failed',
+  // the intake itself failed on this result every time it was delivered
+  'intake_error',
   // in progress / outcome
   'accepted',
   'promoted',
