@@ -3,8 +3,12 @@
 import { SegserveError, toSegserveError, type ModelInferRequest, type ModelInferResponse__Output, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
 import type { GatewayMetrics, Protocol } from '../adapters/metrics.js';
 import type { Logger } from '../logger.js';
+import { encodePalettePng } from '../domain/palette-png.js';
 import type { Router } from './router.js';
 import { unaryCall, type CallContext } from './upstream-call.js';
+
+/** A 1×1 PNG: the cheapest image that still makes an upstream name its classes. */
+const PROBE_IMAGE = encodePalettePng(Uint8Array.of(0), 1, 1, 1);
 
 export interface SegmentInput {
   readonly model: string;
@@ -162,8 +166,30 @@ export class GatewayCore {
       outputs: first.outputs,
       // NCHW: the image is resized to H×W before inference.
       input_size: shape.length === 4 && shape[2]! > 0 && shape[3]! > 0 ? { height: shape[2]!, width: shape[3]! } : null,
-      classes: this.#classes.get(`${model}@${stableVersion}`) ?? this.#classes.get(`${model}@${canaryVersion}`) ?? [],
+      classes: await this.#classNames(model, stableMeta ? 'stable' : 'canary', stableMeta ? stableVersion : canaryVersion, ctx),
     };
+  }
+
+  /**
+   * Class names of a model version. OIP metadata has no place for them, so they come from Segment
+   * responses; when none has been seen yet, one probe with a 1×1 image asks the track (once per
+   * version and gateway).
+   */
+  async #classNames(model: string, track: Track, version: string, ctx: CallContext): Promise<string[]> {
+    const known = this.#classes.get(`${model}@${version}`);
+    if (known) return known;
+    const upstream = this.#router.trackUpstream(model, track);
+    if (!upstream) return [];
+    try {
+      const probe: SegmentRequest = { model, version, image: PROBE_IMAGE, mask_format: 'RAW' };
+      const { response } = await unaryCall<SegmentResponse__Output>((md, o, cb) => upstream.segmenter.Segment(probe, md, o, cb), ctx, this.#onRetries);
+      const names = response.classes.map((c) => c.name);
+      this.#classes.set(`${model}@${response.version}`, names);
+      return names;
+    } catch (err) {
+      this.#logger.debug('class names unavailable', { model, track, error: err });
+      return [];
+    }
   }
 
   /**
