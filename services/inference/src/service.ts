@@ -135,6 +135,7 @@ export class InferenceService {
       const probed = await pipeline.probe(req.image, timer);
       const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
       try {
+        await this.#faultDelay(ctx.signal, timer);
         const result = await pipeline.segment(req.image, probed, req.maskFormat, timer, ctx.signal);
         return { ...result, model: pipeline.model.name, version: pipeline.model.version, timings: timer.ms };
       } finally {
@@ -149,7 +150,7 @@ export class InferenceService {
       const tensor = await timer.time('preprocess', () => parseInferInput(req, m.input, m.output.name));
       const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
       try {
-        ctx.signal.throwIfAborted();
+        await this.#faultDelay(ctx.signal, timer);
         const output = await pipeline.infer(tensor, timer);
         ctx.signal.throwIfAborted();
         return { model: m, id: req.id, output };
@@ -165,7 +166,7 @@ export class InferenceService {
     let result: T | undefined;
     try {
       const pipeline = this.#resolve(name, version);
-      await this.#injectFaults(ctx.signal);
+      this.#faultError();
       result = await work(pipeline, timer);
       return result;
     } catch (err) {
@@ -181,17 +182,23 @@ export class InferenceService {
     }
   }
 
-  async #injectFaults(signal: AbortSignal): Promise<void> {
-    if (this.#fault.delayMs > 0) {
+  #faultError(): void {
+    if (this.#fault.errorRatio > 0 && this.#random() < this.#fault.errorRatio) {
+      throw new SegserveError('INTERNAL', 'internal error', { cause: new Error('injected fault (SEGSERVE_FAULT_ERROR_RATIO)') });
+    }
+  }
+
+  /** Injected latency holds the slot, like a slower model would (counted as `infer`). */
+  async #faultDelay(signal: AbortSignal, timer: StageTimer): Promise<void> {
+    signal.throwIfAborted();
+    if (this.#fault.delayMs <= 0) return;
+    await timer.time('infer', async () => {
       try {
         await sleep(this.#fault.delayMs, undefined, { signal });
       } catch {
         throw signal.reason as Error;
       }
-    }
-    if (this.#fault.errorRatio > 0 && this.#random() < this.#fault.errorRatio) {
-      throw new SegserveError('INTERNAL', 'internal error', { cause: new Error('injected fault (SEGSERVE_FAULT_ERROR_RATIO)') });
-    }
+    });
   }
 
   #logRequest(ctx: CallContext, code: string, timings: StageTimings, fields: Record<string, unknown>): void {

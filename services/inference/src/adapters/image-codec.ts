@@ -98,7 +98,8 @@ export class SharpCodec implements ImageCodec {
     if (meta.format !== 'png' || meta.channels !== 1 || meta.isPalette || meta.depth !== 'uchar') {
       throw new Error(`a mask must be a single-channel 8-bit PNG (got ${meta.format}, ${meta.channels} channel(s)${meta.isPalette ? ', palette' : ''}, ${meta.depth})`);
     }
-    const { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await image.toColourspace('b-w').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 1) throw new Error(`mask decoded to ${info.channels} channels`);
     return { data, width: info.width, height: info.height };
   }
 }
