@@ -39,6 +39,9 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_SIGNING_SEED', // CLI publish (ed25519 nkeys seed `SU…`; or --seed-file)
   'SEGSERVE_SIGNERS', // promoter (comma-separated public nkeys `U…` whose results are accepted)
   'SEGSERVE_GOLDEN_ROOT', // promoter (directory with <model>/golden/{images,masks}; default models/)
+  'SEGSERVE_MODEL_ROOTS', // promoter, local driver (comma-separated dirs with <model>/<version>/; default models/)
+  'SEGSERVE_INITIAL_STABLE', // promoter (comma-separated <model>/<version> dirs served as stable when a model has no rollout state)
+  'SEGSERVE_LOCAL_VERSION_ENV', // promoter, local driver, TEST ONLY: JSON {version: {VAR: value}} extra env per version
 ] as const;
 
 export type SegserveEnvVar = (typeof SEGSERVE_ENV_VARS)[number];
