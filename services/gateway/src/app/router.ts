@@ -69,11 +69,18 @@ export class Router {
   route(model: string, requestedVersion = ''): Route {
     const state = this.state(model);
     if (!state) throw new SegserveError('MODEL_NOT_FOUND', `model '${model}' is not served here`);
-    const decision = decideRoute(state, requestedVersion, this.#random());
+    const decision = decideRoute(requestedVersion === '' ? state : this.#withServedVersions(state), requestedVersion, this.#random());
     if (decision.kind === 'unknown-version') throw new SegserveError('MODEL_NOT_FOUND', `model '${model}' has no version '${requestedVersion}' in service`);
     const track = decision.kind === 'route' ? trackState(state, decision.track) : null;
     if (decision.kind !== 'route' || !track) throw new SegserveError('UNAVAILABLE', `model '${model}' has no upstream right now`);
     return { model, track: decision.track, version: decision.version, upstream: this.#options.pool.get(track.target) };
+  }
+
+  /** Static routes name no versions: fill in the ones the tracks were seen serving. */
+  #withServedVersions(state: RolloutState): RolloutState {
+    const fill = <T extends { version: string }>(track: T | null, name: Track): T | null =>
+      track && track.version === '' ? { ...track, version: this.#served.get(`${state.model}/${name}`) ?? '' } : track;
+    return { ...state, stable: fill(state.stable, 'stable'), canary: fill(state.canary, 'canary') };
   }
 
   /** The upstream of one track, for metadata calls (no weighted choice). */
