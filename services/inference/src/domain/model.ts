@@ -94,8 +94,9 @@ export function describeModel(artifact: Pick<ModelArtifact, 'manifest' | 'sha256
   const c = go.shape[1];
   if (typeof c !== 'number') throw bad(`output '${go.name}' has a symbolic channel dimension`);
   const single = m.output.kind === 'sigmoid' || (m.output.kind === 'probabilities' && c === 1);
-  if (single ? c !== 1 || m.classes.length !== 2 : c !== m.classes.length) {
-    throw bad(`output '${go.name}' has ${c} channels but model.json lists ${m.classes.length} classes (kind ${m.output.kind})`);
+  if (m.output.kind === 'sigmoid' && c !== 1) throw bad(`a sigmoid output has 1 channel; the graph's '${go.name}' has ${c}`);
+  if (single ? m.classes.length !== 2 : c !== m.classes.length) {
+    throw bad(`output '${go.name}' has ${c} channel(s) but model.json lists ${m.classes.length} classes (kind ${m.output.kind})`);
   }
   const normalization: Normalization = { mean: m.input.mean, std: m.input.std, scale: m.input.scale, channelOrder: m.input.channel_order ?? 'RGB' };
   return {
