@@ -2,7 +2,7 @@
 // kustomize, every object validates against the Kubernetes / Prometheus Operator schemas, and
 // the policies hold on what would actually be applied (limits, probes, non-root, read-only
 // root fs, drain timing, RBAC least privilege — RELIABILITY.md 37 —, NetworkPolicies).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SEGSERVE_ENV_VARS } from '@segserve/proto';
@@ -95,6 +95,10 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
       const e = env(c);
       for (const v of ['SEGSERVE_MODEL_NAME', 'SEGSERVE_MODEL_VERSION', 'SEGSERVE_MODEL_SHA256', 'SEGSERVE_NATS_URL']) expect(e[v], `${name} ${v}`).toBeDefined();
       expect(e['SEGSERVE_MODEL_NAME'].value).toBe(MODEL);
+      // Empty (the digest of the version's model.json) or a pinned sha256.
+      expect(e['SEGSERVE_MODEL_SHA256'].value).toMatch(/^([0-9a-f]{64})?$/);
+      const manifest = path.join(REPO_ROOT, 'models', MODEL, e['SEGSERVE_MODEL_VERSION'].value, 'model.json');
+      if (existsSync(manifest) && e['SEGSERVE_MODEL_SHA256'].value) expect(e['SEGSERVE_MODEL_SHA256'].value).toBe((JSON.parse(readFileSync(manifest, 'utf8')) as { sha256: string }).sha256);
       // Concurrent runs share the CPUs; more runs than CPUs only adds memory (DESIGN.md §10).
       expect(Number(e['SEGSERVE_MAX_CONCURRENCY'].value)).toBeLessThanOrEqual(Math.ceil(quantity(c.resources.limits.cpu)));
       // The V8 heap cap leaves most of the 512 MiB to onnxruntime and sharp.

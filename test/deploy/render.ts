@@ -39,7 +39,14 @@ export interface K8sObject {
 /** `kubectl kustomize <dir>` → the objects. Fails with the install command if kubectl is missing. */
 export function kustomize(overlay: Overlay): K8sObject[] {
   const kubectl = requireBinary('kubectl', KUBECTL_INSTALL_HINT);
-  const out = execFileSync(kubectl, ['kustomize', KUSTOMIZE_DIRS[overlay]], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out: string;
+  try {
+    out = execFileSync(kubectl, ['kustomize', KUSTOMIZE_DIRS[overlay]], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    // Debian's kubernetes-client (1.20, kustomize v2) is too old for `labels:` and `patches:`.
+    const stderr = (err as { stderr?: string }).stderr ?? String(err);
+    throw new Error(`kubectl kustomize ${KUSTOMIZE_DIRS[overlay]} failed (kubectl ≥ 1.27 needed; install ${KUBECTL_INSTALL_HINT}):\n${stderr}`);
+  }
   return parseAllDocuments(out)
     .map((d) => d.toJS() as K8sObject | null)
     .filter((o): o is K8sObject => o !== null);
