@@ -253,6 +253,8 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect(whoReaches(policies, ours, prometheus, 9090)).toEqual(['promoter']);
     expect(whoReaches(policies, everyone, pod('nats'), 4222)).toEqual(['ci-runner', 'gateway', ...INFERENCE, 'promoter'].sort());
     expect(whoReaches(policies, everyone, pod('promoter'), 9102)).toEqual(['prometheus']);
+    expect(whoReaches(policies, everyone, pod('nats'), 7777)).toEqual(['prometheus']);
+    expect(whoReaches(policies, everyone, pod('nats'), 8222)).toEqual([]);
     expect(allowed(policies, ingress, pod('gateway'), 8080)).toBe(true);
     expect(allowed(policies, ingress, pod('gateway'), 9090)).toBe(true);
     expect(allowed(policies, prometheus, pod('gateway'), 8080)).toBe(true);
@@ -277,7 +279,7 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     const svc = byKind(objects, 'Service').find((s) => Object.entries(sm.spec.selector.matchLabels as Record<string, string>).every(([k, v]) => s.metadata.labels?.[k] === v));
     expect(svc?.spec.ports.map((p: Json) => p.name)).toContain(sm.spec.endpoints[0].port);
     const jobs = [...byKind(objects, 'PodMonitor'), sm].map((m) => (m.spec.podMetricsEndpoints ?? m.spec.endpoints)[0].relabelings.find((r: Json) => r.targetLabel === 'job')?.replacement).sort();
-    expect(jobs).toEqual(['segserve-gateway', 'segserve-inference', 'segserve-promoter']);
+    expect(jobs).toEqual(['segserve-gateway', 'segserve-inference', 'segserve-nats', 'segserve-promoter']);
     const dashboard = byKind(objects, 'ConfigMap').find((c) => c.metadata.labels?.['grafana_dashboard'] === '1');
     expect(dashboard?.data?.['segserve.json']).toBe(readFileSync(path.join(REPO_ROOT, 'deploy', 'grafana', 'segserve.json'), 'utf8'));
   });

@@ -78,10 +78,10 @@ describe('alert rules', () => {
     expect(object.spec.groups, 'prometheusrule.yaml is stale: run node deploy/prometheus/sync.mjs').toEqual(rules.groups);
   });
 
-  it('alert expressions read only contract metrics (plus up and kube-state-metrics)', () => {
+  it('alert expressions read only contract metrics (plus up, kube-state-metrics and the NATS exporter)', () => {
     for (const a of alerts) {
       for (const name of metricNames(a.expr)) {
-        expect([...CONTRACT_METRICS, 'up', 'kube_deployment_status_replicas_ready'], `${a.alert}: ${name}`).toContain(name);
+        expect([...CONTRACT_METRICS, 'up', 'kube_deployment_status_replicas_ready', 'jetstream_consumer_num_pending'], `${a.alert}: ${name}`).toContain(name);
       }
     }
   });
