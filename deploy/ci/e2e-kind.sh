@@ -61,9 +61,9 @@ echo "--- segserve (overlays/dev)"
 npm ci --no-audit --no-fund --loglevel=error
 npx tsc -b
 # A signing key for this run only: its public half goes to the promoter.
-keys=$(npx segserve keys generate --json)
-SEED=$(node -e 'const k=JSON.parse(process.argv[1]);process.stdout.write(k.seed)' "$keys")
-PUBLIC=$(node -e 'const k=JSON.parse(process.argv[1]);process.stdout.write(k.public_key ?? k.publicKey)' "$keys")
+npx segserve keys generate --out "$BIN/seed" >/dev/null
+SEED=$(cat "$BIN/seed")
+PUBLIC=$(npx segserve keys public --seed-file "$BIN/seed")
 kubectl apply -k deploy/k8s/overlays/dev
 kubectl -n "$NS" create configmap segserve-signers --from-literal=signers="$PUBLIC" --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n "$NS" rollout status statefulset/nats --timeout=300s

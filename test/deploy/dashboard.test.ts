@@ -77,6 +77,7 @@ beforeAll(async () => {
   // Job names as the PodMonitors/ServiceMonitor set them (deploy/k8s/base/monitoring.yaml).
   prometheus = await startPrometheus({
     scrapeIntervalSeconds: 1,
+    ruleFiles: [path.join(REPO_ROOT, 'deploy', 'prometheus', 'rules.yml')],
     targets: [
       { job: 'segserve-inference', targets: [...stable, canary].map((p) => `127.0.0.1:${p.metricsPort}`) },
       { job: 'segserve-gateway', targets: [`127.0.0.1:${gateway.httpPort}`] },
@@ -123,6 +124,22 @@ describe('dashboard against live services', () => {
       if (!ok) empty.push(`${q.panel}: ${expr}`);
     }
     expect(empty, 'panels without data').toEqual([]);
+  });
+
+  it('the alert rules load into the real Prometheus and evaluate on the live series without errors', async () => {
+    type Rule = { name: string; health: string; lastError?: string; state?: string };
+    const rules = await waitFor(
+      async () => {
+        const body = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as { data: { groups: { rules: Rule[] }[] } };
+        const all = body.data.groups.flatMap((g) => g.rules);
+        return all.length > 0 && all.every((r) => r.health !== 'unknown') ? all : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, what: 'rules evaluated' },
+    );
+    expect(rules.map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`.trim())).toEqual(rules.map((r) => `${r.name}: ok`));
+    // Nothing here is wrong enough to fire within a minute ("for" clauses), and memory is far
+    // below the host-sized limit.
+    expect(rules.find((r) => r.name === 'SegserveInferenceMemoryHigh')?.state).toBe('inactive');
   });
 
   it('draws the panels from the recorded data (docs/dashboard.png)', async () => {
