@@ -114,8 +114,20 @@ describe('local deployer', () => {
   it('restarts a crashed process on the same port, then gives up on a crash loop', async () => {
     const { d } = await deployer({ modes: { '2': 'crash-after-ready' }, maxRestarts: 2 });
     await d.deployCanary(V2);
-    const first = (await settled(d, 'canary')) as { target: string };
+    const first = await settled(d, 'canary');
     expect(first.state).toBe('ready');
+    // After the crash it comes back on the same target (the route stays valid)…
+    let sawRestart = false;
+    const again = await waitFor(
+      async () => {
+        const x = await d.readiness('tiny-seg', 'canary');
+        if (x.state !== 'ready') sawRestart = true;
+        return sawRestart && x.state === 'ready' ? x : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 50, what: 'the restarted canary' },
+    );
+    expect(again).toEqual(first);
+    // …until the crashes count as a loop.
     const r = await waitFor(
       async () => {
         const x = await d.readiness('tiny-seg', 'canary');
@@ -141,7 +153,9 @@ describe('local deployer', () => {
 
   it('adopts the processes a previous promoter left running', async () => {
     const dir = await tempDir('segserve-local-');
-    cleanups.push(() => dir[Symbol.asyncDispose]());
+    cleanups.push(async () => {
+      await dir[Symbol.asyncDispose]();
+    });
     const orphan = spawnProcess(process.execPath, [FAKE, 'inference', '--model', 'x'], { name: 'orphan' });
     cleanups.push(async () => void (await orphan.stop(5_000)));
     const serving = await orphan.waitForJson<{ grpc_port: number; metrics_port: number }>((o) => o['msg'] === 'serving');

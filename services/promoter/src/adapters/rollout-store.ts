@@ -73,10 +73,20 @@ export class RolloutStore {
   }
 
   /** Current value then every change of one model's state, until `signal` aborts. */
-  async *watch(model: string, signal: AbortSignal): AsyncGenerator<StoredRollout> {
-    const it = await this.kv.watch({ key: model });
+  watch(model: string, signal: AbortSignal): AsyncGenerator<StoredRollout> {
+    return this.watchKey(model, signal);
+  }
+
+  /** Current values then every change of every model, until `signal` aborts. */
+  watchAll(signal: AbortSignal): AsyncGenerator<StoredRollout> {
+    return this.watchKey('>', signal);
+  }
+
+  private async *watchKey(key: string, signal: AbortSignal): AsyncGenerator<StoredRollout> {
+    const it = await this.kv.watch({ key });
     const stop = (): void => it.stop();
     signal.addEventListener('abort', stop, { once: true });
+    if (signal.aborted) it.stop();
     try {
       for await (const entry of it) {
         const s = decode(entry);

@@ -1,0 +1,241 @@
+// `segserve stack`: the whole system on one machine — nats-server (JetStream), Prometheus when
+// installed (scraping the promoter, the gateway, and the inference processes through the
+// promoter's service-discovery endpoint), the promoter with the local driver (which starts
+// inference on the bundled default model as the first stable), and the gateway following the
+// rollout state. Prints what runs where; Ctrl-C stops everything.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateSigningKeys } from '../adapters/signing.js';
+
+interface StackContext {
+  readonly env: NodeJS.ProcessEnv;
+  readonly repoRoot: string;
+  readonly segserveBin: string;
+  readonly out?: (text: string) => void;
+}
+
+interface Child {
+  readonly name: string;
+  readonly proc: ChildProcess;
+  readonly logFile: string;
+  readonly exited: Promise<number | null>;
+  /** Resolves with the first JSON log object (or raw line) that `ready` accepts. */
+  waitReady(ready: (line: string) => boolean, timeoutMs: number): Promise<string>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+function findBinary(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  const dirs = (env['PATH'] ?? '').split(path.delimiter).concat(['/usr/sbin', '/usr/bin', '/usr/local/bin']);
+  return dirs.map((d) => path.join(d, name)).find((p) => existsSync(p));
+}
+
+function startChild(name: string, cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, logDir: string): Child {
+  const logFile = path.join(logDir, `${name}.log`);
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const waiters = new Set<(line: string) => void>();
+  let rest = '';
+  const onData = (chunk: Buffer): void => {
+    log.write(chunk);
+    const parts = (rest + chunk.toString('utf8')).split('\n');
+    rest = parts.pop() ?? '';
+    for (const l of parts) {
+      lines.push(l);
+      if (lines.length > 200) lines.shift();
+      for (const w of waiters) w(l);
+    }
+  };
+  proc.stdout?.on('data', onData);
+  proc.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => {
+    proc.on('exit', (code) => resolve(code));
+    proc.on('error', () => resolve(-1));
+  });
+  return {
+    name,
+    proc,
+    logFile,
+    exited,
+    waitReady: (ready, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const past = lines.find(ready);
+        if (past !== undefined) return resolve(past);
+        const timer = setTimeout(() => reject(new Error(`${name} not ready after ${timeoutMs / 1000} s; see ${logFile}`)), timeoutMs);
+        const w = (l: string): void => {
+          if (!ready(l)) return;
+          clearTimeout(timer);
+          waiters.delete(w);
+          resolve(l);
+        };
+        waiters.add(w);
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`${name} exited (code ${String(code)}) before it was ready:\n${lines.slice(-15).join('\n')}`));
+        });
+      }),
+    stop: async (graceMs = 30_000) => {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(t);
+      }
+      log.end();
+    },
+  };
+}
+
+const jsonMsg = (msg: string) => (line: string): boolean => line.startsWith('{') && line.includes(`"msg":"${msg}"`);
+const field = (line: string, key: string): unknown => (JSON.parse(line) as Record<string, unknown>)[key];
+
+/** models/facade-ads/<DEFAULT or newest version>, else the tiny test model. */
+function defaultModel(repoRoot: string): string {
+  const isModel = (d: string): boolean => existsSync(path.join(d, 'model.json')) && existsSync(path.join(d, 'model.onnx'));
+  const versions = (dir: string): string[] =>
+    existsSync(dir)
+      ? readdirSync(dir)
+          .filter((v) => isModel(path.join(dir, v)))
+          .sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))
+      : [];
+  const bundled = path.join(repoRoot, 'models', 'facade-ads');
+  const marker = path.join(bundled, 'DEFAULT');
+  if (existsSync(marker) && isModel(path.join(bundled, readFileSync(marker, 'utf8').trim()))) return path.join(bundled, readFileSync(marker, 'utf8').trim());
+  const newest = versions(bundled)[0];
+  if (newest) return path.join(bundled, newest);
+  const tiny = versions(path.join(repoRoot, 'test', 'fixtures', 'models', 'tiny-seg'))[0];
+  if (tiny) return path.join(repoRoot, 'test', 'fixtures', 'models', 'tiny-seg', tiny);
+  throw new Error('no model to serve: models/facade-ads/<version>/ has no model.json + model.onnx');
+}
+
+export async function runStack(argv: readonly string[], ctx: StackContext): Promise<number> {
+  const out = ctx.out ?? ((t: string) => process.stdout.write(t));
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      model: { type: 'string' },
+      'nats-port': { type: 'string', default: '4222' },
+      'http-port': { type: 'string', default: '8080' },
+      'grpc-port': { type: 'string', default: '9090' },
+      'metrics-port': { type: 'string', default: '9102' },
+      'prometheus-port': { type: 'string', default: '9091' },
+      'no-prometheus': { type: 'boolean' },
+    },
+  });
+  const natsServer = findBinary('nats-server', ctx.env);
+  if (!natsServer) throw new Error('nats-server is not installed; install it with: sudo apt-get install -y nats-server (or: bash scripts/setup.sh)');
+  const prometheus = values['no-prometheus'] ? undefined : findBinary('prometheus', ctx.env);
+  const modelDir = path.resolve(values.model ?? defaultModel(ctx.repoRoot));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'segserve-stack-'));
+  const logDir = path.join(dir, 'logs');
+  await mkdir(logDir);
+  const natsUrl = `nats://127.0.0.1:${values['nats-port']}`;
+  const metricsPort = values['metrics-port'];
+  const baseEnv = Object.fromEntries(Object.entries(ctx.env).filter(([k]) => !k.startsWith('SEGSERVE_') || k === 'SEGSERVE_LOG_LEVEL'));
+  const children: Child[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const c of [...children].reverse()) await c.stop();
+  };
+  try {
+    // Room for the default limits of the NATS objects (the model store alone may take 20 GiB).
+    await writeFile(path.join(dir, 'nats.conf'), `listen: 127.0.0.1:${values['nats-port']}\nserver_name: segserve_stack\njetstream { store_dir: ${JSON.stringify(path.join(dir, 'jetstream'))}, max_memory_store: 256MB, max_file_store: 24GB }\n`);
+    const nats = startChild('nats-server', natsServer, ['-c', path.join(dir, 'nats.conf')], baseEnv, logDir);
+    children.push(nats);
+    await nats.waitReady((l) => l.includes('Server is ready'), 30_000);
+
+    const keys = generateSigningKeys();
+    const seedFile = path.join(dir, 'publisher.seed');
+    await writeFile(seedFile, `${keys.seed}\n`);
+    await chmod(seedFile, 0o600);
+
+    let promUrl: string | undefined;
+    if (prometheus) {
+      const config = {
+        global: { scrape_interval: '5s', evaluation_interval: '5s' },
+        scrape_configs: [
+          { job_name: 'promoter', static_configs: [{ targets: [`127.0.0.1:${metricsPort}`] }] },
+          { job_name: 'gateway', static_configs: [{ targets: [`127.0.0.1:${values['http-port']}`] }] },
+          { job_name: 'inference', http_sd_configs: [{ url: `http://127.0.0.1:${metricsPort}/sd/inference`, refresh_interval: '5s' }] },
+        ],
+      };
+      await writeFile(path.join(dir, 'prometheus.yml'), JSON.stringify(config));
+      const prom = startChild('prometheus', prometheus, [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'prometheus')}`, `--web.listen-address=127.0.0.1:${values['prometheus-port']}`, '--log.level=warn'], baseEnv, logDir);
+      children.push(prom);
+      promUrl = `http://127.0.0.1:${values['prometheus-port']}`;
+      await waitHttp(`${promUrl}/-/ready`, prom, 60_000);
+    }
+
+    const promoter = startChild('promoter', process.execPath, [ctx.segserveBin, 'promoter'], {
+      ...baseEnv,
+      SEGSERVE_NATS_URL: natsUrl,
+      SEGSERVE_DEPLOYER: 'local',
+      SEGSERVE_METRICS_PORT: metricsPort,
+      SEGSERVE_SIGNERS: keys.publicKey,
+      SEGSERVE_INITIAL_STABLE: modelDir,
+      ...(promUrl ? { SEGSERVE_PROMETHEUS_URL: promUrl } : {}),
+    }, logDir);
+    children.push(promoter);
+    const running = await promoter.waitReady(jsonMsg('running'), 300_000);
+    const stableLine = promoter.waitReady(jsonMsg('initial stable serving'), 1);
+    stableLine.catch(() => undefined);
+
+    const gateway = startChild('gateway', process.execPath, [ctx.segserveBin, 'gateway'], { ...baseEnv, SEGSERVE_NATS_URL: natsUrl, SEGSERVE_HTTP_PORT: values['http-port'], SEGSERVE_GRPC_PORT: values['grpc-port'], SEGSERVE_HOST: '127.0.0.1' }, logDir);
+    children.push(gateway);
+    await gateway.waitReady(jsonMsg('listening'), 120_000);
+    const stable = await stableLine.then((l) => `${String(field(l, 'model'))} ${String(field(l, 'version'))} at ${String(field(l, 'target'))}`, () => `see ${promoter.logFile}`);
+
+    const bin = 'npx segserve';
+    out(
+      [
+        '',
+        'segserve stack is running (Ctrl-C stops everything)',
+        '',
+        `  gateway      http://127.0.0.1:${values['http-port']}/   (upload page, REST)   gRPC 127.0.0.1:${values['grpc-port']}`,
+        `  inference    ${stable}   (started by the promoter, local driver)`,
+        `  promoter     metrics http://127.0.0.1:${String(field(running, 'metrics_port'))}/metrics   canary figures from ${promUrl ? 'Prometheus' : 'its own scrapes of the inference processes'}`,
+        `  nats         ${natsUrl}   (JetStream store ${path.join(dir, 'jetstream')})`,
+        `  prometheus   ${promUrl ?? 'not installed (sudo apt-get install -y prometheus); the promoter scrapes /metrics itself'}`,
+        `  logs         ${logDir}/`,
+        '',
+        'Publish a candidate and watch it:',
+        `  export SEGSERVE_NATS_URL=${natsUrl}`,
+        `  ${bin} publish --model models/facade-ads/<version> --seed-file ${seedFile}`,
+        `  ${bin} rollout watch ${path.basename(path.dirname(modelDir))} --until-done --experiment <id printed by publish>`,
+        `  ${bin} rollback ${path.basename(path.dirname(modelDir))} --reason "…"`,
+        '',
+      ].join('\n'),
+    );
+    const signal = await Promise.race([
+      new Promise<string>((resolve) => {
+        process.once('SIGINT', () => resolve('SIGINT'));
+        process.once('SIGTERM', () => resolve('SIGTERM'));
+      }),
+      ...children.map((c) => c.exited.then((code) => `${c.name} exited (code ${String(code)}); see ${c.logFile}`)),
+    ]);
+    out(`\nstopping (${signal})…\n`);
+    await stopAll();
+    await rm(dir, { recursive: true, force: true });
+    return signal.startsWith('SIG') ? 0 : 1;
+  } catch (err) {
+    await stopAll();
+    out(`segserve stack: ${err instanceof Error ? err.message : String(err)}\n(logs kept in ${logDir})\n`);
+    return 1;
+  }
+}
+
+async function waitHttp(url: string, child: Child, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void child.exited.then(() => (exited = true));
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`${child.name} exited; see ${child.logFile}`);
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`${child.name} not ready after ${timeoutMs / 1000} s; see ${child.logFile}`);
+}

@@ -1,0 +1,142 @@
+// A small Kubernetes API server for the Kubernetes driver's tests: the apps/v1 Deployment
+// GET and PATCH paths with their JSON, optimistic concurrency on metadata.resourceVersion
+// (409 Conflict Status), a strategic merge of what the driver sends (containers and env by
+// name), and a deployment "controller" that moves the status one step per read — or never
+// becomes available and reports ProgressDeadlineExceeded.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeDeployment {
+  metadata: { name: string; namespace: string; resourceVersion: string; generation: number; annotations?: Record<string, string> };
+  spec: { replicas: number; template: { spec: { containers: { name: string; image: string; env: { name: string; value: string }[] }[] } } };
+  status: { observedGeneration: number; replicas: number; updatedReplicas: number; availableReplicas: number; conditions: { type: string; status: string; reason: string; message: string }[] };
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly contentType: string | undefined;
+  readonly authorization: string | undefined;
+  readonly body: unknown;
+}
+
+export class FakeKube {
+  readonly deployments = new Map<string, FakeDeployment>();
+  readonly requests: RecordedRequest[] = [];
+  /** Per deployment: how many upcoming PATCHes find the object changed by someone else. */
+  readonly conflicts = new Map<string, number>();
+  /** Deployments whose new pods never become available. */
+  readonly stuck = new Set<string>();
+  private server: http.Server | undefined;
+  private rv = 100;
+
+  constructor(readonly namespace: string) {}
+
+  add(name: string, version: string, replicas: number): FakeDeployment {
+    const d: FakeDeployment = {
+      metadata: { name, namespace: this.namespace, resourceVersion: String(++this.rv), generation: 1 },
+      spec: { replicas, template: { spec: { containers: [{ name: 'inference', image: 'segserve', env: [{ name: 'SEGSERVE_MODEL_NAME', value: 'facade-ads' }, { name: 'SEGSERVE_MODEL_VERSION', value: version }, { name: 'SEGSERVE_MODEL_SHA256', value: version.repeat(64).slice(0, 64) }] }] } } },
+      status: { observedGeneration: 1, replicas, updatedReplicas: replicas, availableReplicas: replicas, conditions: [{ type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: 'ok' }] },
+    };
+    this.deployments.set(name, d);
+    return d;
+  }
+
+  env(name: string, key: string): string | undefined {
+    return this.deployments.get(name)?.spec.template.spec.containers[0]?.env.find((e) => e.name === key)?.value;
+  }
+
+  patches(name: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith(`/${name}`));
+  }
+
+  async start(): Promise<string> {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => this.handle(req, Buffer.concat(chunks).toString('utf8'), res));
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server?.closeAllConnections();
+      this.server?.close(() => resolve());
+    });
+  }
+
+  private send(res: http.ServerResponse, code: number, body: unknown): void {
+    res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  }
+
+  private status(res: http.ServerResponse, code: number, reason: string, message: string): void {
+    this.send(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+  }
+
+  private handle(req: http.IncomingMessage, text: string, res: http.ServerResponse): void {
+    const body: unknown = text ? JSON.parse(text) : undefined;
+    const path = req.url?.split('?')[0] ?? '';
+    this.requests.push({ method: req.method ?? '', path, contentType: req.headers['content-type'], authorization: req.headers.authorization, body });
+    const m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/deployments\/([^/]+)$/.exec(path);
+    const d = m && m[1] === this.namespace ? this.deployments.get(m[2] as string) : undefined;
+    if (!m || !d) return this.status(res, 404, 'NotFound', `deployments.apps "${m?.[2] ?? path}" not found`);
+    if (req.method === 'GET') {
+      this.progress(d);
+      return this.send(res, 200, d);
+    }
+    if (req.method !== 'PATCH') return this.status(res, 405, 'MethodNotAllowed', 'only get and patch');
+    if (req.headers['content-type'] !== 'application/strategic-merge-patch+json') return this.status(res, 415, 'UnsupportedMediaType', `unexpected ${String(req.headers['content-type'])}`);
+    const pending = this.conflicts.get(d.metadata.name) ?? 0;
+    if (pending > 0) {
+      // Someone else (an HPA, kubectl) wrote in between.
+      this.conflicts.set(d.metadata.name, pending - 1);
+      d.metadata.resourceVersion = String(++this.rv);
+    }
+    const patch = body as { metadata?: { resourceVersion?: string; annotations?: Record<string, string> }; spec?: { replicas?: number; template?: { spec?: { containers?: { name: string; env?: { name: string; value: string }[] }[] } } } };
+    if (patch.metadata?.resourceVersion !== undefined && patch.metadata.resourceVersion !== d.metadata.resourceVersion) {
+      return this.status(res, 409, 'Conflict', `Operation cannot be fulfilled on deployments.apps "${d.metadata.name}": the object has been modified; please apply your changes to the latest version and try again`);
+    }
+    let templateChanged = false;
+    for (const pc of patch.spec?.template?.spec?.containers ?? []) {
+      const c = d.spec.template.spec.containers.find((x) => x.name === pc.name);
+      if (!c) return this.status(res, 422, 'Invalid', `no container ${pc.name}`);
+      for (const e of pc.env ?? []) {
+        const existing = c.env.find((x) => x.name === e.name);
+        if (existing?.value !== e.value) templateChanged = true;
+        if (existing) existing.value = e.value;
+        else c.env.push({ ...e });
+      }
+    }
+    const replicasChanged = patch.spec?.replicas !== undefined && patch.spec.replicas !== d.spec.replicas;
+    if (patch.spec?.replicas !== undefined) d.spec.replicas = patch.spec.replicas;
+    d.metadata.annotations = { ...d.metadata.annotations, ...patch.metadata?.annotations };
+    d.metadata.resourceVersion = String(++this.rv);
+    if (templateChanged || replicasChanged) d.metadata.generation++;
+    if (templateChanged) d.status.updatedReplicas = 0;
+    return this.send(res, 200, d);
+  }
+
+  /** The deployment controller, one step per read. */
+  private progress(d: FakeDeployment): void {
+    const s = d.status;
+    if (s.observedGeneration < d.metadata.generation) {
+      s.observedGeneration = d.metadata.generation;
+      return;
+    }
+    const want = d.spec.replicas;
+    if (this.stuck.has(d.metadata.name)) {
+      s.conditions = [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${d.metadata.name}-x" has timed out progressing.` }];
+      return;
+    }
+    if (s.updatedReplicas < want) {
+      s.updatedReplicas++;
+      s.replicas = Math.max(want, s.replicas);
+      return;
+    }
+    s.updatedReplicas = Math.min(s.updatedReplicas, want);
+    s.replicas = want;
+    s.availableReplicas = want;
+  }
+}
