@@ -17,7 +17,7 @@
 //     signers: parseSigners(config.signers),                      // SEGSERVE_SIGNERS
 //     runner, log,
 //     modelRoots: [path.join(repoRoot, 'models')],                // stables never uploaded
-//     metricsRegistry: registry,                                  // segserve_promoter_results_total
+//     countResult: (model, outcome) => telemetry.results.inc({ model, outcome }),
 //   });
 //   await intake.start();   … on SIGTERM: await intake.stop(); (before deployer.close())
 //

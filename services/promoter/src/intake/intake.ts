@@ -4,7 +4,6 @@
 // terminates results of models without a policy (RELIABILITY.md 24).
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Counter, type Registry } from 'prom-client';
 import { NATS_NAMES, type DecisionEvent, type DecisionRecord } from '@segserve/proto';
 import { DecisionStore } from '../adapters/decision-store.js';
 import {
@@ -20,7 +19,7 @@ import { modelFromSubject } from '../domain/experiment-result.js';
 import type { Policy } from '../domain/policy.js';
 import type { Logger, RolloutRunner } from '../domain/ports.js';
 import { currentStableFrom } from '../verify/current-stable.js';
-import { ResultProcessor, type ResultOutcome } from './processor.js';
+import { ResultProcessor } from './processor.js';
 
 export interface IntakeOptions {
   readonly nc: NatsConnection;
@@ -37,8 +36,12 @@ export interface IntakeOptions {
   readonly modelRoots?: readonly string[];
   /** Ack wait and max deliveries of the durable consumers (default 60 s, 10). */
   readonly consumer?: Partial<IntakeConsumerOptions>;
-  /** Registers `segserve_promoter_results_total{model,outcome}` here when given. */
-  readonly metricsRegistry?: Registry;
+  /**
+   * `segserve_promoter_results_total{model,outcome}` for the results the intake decides itself
+   * (outcome `rejected` before the runner, `duplicate`); the runner counts the rollouts it ran.
+   * main.ts: `(model, outcome) => telemetry.results.inc({ model, outcome })`.
+   */
+  readonly countResult?: (model: string, outcome: 'rejected' | 'duplicate') => void;
   readonly now?: () => Date;
   /** Called after each decision is stored and announced, before the ack. */
   readonly onDecision?: (record: DecisionRecord) => void | Promise<void>;
@@ -55,14 +58,6 @@ export interface Intake {
 export function createIntake(options: IntakeOptions): Intake {
   const consumerOptions: IntakeConsumerOptions = { ...DEFAULT_INTAKE_CONSUMER, ...options.consumer };
   const decisions = new DecisionStore(options.objects.decisions);
-  const counter = options.metricsRegistry
-    ? new Counter({
-        name: 'segserve_promoter_results_total',
-        help: 'Experiment results handled by the intake, by outcome (promoted, rejected, rolled_back, duplicate, retry)',
-        labelNames: ['model', 'outcome'],
-        registers: [options.metricsRegistry],
-      })
-    : undefined;
   const processor = new ResultProcessor({
     policies: options.policies,
     signers: new Set(options.signers),
@@ -80,7 +75,7 @@ export function createIntake(options: IntakeOptions): Intake {
     // Three heartbeats per ack wait: one lost or late heartbeat does not cause a redelivery.
     heartbeatMs: Math.max(250, Math.floor(consumerOptions.ackWaitMs / 3)),
     onDecision: options.onDecision,
-    onOutcome: (model: string, outcome: ResultOutcome) => counter?.inc({ model, outcome }),
+    ...(options.countResult ? { onOutcome: options.countResult } : {}),
   });
 
   const abort = new AbortController();

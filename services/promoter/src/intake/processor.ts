@@ -34,7 +34,7 @@ export interface IntakeMessage {
   readonly headers?: { get(name: string): string } | undefined;
   working(): void;
   ackAck(): Promise<boolean>;
-  term(reason?: string): void;
+  term(): void;
   nak(millis?: number): void;
 }
 
@@ -57,7 +57,8 @@ export interface ResultProcessorOptions {
   readonly heartbeatMs: number;
   /** After a decision is stored and announced, before the ack (observability; tests crash here). */
   readonly onDecision?: (record: DecisionRecord) => void | Promise<void>;
-  readonly onOutcome?: (model: string, outcome: ResultOutcome) => void;
+  /** Counts the results the intake decides itself (rejected before the runner, duplicate). */
+  readonly onOutcome?: (model: string, outcome: 'rejected' | 'duplicate') => void;
 }
 
 interface Received {
@@ -239,7 +240,9 @@ export class ResultProcessor {
     const created = await this.o.decisions.create(record);
     if (created.created) await this.announce(record);
     this.o.log.warn('result rejected before authentication', { key: record.key, subject: msg.subject, reason_code: record.reason_code, reason: record.reason });
-    msg.term(record.reason_code);
+    // No reason text: nats-server 2.9 ignores a `+TERM <reason>` it does not parse, and the
+    // message would come back after every ack wait. The reason is in the decision record.
+    msg.term();
     return 'rejected';
   }
 
@@ -249,7 +252,8 @@ export class ResultProcessor {
       await this.o.publishEvent(decisionEvent(record, this.o.now().toISOString())).catch((err: unknown) => this.o.log.warn('decision event not published', { key: record.key, error: err }));
     }
     await this.o.onDecision?.(record);
-    if (record.status !== 'in_progress') this.o.onOutcome?.(record.model, record.status);
+    // The runner counts the outcomes of the rollouts it ran; the intake counts its own.
+    if (record.status === 'rejected' && record.stage !== 'rollout' && record.stage !== 'verification') this.o.onOutcome?.(record.model, 'rejected');
   }
 
   private async failed(msg: IntakeMessage, stored: StoredDecision | undefined, err: unknown, signal: AbortSignal): Promise<ResultOutcome> {
@@ -272,7 +276,7 @@ export class ResultProcessor {
         (e: unknown) => this.o.log.error('could not record the intake failure', { key: record.key, error: e }),
       );
     }
-    msg.term('intake_error');
+    msg.term();
     return 'rejected';
   }
 
