@@ -67,6 +67,13 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
     return undefined;
   });
 
+  // While draining, every response closes its connection: a keep-alive socket left open by a
+  // request that was in flight at SIGTERM would otherwise hold the server until the grace ends.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (readiness.shuttingDown) void reply.header('connection', 'close');
+    return payload;
+  });
+
   app.setErrorHandler((err, _request, reply) => {
     const e = httpError(err);
     if (e.code === 'INTERNAL') logger.error('request failed', { error: err });

@@ -1,0 +1,45 @@
+// SIGTERM to the gateway: readiness drops at once, requests in flight still finish, the process
+// exits 0; exactly one "listening" line with both real ports was logged.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ipv4Target, postImage, startGatewayProc, startInference, tinySeg, TINY_IMAGES, type GatewayProc, type InferenceProc } from './stack.js';
+
+const image = readFileSync(path.join(TINY_IMAGES, 'facade-00.png'));
+let inference: InferenceProc;
+let gateway: GatewayProc;
+
+beforeAll(async () => {
+  inference = await startInference(tinySeg('1'), { SEGSERVE_FAULT_DELAY_MS: '2500' });
+  gateway = await startGatewayProc({ SEGSERVE_UPSTREAMS: `tiny-seg=${ipv4Target(inference)}` });
+});
+
+afterAll(async () => {
+  await gateway?.[Symbol.asyncDispose]();
+  await inference?.[Symbol.asyncDispose]();
+});
+
+describe('gateway lifecycle', () => {
+  it('logs exactly one listening line with the bound ports', () => {
+    const listening = gateway.proc.lines().filter((l) => l.includes('"msg":"listening"'));
+    expect(listening).toHaveLength(1);
+    const o = JSON.parse(listening[0]!) as { http_port: number; grpc_port: number; service: string; level: string };
+    expect(o).toMatchObject({ service: 'gateway', level: 'info', http_port: gateway.httpPort, grpc_port: gateway.grpcPort });
+    expect(o.http_port).toBeGreaterThan(0);
+    expect(o.grpc_port).toBeGreaterThan(0);
+  });
+
+  it('SIGTERM: the request in flight finishes, then exit 0', async () => {
+    const inFlight = postImage(gateway.base, 'tiny-seg', image);
+    await new Promise((r) => setTimeout(r, 500)); // the request has reached the slow pod
+    gateway.proc.kill('SIGTERM');
+    await gateway.proc.waitForLine(/"msg":"shutting down"/, 10_000);
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('segserve-model-version')).toBe('1');
+    expect(await gateway.proc.exited).toBe(0);
+    expect(gateway.proc.output()).toContain('"msg":"stopped"');
+    // Drained, not forced: the keep-alive connection of the finished request did not hold it.
+    expect(gateway.proc.output()).not.toContain('grace time over');
+  });
+});
