@@ -37,7 +37,7 @@ export const DEFAULT_NATS_LIMITS: NatsLimits = Object.freeze({
   experimentsMaxBytes: 256 * MiB,
   eventsMaxAgeMs: 30 * DAY_MS,
   eventsMaxBytes: 256 * MiB,
-  modelsMaxBytes: 20 * 1024 * MiB,
+  modelsMaxBytes: 4 * 1024 * MiB,
   rolloutsHistory: 10,
   decisionsHistory: 5,
   decisionsMaxBytes: 64 * MiB,
@@ -58,8 +58,8 @@ function isNotFound(err: unknown): boolean {
 
 type DesiredStream = Partial<StreamConfig> & { name: string };
 
-/** Creates the stream, or brings an existing one to the desired limits. */
-async function ensureStream(jsm: JetStreamManager, desired: DesiredStream): Promise<void> {
+/** Creates the stream, or (when `reconcile`) brings an existing one to the desired limits. */
+async function ensureStream(jsm: JetStreamManager, desired: DesiredStream, reconcile: boolean): Promise<void> {
   let current: StreamConfig;
   try {
     current = (await jsm.streams.info(desired.name)).config;
@@ -74,17 +74,27 @@ async function ensureStream(jsm: JetStreamManager, desired: DesiredStream): Prom
       current = (await jsm.streams.info(desired.name)).config;
     }
   }
+  if (!reconcile) return;
   const changed = (Object.keys(desired) as (keyof StreamConfig)[]).filter(
     (k) => k !== 'name' && k !== 'storage' && k !== 'retention' && JSON.stringify(current[k]) !== JSON.stringify(desired[k]),
   );
   if (changed.length > 0) await jsm.streams.update(desired.name, { ...current, ...desired });
 }
 
+export interface EnsureOptions {
+  /**
+   * Bring existing objects to `limits` (default true: the promoter owns them). Publishers pass
+   * false: they create what is missing but never change limits someone else set.
+   */
+  readonly reconcile?: boolean;
+}
+
 /**
  * Creates or updates EXPERIMENTS, ROLLOUT_EVENTS, the segserve_models object store and the
  * segserve_rollouts / segserve_decisions KV buckets, and returns handles on them.
  */
-export async function ensureNatsObjects(nc: NatsConnection, limits: NatsLimits = DEFAULT_NATS_LIMITS): Promise<NatsObjects> {
+export async function ensureNatsObjects(nc: NatsConnection, limits: NatsLimits = DEFAULT_NATS_LIMITS, options: EnsureOptions = {}): Promise<NatsObjects> {
+  const reconcile = options.reconcile ?? true;
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   await ensureStream(jsm, {
@@ -99,7 +109,7 @@ export async function ensureNatsObjects(nc: NatsConnection, limits: NatsLimits =
     max_bytes: limits.experimentsMaxBytes,
     max_msg_size: MAX_EXPERIMENT_RESULT_BYTES,
     num_replicas: limits.replicas,
-  });
+  }, reconcile);
   await ensureStream(jsm, {
     name: NATS_NAMES.rolloutEventsStream,
     description: 'segserve rollout phase changes, check results and decisions',
@@ -111,20 +121,20 @@ export async function ensureNatsObjects(nc: NatsConnection, limits: NatsLimits =
     max_bytes: limits.eventsMaxBytes,
     max_msg_size: 256 * 1024,
     num_replicas: limits.replicas,
-  });
+  }, reconcile);
   const kvm = new Kvm(js);
   const rollouts = await kvm.create(NATS_NAMES.rolloutsKv, { history: limits.rolloutsHistory, replicas: limits.replicas, maxValueSize: 256 * 1024, max_bytes: 64 * MiB, storage: StorageType.File });
   const decisions = await kvm.create(NATS_NAMES.decisionsKv, { history: limits.decisionsHistory, replicas: limits.replicas, maxValueSize: 256 * 1024, max_bytes: limits.decisionsMaxBytes, storage: StorageType.File });
   // kvm.create binds to an existing bucket as it is; bring its stream to our limits.
-  await ensureStream(jsm, { name: `KV_${NATS_NAMES.rolloutsKv}`, max_msgs_per_subject: limits.rolloutsHistory, max_bytes: 64 * MiB });
-  await ensureStream(jsm, { name: `KV_${NATS_NAMES.decisionsKv}`, max_msgs_per_subject: limits.decisionsHistory, max_bytes: limits.decisionsMaxBytes });
+  await ensureStream(jsm, { name: `KV_${NATS_NAMES.rolloutsKv}`, max_msgs_per_subject: limits.rolloutsHistory, max_bytes: 64 * MiB }, reconcile);
+  await ensureStream(jsm, { name: `KV_${NATS_NAMES.decisionsKv}`, max_msgs_per_subject: limits.decisionsHistory, max_bytes: limits.decisionsMaxBytes }, reconcile);
   const models = await new Objm(js).create(NATS_NAMES.modelsObjectStore, {
     description: 'segserve model versions: <model>/<version>/model.onnx and model.json',
     storage: StorageType.File,
     max_bytes: limits.modelsMaxBytes,
     replicas: limits.replicas,
   });
-  await ensureStream(jsm, { name: `OBJ_${NATS_NAMES.modelsObjectStore}`, max_bytes: limits.modelsMaxBytes });
+  await ensureStream(jsm, { name: `OBJ_${NATS_NAMES.modelsObjectStore}`, max_bytes: limits.modelsMaxBytes }, reconcile);
   return { js, jsm, models, rollouts, decisions };
 }
 

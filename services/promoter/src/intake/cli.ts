@@ -153,7 +153,7 @@ async function publishCommand(argv: readonly string[], io: CliIo): Promise<numbe
     .join(', ');
   io.out(
     [
-      `${published.uploaded ? 'uploaded' : 'already stored'} ${where}/model.onnx (${(result.artifact.size / 1048576).toFixed(1)} MB, sha256 ${result.artifact.sha256.slice(0, 12)}…) and ${where}/model.json`,
+      `${published.uploaded ? 'uploaded' : 'already stored'} ${where}/model.onnx (${humanBytes(result.artifact.size)}, sha256 ${result.artifact.sha256.slice(0, 12)}…) and ${where}/model.json`,
       published.duplicate
         ? `experiment ${result.id} was already published (same Nats-Msg-Id inside the de-duplication window): stream ${published.stream} keeps seq ${published.seq}, nothing new was queued`
         : `published experiment ${result.id} to stream ${published.stream} (seq ${published.seq}, subject ${published.subject}), signed by ${key.getPublicKey()}`,
@@ -164,6 +164,12 @@ async function publishCommand(argv: readonly string[], io: CliIo): Promise<numbe
     ].join('\n'),
   );
   return 0;
+}
+
+function humanBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(1)} MiB`;
 }
 
 async function keysCommand(argv: readonly string[], io: CliIo): Promise<number> {

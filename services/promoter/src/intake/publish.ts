@@ -72,7 +72,7 @@ function manifestGoldenSha(manifest: ModelManifest): string | undefined {
 }
 
 export async function publishModel(o: PublishOptions): Promise<Published> {
-  const objects = await ensureNatsObjects(o.nc, o.limits);
+  const objects = await ensureNatsObjects(o.nc, o.limits, { reconcile: false });
   const registry = new ModelRegistry(objects.models);
   const upload = await registry.upload(o.modelDir, o.onProgress);
   const file = o.resultFile ? await readResultFile(o.resultFile) : undefined;
