@@ -1,33 +1,46 @@
-// Measures one model version on the golden set the way the service runs it: sharp decodes and
-// resizes (fit "fill", sharp's default kernel), pixels × scale then (x − mean) / std into an
-// NCHW float32 tensor, onnxruntime-node (intra-op threads 2, arena and memory pattern off as in
-// DESIGN.md §10) runs it, argmax over the class logits, nearest-neighbour (pixel centres) back to
-// the image's size, one confusion matrix over all golden pixels → IoU per class, mIoU.
-// Latency is per image from the encoded bytes in memory to the full-size mask (decode,
-// preprocess, infer, postprocess); peak RSS is this process's maxRSS at the end.
+// A stand-alone copy of the `segserve eval` protocol (services/inference/src/eval.ts), used by
+// the experiments pipeline when the CLI is not built and to dump predicted masks for the contact
+// sheet: sharp decodes (auto-orient) and resizes (fit "fill", kernel "linear"), pixels × scale
+// then (x − mean) / std into an NCHW float32 tensor, onnxruntime-node (arena and memory pattern
+// off as in DESIGN.md §10) runs it, argmax over the class logits, nearest-neighbour (pixel
+// centres) back to the image's size, PNG-encoded like a served mask; one confusion matrix over
+// all golden pixels → IoU per class, mIoU. Latency is per image from the encoded bytes in memory
+// to the PNG mask; percentiles interpolate like eval's; peak RSS is VmHWM at the end.
 //
-//   node experiments/measure.mjs --model models/facade-ads/2 --golden models/facade-ads/golden [--passes 3] [--threads 2] [--dump <dir>]
+//   node experiments/measure.mjs --model models/facade-ads/2 --golden models/facade-ads/golden [--passes 3] [--threads 1] [--dump <dir>]
 //
 // --dump writes the predicted full-size masks (PNG, 0/1) of the first pass, for the contact sheet.
 //
 // Prints one JSON object. This is a measuring tool for the experiments pipeline; `segserve eval`
 // (services/inference) is the product's implementation of the same protocol.
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 
 function args(argv) {
-  const out = { passes: 3, threads: 2 };
+  const out = { passes: 3, threads: 1 };
   for (let i = 0; i < argv.length; i += 2) out[argv[i].replace(/^--/, '')] = argv[i + 1];
   if (!out.model || !out.golden) throw new Error('usage: measure.mjs --model <dir> --golden <dir> [--passes n] [--threads n]');
   return out;
 }
 
-function percentile(values, p) {
+function percentile(values, q) {
   const s = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * s.length) - 1; // nearest-rank
-  return s[Math.max(0, Math.min(s.length - 1, rank))];
+  const pos = ((s.length - 1) * q) / 100;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+
+function peakRssMb() {
+  try {
+    const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (kb !== undefined) return Number(kb) / 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS / 1024;
 }
 
 const nearest = (d, src, dst) => Math.min(src - 1, Math.floor(((d + 0.5) * src) / dst));
@@ -64,9 +77,9 @@ async function main() {
 
   async function segment(bytes) {
     const t0 = performance.now();
-    const img = sharp(bytes, { failOn: 'error' });
-    const meta = await img.metadata();
-    const { data } = await img.removeAlpha().toColourspace('srgb').resize(W, H, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+    const meta = await sharp(bytes, { failOn: 'warning' }).metadata();
+    const { data } = await sharp(bytes, { failOn: 'warning', sequentialRead: true }).autoOrient().resize(W, H, { fit: 'fill', kernel: 'linear' })
+      .removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     const plane = W * H;
     const x = new Float32Array(3 * plane);
     for (let i = 0, p = 0; i < plane; i++, p += 3) {
@@ -85,16 +98,18 @@ async function main() {
       for (let c = 1; c < C; c++) if (logits[c * plane + i] > best) { best = logits[c * plane + i]; arg = c; }
       small[i] = arg;
     }
-    const mw = meta.width;
-    const mh = meta.height;
+    const mw = meta.autoOrient?.width ?? meta.width;
+    const mh = meta.autoOrient?.height ?? meta.height;
     const mask = new Uint8Array(mw * mh);
     const cols = Int32Array.from({ length: mw }, (_, xx) => nearest(xx, W, mw));
     for (let y = 0; y < mh; y++) {
       const sy = nearest(y, H, mh) * W;
       for (let xx = 0; xx < mw; xx++) mask[y * mw + xx] = small[sy + cols[xx]];
     }
+    const png = await sharp(Buffer.from(mask.buffer), { raw: { width: mw, height: mh, channels: 1 } })
+      .toColourspace('b-w').png({ compressionLevel: 2, adaptiveFiltering: false }).toBuffer();
     const t3 = performance.now();
-    return { mask, width: mw, height: mh, total: t3 - t0, infer: t2 - t1 };
+    return { mask, png, width: mw, height: mh, total: t3 - t0, infer: t2 - t1 };
   }
 
   await segment(images[0]); // warm-up, not timed
@@ -109,7 +124,7 @@ async function main() {
       for (let p = 0; p < r.mask.length; p++) confusion[t.plane[p] * C + r.mask[p]]++;
       if (a.dump) {
         mkdirSync(a.dump, { recursive: true });
-        await sharp(Buffer.from(r.mask), { raw: { width: r.width, height: r.height, channels: 1 } }).toColourspace('b-w').png().toFile(path.join(a.dump, names[i].replace(/\.[^.]+$/, '.png')));
+        writeFileSync(path.join(a.dump, names[i].replace(/\.[^.]+$/, '.png')), r.png);
       }
     }
   }
@@ -139,7 +154,7 @@ async function main() {
     latency_ms_p95: r1(percentile(total, 95)),
     infer_ms_p50: r1(percentile(infer, 50)),
     infer_ms_p95: r1(percentile(infer, 95)),
-    peak_rss_mb: r1(process.resourceUsage().maxRSS / 1024),
+    peak_rss_mb: r1(peakRssMb()),
     images: images.length,
     samples: total.length,
     threads: Number(a.threads),

@@ -83,15 +83,15 @@ def fmt_row(v: dict, champion: dict | None) -> str:
     minutes = t["train_seconds_total"] / 60
     return (f"| `{v['dir']}` | {arch} | {man['input']['width']}×{man['input']['height']} | {m['miou']:.4f} | "
             f"{m['iou_advertising']:.4f} | {m['latency_ms_p50']:.0f} | {m['latency_ms_p95']:.0f} | "
-            f"{t['measured_with']['infer_ms_p95']:.0f} | {m['peak_rss_mb']:.0f} | {t['onnx_bytes'] / 1e6:.2f} | "
+            f"{m['peak_rss_mb']:.0f} | {t['onnx_bytes'] / 1e6:.2f} | "
             f"{t['params'] / 1e6:.2f} | {t['gflops']:.2f} | {minutes:.1f} | {t['test_miou']:.4f} | {verdict} |")
 
 
 def table(mans: list[dict]) -> str:
     champion = next((v["manifest"] for v in mans if v["manifest"]["name"] == "facade-ads" and v["manifest"]["version"] == "2"), None)
-    head = ("| version | network | input | golden mIoU | ad IoU | p50 ms | p95 ms | infer p95 ms | peak RSS MB | "
+    head = ("| version | network | input | golden mIoU | ad IoU | p50 ms | p95 ms | peak RSS MB | "
             "ONNX MB | params M | GFLOPs | train min | test mIoU | policy vs v2 |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     order = sorted(mans, key=lambda v: (v["dir"].startswith("experiments"), v["dir"]))
     return head + "\n" + "\n".join(fmt_row(v, champion) for v in order)
 

@@ -33,16 +33,38 @@ def node() -> str:
     return exe
 
 
+CLI = REPO / "packages" / "cli" / "dist" / "bin.js"
+
+
 def measure(model_dir: Path, passes: int = 5, dump: Path | None = None) -> dict:
+    """Golden-set metrics of one version.
+
+    With the CLI built, ``segserve eval --json`` — the product's own pipeline, so that the claim
+    in model.json is what the promoter and `segserve eval` will reproduce; otherwise (or to dump
+    the predicted masks) experiments/measure.mjs, a stand-alone copy of the same protocol.
+    Both run with the service's default settings (intra-op threads = CPU limit / max concurrency,
+    arena and memory pattern off) and MALLOC_ARENA_MAX=2 as in the container image.
+    """
+    # without MALLOC_ARENA_MAX glibc's per-thread arenas add tens of MB of noise to the peak RSS
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    if CLI.exists() and dump is None:
+        cmd = [node(), str(CLI), "eval", "--model", str(model_dir), "--golden", str(golden.GOLDEN), "--json", "--passes", str(passes)]
+        out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, env=env)
+        rep = json.loads(out.stdout.strip().splitlines()[-1])
+        m = rep["metrics"]
+        return {"miou": round(m["miou"], 4), "iou": [round(c["iou"], 4) for c in rep["classes"]],
+                "pixel_accuracy": round(m["pixel_accuracy"], 4), "latency_ms_p50": round(m["latency_ms_p50"], 1),
+                "latency_ms_p95": round(m["latency_ms_p95"], 1), "peak_rss_mb": round(m["peak_rss_mb"], 1),
+                "samples": rep["passes"] * rep["golden"]["images"], "threads": rep.get("settings", {}).get("intra_op_threads"),
+                "tool": "segserve eval", "golden_sha256": rep["golden"]["sha256"]}
     cmd = [node(), str(dataset.ROOT / "measure.mjs"), "--model", str(model_dir), "--golden", str(golden.GOLDEN),
-           "--passes", str(passes), "--threads", "2"]
+           "--passes", str(passes), "--threads", "1"]
     if dump:
         cmd += ["--dump", str(dump)]
-    # the service's allocator setting (DESIGN.md §10); without it glibc's per-thread arenas add
-    # tens of MB of noise to the peak RSS
-    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["tool"] = "experiments/measure.mjs"
+    return res
 
 
 @torch.no_grad()
@@ -52,7 +74,7 @@ def torch_golden_miou(model: torch.nn.Module, height: int, width: int) -> float:
     for img_path in sorted((golden.GOLDEN / "images").glob("*.jpg")):
         img = Image.open(img_path).convert("RGB")
         truth = np.asarray(Image.open(golden.GOLDEN / "masks" / (img_path.stem + ".png")))
-        x = dataset.normalize(torch.from_numpy(dataset.resize_image(img, height, width))[None])
+        x = dataset.normalize(torch.from_numpy(dataset.resize_image(img, height, width).copy())[None])
         small = model(x).argmax(1)[0].numpy().astype(np.uint8)
         big = np.asarray(Image.fromarray(small, "L").resize(img.size, Image.NEAREST))
         conf.add(big, truth)
@@ -112,7 +134,7 @@ def finish_version(cfg: dict, spec: dict, info: dict, rounds: list[dict], cfg_pa
     model = info["model"]
     size = (info["dir"] / "model.onnx").stat().st_size
     training = {
-        "config": cfg_path.relative_to(REPO).as_posix(),
+        "config": os.path.relpath(cfg_path, REPO),
         "run": info["run"],
         "variant": info["variant"],
         "model": info["run_cfg"]["model"],
@@ -130,9 +152,9 @@ def finish_version(cfg: dict, spec: dict, info: dict, rounds: list[dict], cfg_pa
         "onnx_ops": info["ops"],
         "opset": export.OPSET,
         "golden_sha256": golden.digest(),
-        "measured_with": {"runtime": first["runtime"], "intra_op_threads": first["threads"], "rounds": len(rounds),
-                          "samples_per_round": first["samples"], "latency": "per image, encoded bytes to full-size mask",
-                          "infer_ms_p95": round(float(np.median([r["infer_ms_p95"] for r in rounds])), 1),
+        "measured_with": {"tool": first["tool"], "runtime": "onnxruntime-node 1.30.0", "intra_op_threads": first["threads"],
+                          "rounds": len(rounds), "samples_per_round": first["samples"],
+                          "latency": "per image, encoded bytes to the PNG mask at the image's size",
                           "combine": "median over rounds of each round's p50/p95 and peak RSS",
                           "env": {"MALLOC_ARENA_MAX": "2"}, "arena": False, "memory_pattern": False},
     }
@@ -172,7 +194,7 @@ def build(paths: list[str] | None = None, rounds: int = 3, log=print) -> list[di
         for p, cfg, spec, info in order:
             res = measure(info["dir"], passes=int(spec.get("passes", 5)))
             log(f"round {r + 1}: {spec['dir']}: mIoU {res['miou']} p95 {res['latency_ms_p95']} ms "
-                f"(infer {res['infer_ms_p95']} ms) RSS {res['peak_rss_mb']} MB")
+                f"RSS {res['peak_rss_mb']} MB ({res['tool']})")
             results.setdefault(spec["dir"], []).append(res)
     mans = []
     for p, cfg, spec, info in jobs:
