@@ -79,6 +79,7 @@ describe('segserve keys / publish / decisions', () => {
     // On the stream: the result, its Nats-Msg-Id and a signature by the publisher's key.
     const jsm = await jetstreamManager(world.nc);
     const stored = await jsm.streams.getMessage(NATS_NAMES.experimentsStream, { last_by_subj: NATS_NAMES.experimentsSubject('tiny-seg') });
+    if (!stored) throw new Error('no result on the stream');
     const result = decodeExperimentResult(stored.data);
     expect(result).toMatchObject({ id, model: 'tiny-seg', version: '2', metrics: { miou: 0.972 }, golden: { sha256: world.goldenSha } });
     expect(stored.header.get(EXPERIMENT_HEADERS.msgId)).toBe(id);
