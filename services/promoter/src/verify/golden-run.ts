@@ -1,12 +1,14 @@
 // Runs a golden set through an inference process over gRPC Segment — the serving code path —
 // one image at a time, and measures what the policy judges: mIoU (dataset-level confusion
-// matrix), p95 latency (the process's own `timings.total_ms`, i.e. queue → encode inside the
-// process; the client round trip when the server reports none) and peak RSS (sampled from the
-// process's /metrics during the run).
+// matrix), p95 latency (the process's own `timings.total_ms`, i.e. queue → PNG encode inside
+// the process, the span `segserve eval` claims; the client round trip when the server reports
+// none) and peak RSS (sampled from the process's /metrics during the run). Masks are asked for
+// as PNG, as clients get them, so the encode is part of the measured latency.
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_MAX_MESSAGE_BYTES, loadProtos, type SegmentRequest, type SegmentResponse__Output, type SegmenterClient } from '@segserve/proto';
 import type { Metrics } from '../domain/ports.js';
 import type { GoldenSet } from './golden-set.js';
+import { decodePngMask } from './png-mask.js';
 import { RssSampler } from './rss-sampler.js';
 import { ConfusionMatrix, percentile } from './segmentation-score.js';
 
@@ -65,7 +67,7 @@ export async function runGoldenSet(options: GoldenRunOptions): Promise<GoldenMea
       options.signal.throwIfAborted();
       const item = items[index] as (typeof items)[number];
       const started = performance.now();
-      const res = await segment(client, { model: options.model, version: '', image: item.image, mask_format: 'RAW' }, options.requestDeadlineMs, options.signal);
+      const res = await segment(client, { model: options.model, version: '', image: item.image, mask_format: 'PNG' }, options.requestDeadlineMs, options.signal);
       const elapsed = performance.now() - started;
       if (res.version !== options.version) throw new Error(`${options.target} answered as version '${res.version}', expected '${options.version}'`);
       if (res.width !== item.mask.width || res.height !== item.mask.height) {
@@ -86,7 +88,8 @@ export async function runGoldenSet(options: GoldenRunOptions): Promise<GoldenMea
         const res = await call(i);
         if (pass === 0) {
           confusion ??= new ConfusionMatrix(Math.max(2, res.classes.length));
-          confusion.add(new Uint8Array(res.mask), (items[i] as (typeof items)[number]).mask.pixels);
+          const predicted = decodePngMask(new Uint8Array(res.mask), `${(items[i] as (typeof items)[number]).name} (predicted)`);
+          confusion.add(predicted.pixels, (items[i] as (typeof items)[number]).mask.pixels);
         }
         options.onProgress?.(++done, total);
       }
