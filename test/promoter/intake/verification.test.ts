@@ -109,17 +109,29 @@ describe('GoldenVerifier with real inference processes', () => {
     expect(report.reason).toMatch(/^Rejected: the claim does not reproduce on the golden set: miou measured 0\.97\d* against a claimed 0\.995 \(off by 0\.02\d*, tolerance 0\.01\)\.$/);
   });
 
-  it('beats the stable measured the same way (stable started in a sandbox, once per digest)', async () => {
+  it('beats the stable measured alongside it, image by image (stable started in a sandbox for the run)', async () => {
     await setStable('2');
     starts.length = 0;
     const v1 = await serve('1');
     const report = await verifier.verify(await candidate('1', HONEST), v1.target, new AbortController().signal);
     expect(report).toMatchObject({ ok: true, reasonCode: 'verified' });
     expect(report.stableMeasured?.['miou']).toBeCloseTo(0.9723, 3);
+    expect(report.stableMeasured?.['peak_rss_mb']).toBeGreaterThan(30);
     expect(report.reason).toMatch(/against the stable 2 measured the same way \(miou 0\.972\d*/);
     expect(report.reason).toMatch(/miou 0\.97\d* vs 0\.97\d* \(0\.000[56]\) better than the stable/);
-    // A second candidate against the same stable reuses its figures.
-    await verifier.verify(await candidate('1', { ...HONEST, latency_ms_p95: 999 }), v1.target, new AbortController().signal);
+    expect(starts).toEqual(['2']);
+    expect(world.log.lines.some((l) => l.includes('measuring candidate and stable side by side'))).toBe(true);
+  });
+
+  it('cached mode measures the stable alone once per digest and reuses it', async () => {
+    await setStable('2');
+    starts.length = 0;
+    const cached = createVerifier({ policies, goldenRoot: FIXTURE_MODELS_GOLDEN_ROOT, rollouts: world.objects.rollouts, deployer: { metricsTargets: () => candidateMetrics }, sandbox: countingSandbox, log: world.log, stableMeasurement: 'cached' });
+    const v1 = await serve('1');
+    const first = await cached.verify(await candidate('1', HONEST), v1.target, new AbortController().signal);
+    const second = await cached.verify(await candidate('1', { ...HONEST, latency_ms_p95: 999 }), v1.target, new AbortController().signal);
+    expect([first.reasonCode, second.reasonCode]).toEqual(['verified', 'verified']);
+    expect(second.stableMeasured).toEqual(first.stableMeasured);
     expect(starts).toEqual(['2']);
   });
 

@@ -1,33 +1,40 @@
-// Runs a golden set through an inference process over gRPC Segment — the serving code path —
-// one image at a time, and measures what the policy judges: mIoU (dataset-level confusion
+// Runs a golden set through inference processes over gRPC Segment — the serving code path —
+// one request at a time, and measures what the policy judges: mIoU (dataset-level confusion
 // matrix), p95 latency (the process's own `timings.total_ms`, i.e. queue → PNG encode inside
 // the process, the span `segserve eval` claims; the client round trip when the server reports
 // none) and peak RSS (sampled from the process's /metrics during the run). Masks are asked for
 // as PNG, as clients get them, so the encode is part of the measured latency.
+//
+// Several processes (candidate and stable) are measured *paired*: image by image, alternating
+// which goes first, never two requests at once. A busy moment on a shared machine then lands
+// on both sides alike, which is what makes a 5 % latency tolerance between them meaningful.
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_MAX_MESSAGE_BYTES, loadProtos, type SegmentRequest, type SegmentResponse__Output, type SegmenterClient } from '@segserve/proto';
 import type { Metrics } from '../domain/ports.js';
-import type { GoldenSet } from './golden-set.js';
+import type { GoldenItem, GoldenSet } from './golden-set.js';
 import { decodePngMask } from './png-mask.js';
 import { RssSampler } from './rss-sampler.js';
 import { ConfusionMatrix, percentile } from './segmentation-score.js';
 
-export interface GoldenRunOptions {
+export interface GoldenTarget {
   /** gRPC target of the process(es), e.g. `ipv4:127.0.0.1:50051` or `dns:///…:50051`. */
   readonly target: string;
   readonly model: string;
   /** Expected version in every response (guards against measuring the wrong process). */
   readonly version: string;
-  readonly golden: GoldenSet;
   /** `host:port` of the /metrics endpoints of the processes behind `target`. */
   readonly metricsEndpoints: readonly string[];
+}
+
+export interface GoldenRunSettings {
+  readonly golden: GoldenSet;
   /** Passes over the golden set for latency (mIoU from the first pass). */
   readonly repeats: number;
   readonly requestDeadlineMs: number;
   readonly signal: AbortSignal;
-  /** Called after each image: the intake extends its ack deadline from here. */
-  readonly onProgress?: (done: number, total: number) => void;
 }
+
+export type GoldenRunOptions = GoldenTarget & GoldenRunSettings;
 
 export interface GoldenMeasurement {
   /** miou, latency_ms_p95, latency_ms_p50, peak_rss_mb (when sampled), pixel_accuracy. */
@@ -50,67 +57,100 @@ function segment(client: SegmenterClient, request: SegmentRequest, deadlineMs: n
   });
 }
 
-export async function runGoldenSet(options: GoldenRunOptions): Promise<GoldenMeasurement> {
-  const { segmenter } = loadProtos();
-  const client = new segmenter.segserve.v1.Segmenter(options.target, grpc.credentials.createInsecure(), {
-    'grpc.max_send_message_length': DEFAULT_MAX_MESSAGE_BYTES,
-    'grpc.max_receive_message_length': DEFAULT_MAX_MESSAGE_BYTES,
-  });
-  const sampler = new RssSampler(options.metricsEndpoints);
-  const items = options.golden.items;
-  const total = items.length * options.repeats + 1;
-  let confusion: ConfusionMatrix | undefined;
-  const serverMs: number[] = [];
-  const clientMs: number[] = [];
-  try {
-    const call = async (index: number): Promise<SegmentResponse__Output> => {
-      options.signal.throwIfAborted();
-      const item = items[index] as (typeof items)[number];
-      const started = performance.now();
-      const res = await segment(client, { model: options.model, version: '', image: item.image, mask_format: 'PNG' }, options.requestDeadlineMs, options.signal);
-      const elapsed = performance.now() - started;
-      if (res.version !== options.version) throw new Error(`${options.target} answered as version '${res.version}', expected '${options.version}'`);
-      if (res.width !== item.mask.width || res.height !== item.mask.height) {
-        throw new Error(`${item.name}: mask ${res.width}×${res.height} differs from the ground truth ${item.mask.width}×${item.mask.height}`);
-      }
-      clientMs.push(elapsed);
-      serverMs.push(res.timings?.total_ms ?? 0);
-      return res;
+/** One measured process: its client, RSS sampler and what it answered. */
+class Side {
+  readonly client: SegmenterClient;
+  readonly sampler: RssSampler;
+  readonly serverMs: number[] = [];
+  readonly clientMs: number[] = [];
+  confusion: ConfusionMatrix | undefined;
+
+  constructor(readonly t: GoldenTarget) {
+    const { segmenter } = loadProtos();
+    this.client = new segmenter.segserve.v1.Segmenter(t.target, grpc.credentials.createInsecure(), {
+      'grpc.max_send_message_length': DEFAULT_MAX_MESSAGE_BYTES,
+      'grpc.max_receive_message_length': DEFAULT_MAX_MESSAGE_BYTES,
+    });
+    this.sampler = new RssSampler(t.metricsEndpoints);
+  }
+
+  async call(item: GoldenItem, s: GoldenRunSettings, score: boolean): Promise<void> {
+    s.signal.throwIfAborted();
+    const started = performance.now();
+    const res = await segment(this.client, { model: this.t.model, version: '', image: item.image, mask_format: 'PNG' }, s.requestDeadlineMs, s.signal);
+    const elapsed = performance.now() - started;
+    if (res.version !== this.t.version) throw new Error(`${this.t.target} answered as version '${res.version}', expected '${this.t.version}'`);
+    if (res.width !== item.mask.width || res.height !== item.mask.height) {
+      throw new Error(`${item.name}: mask ${res.width}×${res.height} differs from the ground truth ${item.mask.width}×${item.mask.height}`);
+    }
+    this.clientMs.push(elapsed);
+    this.serverMs.push(res.timings?.total_ms ?? 0);
+    if (score) {
+      this.confusion ??= new ConfusionMatrix(Math.max(2, res.classes.length));
+      this.confusion.add(decodePngMask(new Uint8Array(res.mask), `${item.name} (predicted)`).pixels, item.mask.pixels);
+    }
+  }
+
+  result(images: number): GoldenMeasurement {
+    const useServer = this.serverMs.every((ms) => ms > 0);
+    const latencies = useServer ? this.serverMs : this.clientMs;
+    const matrix = this.confusion as ConfusionMatrix;
+    const iou = matrix.iou();
+    const pixels = matrix.counts.reduce((a, b) => a + b, 0);
+    const correct = iou.reduce<number>((acc, _v, k) => acc + (matrix.counts[k * matrix.numClasses + k] as number), 0);
+    const peak = this.sampler.peakMb;
+    const metrics: Record<string, number> = {
+      miou: matrix.miou(),
+      latency_ms_p95: percentile(latencies, 95),
+      latency_ms_p50: percentile(latencies, 50),
+      pixel_accuracy: pixels === 0 ? Number.NaN : correct / pixels,
     };
-    sampler.start();
+    if (peak !== null) metrics['peak_rss_mb'] = peak;
+    return { metrics, images, iou, rssSamples: this.sampler.samples, latencySource: useServer ? 'server' : 'client' };
+  }
+}
+
+/**
+ * Measures each target on the golden set, paired: per image every target once, the order
+ * alternating from image to image. Returns one measurement per target, in order.
+ */
+export async function runGoldenSetPaired(targets: readonly GoldenTarget[], settings: GoldenRunSettings): Promise<GoldenMeasurement[]> {
+  const sides = targets.map((t) => new Side(t));
+  const items = settings.golden.items;
+  try {
+    for (const side of sides) side.sampler.start();
     // Warm-up (not measured): the first run of a fresh onnxruntime session allocates its plans.
-    await call(0);
-    clientMs.length = 0;
-    serverMs.length = 0;
-    let done = 1;
-    for (let pass = 0; pass < options.repeats; pass++) {
-      for (let i = 0; i < items.length; i++) {
-        const res = await call(i);
-        if (pass === 0) {
-          confusion ??= new ConfusionMatrix(Math.max(2, res.classes.length));
-          const predicted = decodePngMask(new Uint8Array(res.mask), `${(items[i] as (typeof items)[number]).name} (predicted)`);
-          confusion.add(predicted.pixels, (items[i] as (typeof items)[number]).mask.pixels);
-        }
-        options.onProgress?.(++done, total);
+    for (const side of sides) await side.call(items[0] as GoldenItem, settings, false).catch(named(side));
+    for (const side of sides) {
+      side.serverMs.length = 0;
+      side.clientMs.length = 0;
+    }
+    let turn = 0;
+    for (let pass = 0; pass < settings.repeats; pass++) {
+      for (const item of items) {
+        const order = turn++ % 2 === 0 ? sides : [...sides].reverse();
+        for (const side of order) await side.call(item, settings, pass === 0).catch(named(side));
       }
     }
   } finally {
-    await sampler.stop();
-    client.close();
+    for (const side of sides) {
+      await side.sampler.stop();
+      side.client.close();
+    }
   }
-  const useServer = serverMs.every((ms) => ms > 0);
-  const latencies = useServer ? serverMs : clientMs;
-  const matrix = confusion as ConfusionMatrix;
-  const iou = matrix.iou();
-  const pixels = matrix.counts.reduce((a, b) => a + b, 0);
-  const correct = iou.reduce<number>((acc, _v, k) => acc + (matrix.counts[k * matrix.numClasses + k] as number), 0);
-  const peak = sampler.peakMb;
-  const metrics: Record<string, number> = {
-    miou: matrix.miou(),
-    latency_ms_p95: percentile(latencies, 95),
-    latency_ms_p50: percentile(latencies, 50),
-    pixel_accuracy: pixels === 0 ? Number.NaN : correct / pixels,
+  return sides.map((side) => side.result(items.length));
+}
+
+/** Errors say which process failed (the candidate or the stable's sandbox). */
+function named(side: Side): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof Error && err.name === 'AbortError') throw err;
+    const text = err instanceof Error ? err.message : String(err);
+    throw new Error(text.includes(side.t.target) ? text : `${side.t.model} ${side.t.version} at ${side.t.target}: ${text}`, { cause: err });
   };
-  if (peak !== null) metrics['peak_rss_mb'] = peak;
-  return { metrics, images: items.length, iou, rssSamples: sampler.samples, latencySource: useServer ? 'server' : 'client' };
+}
+
+export async function runGoldenSet(options: GoldenRunOptions): Promise<GoldenMeasurement> {
+  const [only] = await runGoldenSetPaired([options], options);
+  return only as GoldenMeasurement;
 }

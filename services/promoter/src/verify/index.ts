@@ -19,6 +19,8 @@ export interface VerifierWiring {
   readonly sandbox: LocalSandboxOptions | InferenceSandbox;
   readonly log: Logger;
   readonly requestDeadlineMs?: number;
+  /** `paired` (default): the stable measured alongside each candidate; `cached`: once per digest. */
+  readonly stableMeasurement?: 'paired' | 'cached';
 }
 
 export function createVerifier(w: VerifierWiring): CandidateVerifier {
@@ -30,6 +32,7 @@ export function createVerifier(w: VerifierWiring): CandidateVerifier {
     candidateMetricsEndpoints: (model) => w.deployer.metricsTargets?.(model, 'canary') ?? [],
     log: w.log,
     ...(w.requestDeadlineMs ? { requestDeadlineMs: w.requestDeadlineMs } : {}),
+    ...(w.stableMeasurement ? { stableMeasurement: w.stableMeasurement } : {}),
   });
 }
 
@@ -37,4 +40,4 @@ export { GoldenVerifier, type GoldenVerifierOptions } from './verifier.js';
 export { LocalInferenceSandbox, type InferenceSandbox, type LocalSandboxOptions, type SandboxInstance } from './sandbox.js';
 export { currentStableFrom, type StableRef } from './current-stable.js';
 export { goldenDigest, loadGoldenSet, type GoldenSet } from './golden-set.js';
-export { runGoldenSet, type GoldenMeasurement, type GoldenRunOptions } from './golden-run.js';
+export { runGoldenSet, runGoldenSetPaired, type GoldenMeasurement, type GoldenRunOptions, type GoldenTarget } from './golden-run.js';
