@@ -2,7 +2,7 @@
 // threshold → nearest-neighbour back to the image's size → PNG or RAW, with every stage timed.
 // Serving (gRPC) and evaluation (`segserve eval`) call this same code, so they cannot disagree.
 
-import { classMap, classStats, resizeNearest, type ClassStat } from './domain/mask.js';
+import { classMap, classStatsResized, resizeNearest, type ClassStat } from './domain/mask.js';
 import type { LoadedModel } from './domain/model.js';
 import { toNchw } from './domain/tensor.js';
 import type { Stage, StageTimings } from './domain/stages.js';
@@ -73,8 +73,10 @@ export class Pipeline {
     const { mask, classes } = await timer.time('postprocess', () => {
       const [, channels, oh, ow] = this.#outputDims(output);
       const small = classMap(output.data, channels, oh * ow, this.model.outputSpec);
-      const full = resizeNearest(small, ow, oh, probed.width, probed.height);
-      return { mask: full, classes: classStats(full, this.model.manifest.classes) };
+      return {
+        mask: resizeNearest(small, ow, oh, probed.width, probed.height),
+        classes: classStatsResized(small, ow, oh, probed.width, probed.height, this.model.manifest.classes),
+      };
     });
     const bytes = await timer.time('encode', () =>
       maskFormat === 'PNG' ? this.#codec.encodeMask(mask, probed.width, probed.height) : Buffer.from(mask.buffer, mask.byteOffset, mask.byteLength),

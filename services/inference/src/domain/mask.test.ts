@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classMap, classStats, logit, nearestSource, resizeNearest, type OutputSpec } from './mask.js';
+import { classMap, classStats, classStatsResized, logit, nearestSource, resizeNearest, type OutputSpec } from './mask.js';
 
 const logits: OutputSpec = { kind: 'logits', threshold: 0.5 };
 
@@ -60,5 +60,21 @@ describe('classStats', () => {
       { name: 'ad', pixels: 3, fraction: 0.6 },
       { name: 'x', pixels: 0, fraction: 0 },
     ]);
+  });
+});
+
+describe('classStatsResized', () => {
+  it.each<[number, number, number, number]>([
+    [4, 3, 4, 3],
+    [96, 64, 1152, 768],
+    [96, 64, 97, 65],
+    [96, 64, 33, 201],
+    [7, 5, 1, 1],
+    [288, 192, 100, 60],
+  ])('%i×%i → %i×%i equals counting the resized mask', (sw, sh, dw, dh) => {
+    let seed = sw * 31 + dh;
+    const src = Uint8Array.from({ length: sw * sh }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) >> 16) % 3);
+    const classes = ['a', 'b', 'c'];
+    expect(classStatsResized(src, sw, sh, dw, dh, classes)).toEqual(classStats(resizeNearest(src, sw, sh, dw, dh), classes));
   });
 });
