@@ -1,0 +1,207 @@
+// Processes for the benchmarks: spawning segserve (and peers) on loopback, waiting for their
+// ready line, and reading their memory from /proc (VmRSS, VmHWM — native memory included:
+// onnxruntime's buffers, sharp's, V8's).
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SEGSERVE_BIN = path.join(REPO, 'packages', 'cli', 'dist', 'bin.js');
+
+/** The environment a pod sees (DESIGN.md §10: MALLOC_ARENA_MAX=2), without our SEGSERVE_*. */
+export function baseEnv(extra = {}) {
+  const env = { ...process.env, MALLOC_ARENA_MAX: '2' };
+  for (const k of Object.keys(env)) if (k.startsWith('SEGSERVE_')) delete env[k];
+  return { ...env, ...extra };
+}
+
+/**
+ * Spawns `command args`, collects its output and resolves once a stdout line satisfies
+ * `ready(obj|line)`. Returns {proc, pid, line, spawnedAt, readyAt, output(), stop()}.
+ */
+export function launch(command, args, { env, ready, name, timeoutMs = 300_000, cwd = REPO }) {
+  const spawnedAt = performance.now();
+  const proc = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = [];
+  const keep = (line) => {
+    out.push(line);
+    if (out.length > 400) out.shift();
+  };
+  createInterface({ input: proc.stderr }).on('line', keep);
+  const stdout = createInterface({ input: proc.stdout });
+  let exitCode;
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve((exitCode = code ?? signal))));
+  const handle = {
+    name,
+    proc,
+    pid: proc.pid,
+    spawnedAt,
+    output: () => out.join('\n'),
+    exited,
+    hasExited: () => exitCode !== undefined,
+    async stop(graceMs = 20_000) {
+      if (exitCode !== undefined) return exitCode;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${name}: not ready within ${timeoutMs} ms\n${handle.output()}`));
+    }, timeoutMs);
+    stdout.on('line', (line) => {
+      keep(line);
+      let obj;
+      if (line.startsWith('{')) {
+        try {
+          obj = JSON.parse(line);
+        } catch {
+          obj = undefined;
+        }
+      }
+      if (handle.readyAt === undefined && ready(obj, line)) {
+        handle.readyAt = performance.now();
+        handle.line = obj;
+        clearTimeout(timer);
+        resolve(handle);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      if (handle.readyAt === undefined) reject(new Error(`${name} exited (${code}) before it was ready\n${handle.output()}`));
+    });
+  });
+}
+
+/** `segserve inference --model dir` on loopback, any free ports; resolves on "serving". */
+export function startInference(modelDir, extraEnv = {}, name = 'inference') {
+  return launch(process.execPath, [SEGSERVE_BIN, 'inference', '--model', modelDir], {
+    name,
+    env: baseEnv({ SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', ...extraEnv }),
+    ready: (o) => o?.msg === 'serving',
+  });
+}
+
+/** `segserve gateway` with static upstreams; resolves on "listening". */
+export function startGateway(upstreams, extraEnv = {}, name = 'gateway') {
+  return launch(process.execPath, [SEGSERVE_BIN, 'gateway'], {
+    name,
+    env: baseEnv({ SEGSERVE_HOST: '127.0.0.1', SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', SEGSERVE_UPSTREAMS: upstreams, ...extraEnv }),
+    ready: (o) => o?.msg === 'listening',
+  });
+}
+
+/** {rssMb, hwmMb} of a live process, or undefined once it is gone. */
+export function memory(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)\\s+kB`, 'm').exec(s)?.[1] ?? Number.NaN);
+    return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resets VmHWM to the current RSS (Linux ≥ 4.0, /proc/<pid>/clear_refs "5"); false if not allowed. */
+export function resetPeak(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** CPU time (user + system) of a process so far, seconds. */
+export function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Samples VmRSS of named pids every `intervalMs`, for a window: peak of the samples and the
+ * kernel's VmHWM since `start()` (reset with clear_refs where allowed).
+ */
+export class MemoryWatch {
+  #pids;
+  #timer;
+  #samples = new Map();
+  #t0 = 0;
+  timeline = [];
+
+  constructor(pids, intervalMs = 100) {
+    this.#pids = pids; // {name: pid}
+    this.intervalMs = intervalMs;
+  }
+
+  start() {
+    this.#t0 = performance.now();
+    for (const [name, pid] of Object.entries(this.#pids)) {
+      this.resetOk = resetPeak(pid);
+      this.#samples.set(name, []);
+    }
+    const tick = () => {
+      const t = (performance.now() - this.#t0) / 1000;
+      const row = { t };
+      for (const [name, pid] of Object.entries(this.#pids)) {
+        const m = memory(pid);
+        if (m) {
+          this.#samples.get(name).push(m.rssMb);
+          row[name] = m.rssMb;
+        }
+      }
+      this.timeline.push(row);
+    };
+    tick();
+    this.#timer = setInterval(tick, this.intervalMs);
+    return this;
+  }
+
+  /** {name: {peakRssMb (max of samples and VmHWM), hwmMb, lastRssMb}} */
+  stop() {
+    clearInterval(this.#timer);
+    const out = {};
+    for (const [name, pid] of Object.entries(this.#pids)) {
+      const m = memory(pid);
+      const samples = this.#samples.get(name) ?? [];
+      const sampled = samples.length ? Math.max(...samples) : Number.NaN;
+      out[name] = { peakRssMb: Math.max(sampled, m?.hwmMb ?? 0), hwmMb: m?.hwmMb ?? Number.NaN, sampledPeakMb: sampled, lastRssMb: m?.rssMb ?? Number.NaN };
+    }
+    return out;
+  }
+}
+
+export function loadAverage() {
+  return os.loadavg().map((v) => Math.round(v * 100) / 100);
+}
+
+/** The machine, for the report: CPU model and count, memory, kernel, Node and onnxruntime. */
+export function machine() {
+  let ort = '?';
+  try {
+    ort = JSON.parse(readFileSync(path.join(REPO, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8')).version;
+  } catch {
+    // reported as '?'
+  }
+  return {
+    cpu: os.cpus()[0]?.model ?? '?',
+    cpus: os.cpus().length,
+    memory_gb: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    onnxruntime_node: ort,
+  };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,72 @@
+// The memory scenario of DESIGN.md §10 / issue 8: a fresh inference process with the service's
+// defaults under N concurrent full-size uploads. Targets: N = 10 → peak RSS ≤ 300 MB; N = 50 →
+// no OOM, the excess answered OVERLOADED within 50 ms, RSS ≤ 400 MB. Peak RSS = VmHWM of the
+// process since it started (loading and warm-up included) and VmRSS sampled every 50 ms.
+//
+//   node bench/memory.mjs [--model models/facade-ads-full/2] [--concurrency 10,50] [--seconds 30]
+import { closedLoop } from './lib/load.mjs';
+import { segmenterClient, segment } from './lib/clients.mjs';
+import { loadImages } from './lib/images.mjs';
+import { MemoryWatch, REPO, loadAverage, memory, startInference } from './lib/procs.mjs';
+import { percentile, round } from './lib/stats.mjs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** cgroup memory limit of this process, or undefined when unlimited / unknown. */
+export function cgroupLimitMb() {
+  for (const f of ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']) {
+    if (!existsSync(f)) continue;
+    const v = readFileSync(f, 'utf8').trim();
+    if (v === 'max' || Number(v) > 2 ** 60) return undefined;
+    return Number(v) / 2 ** 20;
+  }
+  return undefined;
+}
+
+export async function runMemory({ modelDir, images, concurrencies = [10, 50], seconds = 30, env = {}, log = console.log }) {
+  const model = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).name;
+  const results = [];
+  for (const c of concurrencies) {
+    const inf = await startInference(modelDir, env);
+    const pid = inf.pid;
+    const client = segmenterClient(`127.0.0.1:${inf.line.grpc_port}`);
+    const afterLoad = memory(pid);
+    const watch = new MemoryWatch({ inference: pid }, 50);
+    watch.start();
+    const load = loadAverage();
+    // A burst first: c uploads at the same instant, nobody retries — what is admitted, what is refused, how fast.
+    const burst = await Promise.all(Array.from({ length: c }, (_, i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' })));
+    const refused = burst.filter((o) => o.code === 'OVERLOADED').map((o) => o.ms);
+    // Then sustained: c clients in a closed loop for `seconds` (well-behaved: Retry-After honoured).
+    const sustained = await closedLoop({ concurrency: c, durationS: seconds, send: (i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' }) });
+    const mem = watch.stop().inference;
+    const final = memory(pid);
+    const alive = !inf.hasExited();
+    client.close();
+    await inf.stop();
+    const r = {
+      concurrency: c,
+      loadavg: load,
+      rss_after_load_mb: round(afterLoad?.rssMb ?? NaN),
+      peak_rss_mb: round(Math.max(final?.hwmMb ?? 0, mem.sampledPeakMb)),
+      sampled_peak_rss_mb: round(mem.sampledPeakMb),
+      process_survived: alive,
+      burst: { ok: burst.filter((o) => o.code === 'OK').length, overloaded: refused.length, other: burst.filter((o) => o.code !== 'OK' && o.code !== 'OVERLOADED').map((o) => o.code), overloaded_ms_p95: round(percentile(refused, 95)), overloaded_ms_max: round(refused.length ? Math.max(...refused) : NaN) },
+      sustained,
+      timeline: watch.timeline.filter((_, i) => i % 4 === 0).map((p) => [round(p.t, 2), round(p.inference)]),
+    };
+    results.push(r);
+    log(`  memory c=${c}: peak RSS ${r.peak_rss_mb} MB (after load ${r.rss_after_load_mb}), burst ${r.burst.ok} OK / ${r.burst.overloaded} OVERLOADED (p95 ${r.burst.overloaded_ms_p95} ms, max ${r.burst.overloaded_ms_max} ms), sustained ${sustained.throughput} img/s ${JSON.stringify(sustained.codes)}, OVERLOADED p95 ${sustained.error_ms.OVERLOADED?.p95 ?? '-'} ms, alive ${alive}`);
+  }
+  return { model_dir: path.relative(REPO, modelDir), cgroup_limit_mb: cgroupLimitMb() ?? null, results };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const arg = (name, d) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : d;
+  };
+  const modelDir = path.resolve(REPO, arg('model', 'models/facade-ads-full/2'));
+  const out = await runMemory({ modelDir, images: loadImages(), concurrencies: arg('concurrency', '10,50').split(',').map(Number), seconds: Number(arg('seconds', '30')) });
+  console.log(JSON.stringify({ ...out, results: out.results.map(({ timeline: _t, ...r }) => r) }, null, 2));
+}

@@ -1,0 +1,143 @@
+// `npm run bench`: every benchmark of issue 8 in one run, results to bench/results/<stamp>.json
+// (+ .md summary) and the plot to docs/bench-concurrency.png. See docs/benchmarks.md.
+//
+//   node bench/run.mjs [--models models/facade-ads-full/2,models/facade-ads/2]
+//                      [--concurrency 1,10,50] [--repeats 3] [--cell-seconds 10]
+//                      [--variants bare,pipeline,grpc,rest,gateway-grpc]
+//                      [--scenarios matrix,latency,coldstart,memory,peer] [--quick]
+//
+// --quick: one repeat, short cells, concurrency 1,10 — a smoke test of the whole bench (~3 min).
+// Run it on a quiet machine; it prints the load average next to every cell.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { runColdStart } from './coldstart.mjs';
+import { runMatrix, VARIANTS } from './matrix.mjs';
+import { runMemory } from './memory.mjs';
+import { runPeer } from './peer.mjs';
+import { aggregate, markdown, plots, targets } from './report.mjs';
+import { closedLoop } from './lib/load.mjs';
+import { segmenterClient, segment } from './lib/clients.mjs';
+import { describeImages, loadImages } from './lib/images.mjs';
+import { MemoryWatch, REPO, loadAverage, machine, startInference } from './lib/procs.mjs';
+import { median, round } from './lib/stats.mjs';
+
+function args(argv) {
+  const a = {};
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i].replace(/^--/, '');
+    if (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) a[k] = 'true';
+    else a[k] = argv[++i];
+  }
+  return a;
+}
+
+/** Single-image latency: c=1 over gRPC with the service defaults and with one session of 2 threads. */
+async function runLatency({ modelDir, images, repeats, requests, log }) {
+  const configs = [
+    { config: 'defaults (2 sessions × 1 thread)', env: {} },
+    { config: 'SEGSERVE_MAX_CONCURRENCY=1 (1 session × 2 threads)', env: { SEGSERVE_MAX_CONCURRENCY: '1' } },
+  ];
+  const procs = [];
+  for (const c of configs) procs.push(await startInference(modelDir, c.env));
+  const out = configs.map((c) => ({ ...c, cells: [] }));
+  try {
+    const clients = procs.map((p) => segmenterClient(`127.0.0.1:${p.line.grpc_port}`));
+    const model = procs[0].line.model;
+    const send = (client) => (i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' });
+    for (const client of clients) await closedLoop({ concurrency: 1, requests: 3, send: send(client) });
+    for (let r = 0; r < repeats; r++) {
+      for (let k = 0; k < configs.length; k++) {
+        const i = (k + r) % configs.length;
+        const watch = new MemoryWatch({ inference: procs[i].pid }).start();
+        const s = await closedLoop({ concurrency: 1, requests, send: send(clients[i]) });
+        s.rss = watch.stop().inference.peakRssMb;
+        s.loadavg = loadAverage();
+        out[i].cells.push(s);
+        log(`  latency ${model} ${configs[i].config}: p50 ${s.p50_ms} ms p95 ${s.p95_ms} ms (load ${s.loadavg[0]})`);
+      }
+    }
+    for (const c of clients) c.close();
+    return out.map((o, i) => ({
+      model,
+      input: `${procs[i].line.model}`.includes('full') ? '1152x768' : undefined,
+      config: o.config,
+      p50_ms: round(median(o.cells.map((c) => c.p50_ms))),
+      p95_ms: round(median(o.cells.map((c) => c.p95_ms))),
+      peak_rss_mb: round(Math.max(...o.cells.map((c) => c.rss))),
+      cells: o.cells,
+    }));
+  } finally {
+    for (const p of procs) await p.stop();
+  }
+}
+
+const a = args(process.argv.slice(2));
+const quick = a.quick === 'true';
+const models = (a.models ?? 'models/facade-ads-full/2,models/facade-ads/2').split(',').map((m) => path.resolve(REPO, m));
+const concurrencies = (a.concurrency ?? (quick ? '1,10' : '1,10,50')).split(',').map(Number);
+const repeats = Number(a.repeats ?? (quick ? 1 : 3));
+const cellSeconds = Number(a['cell-seconds'] ?? (quick ? 3 : 10));
+const variants = (a.variants ?? VARIANTS.join(',')).split(',');
+const scenarios = new Set((a.scenarios ?? 'matrix,latency,coldstart,memory,peer').split(','));
+const images = loadImages(a.images);
+const log = (line) => console.log(line);
+
+const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+const results = {
+  started_at: new Date().toISOString(),
+  command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: machine(),
+  loadavg_start: loadAverage(),
+  images: describeImages(images),
+  repeats,
+  concurrencies,
+};
+const outDir = path.join(REPO, 'bench', 'results');
+mkdirSync(outDir, { recursive: true });
+const file = path.join(outDir, `${stamp}${quick ? '-quick' : ''}.json`);
+const save = () => writeFileSync(file, JSON.stringify(results, null, 1));
+
+log(`segserve bench ${results.command}\n  ${JSON.stringify(results.machine)}\n  load average ${results.loadavg_start.join(' ')}; uploads ${JSON.stringify(results.images)}`);
+if (scenarios.has('matrix')) {
+  results.matrix = [];
+  for (const modelDir of models) {
+    log(`matrix ${path.relative(REPO, modelDir)}`);
+    const m = await runMatrix({ modelDir, images, concurrencies, repeats, variants, cellSeconds, log });
+    m.agg = aggregate(m);
+    results.matrix.push(m);
+    save();
+  }
+}
+if (scenarios.has('latency')) {
+  results.latency = [];
+  for (const modelDir of models) {
+    log(`latency ${path.relative(REPO, modelDir)}`);
+    const l = await runLatency({ modelDir, images, repeats, requests: quick ? 4 : 12, log });
+    for (const x of l) x.input = modelDir.includes('full') ? '1152x768' : '288x192';
+    results.latency.push(...l);
+    save();
+  }
+}
+if (scenarios.has('coldstart')) {
+  log('cold start');
+  results.coldstart = await runColdStart({ modelDirs: models, repeats, log });
+  save();
+}
+const fullModel = models.find((m) => m.includes('full')) ?? models[0];
+if (scenarios.has('memory')) {
+  log(`memory ${path.relative(REPO, fullModel)}`);
+  results.memory = await runMemory({ modelDir: fullModel, images, concurrencies: [10, 50], seconds: quick ? 8 : 30, log });
+  save();
+}
+if (scenarios.has('peer')) {
+  log(`Flask + PyTorch peer ${path.relative(REPO, fullModel)}`);
+  results.peer = await runPeer({ modelDir: fullModel, images, concurrencies: [1, 10], repeats, cellSeconds: quick ? 6 : 20, log });
+  save();
+}
+results.finished_at = new Date().toISOString();
+results.loadavg_end = loadAverage();
+results.targets = targets(results);
+save();
+writeFileSync(file.replace(/\.json$/, '.md'), markdown(results));
+const pngs = a['no-plots'] === 'true' ? [] : await plots(results);
+log(`\n${markdown(results)}\nresults: ${path.relative(REPO, file)}${pngs.length ? `\nplots: ${pngs.map((p) => path.relative(REPO, p)).join(', ')}` : ''}`);

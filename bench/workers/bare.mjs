@@ -1,0 +1,81 @@
+// Variant (1): bare onnxruntime `session.run` — the limit on this hardware. A child process of
+// bench/run.mjs (IPC): `workers` worker threads, one session each, with exactly the service's
+// onnxruntime settings (parsed by the service's own parseConfig from the same environment),
+// running one prepared input tensor back to back. No decode, no copy per request.
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { parseConfig } from '@segserve/inference';
+import { closedLoop } from '../lib/load.mjs';
+
+const THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(${JSON.stringify(path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'node_modules', 'onnxruntime-node'))});
+(async () => {
+  const { onnx, ort: o, input, dims, output } = workerData;
+  const session = await ort.InferenceSession.create(onnx, {
+    executionProviders: ['cpu'], intraOpNumThreads: o.intraOpThreads, interOpNumThreads: o.interOpThreads,
+    enableCpuMemArena: o.arena, enableMemPattern: o.memPattern, executionMode: 'sequential',
+    graphOptimizationLevel: 'all', logSeverityLevel: 3,
+  });
+  // An image-like input (values of a normalised photo), built once.
+  const x = new Float32Array(dims.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.001) * 2;
+  const feeds = { [input]: new ort.Tensor('float32', x, dims) };
+  await session.run(feeds, [output]);
+  parentPort.postMessage({ type: 'ready' });
+  parentPort.on('message', async () => {
+    const t0 = performance.now();
+    await session.run(feeds, [output]);
+    parentPort.postMessage({ type: 'done', ms: performance.now() - t0 });
+  });
+})();
+`;
+
+const modelDir = process.argv[2];
+const config = parseConfig({ ...process.env, SEGSERVE_MODEL_DIR: modelDir }, { cpuLimit: os.availableParallelism(), tmpDir: os.tmpdir() });
+const manifest = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
+const onnx = readFileSync(path.join(modelDir, 'model.onnx'));
+const t0 = performance.now();
+const threads = Array.from({ length: config.maxConcurrency }, () => new Worker(THREAD, {
+  eval: true,
+  workerData: { onnx, ort: config.ort, input: manifest.input.name, output: manifest.output.name, dims: [1, 3, manifest.input.height, manifest.input.width] },
+}));
+await Promise.all(threads.map((w) => new Promise((resolve, reject) => {
+  w.once('message', resolve);
+  w.once('error', reject);
+})));
+const loadSeconds = (performance.now() - t0) / 1000;
+
+// FIFO dispatch onto free sessions, like the service's worker pool.
+const idle = [...threads];
+const waiting = [];
+function run() {
+  const t = performance.now(); // latency includes the wait for a free session, as in the service
+  return new Promise((resolve) => {
+    const go = (w) => {
+      w.once('message', () => {
+        resolve({ code: 'OK', ms: performance.now() - t });
+        const next = waiting.shift();
+        if (next) next(w);
+        else idle.push(w);
+      });
+      w.postMessage('run');
+    };
+    const w = idle.shift();
+    if (w) go(w);
+    else waiting.push(go);
+  });
+}
+
+process.on('message', async (msg) => {
+  if (msg.type === 'cell') {
+    const summary = await closedLoop({ concurrency: msg.concurrency, requests: msg.requests, send: () => run() });
+    process.send({ type: 'result', summary });
+  } else if (msg.type === 'exit') {
+    await Promise.all(threads.map((w) => w.terminate()));
+    process.exit(0);
+  }
+});
+process.send({ type: 'ready', load_seconds: loadSeconds, settings: { workers: config.maxConcurrency, ...config.ort } });
