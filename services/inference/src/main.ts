@@ -33,7 +33,16 @@ function configFrom(command: string, argv: readonly string[]): InferenceConfig |
 }
 
 /** `segserve inference [--model <dir>] [--grpc-port n] …`: serves until SIGTERM/SIGINT. */
+const INFERENCE_USAGE = `usage: segserve inference [--model <dir>] [--grpc-port n] [--metrics-port n] [--host addr]
+                          [--max-concurrency n] [--max-queue n] [--queue-timeout-ms n] [--log-level level]
+Every option has a SEGSERVE_* variable (README "Inference"); options win over variables.
+`;
+
 export async function runInference(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(INFERENCE_USAGE);
+    return 0;
+  }
   const config = configFrom('inference', argv);
   if (typeof config === 'number') return config;
   const logger = createLogger({ level: config.logLevel, service: 'inference' });
