@@ -10,7 +10,8 @@ import { ModelRegistry } from '../../../services/promoter/src/adapters/object-st
 import { generateSigningKeys, signResult, signingKeyFromSeed } from '../../../services/promoter/src/adapters/signing.js';
 import { defaultExperimentId } from '../../../services/promoter/src/domain/experiment-result.js';
 import { parsePolicy, type Policy } from '../../../services/promoter/src/domain/policy.js';
-import type { Candidate, Logger, RolloutOutcome, RolloutRunner } from '../../../services/promoter/src/domain/ports.js';
+import type { LocalDeployer } from '../../../services/promoter/src/adapters/local-deployer.js';
+import type { Candidate, CandidateVerifier, Logger, RolloutOutcome, RolloutRunner } from '../../../services/promoter/src/domain/ports.js';
 import { createIntake, type Intake, type IntakeOptions } from '../../../services/promoter/src/intake/intake.js';
 import { goldenDigest } from '../../../services/promoter/src/verify/golden-set.js';
 import { startNats, type NatsServer } from '../../helpers/nats.js';
@@ -69,6 +70,36 @@ export class ScriptedRunner implements RolloutRunner {
     this.calls.push(candidate);
     this.started.push(candidate.id);
     return this.answer(candidate, hooks);
+  }
+}
+
+/**
+ * Verification through the intake: the candidate deployed as a canary by the real local
+ * driver, verified, the canary removed. (The canary itself is the rollout side's; this runner
+ * stops after verification and reports `promoted` for a verified candidate.)
+ */
+export class VerifyThenStopRunner implements RolloutRunner {
+  constructor(
+    private readonly deployer: LocalDeployer,
+    private readonly verifier: CandidateVerifier,
+  ) {}
+
+  async run(c: Candidate, hooks: { readonly working: () => void; readonly signal: AbortSignal }): Promise<RolloutOutcome> {
+    await this.deployer.deployCanary(c.ref);
+    try {
+      const target = await waitFor(
+        async () => {
+          const r = await this.deployer.readiness(c.ref.model, 'canary');
+          if (r.state === 'failed') throw new Error(r.reason);
+          return r.state === 'ready' ? r.target : undefined;
+        },
+        { timeoutMs: 180_000, what: 'the canary' },
+      );
+      const report = await this.verifier.verify(c, target, hooks.signal);
+      return report.ok ? { outcome: 'promoted', reason: report.reason } : { outcome: 'rejected', reasonCode: report.reasonCode, reason: report.reason, verification: report };
+    } finally {
+      await this.deployer.removeCanary(c.ref.model);
+    }
   }
 }
 

@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutState } from '@segserve/proto';
 import { LocalDeployer } from '../../../services/promoter/src/adapters/local-deployer.js';
 import { modelResolver } from '../../../services/promoter/src/adapters/local-models.js';
-import type { Candidate, CandidateVerifier, ModelRef, RolloutOutcome, RolloutRunner } from '../../../services/promoter/src/domain/ports.js';
+import type { Candidate, CandidateVerifier, ModelRef } from '../../../services/promoter/src/domain/ports.js';
 import { createVerifier } from '../../../services/promoter/src/verify/index.js';
 import { LocalInferenceSandbox, type InferenceSandbox, type SandboxInstance } from '../../../services/promoter/src/verify/sandbox.js';
-import { SEGSERVE_BIN, tempDir, waitFor, type TempDir } from '../../helpers/process.js';
-import { FIXTURE_MODELS, TINY_GOLDEN, startWorld, tinyPolicy, type World } from './support.js';
+import { SEGSERVE_BIN, tempDir, type TempDir } from '../../helpers/process.js';
+import { FIXTURE_MODELS, TINY_GOLDEN, VerifyThenStopRunner, startWorld, tinyPolicy, type World } from './support.js';
 
 const COMMAND = [process.execPath, SEGSERVE_BIN, 'inference'];
 // Latency of the tiny models is a few ms and noisy on a shared 2-core machine: these tests judge
@@ -158,36 +158,6 @@ describe('GoldenVerifier with real inference processes', () => {
     expect(report.reason).toMatch(/answered as version '2', expected '1'/);
   });
 });
-
-/**
- * Verification through the intake: the candidate deployed as a canary by the real local
- * driver, verified, the canary removed. (The full canary is the rollout side's; this runner
- * stops after verification.)
- */
-class VerifyThenStopRunner implements RolloutRunner {
-  constructor(
-    private readonly deployer: LocalDeployer,
-    private readonly verify: CandidateVerifier,
-  ) {}
-
-  async run(c: Candidate, hooks: { readonly working: () => void; readonly signal: AbortSignal }): Promise<RolloutOutcome> {
-    await this.deployer.deployCanary(c.ref);
-    try {
-      const ready = await waitFor(
-        async () => {
-          const r = await this.deployer.readiness(c.ref.model, 'canary');
-          if (r.state === 'failed') throw new Error(r.reason);
-          return r.state === 'ready' ? r.target : undefined;
-        },
-        { timeoutMs: 120_000, what: 'the canary' },
-      );
-      const report = await this.verify.verify(c, ready, hooks.signal);
-      return report.ok ? { outcome: 'promoted', reason: report.reason } : { outcome: 'rejected', reasonCode: report.reasonCode, reason: report.reason, verification: report };
-    } finally {
-      await this.deployer.removeCanary(c.ref.model);
-    }
-  }
-}
 
 describe('through the intake (RELIABILITY 27)', () => {
   it('a result whose mIoU claim does not reproduce is rejected at verification, claimed and measured side by side', async () => {
