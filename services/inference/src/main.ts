@@ -48,7 +48,8 @@ export async function runInference(argv: readonly string[]): Promise<number> {
   const logger = createLogger({ level: config.logLevel, service: 'inference' });
   if (config.fault.delayMs > 0 || config.fault.errorRatio > 0) logger.warn('fault injection is on (test only)', { delay_ms: config.fault.delayMs, error_ratio: config.fault.errorRatio });
   // glibc reads these at process start, so only the launcher can set them. Measured with the
-  // 1152×768 PSPNet, 10 concurrent uploads: ~470 MB peak RSS untuned, ~330 MB tuned.
+  // 1152×768 PSPNet, 2 sessions, 10 concurrent uploads: 445–520 MB peak RSS untuned, 320–340 MB
+  // tuned (for 10–15 % more CPU per image: fresh pages are faulted in on every run).
   if (process.platform === 'linux' && (process.env['MALLOC_ARENA_MAX'] === undefined || process.env['MALLOC_MMAP_THRESHOLD_'] === undefined)) {
     logger.warn('glibc malloc is not tuned: start with MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 so that freed activations leave the RSS (DESIGN.md §10)');
   }
