@@ -47,7 +47,7 @@ function rolloutSource(config: GatewayConfig, logger: Logger): RolloutSource {
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
   const { logger } = deps;
   const metrics = new GatewayMetrics();
-  const pool = new UpstreamPool({ maxMessageBytes: config.maxMessageBytes, retry: config.retry, keepaliveMs: config.keepaliveMs });
+  const pool = new UpstreamPool({ maxMessageBytes: config.maxMessageBytes, retry: config.retry, keepaliveMs: config.keepaliveMs, retireAfterMs: config.deadlineMs });
   const source = deps.source ?? rolloutSource(config, logger);
   const router = new Router({ source, pool, metrics, logger, ...(deps.random ? { random: deps.random } : {}) });
   const core = new GatewayCore({ router, metrics, logger });

@@ -9,6 +9,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** An info line written at every level: start-up contracts (`listening`) tools wait for. */
+  announce(msg: string, fields?: LogFields): void;
   child(fields: LogFields): Logger;
 }
 
@@ -36,8 +38,8 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
   const write = options.write ?? ((line: string) => process.stdout.write(line));
   const now = options.now ?? (() => new Date());
   const min = RANK[options.level];
-  const log = (level: LogLevel, msg: string, fields?: LogFields): void => {
-    if (RANK[level] < min) return;
+  const log = (level: LogLevel, msg: string, fields?: LogFields, always = false): void => {
+    if (RANK[level] < min && !always) return;
     const record: Record<string, unknown> = { level, time: now().toISOString(), service: options.service, msg, ...bound };
     for (const [k, v] of Object.entries(fields ?? {})) record[k] = v instanceof Error ? serializeError(v) : v;
     write(`${JSON.stringify(record)}\n`);
@@ -47,6 +49,7 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
     info: (m, f) => log('info', m, f),
     warn: (m, f) => log('warn', m, f),
     error: (m, f) => log('error', m, f),
+    announce: (m, f) => log('info', m, f, true),
     child: (fields) => createLogger(options, { ...bound, ...fields }),
   };
 }

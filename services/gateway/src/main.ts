@@ -26,7 +26,7 @@ export async function runGateway(argv: readonly string[]): Promise<number> {
   }
   const logger = createLogger({ level: config.logLevel, service: 'gateway' });
   const gateway = await startGateway(config, { logger });
-  logger.info('listening', {
+  logger.announce('listening', {
     http_port: gateway.httpPort,
     grpc_port: gateway.grpcPort,
     host: config.host,

@@ -18,6 +18,8 @@ export interface UpstreamPoolOptions {
   readonly maxMessageBytes: number;
   readonly retry: RetryPolicy;
   readonly keepaliveMs: number;
+  /** How long a channel no longer routed to stays open for calls still using it, ms. */
+  readonly retireAfterMs?: number;
 }
 
 /** The service config every upstream channel gets (exported for tests and docs). */
@@ -45,6 +47,7 @@ export function upstreamServiceConfig(retry: RetryPolicy): object {
 export class UpstreamPool {
   readonly #options: UpstreamPoolOptions;
   readonly #upstreams = new Map<string, Upstream & { readonly channel: grpc.Channel }>();
+  readonly #retiring = new Map<grpc.Channel, NodeJS.Timeout>();
 
   constructor(options: UpstreamPoolOptions) {
     this.#options = options;
@@ -97,22 +100,33 @@ export class UpstreamPool {
   }
 
   /**
-   * Closes channels for targets no longer routed to. grpc-js lets calls already started on a
-   * closed channel finish; only new calls are refused, and the router no longer makes them.
+   * Retires channels for targets no longer routed to. The router makes no new calls on them;
+   * calls already made (maybe still waiting for a connection or a retry) get `retireAfterMs`
+   * before the channel closes.
    */
   retain(targets: ReadonlySet<string>): string[] {
-    const closed: string[] = [];
+    const retired: string[] = [];
     for (const [target, u] of this.#upstreams) {
-      if (!targets.has(target)) {
+      if (targets.has(target)) continue;
+      this.#upstreams.delete(target);
+      retired.push(target);
+      const timer = setTimeout(() => {
+        this.#retiring.delete(u.channel);
         u.channel.close();
-        this.#upstreams.delete(target);
-        closed.push(target);
-      }
+      }, this.#options.retireAfterMs ?? 30_000);
+      timer.unref();
+      this.#retiring.set(u.channel, timer);
     }
-    return closed;
+    return retired;
   }
 
   close(): void {
-    this.retain(new Set());
+    for (const u of this.#upstreams.values()) u.channel.close();
+    this.#upstreams.clear();
+    for (const [channel, timer] of this.#retiring) {
+      clearTimeout(timer);
+      channel.close();
+    }
+    this.#retiring.clear();
   }
 }

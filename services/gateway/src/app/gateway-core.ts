@@ -1,9 +1,10 @@
 // The one core both edges call (STYLE.md: convert at the edge). REST and gRPC turn their wire
 // formats into these calls; routing, deadlines, error parsing and metrics happen here once.
-import { SegserveError, toSegserveError, type ModelInferRequest, type ModelInferResponse__Output, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
+import { SegserveError, toSegserveError, type RolloutState, type ModelInferRequest, type ModelInferResponse__Output, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
 import type { GatewayMetrics, Protocol } from '../adapters/metrics.js';
 import type { Logger } from '../logger.js';
 import { encodePalettePng } from '../domain/palette-png.js';
+import { routeWeights, trackState } from '../domain/routing.js';
 import type { Router } from './router.js';
 import { unaryCall, type CallContext } from './upstream-call.js';
 
@@ -49,11 +50,14 @@ export interface TrackInfo {
   readonly weight: number;
 }
 
-export interface ModelDescription {
+export interface ModelSummary {
   readonly name: string;
   readonly phase: string;
   readonly stable: TrackInfo | null;
   readonly canary: TrackInfo | null;
+}
+
+export interface ModelDescription extends ModelSummary {
   readonly versions: string[];
   readonly platform: string;
   readonly inputs: TensorMetadata[];
@@ -129,6 +133,14 @@ export class GatewayCore {
     return response.ready;
   }
 
+  /** A model's tracks as GET /v1/models lists them: versions (state or served) and weights. */
+  summarize(state: RolloutState, versions: { stable?: string; canary?: string } = {}): ModelSummary {
+    const weights = routeWeights(state);
+    const track = (name: Track): TrackInfo | null =>
+      trackState(state, name) ? { version: versions[name] || this.#router.trackVersion(state.model, name), weight: weights[name] } : null;
+    return { name: state.model, phase: state.phase, stable: track('stable'), canary: track('canary') };
+  }
+
   /** Everything GET /v1/models/{model} shows: rollout tracks plus each track's OIP metadata. */
   async describe(model: string, ctx: CallContext): Promise<ModelDescription> {
     const state = this.#router.state(model);
@@ -152,14 +164,10 @@ export class GatewayCore {
     const versionOf = (track: Track, meta: ModelMetadata | undefined): string => this.#router.trackVersion(model, track) || (meta?.versions[0] ?? '');
     const stableVersion = versionOf('stable', stableMeta);
     const canaryVersion = versionOf('canary', canaryMeta);
-    const weight = state.canary ? Math.min(Math.max(state.canary.weight, 0), 100) : 0;
     const versions = [...new Set([...(stableMeta?.versions ?? []), ...(canaryMeta?.versions ?? []), stableVersion, canaryVersion].filter((v) => v !== ''))];
     const shape = first.inputs[0]?.shape.map(Number) ?? [];
     return {
-      name: model,
-      phase: state.phase,
-      stable: state.stable ? { version: stableVersion, weight: state.canary ? 100 - weight : 100 } : null,
-      canary: state.canary ? { version: canaryVersion, weight: state.stable ? weight : 100 } : null,
+      ...this.summarize(state, { stable: stableVersion, canary: canaryVersion }),
       versions,
       platform: first.platform,
       inputs: first.inputs,

@@ -48,8 +48,8 @@ export class Router {
       metrics.setRouteWeight(state.model, 'canary', w.canary);
     }
     this.#known = new Set(snapshot.keys());
-    const closed = pool.retain(targetsOf(snapshot.values()));
-    if (closed.length > 0) logger.debug('closed upstream channels no longer routed to', { count: closed.length });
+    const retired = pool.retain(targetsOf(snapshot.values()));
+    if (retired.length > 0) logger.debug('retiring upstream channels no longer routed to', { count: retired.length });
   }
 
   /** Whether the gateway routes `model` at all (bounds metric label values). */

@@ -89,17 +89,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
   app.post<{ Params: { model: string } }>('/v1/models/:model/segment', { config: { protected: true } }, (request, reply) => handleSegment(segment, request.params.model, request, reply));
   app.post('/segmentator-api', { config: { protected: true } }, (request, reply) => handleSegment(segment, options.defaultModel, request, reply));
 
-  app.get('/v1/models', { config: { protected: true } }, () => ({
-    models: core.router.states().map((s) => {
-      const weight = s.canary ? Math.min(Math.max(s.canary.weight, 0), 100) : 0;
-      return {
-        name: s.model,
-        phase: s.phase,
-        stable: s.stable ? { version: core.router.trackVersion(s.model, 'stable'), weight: s.canary ? 100 - weight : 100 } : null,
-        canary: s.canary ? { version: core.router.trackVersion(s.model, 'canary'), weight: s.stable ? weight : 100 } : null,
-      };
-    }),
-  }));
+  app.get('/v1/models', { config: { protected: true } }, () => ({ models: core.router.states().map((s) => core.summarize(s)) }));
   app.get<{ Params: { model: string } }>('/v1/models/:model', { config: { protected: true } }, async (request) => {
     const ctx = { deadline: Date.now() + Math.min(options.deadlineMs, 5000) };
     return core.describe(request.params.model, ctx);
