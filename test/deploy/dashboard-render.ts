@@ -119,7 +119,8 @@ function drawTimeseries(data: PanelData, x: number, y: number, w: number, h: num
     const color = PALETTE[i % PALETTE.length]!;
     const pts = s.points.filter((p) => Number.isFinite(p[1]));
     if (pts.length === 0) return;
-    const path = pts.map((p, k) => `${k === 0 ? 'M' : 'L'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
+    // A gap of more than a few scrape intervals breaks the line, as Grafana does.
+    const path = pts.map((p, k) => `${k === 0 || p[0] - pts[k - 1]![0] > 5 ? 'M' : 'L'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
     out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="1.5" clip-path="url(#${clip})"/>`);
   });
   // Legend: name, last, max (the dashboard's table legend).
