@@ -1,6 +1,7 @@
 // The gateway between real processes: masks identical to calling inference directly, over REST
 // and gRPC; RELIABILITY.md 1–9 and 15 at the gateway; metrics. Processes: inference (tiny-seg v1),
-// a deliberately slow inference (tiny-sigmoid, SEGSERVE_FAULT_DELAY_MS) and the gateway.
+// a deliberately slow inference (tiny-sigmoid, 30 s per request via SEGSERVE_FAULT_DELAY_MS) and
+// the gateway.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -37,7 +38,7 @@ const image = (name: string): Buffer => readFileSync(path.join(TINY_IMAGES, name
 const calls = async (): Promise<number> => metricValue(await (await fetch(`http://127.0.0.1:${inference.metricsPort}/metrics`)).text(), 'segserve_inference_requests_total');
 
 beforeAll(async () => {
-  [inference, slow] = await Promise.all([startInference(tinySeg('1')), startInference(path.join(FIXTURE_MODELS, 'tiny-sigmoid', '1'), { SEGSERVE_FAULT_DELAY_MS: '4000' })]);
+  [inference, slow] = await Promise.all([startInference(tinySeg('1')), startInference(path.join(FIXTURE_MODELS, 'tiny-sigmoid', '1'), { SEGSERVE_FAULT_DELAY_MS: '30000' })]);
   gateway = await startGatewayProc({ SEGSERVE_UPSTREAMS: `tiny-seg=${ipv4Target(inference)};tiny-sigmoid=${ipv4Target(slow)}`, SEGSERVE_DEFAULT_MODEL: 'tiny-seg' });
   direct = segmenterClient(inference.address);
   viaGateway = segmenterClient(gateway.address);
@@ -186,24 +187,45 @@ describe('RELIABILITY.md 1–9 at the gateway', () => {
   });
 });
 
-describe('deadlines', () => {
+/** Waits until the slow pod holds `n` requests (well within its 30 s per request). */
+async function slowInFlight(n: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const text = await (await fetch(`http://127.0.0.1:${slow.metricsPort}/metrics`)).text();
+      return new RegExp(`^segserve_inference_in_flight ${n}$`, 'm').test(text);
+    },
+    { what: `the slow pod to hold ${n} request(s)`, timeoutMs: 20_000 },
+  );
+}
+
+describe('deadlines and cancellation', () => {
   it('15: the deadline passes while the pod is busy → 504, and the pod frees its slot', async () => {
     const started = Date.now();
     const res = await postImage(gateway.base, 'tiny-sigmoid', image(images[0]!), { headers: { 'x-segserve-timeout-ms': '500' } });
     expect(await errorBody(res)).toMatchObject({ status: 504, code: 'DEADLINE' });
-    expect(Date.now() - started).toBeLessThan(3500); // well before the 4 s the pod would take
-    await waitFor(
-      async () => {
-        const text = await (await fetch(`http://127.0.0.1:${slow.metricsPort}/metrics`)).text();
-        return /^segserve_inference_in_flight 0$/m.test(text);
-      },
-      { what: 'the slow pod to free its slot', timeoutMs: 30_000 },
-    );
+    expect(Date.now() - started).toBeLessThan(15_000); // long before the 30 s the pod would take
+    await slowInFlight(0);
+  });
+
+  it('16: a REST client that hangs up cancels the upstream call; the pod frees its slot', async () => {
+    const abort = new AbortController();
+    const pending = postImage(gateway.base, 'tiny-sigmoid', image(images[0]!), {}, abort.signal).catch((err: unknown) => err);
+    await slowInFlight(1);
+    abort.abort();
+    expect(await pending).toBeInstanceOf(Error);
+    await slowInFlight(0);
   });
 
   it('a gRPC caller’s own deadline gives DEADLINE_EXCEEDED', async () => {
     const r = await grpcCall((md, _o, cb) => viaGateway.Segment({ model: 'tiny-sigmoid', image: image(images[0]!) }, md, { deadline: Date.now() + 500 }, cb));
     expect(r).toMatchObject({ ok: false, code: grpc.status.DEADLINE_EXCEEDED });
+    await slowInFlight(0);
+  });
+
+  it('10: a gRPC message over 32 MiB → RESOURCE_EXHAUSTED, the gateway stays up', async () => {
+    const r = await segmentGrpc(viaGateway, 'tiny-seg', Buffer.concat([image('facade-01.jpg'), Buffer.alloc(33 * 1024 * 1024)]));
+    expect(r).toMatchObject({ ok: false, code: grpc.status.RESOURCE_EXHAUSTED });
+    expect((await segmentGrpc(viaGateway, 'tiny-seg', image(images[0]!))).ok).toBe(true);
   });
 });
 

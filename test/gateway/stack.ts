@@ -91,10 +91,10 @@ export function segmentGrpc(client: ReturnType<typeof segmenterClient>, model: s
 }
 
 /** POST an image as multipart field `image` (or another field name). */
-export function postImage(base: string, model: string, image: Buffer | string, init: { field?: string; query?: string; headers?: Record<string, string>; filename?: string } = {}): Promise<Response> {
+export function postImage(base: string, model: string, image: Buffer | string, init: { field?: string; query?: string; headers?: Record<string, string>; filename?: string } = {}, signal?: AbortSignal): Promise<Response> {
   const form = new FormData();
   form.append(init.field ?? 'image', new Blob([typeof image === 'string' ? image : new Uint8Array(image)]), init.filename ?? 'upload.bin');
-  return fetch(`${base}/v1/models/${model}/segment${init.query ?? ''}`, { method: 'POST', body: form, headers: init.headers ?? {} });
+  return fetch(`${base}/v1/models/${model}/segment${init.query ?? ''}`, { method: 'POST', body: form, headers: init.headers ?? {}, ...(signal ? { signal } : {}) });
 }
 
 export async function errorBody(res: Response): Promise<{ status: number; code: string; message: string }> {
