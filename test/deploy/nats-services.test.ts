@@ -79,4 +79,26 @@ describe('services on deploy/nats/nats.conf', () => {
     expect(Buffer.from(await res.arrayBuffer()).subarray(1, 4).toString()).toBe('PNG');
     expect(gateway.proc.output()).not.toContain(nats.passwords.gateway);
   });
+
+  // The promoter package passes SEGSERVE_NATS_URL to nats.js as is, and nats.js ignores a URL's
+  // user info: in Kubernetes, with per-service users, these fail with "Authorization
+  // Violation" (reported to the lead). `it.fails` keeps the check running: when the promoter
+  // moves the credentials into user/pass like the gateway and inference do, these start to
+  // pass, vitest reports it, and they become plain `it`.
+  it.fails('the promoter starts as user promoter', async () => {
+    await using dir = await tempDir('segserve-promoter-');
+    const proc = spawnSegserve(['promoter'], {
+      env: { SEGSERVE_NATS_URL: nats.urlFor('promoter'), SEGSERVE_DEPLOYER: 'local', SEGSERVE_METRICS_PORT: '0', SEGSERVE_MODEL_ROOTS: dir.path },
+      name: 'promoter',
+    });
+    procs.push(proc);
+    await proc.waitForJson((o) => o['msg'] === 'running', 60_000);
+    expect(proc.output()).not.toContain(nats.passwords.promoter);
+  }, 120_000);
+
+  it.fails('`segserve rollout status` works as user observer (the CI canary job)', async () => {
+    const cli = spawnSegserve(['rollout', 'status', 'tiny-seg', '--json'], { env: { SEGSERVE_NATS_URL: nats.urlFor('observer') }, name: 'rollout status' });
+    expect(await cli.exited, cli.output()).toBe(0);
+    expect(cli.output()).toContain('"phase":"Idle"');
+  }, 60_000);
 });
