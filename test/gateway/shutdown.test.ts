@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { freePort } from '../helpers/process.js';
 import { ipv4Target, postImage, startGatewayProc, startInference, tinySeg, TINY_IMAGES, type GatewayProc, type InferenceProc } from './stack.js';
 
 const image = readFileSync(path.join(TINY_IMAGES, 'facade-00.png'));
@@ -41,5 +42,15 @@ describe('gateway lifecycle', () => {
     expect(gateway.proc.output()).toContain('"msg":"stopped"');
     // Drained, not forced: the keep-alive connection of the finished request did not hold it.
     expect(gateway.proc.output()).not.toContain('grace time over');
+  });
+
+  it('SIGTERM while NATS was never reachable still exits 0 at once', async () => {
+    const port = await freePort();
+    await using lonely = await startGatewayProc({ SEGSERVE_NATS_URL: `nats://127.0.0.1:${port}` });
+    await lonely.proc.waitForLine(/rollout state unavailable; retrying/, 30_000);
+    expect((await fetch(`${lonely.base}/readyz`)).status).toBe(503);
+    lonely.proc.kill('SIGTERM');
+    expect(await lonely.proc.exited).toBe(0);
+    expect(lonely.proc.output()).not.toContain('grace time over');
   });
 });

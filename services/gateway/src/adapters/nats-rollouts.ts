@@ -76,7 +76,10 @@ export class NatsRolloutSource implements RolloutSource {
     this.#wake?.();
     this.#watch?.stop();
     await this.#nc?.close().catch(() => undefined);
-    await this.#loop;
+    // A connect attempt in progress ends by its own timeout; shutdown does not wait for it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#loop, new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
   }
 
   #publish(): void {
@@ -96,10 +99,12 @@ export class NatsRolloutSource implements RolloutSource {
 
   async #connect(): Promise<NatsConnection> {
     const target = parseNatsUrl(this.#options.url);
+    // No waitOnFirstConnect: a first attempt that fails returns here and the loop retries, so
+    // close() is never stuck behind a connect that cannot be cancelled.
     const nc = await connect({
       ...target,
       name: 'segserve-gateway',
-      waitOnFirstConnect: true,
+      timeout: 5000,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1000,
     });
@@ -120,6 +125,7 @@ export class NatsRolloutSource implements RolloutSource {
     while (!this.#closed) {
       try {
         this.#nc ??= await this.#connect();
+        if (this.#closed) await this.#nc.close();
         const kv = await new Kvm(this.#nc).open(bucket);
         await this.#follow(kv, bucket);
       } catch (err) {
