@@ -100,6 +100,24 @@ describe('Grafana dashboard', () => {
     expect(dashboard.uid).toBe('segserve');
   });
 
+  it('is a loadable Grafana dashboard: unique panel ids, a datasource variable, no overlapping panels', () => {
+    const panels = dashboard.panels as Json[];
+    expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+    expect((dashboard.templating.list as Json[]).map((v) => v.name)).toEqual(['datasource', 'model']);
+    const cells = new Set<string>();
+    for (const p of panels) {
+      const { x, y, w, h } = p.gridPos as { x: number; y: number; w: number; h: number };
+      expect(x + w, p.title).toBeLessThanOrEqual(24);
+      for (let i = x; i < x + w; i++) {
+        for (let j = y; j < y + h; j++) {
+          expect(cells.has(`${i},${j}`), `${p.title} overlaps at ${i},${j}`).toBe(false);
+          cells.add(`${i},${j}`);
+        }
+      }
+      if (p.type !== 'row') for (const t of p.targets as Json[]) expect(t.datasource.uid).toBe('${datasource}');
+    }
+  });
+
   it('every query parses as PromQL (promtool)', async () => {
     const exprs = [...queries.map((q) => q.expr), ...annotationQueries(dashboard).map((a) => a.expr)].map((e) => expandGrafanaVariables(e));
     await checkPromql(exprs);
