@@ -1,7 +1,7 @@
 // The gateway between real processes: masks identical to calling inference directly, over REST
 // and gRPC; RELIABILITY.md 1–9 and 15 at the gateway; metrics. Processes: inference (tiny-seg v1),
-// a deliberately slow inference (tiny-sigmoid, 30 s per request via SEGSERVE_FAULT_DELAY_MS) and
-// the gateway.
+// a deliberately slow inference (tiny-sigmoid, 30 s per request via SEGSERVE_FAULT_DELAY_MS, one
+// slot, no queue) and the gateway.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -38,7 +38,7 @@ const image = (name: string): Buffer => readFileSync(path.join(TINY_IMAGES, name
 const calls = async (): Promise<number> => metricValue(await (await fetch(`http://127.0.0.1:${inference.metricsPort}/metrics`)).text(), 'segserve_inference_requests_total');
 
 beforeAll(async () => {
-  [inference, slow] = await Promise.all([startInference(tinySeg('1')), startInference(path.join(FIXTURE_MODELS, 'tiny-sigmoid', '1'), { SEGSERVE_FAULT_DELAY_MS: '30000' })]);
+  [inference, slow] = await Promise.all([startInference(tinySeg('1')), startInference(path.join(FIXTURE_MODELS, 'tiny-sigmoid', '1'), { SEGSERVE_FAULT_DELAY_MS: '30000', SEGSERVE_MAX_QUEUE: '0' })]);
   gateway = await startGatewayProc({ SEGSERVE_UPSTREAMS: `tiny-seg=${ipv4Target(inference)};tiny-sigmoid=${ipv4Target(slow)}`, SEGSERVE_DEFAULT_MODEL: 'tiny-seg' });
   direct = segmenterClient(inference.address);
   viaGateway = segmenterClient(gateway.address);
@@ -219,6 +219,18 @@ describe('deadlines and cancellation', () => {
   it('a gRPC caller’s own deadline gives DEADLINE_EXCEEDED', async () => {
     const r = await grpcCall((md, _o, cb) => viaGateway.Segment({ model: 'tiny-sigmoid', image: image(images[0]!) }, md, { deadline: Date.now() + 500 }, cb));
     expect(r).toMatchObject({ ok: false, code: grpc.status.DEADLINE_EXCEEDED });
+    await slowInFlight(0);
+  });
+
+  it('13: beyond the pod\'s queue bound → a fast 503 OVERLOADED with Retry-After', async () => {
+    const hold = new AbortController();
+    const holding = postImage(gateway.base, 'tiny-sigmoid', image(images[0]!), {}, hold.signal).catch((err: unknown) => err);
+    await slowInFlight(1);
+    const res = await postImage(gateway.base, 'tiny-sigmoid', image(images[0]!));
+    expect(await errorBody(res)).toMatchObject({ status: 503, code: 'OVERLOADED' });
+    expect(res.headers.get('retry-after')).toBe('1');
+    hold.abort();
+    await holding;
     await slowInFlight(0);
   });
 
