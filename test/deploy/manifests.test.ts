@@ -204,6 +204,17 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect(rule.apiGroups).toEqual(['apps']);
     expect(rule.resources).toEqual(['deployments']);
     for (const verb of rule.verbs) expect(['get', 'list', 'watch', 'patch']).toContain(verb);
+    // The verbs are the ones the Kubernetes driver needs: each AppsV1Api call it makes maps to one.
+    const driver = readFileSync(path.join(REPO_ROOT, 'services', 'promoter', 'src', 'adapters', 'kubernetes-deployer.ts'), 'utf8');
+    const VERB: Record<string, string> = { read: 'get', patch: 'patch', list: 'list', watch: 'watch', replace: 'update', create: 'create', delete: 'delete' };
+    const calls = [...new Set([...driver.matchAll(/\.(read|patch|list|watch|replace|create|delete)Namespaced(\w+)\(/g)].map((m) => `${m[1]}:${m[2]}`))];
+    expect(calls.length).toBeGreaterThan(0);
+    for (const call of calls) {
+      const [op, what] = call.split(':') as [string, string];
+      expect(what, `the driver calls ${call} — not on a Deployment`).toBe('Deployment');
+      expect(rule.verbs, `the driver calls ${call}`).toContain(VERB[op]);
+    }
+    expect([...rule.verbs].sort(), 'verbs the driver never uses').toEqual([...new Set(calls.map((c) => VERB[c.split(':')[0]!]))].sort());
     expect([...rule.resourceNames].sort()).toEqual([...INFERENCE].sort());
     for (const name of rule.resourceNames) find(objects, 'Deployment', name);
     for (const r of rules) {
