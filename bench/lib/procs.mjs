@@ -19,7 +19,7 @@ export function baseEnv(extra = {}) {
 }
 
 /**
- * Spawns `command args`, collects its output and resolves once a stdout line satisfies
+ * Spawns `command args`, collects its output and resolves once an output line satisfies
  * `ready(obj|line)`. Returns {proc, pid, line, spawnedAt, readyAt, output(), stop()}.
  */
 export function launch(command, args, { env, ready, name, timeoutMs = 300_000, cwd = REPO }) {
@@ -30,7 +30,7 @@ export function launch(command, args, { env, ready, name, timeoutMs = 300_000, c
     out.push(line);
     if (out.length > 400) out.shift();
   };
-  createInterface({ input: proc.stderr }).on('line', keep);
+  const stderr = createInterface({ input: proc.stderr });
   const stdout = createInterface({ input: proc.stdout });
   let exitCode;
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve((exitCode = code ?? signal))));
@@ -56,7 +56,7 @@ export function launch(command, args, { env, ready, name, timeoutMs = 300_000, c
       proc.kill('SIGKILL');
       reject(new Error(`${name}: not ready within ${timeoutMs} ms\n${handle.output()}`));
     }, timeoutMs);
-    stdout.on('line', (line) => {
+    const onLine = (line) => {
       keep(line);
       let obj;
       if (line.startsWith('{')) {
@@ -72,7 +72,10 @@ export function launch(command, args, { env, ready, name, timeoutMs = 300_000, c
         clearTimeout(timer);
         resolve(handle);
       }
-    });
+    };
+    // Ready lines come on stdout (segserve's JSON logs) or stderr (nats-server, prometheus).
+    stdout.on('line', onLine);
+    stderr.on('line', onLine);
     void exited.then((code) => {
       clearTimeout(timer);
       if (handle.readyAt === undefined) reject(new Error(`${name} exited (${code}) before it was ready\n${handle.output()}`));
