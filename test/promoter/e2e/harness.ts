@@ -154,6 +154,16 @@ export class E2eStack implements AsyncDisposable {
     return this.promoter;
   }
 
+  /**
+   * Kills the promoter (its inference processes keep serving) and starts it again with another
+   * canary policy and per-version environment; it adopts the processes it finds.
+   */
+  async restartPromoter(options: { canary?: CanaryOptions; versionEnv?: Record<string, Record<string, string>> }): Promise<void> {
+    await this.killPromoter();
+    await writeFile(path.join(this.dir.path, 'policy.json'), policy(options.canary ?? {}));
+    await this.startPromoter({ SEGSERVE_LOCAL_VERSION_ENV: JSON.stringify(options.versionEnv ?? {}) });
+  }
+
   /** SIGKILL: no cleanup at all, the way a crashed or evicted promoter goes. */
   async killPromoter(): Promise<void> {
     this.promoter.kill('SIGKILL');

@@ -96,6 +96,21 @@ describe('local deployer', () => {
     expect(await healthServing(onlyPort(canary.target))).toBe(true);
   });
 
+  it('starts a version again after its old processes stopped (a fresh process, not the old log line)', async () => {
+    const { d } = await deployer();
+    await d.deployStable(V1);
+    const first = (await settled(d, 'stable')) as { target: string };
+    await d.deployStable(V2);
+    const v2 = (await settled(d, 'stable')) as { target: string };
+    await d.prune('tiny-seg', [v2.target]);
+    await waitFor(async () => !(await healthServing(onlyPort(first.target), 500)), { timeoutMs: 30_000, what: 'v1 stopped' });
+    // Rollback to v1: a new process, whose own serving line gives its own port.
+    await d.deployStable(V1);
+    const again = (await settled(d, 'stable')) as { target: string };
+    expect(again.target).toMatch(/^ipv4:/);
+    expect(await healthServing(onlyPort(again.target))).toBe(true);
+  });
+
   it('reports failed when the version crash-loops before serving', async () => {
     const { d } = await deployer({ modes: { '2': 'crash' }, maxRestarts: 1 });
     await d.deployCanary(V2);
@@ -160,9 +175,15 @@ describe('local deployer', () => {
     cleanups.push(async () => void (await orphan.stop(5_000)));
     const serving = await orphan.waitForJson<{ grpc_port: number; metrics_port: number }>((o) => o['msg'] === 'serving');
     const entry = { model: 'tiny-seg', version: '1', sha256: V1.sha256, slot: 'stable', index: 0, pid: orphan.pid, grpc_port: serving.grpc_port, metrics_port: serving.metrics_port, log_file: path.join(dir.path, 'logs', 'orphan.log') };
-    await writeFile(path.join(dir.path, 'processes.json'), JSON.stringify({ processes: [entry, { ...entry, pid: 999_999, slot: 'canary' }] }));
+    // A second one the previous promoter was draining: stopped, not adopted.
+    const draining = spawnProcess(process.execPath, [FAKE, 'inference', '--model', 'y'], { name: 'draining' });
+    cleanups.push(async () => void (await draining.stop(5_000)));
+    const drainingPorts = await draining.waitForJson<{ grpc_port: number; metrics_port: number }>((o) => o['msg'] === 'serving');
+    const retiring = { ...entry, version: '2', sha256: V2.sha256, slot: 'retiring', pid: draining.pid, grpc_port: drainingPorts.grpc_port, metrics_port: drainingPorts.metrics_port };
+    await writeFile(path.join(dir.path, 'processes.json'), JSON.stringify({ processes: [entry, { ...entry, pid: 999_999, slot: 'canary' }, retiring] }));
 
     const { d } = await deployer({ dir });
+    expect(await draining.exited).toBe(0);
     expect(await d.readiness('tiny-seg', 'stable')).toEqual({ state: 'ready', target: `ipv4:127.0.0.1:${serving.grpc_port}` });
     expect((await d.readiness('tiny-seg', 'canary')).state).toBe('failed');
     // Deploying the same version keeps the adopted process; close() stops it.

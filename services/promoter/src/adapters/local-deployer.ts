@@ -30,7 +30,7 @@ export interface LocalDeployerOptions {
   readonly envFor?: (ref: ModelRef, track: Track) => Readonly<Record<string, string>> | undefined;
   /** From spawn to SERVING (default 120 s: model load on a busy 2-core machine). */
   readonly readyTimeoutMs?: number;
-  /** Restarts tolerated within 5 minutes before the track is `failed` (default 2). */
+  /** Restarts within 5 minutes before the track reports `failed` (default 2); it keeps retrying. */
   readonly maxRestarts?: number;
   /** Time a retired process keeps serving after it was last routed to (default 3 s). */
   readonly drainMs?: number;
@@ -78,6 +78,7 @@ interface RegistryEntry {
 }
 
 const RESTART_WINDOW_MS = 5 * 60_000;
+const MAX_BACKOFF_MS = 30_000;
 
 export class LocalDeployer implements ModelDeployer {
   private readonly models = new Map<string, Slots>();
@@ -122,7 +123,9 @@ export class LocalDeployer implements ModelDeployer {
   async deployCanary(ref: ModelRef): Promise<void> {
     this.assertOpen();
     const s = this.slots(ref.model);
-    if (s.canary && sameRef(s.canary.ref, ref) && !groupFailed(s.canary)) return;
+    // The same version again is a no-op even when it crash-loops: readiness says `failed`, the
+    // controller decides, and the supervisor keeps retrying meanwhile (like CrashLoopBackOff).
+    if (s.canary && sameRef(s.canary.ref, ref)) return;
     if (s.canary) this.retire(s, s.canary);
     s.canary = this.reinstate(s, ref, 'canary') ?? this.startGroup(ref, 'canary');
     await this.persist();
@@ -131,7 +134,7 @@ export class LocalDeployer implements ModelDeployer {
   async deployStable(ref: ModelRef): Promise<void> {
     this.assertOpen();
     const s = this.slots(ref.model);
-    if (s.stable && sameRef(s.stable.ref, ref) && !groupFailed(s.stable)) return;
+    if (s.stable && sameRef(s.stable.ref, ref)) return;
     if (s.stable) this.retire(s, s.stable);
     if (s.canary && sameRef(s.canary.ref, ref) && !groupFailed(s.canary)) {
       // Promotion: the canary's processes become the stable track; nothing restarts.
@@ -238,6 +241,8 @@ export class LocalDeployer implements ModelDeployer {
 
   private async stopGroup(s: Slots, g: Group): Promise<void> {
     g.stopping = true;
+    // Out of the registry first: a promoter killed meanwhile must not adopt a stopping process.
+    await this.persist();
     await Promise.all(g.replicas.map((r) => (r.proc ? r.proc.stop(this.stopGraceMs) : Promise.resolve())));
     for (const r of g.replicas) r.status = 'stopped';
     s.retiring = s.retiring.filter((x) => x !== g);
@@ -274,17 +279,23 @@ export class LocalDeployer implements ModelDeployer {
         const now = Date.now();
         r.restartTimes = [...r.restartTimes.filter((t) => now - t < RESTART_WINDOW_MS), now];
         if (r.restartTimes.length > this.maxRestarts) {
+          if (r.status !== 'failed') this.options.log.warn('inference crash-looping', { model: ref.model, version: ref.version, track: g.track, reason: message });
           r.status = 'failed';
           r.failure = `crash loop (${r.restartTimes.length} failures in 5 min): ${message}`;
-          this.options.log.warn('inference failed', { model: ref.model, version: ref.version, track: g.track, reason: r.failure });
-          return;
+        } else {
+          r.status = 'starting';
+          r.failure = message;
+          this.options.log.warn('inference restarting', { model: ref.model, version: ref.version, track: g.track, reason: message });
         }
-        r.status = 'starting';
-        r.failure = message;
-        this.options.log.warn('inference restarting', { model: ref.model, version: ref.version, track: g.track, reason: message });
-        await new Promise((res) => setTimeout(res, 500 * 2 ** (r.restartTimes.length - 1)));
+        await this.backoff(g, Math.min(500 * 2 ** (r.restartTimes.length - 1), MAX_BACKOFF_MS));
       }
     }
+  }
+
+  /** Sleeps before a restart, cut short when the group is stopped. */
+  private async backoff(g: Group, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until && !g.stopping && !this.closed) await new Promise((res) => setTimeout(res, Math.min(250, until - Date.now())));
   }
 
   private async spawnReplica(g: Group, r: Replica): Promise<InferenceProcess> {
@@ -319,7 +330,7 @@ export class LocalDeployer implements ModelDeployer {
     for (const [model, s] of this.models) {
       const groups: [Group | undefined, Track | 'retiring'][] = [[s.stable, 'stable'], [s.canary, 'canary'], ...s.retiring.map((g): [Group, 'retiring'] => [g, 'retiring'])];
       for (const [g, slot] of groups) {
-        if (!g) continue;
+        if (!g || g.stopping) continue;
         for (const r of g.replicas) {
           if (r.status !== 'ready' || !r.proc || r.proc.hasExited) continue;
           entries.push({ model, version: g.ref.version, sha256: g.ref.sha256, slot, index: r.index, pid: r.proc.pid, grpc_port: r.grpcPort, metrics_port: r.metricsPort, log_file: r.proc.logFile });
@@ -347,15 +358,20 @@ export class LocalDeployer implements ModelDeployer {
     const groups = new Map<string, Group>();
     for (const e of entries) {
       const proc = await InferenceProcess.adopt(e.pid, e.log_file);
-      if (!proc || !(await healthServing(e.grpc_port))) continue;
+      if (!proc) continue;
+      if (e.slot === 'retiring') {
+        // The previous promoter was draining it; finish the job rather than route to it again.
+        void proc.stop(this.stopGraceMs);
+        continue;
+      }
+      if (!(await healthServing(e.grpc_port))) continue;
       const key = `${e.model}/${e.slot}/${e.version}`;
       let g = groups.get(key);
       const s = this.slots(e.model);
       if (!g) {
-        g = { ref: { model: e.model, version: e.version, sha256: e.sha256 }, track: e.slot === 'retiring' ? 'stable' : e.slot, replicas: [], stopping: false, retiredAt: undefined };
+        g = { ref: { model: e.model, version: e.version, sha256: e.sha256 }, track: e.slot, replicas: [], stopping: false, retiredAt: undefined };
         groups.set(key, g);
-        if (e.slot === 'retiring') this.retire(s, g);
-        else s[e.slot] = g;
+        s[e.slot] = g;
       }
       const r: Replica = { index: e.index, proc, grpcPort: e.grpc_port, metricsPort: e.metrics_port, status: 'ready', failure: undefined, restartTimes: [] };
       g.replicas.push(r);

@@ -2,7 +2,7 @@
 // a promoter that is killed leaves the process serving (a pipe would break on the next log
 // line), and the restarted promoter adopts it by pid and port (RELIABILITY 35).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from '@segserve/proto';
@@ -30,6 +30,8 @@ export class InferenceProcess {
     readonly pid: number,
     readonly logFile: string,
     private readonly child: ChildProcess | undefined,
+    /** Where this process's output starts in the (appended) log file. */
+    private readonly logOffset: number,
   ) {
     if (child) {
       child.on('exit', (code, signal) => this.markExited(code ?? (signal ? null : -1)));
@@ -48,8 +50,10 @@ export class InferenceProcess {
     try {
       const [cmd, ...pre] = spec.command;
       if (cmd === undefined) throw new Error('local deployer: empty inference command');
+      // Earlier processes of this version wrote to the same file: read only what this one writes.
+      const offset = fstatSync(fd).size;
       const child = spawn(cmd, [...pre, ...spec.args], { env: spec.env as NodeJS.ProcessEnv, stdio: ['ignore', fd, fd] });
-      const proc = new InferenceProcess(child.pid ?? -1, spec.logFile, child);
+      const proc = new InferenceProcess(child.pid ?? -1, spec.logFile, child, offset);
       if (child.pid === undefined) proc.markExited(-1);
       return proc;
     } finally {
@@ -62,7 +66,7 @@ export class InferenceProcess {
     if (!pidAlive(pid)) return undefined;
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
     if (!cmdline.split('\0').includes('inference')) return undefined;
-    return new InferenceProcess(pid, logFile, undefined);
+    return new InferenceProcess(pid, logFile, undefined, 0);
   }
 
   get hasExited(): boolean {
@@ -88,7 +92,7 @@ export class InferenceProcess {
   /** Waits for the `"msg":"serving"` line in the log; rejects when the process exits first. */
   async waitServing(timeoutMs: number, signal?: AbortSignal): Promise<ServingPorts> {
     const deadline = Date.now() + timeoutMs;
-    let offset = 0;
+    let offset = this.logOffset;
     let rest = '';
     const handle = await open(this.logFile, 'r');
     try {

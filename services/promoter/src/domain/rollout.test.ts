@@ -3,6 +3,7 @@ import type { TrackState } from '@segserve/proto';
 import type { Analysis, Verdict } from './canary-analysis.js';
 import type { Candidate, VerificationReport } from './ports.js';
 import {
+  analysisWindowSeconds,
   decide,
   desiredTracks,
   initialRecord,
@@ -143,6 +144,21 @@ describe('decide: one step at a time', () => {
     expect(d.state).toMatchObject({ phase: 'Failed', restore: null, stable: { version: '3', target: 'ipv4:127.0.0.1:5002' } });
     expect(d.events.map((e) => e.type)).toEqual(['restored']);
     expect(outcomeOf(d.state)).toMatchObject({ outcome: 'rolled_back', reasonCode: 'promotion_failed' });
+  });
+});
+
+describe('analysis window', () => {
+  it('spans one interval after a decisive check, grows while checks hold, and is capped', () => {
+    let s = inCanary(); // step 0 entered at +5 s
+    expect(analysisWindowSeconds(SETTINGS, s, at(35_000))).toBe(30);
+    s = step(s, { canary: READY(6001), analysis: analysis('hold') }, 35_000).state;
+    expect(analysisWindowSeconds(SETTINGS, s, at(65_000))).toBe(60);
+    s = step(s, { canary: READY(6001), analysis: analysis('fail') }, 65_000).state;
+    expect(analysisWindowSeconds(SETTINGS, s, at(95_000))).toBe(30);
+    expect(analysisWindowSeconds(SETTINGS, { ...s, window_start: T0.toISOString() }, at(3_600_000))).toBe(300);
+    // A new step starts a new window.
+    s = step(s, { canary: READY(6001), analysis: analysis('pass') }, 95_000).state;
+    expect(s.window_start).toBe(at(95_000).toISOString());
   });
 });
 

@@ -37,6 +37,8 @@ export interface RolloutRecord extends RolloutState {
   readonly rollback_requested?: { readonly reason: string; readonly at: string } | null;
   readonly phase_started_at?: string;
   readonly next_check_at?: string;
+  /** Start of the metrics window of the next check: the last decisive check (or step start). */
+  readonly window_start?: string;
   readonly bake_until?: string;
   readonly failed_checks?: number;
   readonly last_checks?: readonly Check[];
@@ -211,6 +213,22 @@ export function observationsNeeded(s: RolloutRecord, now: Date): Needs {
   }
 }
 
+/** A check looks at no more than this many intervals of metrics. */
+export const MAX_WINDOW_INTERVALS = 10;
+
+/**
+ * Seconds of metrics the next check looks at, canary and stable alike: everything since the
+ * last decisive check. A held check keeps collecting, so a thin (or slow) canary reaches
+ * `min_requests` over a longer window instead of holding forever; at least one interval, at
+ * most MAX_WINDOW_INTERVALS.
+ */
+export function analysisWindowSeconds(settings: RolloutSettings, s: RolloutRecord, now: Date): number {
+  const interval = settings.canary.intervalMs;
+  const start = s.window_start ? Date.parse(s.window_start) : now.getTime() - interval;
+  const ms = Math.min(Math.max(now.getTime() - start, interval), interval * MAX_WINDOW_INTERVALS);
+  return Math.max(1, Math.round(ms / 1000));
+}
+
 /** The stable track runs `state.stable` and answers at another target: route there. */
 function refreshStableTarget(d: Draft, obs: Observation, now: Date): void {
   const s = d.state;
@@ -269,7 +287,7 @@ function readinessTimedOut(settings: RolloutSettings, s: RolloutRecord, now: Dat
 
 function recordChecks(d: Draft, a: Analysis, now: Date, failedChecks: number): void {
   const at = now.toISOString();
-  d.state = { ...d.state, last_checks: a.checks, last_verdict: a.verdict, last_check_at: at, failed_checks: failedChecks };
+  d.state = { ...d.state, last_checks: a.checks, last_verdict: a.verdict, last_check_at: at, failed_checks: failedChecks, ...(a.verdict === 'hold' ? {} : { window_start: at }) };
   d.events.push(event(d.state, 'check', at, { verdict: a.verdict, checks: a.checks, reason: a.reason, failed_checks: failedChecks }));
   if (a.verdict === 'hold') d.replay.push(...a.needSamples);
 }
@@ -328,7 +346,7 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
           d.wakeAt = now;
         } else if (r.state === 'ready') {
           const weight = policy.steps[0] ?? 100;
-          enter(d, 'Canary', now, { step: 0, canary: { version: s.candidate?.version ?? '', sha256: s.candidate?.sha256 ?? '', target: r.target, weight }, next_check_at: addMs(now, policy.intervalMs).toISOString(), failed_checks: 0, verification: obs.verification }, `verified; canary at ${weight}%`);
+          enter(d, 'Canary', now, { step: 0, canary: { version: s.candidate?.version ?? '', sha256: s.candidate?.sha256 ?? '', target: r.target, weight }, next_check_at: addMs(now, policy.intervalMs).toISOString(), window_start: at, failed_checks: 0, verification: obs.verification }, `verified; canary at ${weight}%`);
           d.wakeAt = addMs(now, policy.intervalMs);
         }
         break;
@@ -365,7 +383,7 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
           if (a.stableLatencyP95Seconds !== null) d.state = { ...d.state, baseline_p95_seconds: a.stableLatencyP95Seconds };
           const weight = policy.steps[step];
           if (weight !== undefined) {
-            enter(d, 'Canary', now, { step, canary: { ...(d.state.canary ?? canary), weight } }, `check passed; canary at ${weight}%`);
+            enter(d, 'Canary', now, { step, canary: { ...(d.state.canary ?? canary), weight }, window_start: at }, `check passed; canary at ${weight}%`);
           } else {
             enter(d, 'Promoting', now, {}, `all ${policy.steps.length} canary steps passed`);
             d.wakeAt = now;
@@ -381,7 +399,7 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
         } else if (r?.state === 'ready' && cand) {
           const promoted: TrackState = { version: cand.version, sha256: cand.sha256, target: r.target };
           const next = addMs(now, policy.intervalMs);
-          enter(d, 'Baking', now, { stable: promoted, canary: null, previous_stable: s.stable ?? null, failed_checks: 0, next_check_at: next.toISOString(), bake_until: addMs(now, policy.bakeMs).toISOString() }, `promoted ${cand.version}; baking for ${policy.bakeMs / 1000} s`);
+          enter(d, 'Baking', now, { stable: promoted, canary: null, previous_stable: s.stable ?? null, failed_checks: 0, next_check_at: next.toISOString(), window_start: at, bake_until: addMs(now, policy.bakeMs).toISOString() }, `promoted ${cand.version}; baking for ${policy.bakeMs / 1000} s`);
           d.wakeAt = new Date(Math.min(next.getTime(), now.getTime() + policy.bakeMs));
         } else d.wakeAt = poll;
         break;

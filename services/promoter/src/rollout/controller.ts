@@ -6,7 +6,7 @@
 import type { Track } from '@segserve/proto';
 import { analyzeBake, analyzeCanary, type Analysis } from '../domain/canary-analysis.js';
 import type { CandidateVerifier, GoldenReplayer, Logger, MetricsSource, ModelDeployer, Readiness, TrackMetrics, VerificationReport } from '../domain/ports.js';
-import { decide, desiredTracks, observationsNeeded, type Needs, type Observation, type RolloutEvent, type RolloutRecord, type RolloutSettings } from '../domain/rollout.js';
+import { analysisWindowSeconds, decide, desiredTracks, observationsNeeded, type Needs, type Observation, type RolloutEvent, type RolloutRecord, type RolloutSettings } from '../domain/rollout.js';
 import type { PromoterTelemetry } from './telemetry.js';
 
 export interface StoredRollout {
@@ -183,7 +183,7 @@ export class ModelController {
 
   private async analyze(s: RolloutRecord, settings: RolloutSettings, kind: 'canary' | 'bake'): Promise<Analysis> {
     const { metrics } = this.deps;
-    const window = Math.max(1, Math.round(settings.canary.intervalMs / 1000));
+    const window = analysisWindowSeconds(settings, s, this.deps.clock());
     try {
       if (kind === 'canary') {
         const canaryVersion = s.canary?.version ?? s.candidate?.version ?? '';
