@@ -15,3 +15,4 @@ export type { ModelInferRequest, ModelInferRequest__Output } from './generated/i
 export type { ModelInferResponse, ModelInferResponse__Output } from './generated/inference/ModelInferResponse.js';
 export type { HealthClient, HealthHandlers } from './generated/grpc/health/v1/Health.js';
 export type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse.js';
+export * from './nats-url.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseNatsUrl, redactUrl } from './nats-store.js';
+import { parseNatsUrl, redactNatsUrl } from './nats-url.js';
 
 describe('parseNatsUrl', () => {
   it.each<[string, object]>([
@@ -13,6 +13,6 @@ describe('parseNatsUrl', () => {
   });
 
   it('redacts credentials for logs', () => {
-    expect(redactUrl('nats://inference:secret@nats:4222')).toBe('nats://nats:4222');
+    expect(redactNatsUrl('nats://inference:secret@nats:4222')).toBe('nats://nats:4222');
   });
 });

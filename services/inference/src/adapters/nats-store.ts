@@ -6,7 +6,7 @@
 
 import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
-import { NATS_NAMES, isValidModelName, isValidModelVersion } from '@segserve/proto';
+import { NATS_NAMES, isValidModelName, isValidModelVersion, parseNatsUrl, redactNatsUrl } from '@segserve/proto';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,39 +25,6 @@ export interface NatsModelStoreOptions {
   readonly connectTimeoutMs?: number;
 }
 
-export interface NatsTarget {
-  readonly servers: string[];
-  readonly user?: string;
-  readonly pass?: string;
-  readonly token?: string;
-}
-
-/**
- * `nats://user:pass@host:4222,nats://host2:4222` → servers without credentials, plus the
- * credentials (nats.js does not read them from URLs); a user without a password is a token.
- * (The gateway has the same rule; a shared helper in proto/ would be the place for both.)
- */
-export function parseNatsUrl(url: string): NatsTarget {
-  let user: string | undefined;
-  let pass: string | undefined;
-  const servers = url.split(',').map((raw) => {
-    const s = raw.trim();
-    const u = new URL(/^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`);
-    if (u.username !== '') {
-      user = decodeURIComponent(u.username);
-      pass = u.password === '' ? undefined : decodeURIComponent(u.password);
-    }
-    return `${u.protocol}//${u.host}`;
-  });
-  if (user !== undefined && pass === undefined) return { servers, token: user };
-  return { servers, ...(user === undefined ? {} : { user }), ...(pass === undefined ? {} : { pass }) };
-}
-
-/** The servers without credentials, for logs. */
-export function redactUrl(url: string): string {
-  return parseNatsUrl(url).servers.join(',');
-}
-
 export class NatsModelStore implements ModelStore {
   readonly location: string;
   readonly #o: NatsModelStoreOptions;
@@ -68,7 +35,7 @@ export class NatsModelStore implements ModelStore {
     if (!isValidModelName(options.name) || !isValidModelVersion(options.version)) throw new Error(`invalid model reference ${options.name}/${options.version}`);
     this.#o = options;
     this.#prefix = `${options.name}/${options.version}`;
-    this.location = `${redactUrl(options.url)} ${NATS_NAMES.modelsObjectStore}/${this.#prefix}`;
+    this.location = `${redactNatsUrl(options.url)} ${NATS_NAMES.modelsObjectStore}/${this.#prefix}`;
   }
 
   #cacheDir(sha256: string): string {
@@ -98,7 +65,7 @@ export class NatsModelStore implements ModelStore {
         this.#o.logger.warn('NATS unreachable; loading the pinned model from the local cache', { source: this.location, cache: this.#cacheDir(pinned!) });
         return cached;
       }
-      throw new ModelLoadError('missing', `cannot reach NATS at ${redactUrl(this.#o.url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new ModelLoadError('missing', `cannot reach NATS at ${redactNatsUrl(this.#o.url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     try {
       let os;
