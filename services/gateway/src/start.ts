@@ -39,16 +39,21 @@ function describe(dir: string, note: string): ModelChoice {
 }
 
 /**
- * The model `start` serves: models/facade-ads/<DEFAULT file's version, else the newest>, and while
- * that is not in the repository yet, the tiny test fixture so that the command still works.
+ * The bundled default version (issue 4: `models/facade-ads/2`, the reduced PSPNet-ResNet18 that
+ * meets the study's targets). Other bundled versions are candidates for promotion demos, so
+ * "newest" is not "default". A `models/facade-ads/DEFAULT` file (one version per line) overrides.
+ */
+export const BUNDLED_DEFAULT_VERSION = '2';
+
+/**
+ * The model `start` serves: models/facade-ads/<DEFAULT file, else 2, else the newest>, and while
+ * none is in the repository, the tiny test fixture so that the command still works.
  */
 export function chooseDefaultModel(root: string = REPO_ROOT): ModelChoice {
   const bundled = path.join(root, 'models', 'facade-ads');
   const marker = path.join(bundled, 'DEFAULT');
-  if (existsSync(marker)) {
-    const dir = path.join(bundled, readFileSync(marker, 'utf8').trim());
-    if (isModelDir(dir)) return describe(dir, 'the bundled default model');
-  }
+  const preferred = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : BUNDLED_DEFAULT_VERSION;
+  if (preferred !== '' && isModelDir(path.join(bundled, preferred))) return describe(path.join(bundled, preferred), 'the bundled default model');
   const newest = versionDirs(bundled)[0];
   if (newest) return describe(path.join(bundled, newest), 'the bundled default model');
   const fixture = path.join(root, 'test', 'fixtures', 'models', 'tiny-seg');

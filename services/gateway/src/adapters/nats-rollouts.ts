@@ -4,38 +4,10 @@
 // made meanwhile arrive when NATS returns.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
-import { NATS_NAMES, type RolloutState } from '@segserve/proto';
+import { NATS_NAMES, parseNatsUrl, redactNatsUrl, type RolloutState } from '@segserve/proto';
 import { parseRolloutEntry } from '../domain/rollout-entry.js';
 import type { Logger } from '../logger.js';
 import type { RolloutSnapshot, RolloutSource } from './rollout-source.js';
-
-export interface NatsConnectTarget {
-  readonly servers: string[];
-  readonly user?: string;
-  readonly pass?: string;
-  readonly token?: string;
-}
-
-/**
- * `nats://user:pass@host:4222,nats://host2:4222` → servers without credentials + the credentials
- * (nats.js does not read them from URLs). A user with no password is a token.
- */
-export function parseNatsUrl(url: string): NatsConnectTarget {
-  let user: string | undefined;
-  let pass: string | undefined;
-  const servers = url.split(',').map((raw) => {
-    const s = raw.trim();
-    const withScheme = /^[a-z]+:\/\//.test(s) ? s : `nats://${s}`;
-    const u = new URL(withScheme);
-    if (u.username !== '') {
-      user = decodeURIComponent(u.username);
-      pass = u.password === '' ? undefined : decodeURIComponent(u.password);
-    }
-    return `${u.protocol}//${u.host}`;
-  });
-  if (user !== undefined && pass === undefined) return { servers, token: user };
-  return { servers, ...(user !== undefined ? { user } : {}), ...(pass !== undefined ? { pass } : {}) };
-}
 
 export interface NatsRolloutOptions {
   readonly url: string;
@@ -108,7 +80,7 @@ export class NatsRolloutSource implements RolloutSource {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1000,
     });
-    this.#options.logger.info('nats connected', { server: nc.getServer() });
+    this.#options.logger.info('nats connected', { servers: redactNatsUrl(this.#options.url) });
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') this.#options.logger.warn('nats disconnected; routing with the last known state');
