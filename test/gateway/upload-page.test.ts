@@ -74,6 +74,7 @@ describe('upload page', () => {
     await page.fill('#opacity', '70');
     expect(await page.evaluate<string>("document.getElementById('overlay').style.opacity")).toBe('0.7');
     expect(await page.textContent('#opacity-value')).toBe('70%');
+    await page.locator('#opacity').blur();
     if (process.env['UPDATE_SCREENSHOT'] === '1') await page.screenshot({ path: path.join(REPO_ROOT, 'docs', 'upload-page.png'), fullPage: true });
   });
 
