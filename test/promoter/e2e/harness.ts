@@ -141,8 +141,10 @@ export class E2eStack implements AsyncDisposable {
     })();
     await waitFor(async () => (await this.state())?.stable?.version === '2', { timeoutMs: 120_000, what: 'the initial stable tiny-seg/2 in the rollout state' });
     this.gateway = spawnSegserve(['gateway'], { env: { SEGSERVE_NATS_URL: this.url, SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', SEGSERVE_HOST: '127.0.0.1' }, name: 'gateway' });
-    const listening = await this.gateway.waitForJson<{ grpc_port: number }>((o) => o['msg'] === 'listening', 90_000);
+    const listening = await this.gateway.waitForJson<{ grpc_port: number; http_port: number }>((o) => o['msg'] === 'listening', 90_000);
     this.gatewayGrpc = listening.grpc_port;
+    // Listening is not ready: the routes arrive with the first read of the rollout state.
+    await waitFor(() => fetch(`http://127.0.0.1:${listening.http_port}/readyz`).then((r) => r.ok, () => false), { timeoutMs: 60_000, what: 'gateway /readyz' });
     if (this.prom) this.syncPrometheusTargets();
   }
 
