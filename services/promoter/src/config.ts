@@ -2,7 +2,7 @@
 // "Configuration"). Unknown SEGSERVE_* names are typos and fail start-up naming the variable;
 // names that other segserve services use are ignored (one environment serves a whole stack).
 import path from 'node:path';
-import { isValidModelName, unknownSegserveVars } from '@segserve/proto';
+import { isValidModelName, parseNatsUrl, unknownSegserveVars } from '@segserve/proto';
 import { parseSigners } from './adapters/signing.js';
 import { isLogLevel, type LogLevel } from './rollout/log.js';
 
@@ -95,6 +95,18 @@ function url(env: Env, name: string, schemes: readonly string[]): string | null 
   return v;
 }
 
+function natsUrl(env: Env): string | null {
+  const v = read(env, 'SEGSERVE_NATS_URL');
+  if (v === undefined) return null;
+  try {
+    const { servers } = parseNatsUrl(v);
+    if (servers.some((srv) => !/^(nats|tls|ws|wss):\/\//.test(srv))) throw new Error('scheme');
+  } catch {
+    throw new ConfigError('SEGSERVE_NATS_URL', `'${v.replace(/\/\/[^@/]*@/, '//***@')}' is not a NATS URL (nats://host:4222[,nats://…])`);
+  }
+  return v;
+}
+
 function versionEnv(env: Env): PromoterConfig['localVersionEnv'] {
   const v = read(env, 'SEGSERVE_LOCAL_VERSION_ENV');
   if (v === undefined) return {};
@@ -132,7 +144,7 @@ export function parseConfig(env: Env, options: { readonly repoRoot: string }): P
   }
   const modelRoots = list(env, 'SEGSERVE_MODEL_ROOTS').map((d) => path.resolve(d));
   return Object.freeze({
-    natsUrl: url(env, 'SEGSERVE_NATS_URL', ['nats', 'tls', 'ws', 'wss']),
+    natsUrl: natsUrl(env),
     policyPath: path.resolve(read(env, 'SEGSERVE_POLICY') ?? path.join(options.repoRoot, 'services', 'promoter', 'policies')),
     deployer,
     prometheusUrl: url(env, 'SEGSERVE_PROMETHEUS_URL', ['http', 'https']),

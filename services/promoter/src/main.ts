@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { parseModelManifest, type TrackState } from '@segserve/proto';
+import { parseModelManifest, parseNatsUrl, redactNatsUrl, type TrackState } from '@segserve/proto';
 import { LocalDeployer } from './adapters/local-deployer.js';
 import { modelResolver } from './adapters/local-models.js';
 import { ensureNatsObjects } from './adapters/nats-setup.js';
@@ -88,9 +88,9 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
   const natsUrl = requireNats(config);
   if (config.deployer === 'kubernetes' && !config.prometheusUrl) throw new ConfigError('SEGSERVE_PROMETHEUS_URL', 'required with SEGSERVE_DEPLOYER=kubernetes (pods are not scraped directly)');
   const policies = await loadPolicies(config.policyPath);
-  const nc: NatsConnection = await connect({ servers: natsUrl, name: 'segserve-promoter', maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
+  const nc: NatsConnection = await connect({ ...parseNatsUrl(natsUrl), name: 'segserve-promoter', maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
   void (async () => {
-    for await (const s of nc.status()) if (s.type === 'disconnect' || s.type === 'reconnect') log.warn(`nats ${s.type}`, { server: natsUrl.replace(/\/\/[^@]*@/, '//***@') });
+    for await (const s of nc.status()) if (s.type === 'disconnect' || s.type === 'reconnect') log.warn(`nats ${s.type}`, { server: redactNatsUrl(natsUrl) });
   })();
   const objects = await ensureNatsObjects(nc);
   const store = new RolloutStore(objects.rollouts);
