@@ -180,10 +180,16 @@ describe('local deployer', () => {
     cleanups.push(async () => void (await draining.stop(5_000)));
     const drainingPorts = await draining.waitForJson<{ grpc_port: number; metrics_port: number }>((o) => o['msg'] === 'serving');
     const retiring = { ...entry, version: '2', sha256: V2.sha256, slot: 'retiring', pid: draining.pid, grpc_port: drainingPorts.grpc_port, metrics_port: drainingPorts.metrics_port };
-    await writeFile(path.join(dir.path, 'processes.json'), JSON.stringify({ processes: [entry, { ...entry, pid: 999_999, slot: 'canary' }, retiring] }));
+    // And one still starting when its promoter died: stopped too, never leaked.
+    const starting = spawnProcess(process.execPath, [FAKE, 'inference', '--model', 'z'], { name: 'starting', env: { FAKE_MODE: 'hang' } });
+    cleanups.push(async () => void (await starting.stop(5_000)));
+    const half = { ...entry, version: '2', sha256: V2.sha256, slot: 'canary', pid: starting.pid, grpc_port: 0, metrics_port: 0 };
+    await writeFile(path.join(dir.path, 'processes.json'), JSON.stringify({ processes: [entry, { ...entry, pid: 999_999, slot: 'canary' }, retiring, half] }));
 
     const { d } = await deployer({ dir });
     expect(await draining.exited).toBe(0);
+    await starting.exited;
+    expect(starting.hasExited()).toBe(true);
     expect(await d.readiness('tiny-seg', 'stable')).toEqual({ state: 'ready', target: `ipv4:127.0.0.1:${serving.grpc_port}` });
     expect((await d.readiness('tiny-seg', 'canary')).state).toBe('failed');
     // Deploying the same version keeps the adopted process; close() stops it.

@@ -241,7 +241,7 @@ export class LocalDeployer implements ModelDeployer {
 
   private async stopGroup(s: Slots, g: Group): Promise<void> {
     g.stopping = true;
-    // Out of the registry first: a promoter killed meanwhile must not adopt a stopping process.
+    // Recorded as retiring until gone: a promoter killed meanwhile stops it on its next start.
     await this.persist();
     await Promise.all(g.replicas.map((r) => (r.proc ? r.proc.stop(this.stopGraceMs) : Promise.resolve())));
     for (const r of g.replicas) r.status = 'stopped';
@@ -259,6 +259,7 @@ export class LocalDeployer implements ModelDeployer {
         if (!proc) {
           proc = await this.spawnReplica(g, r);
           r.proc = proc;
+          await this.persist();
           const ports = await proc.waitServing(this.readyTimeoutMs);
           r.grpcPort = ports.grpcPort;
           r.metricsPort = ports.metricsPort;
@@ -330,10 +331,11 @@ export class LocalDeployer implements ModelDeployer {
     for (const [model, s] of this.models) {
       const groups: [Group | undefined, Track | 'retiring'][] = [[s.stable, 'stable'], [s.canary, 'canary'], ...s.retiring.map((g): [Group, 'retiring'] => [g, 'retiring'])];
       for (const [g, slot] of groups) {
-        if (!g || g.stopping) continue;
+        if (!g) continue;
+        // Every live process is recorded, so that none can outlive a killed promoter unseen.
         for (const r of g.replicas) {
-          if (r.status !== 'ready' || !r.proc || r.proc.hasExited) continue;
-          entries.push({ model, version: g.ref.version, sha256: g.ref.sha256, slot, index: r.index, pid: r.proc.pid, grpc_port: r.grpcPort, metrics_port: r.metricsPort, log_file: r.proc.logFile });
+          if (!r.proc || r.proc.hasExited) continue;
+          entries.push({ model, version: g.ref.version, sha256: g.ref.sha256, slot: g.stopping ? 'retiring' : slot, index: r.index, pid: r.proc.pid, grpc_port: r.grpcPort, metrics_port: r.metricsPort, log_file: r.proc.logFile });
         }
       }
     }
@@ -359,12 +361,12 @@ export class LocalDeployer implements ModelDeployer {
     for (const e of entries) {
       const proc = await InferenceProcess.adopt(e.pid, e.log_file);
       if (!proc) continue;
-      if (e.slot === 'retiring') {
-        // The previous promoter was draining it; finish the job rather than route to it again.
+      // Draining, still starting or unhealthy when the previous promoter died: stop it (the
+      // state's tracks get fresh processes) rather than route to something half-alive.
+      if (e.slot === 'retiring' || e.grpc_port <= 0 || !(await healthServing(e.grpc_port))) {
         void proc.stop(this.stopGraceMs);
         continue;
       }
-      if (!(await healthServing(e.grpc_port))) continue;
       const key = `${e.model}/${e.slot}/${e.version}`;
       let g = groups.get(key);
       const s = this.slots(e.model);

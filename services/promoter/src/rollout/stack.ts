@@ -118,6 +118,7 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
     args: [...argv],
     options: {
       model: { type: 'string' },
+      policy: { type: 'string' },
       'nats-port': { type: 'string', default: '4222' },
       'http-port': { type: 'string', default: '8080' },
       'grpc-port': { type: 'string', default: '9090' },
@@ -140,12 +141,19 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
   const stopAll = async (): Promise<void> => {
     for (const c of [...children].reverse()) await c.stop();
   };
+  // Ctrl-C may come while things are still starting: from here on it stops what runs.
+  let interrupted: (signal: string) => void = () => undefined;
+  const signalled = new Promise<string>((resolve) => (interrupted = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => interrupted(signal);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const untilReady = <T>(p: Promise<T>): Promise<T> => Promise.race([p, signalled.then((sig) => Promise.reject(new Error(`interrupted (${sig}) while starting`)))]);
   try {
     // Room for the default limits of the NATS objects (the model store alone may take 20 GiB).
     await writeFile(path.join(dir, 'nats.conf'), `listen: 127.0.0.1:${values['nats-port']}\nserver_name: segserve_stack\njetstream { store_dir: ${JSON.stringify(path.join(dir, 'jetstream'))}, max_memory_store: 256MB, max_file_store: 24GB }\n`);
     const nats = startChild('nats-server', natsServer, ['-c', path.join(dir, 'nats.conf')], baseEnv, logDir);
     children.push(nats);
-    await nats.waitReady((l) => l.includes('Server is ready'), 30_000);
+    await untilReady(nats.waitReady((l) => l.includes('Server is ready'), 30_000));
 
     const keys = generateSigningKeys();
     const seedFile = path.join(dir, 'publisher.seed');
@@ -166,7 +174,7 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
       const prom = startChild('prometheus', prometheus, [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'prometheus')}`, `--web.listen-address=127.0.0.1:${values['prometheus-port']}`, '--log.level=warn'], baseEnv, logDir);
       children.push(prom);
       promUrl = `http://127.0.0.1:${values['prometheus-port']}`;
-      await waitHttp(`${promUrl}/-/ready`, prom, 60_000);
+      await untilReady(waitHttp(`${promUrl}/-/ready`, prom, 60_000));
     }
 
     const promoter = startChild('promoter', process.execPath, [ctx.segserveBin, 'promoter'], {
@@ -176,16 +184,19 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
       SEGSERVE_METRICS_PORT: metricsPort,
       SEGSERVE_SIGNERS: keys.publicKey,
       SEGSERVE_INITIAL_STABLE: modelDir,
+      ...(values.policy ? { SEGSERVE_POLICY: path.resolve(values.policy) } : {}),
+      // The first stable is served from disk (its <model>/<version> root), the rest from the object store.
+      SEGSERVE_MODEL_ROOTS: [...new Set([path.join(ctx.repoRoot, 'models'), path.dirname(path.dirname(modelDir))])].join(','),
       ...(promUrl ? { SEGSERVE_PROMETHEUS_URL: promUrl } : {}),
     }, logDir);
     children.push(promoter);
-    const running = await promoter.waitReady(jsonMsg('running'), 300_000);
+    const running = await untilReady(promoter.waitReady(jsonMsg('running'), 300_000));
     const stableLine = promoter.waitReady(jsonMsg('initial stable serving'), 1);
     stableLine.catch(() => undefined);
 
     const gateway = startChild('gateway', process.execPath, [ctx.segserveBin, 'gateway'], { ...baseEnv, SEGSERVE_NATS_URL: natsUrl, SEGSERVE_HTTP_PORT: values['http-port'], SEGSERVE_GRPC_PORT: values['grpc-port'], SEGSERVE_HOST: '127.0.0.1' }, logDir);
     children.push(gateway);
-    await gateway.waitReady(jsonMsg('listening'), 120_000);
+    await untilReady(gateway.waitReady(jsonMsg('listening'), 120_000));
     const stable = await stableLine.then((l) => `${String(field(l, 'model'))} ${String(field(l, 'version'))} at ${String(field(l, 'target'))}`, () => `see ${promoter.logFile}`);
 
     const bin = 'npx segserve';
@@ -210,10 +221,7 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
       ].join('\n'),
     );
     const signal = await Promise.race([
-      new Promise<string>((resolve) => {
-        process.once('SIGINT', () => resolve('SIGINT'));
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-      }),
+      signalled,
       ...children.map((c) => c.exited.then((code) => `${c.name} exited (code ${String(code)}); see ${c.logFile}`)),
     ]);
     out(`\nstopping (${signal})…\n`);
@@ -224,6 +232,9 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
     await stopAll();
     out(`segserve stack: ${err instanceof Error ? err.message : String(err)}\n(logs kept in ${logDir})\n`);
     return 1;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
 }
 
