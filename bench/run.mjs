@@ -4,7 +4,7 @@
 //   node bench/run.mjs [--models models/facade-ads-full/2,models/facade-ads/2]
 //                      [--concurrency 1,10,50] [--repeats 3] [--cell-seconds 10]
 //                      [--variants bare,pipeline,grpc,rest,gateway-grpc]
-//                      [--scenarios matrix,latency,coldstart,memory,peer] [--quick]
+//                      [--scenarios matrix,latency,coldstart,memory,memory-sweep,peer] [--quick]
 //
 // --quick: one repeat, short cells, concurrency 1,10 — a smoke test of the whole bench (~3 min).
 // Run it on a quiet machine; it prints the load average next to every cell.
@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runColdStart } from './coldstart.mjs';
 import { runMatrix, VARIANTS } from './matrix.mjs';
-import { runMemory } from './memory.mjs';
+import { RECOMMENDED_ENV, runMemory, runMemorySweep } from './memory.mjs';
 import { runPeer } from './peer.mjs';
 import { aggregate, markdown, plots, targets } from './report.mjs';
 import { closedLoop } from './lib/load.mjs';
@@ -78,7 +78,7 @@ const concurrencies = (a.concurrency ?? (quick ? '1,10' : '1,10,50')).split(',')
 const repeats = Number(a.repeats ?? (quick ? 1 : 3));
 const cellSeconds = Number(a['cell-seconds'] ?? (quick ? 3 : 10));
 const variants = (a.variants ?? VARIANTS.join(',')).split(',');
-const scenarios = new Set((a.scenarios ?? 'matrix,latency,coldstart,memory,peer').split(','));
+const scenarios = new Set((a.scenarios ?? 'matrix,latency,coldstart,memory,memory-sweep,peer').split(','));
 const images = loadImages(a.images);
 const log = (line) => console.log(line);
 
@@ -127,6 +127,14 @@ const fullModel = models.find((m) => m.includes('full')) ?? models[0];
 if (scenarios.has('memory')) {
   log(`memory ${path.relative(REPO, fullModel)}`);
   results.memory = await runMemory({ modelDir: fullModel, images, concurrencies: [10, 50], seconds: quick ? 8 : 30, log });
+  save();
+  log(`memory ${path.relative(REPO, fullModel)} with ${JSON.stringify(RECOMMENDED_ENV)}`);
+  results.memory_recommended = { env: RECOMMENDED_ENV, ...(await runMemory({ modelDir: fullModel, images, concurrencies: [10, 50], seconds: quick ? 8 : 30, env: RECOMMENDED_ENV, log })) };
+  save();
+}
+if (scenarios.has('memory-sweep')) {
+  log(`memory sweep ${path.relative(REPO, fullModel)}`);
+  results.memory_sweep = await runMemorySweep({ modelDir: fullModel, images, seconds: quick ? 6 : 20, repeats: quick ? 1 : 2, log });
   save();
 }
 if (scenarios.has('peer')) {
