@@ -1,5 +1,6 @@
 // JSON-line logs on stdout, the format every segserve process shares (TEAM.md):
 // {"level":"info","time":"…","service":"gateway","msg":"…", …fields}.
+import { writeLogLine } from '@segserve/proto';
 import type { LogLevel } from './config.js';
 
 export type LogFields = Readonly<Record<string, unknown>>;
@@ -35,7 +36,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions, bound: LogFields = {}): Logger {
-  const write = options.write ?? ((line: string) => process.stdout.write(line));
+  const write = options.write ?? writeLogLine;
   const now = options.now ?? (() => new Date());
   const min = RANK[options.level];
   const log = (level: LogLevel, msg: string, fields?: LogFields, always = false): void => {

@@ -1,6 +1,7 @@
 // JSON-line logs on stdout (TEAM.md conventions): {"level","time","service","msg",…fields}.
 // Never pass image bytes or tensors as fields; errors are logged with their cause chain.
 
+import { writeLogLine } from '@segserve/proto';
 import type { LogLevel } from '../config.js';
 
 export type LogFields = Readonly<Record<string, unknown>>;
@@ -25,7 +26,7 @@ export function errorFields(err: unknown, depth = 0): Record<string, unknown> {
 }
 
 export function createLogger(options: { level: LogLevel; service: string; write?: (line: string) => void; now?: () => Date }): Logger {
-  const write = options.write ?? ((line: string) => process.stdout.write(line));
+  const write = options.write ?? writeLogLine;
   const now = options.now ?? (() => new Date());
   const min = RANK[options.level];
   const log = (level: LogLevel) => (msg: string, fields: LogFields = {}) => {
