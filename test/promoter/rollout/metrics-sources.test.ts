@@ -60,6 +60,10 @@ describe('metrics sources', () => {
     const signal = new AbortController().signal;
     const ok = await replayer.replay('tiny-seg', v1.grpc, 20, signal);
     expect(ok).toEqual({ sent: 20, failed: 0 });
+    // Paced: spread over the time given, one at a time.
+    const started = Date.now();
+    expect(await replayer.replay('tiny-seg', v1.grpc, 5, signal, { spreadMs: 1_000 })).toEqual({ sent: 5, failed: 0 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
     const faulty = await replayer.replay('tiny-seg', v2.grpc, 40, signal);
     expect(faulty.sent).toBe(40);
     expect(faulty.failed).toBeGreaterThan(0);
@@ -71,7 +75,7 @@ describe('metrics sources', () => {
     // Both processes started inside a 10-minute window: everything so far counts.
     const stable = await scrape.trackMetrics('tiny-seg', '1', 'stable', 600);
     const canary = await scrape.trackMetrics('tiny-seg', '2', 'canary', 600);
-    expect(stable).toMatchObject({ requests: 20, errors: 0 });
+    expect(stable).toMatchObject({ requests: 25, errors: 0 });
     expect(canary.requests).toBe(40);
     expect(canary.errors).toBeGreaterThan(0);
     expect(stable.latencyP95Seconds).toBeGreaterThan(0);

@@ -22,7 +22,7 @@ type Row = [name: string, canary: TrackMetrics, stable: TrackMetrics, verdict: V
 describe('analyzeCanary', () => {
   const rows: Row[] = [
     ['healthy canary', m(), m(), 'pass', { requests: 'pass', error_rate: 'pass', latency_ratio: 'pass', rss_fraction: 'pass' }, []],
-    ['too few canary requests holds, even when all failed', m({ requests: 49, errors: 49 }), m(), 'hold', { requests: 'hold' }, ['canary']],
+    ['too few canary requests holds, even when all failed', m({ requests: 49, errors: 49 }), m(), 'hold', { requests: 'hold' }, ['canary', 'stable']],
     ['no traffic at all: replay through both', m({ requests: 0 }), m({ requests: 3 }), 'hold', { requests: 'hold' }, ['canary', 'stable']],
     ['exactly min_requests is enough', m({ requests: 50 }), m(), 'pass', { requests: 'pass' }, []],
     ['error rate above the limit fails', m({ errors: 2 }), m(), 'fail', { error_rate: 'fail' }, []],

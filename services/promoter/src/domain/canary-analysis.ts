@@ -6,7 +6,8 @@
 // - Error rate: server-side gRPC failures over all requests. It fails above `max_error_rate`
 //   unless the stable fails as often in the same window (a shared cause, not the canary's).
 // - Latency: canary p95 / stable p95 over the same window; a stable without enough samples to
-//   compare against is a HOLD too (the controller replays through both tracks).
+//   compare against is a HOLD too. Whenever the canary holds, the golden set is replayed
+//   through both tracks, paced over the interval, so that neither p95 is skewed by the replay.
 // - Memory: peak RSS as a fraction of the memory limit; skipped when no limit is known.
 import type { CanaryPolicy } from './policy.js';
 import type { TrackMetrics } from './ports.js';
@@ -119,7 +120,8 @@ export function analyzeCanary(policy: CanaryPolicy, canary: TrackMetrics, stable
   const requests = requestsCheck(policy, canary, 'the canary');
   const stableEnough = stable.requests >= policy.minRequests;
   const stableP95 = stableEnough ? stable.latencyP95Seconds : null;
-  if (requests.result === 'hold') return analysis([requests], stableEnough ? ['canary'] : ['canary', 'stable'], stableP95);
+  // Replayed images go through both tracks alike: the latency comparison stays like for like.
+  if (requests.result === 'hold') return analysis([requests], ['canary', 'stable'], stableP95);
   const checks = [requests, errorRateCheck(policy, canary, stable), latencyCheck(policy, canary, stableP95, 'stable'), rssCheck(policy, canary)];
   return analysis(checks, stableEnough ? [] : ['stable'], stableP95);
 }

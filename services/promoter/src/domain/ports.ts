@@ -60,7 +60,8 @@ export interface MetricsSource {
  * too thin (a held check never passes and never fails, DESIGN.md §7).
  */
 export interface GoldenReplayer {
-  replay(model: string, target: string, requests: number, signal: AbortSignal): Promise<{ readonly sent: number; readonly failed: number }>;
+  /** Sends `requests` golden images to `target`, evenly spread over `spreadMs` (0: at once). */
+  replay(model: string, target: string, requests: number, signal: AbortSignal, options?: { readonly spreadMs?: number }): Promise<{ readonly sent: number; readonly failed: number }>;
 }
 
 /** Metric figures of a model version: miou, latency_ms_p95, peak_rss_mb, … */

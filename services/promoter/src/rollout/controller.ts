@@ -208,7 +208,7 @@ export class ModelController {
       if (!target || this.replays.has(track)) continue;
       const requests = Math.max(1, settings.canary.minRequests);
       const run = this.deps.replayer
-        .replay(this.model, target, requests, this.signal)
+        .replay(this.model, target, requests, this.signal, { spreadMs: Math.round(settings.canary.intervalMs * 0.8) })
         .then(
           (r) => this.deps.log.info('golden replay done', { model: this.model, track, target, sent: r.sent, failed: r.failed }),
           (err: unknown) => this.deps.log.warn('golden replay failed', { model: this.model, track, target, err }),
