@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/process.js';
+import { INFERENCE_MALLOC_ENV } from '@segserve/proto';
 
 const DOCKERFILE = path.join(REPO_ROOT, 'deploy', 'docker', 'Dockerfile');
 
@@ -69,9 +70,9 @@ describe('deploy/docker/Dockerfile', () => {
     expect(['inference', 'gateway', 'promoter']).toContain((JSON.parse(final.find((i) => i.op === 'CMD')?.args ?? '[]') as string[])[0]);
   });
 
-  it('sets MALLOC_ARENA_MAX=2 and a V8 heap cap that leaves room for native memory in 512 MiB', () => {
+  it('sets the inference malloc tuning (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_) and a V8 heap cap that leaves room for native memory in 512 MiB', () => {
     const env = envOf(final);
-    expect(env['MALLOC_ARENA_MAX']).toBe('2');
+    for (const [k, v] of Object.entries(INFERENCE_MALLOC_ENV)) expect(env[k], k).toBe(v);
     const heap = Number(/--max-old-space-size=(\d+)/.exec(env['NODE_OPTIONS'] ?? '')?.[1]);
     expect(heap).toBeGreaterThanOrEqual(96);
     expect(heap).toBeLessThanOrEqual(256);

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { INFERENCE_MALLOC_ENV } from '@segserve/proto';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -211,7 +212,7 @@ export async function runStart(argv: readonly string[], env: Env): Promise<numbe
   const base: Record<string, string | undefined> = { ...env, SEGSERVE_NATS_URL: undefined };
   const host = env['SEGSERVE_HOST'] ?? '127.0.0.1';
 
-  const inference = startChild('inference', ['inference', '--model', model.dir], { ...base, SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', SEGSERVE_LOG_LEVEL: verbose ? 'debug' : 'info' }, verbose);
+  const inference = startChild('inference', ['inference', '--model', model.dir], { ...INFERENCE_MALLOC_ENV, ...base, SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', SEGSERVE_LOG_LEVEL: verbose ? 'debug' : 'info' }, verbose);
   let gateway: Child | undefined;
   const stopAll = async (): Promise<void> => {
     // Gateway first: it stops taking requests and finishes its in-flight ones while inference
