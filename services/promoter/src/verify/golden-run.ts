@@ -57,6 +57,8 @@ function segment(client: SegmenterClient, request: SegmentRequest, deadlineMs: n
   });
 }
 
+const WARM_UP = 3;
+
 /** One measured process: its client, RSS sampler and what it answered. */
 class Side {
   readonly client: SegmenterClient;
@@ -119,8 +121,9 @@ export async function runGoldenSetPaired(targets: readonly GoldenTarget[], setti
   const items = settings.golden.items;
   try {
     for (const side of sides) side.sampler.start();
-    // Warm-up (not measured): the first run of a fresh onnxruntime session allocates its plans.
-    for (const side of sides) await side.call(items[0] as GoldenItem, settings, false).catch(named(side));
+    // Warm-up (not measured): the first runs of a fresh process allocate onnxruntime's plans and
+    // compile the JavaScript around them; they would be the slowest samples of the p95.
+    for (const item of items.slice(0, WARM_UP)) for (const side of sides) await side.call(item, settings, false).catch(named(side));
     for (const side of sides) {
       side.serverMs.length = 0;
       side.clientMs.length = 0;
