@@ -80,6 +80,9 @@ export function targets(results) {
     const g1 = row(m, 'grpc', 1);
     if (g1) t.push({ target: `single-image latency < 0.5 s (${m.model} ${m.input}, service defaults, gRPC p50 at c=1)`, measured: `${fmt(g1.p50_ms)} ms`, ok: g1.p50_ms < 500 });
   }
+  for (const o of results.overhead ?? []) {
+    for (const v of ['rest', 'gateway-grpc']) t.push({ target: `gateway ${v === 'rest' ? 'REST' : 'gRPC'} p50 at c=1 ≤ 1.10 × direct (${o.model_dir}, paired requests)`, measured: `${fmt(o.ratio_to_direct[v], 3)} × (median of ${o.pairs} per-request ratios; +${fmt(o.added_ms_median[v], 1)} ms)`, ok: o.ratio_to_direct[v] <= 1.1 });
+  }
   for (const l of results.latency ?? []) t.push({ target: `single-image latency < 0.5 s (${l.model} ${l.input}, ${l.config}, gRPC p50 at c=1)`, measured: `${fmt(l.p50_ms)} ms (p95 ${fmt(l.p95_ms)})`, ok: l.p50_ms < 500 });
   for (const [mem, setting] of [[results.memory, 'service defaults'], [results.memory_recommended, `with ${Object.entries(results.memory_recommended?.env ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}`]]) {
     for (const r of mem?.results ?? []) {
@@ -118,6 +121,10 @@ export function markdown(results) {
       lines.push('', 'Pipeline stages (median ms per image):', '', `| c | ${Object.keys(st[0].stages_ms).join(' | ')} |`, `|---|${Object.keys(st[0].stages_ms).map(() => '---').join('|')}|`);
       for (const a of st) lines.push(`| ${a.concurrency} | ${Object.values(a.stages_ms).map((v) => fmt(v, 1)).join(' | ')} |`);
     }
+  }
+  if (results.overhead?.length) {
+    lines.push('', '### Gateway overhead at c=1 (paired: direct, REST, gRPC via gateway, request by request)', '', '| model | pairs | p50 direct ms | p50 REST ms | p50 gateway gRPC ms | REST / direct | gateway gRPC / direct | added ms REST / gRPC | load |', '|---|---|---|---|---|---|---|---|---|');
+    for (const o of results.overhead) lines.push(`| ${o.model_dir} | ${o.pairs} | ${fmt(o.p50_ms.grpc)} | ${fmt(o.p50_ms.rest)} | ${fmt(o.p50_ms['gateway-grpc'])} | ${fmt(o.ratio_to_direct.rest, 3)} | ${fmt(o.ratio_to_direct['gateway-grpc'], 3)} | ${fmt(o.added_ms_median.rest, 1)} / ${fmt(o.added_ms_median['gateway-grpc'], 1)} | ${o.loadavg[0]} |`);
   }
   if (results.coldstart) {
     lines.push('', '### Cold start (median of repeats)', '', '| process | start → ready s | model load s | idle RSS MB |', '|---|---|---|---|');

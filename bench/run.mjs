@@ -4,7 +4,7 @@
 //   node bench/run.mjs [--models models/facade-ads-full/2,models/facade-ads/2]
 //                      [--concurrency 1,10,50] [--repeats 3] [--cell-seconds 10]
 //                      [--variants bare,pipeline,grpc,rest,gateway-grpc]
-//                      [--scenarios matrix,latency,coldstart,memory,memory-sweep,peer] [--quick]
+//                      [--scenarios matrix,overhead,latency,coldstart,memory,memory-sweep,peer] [--quick]
 //
 // --quick: one repeat, short cells, concurrency 1,10 — a smoke test of the whole bench (~3 min).
 // Run it on a quiet machine; it prints the load average next to every cell.
@@ -14,6 +14,7 @@ import { runColdStart } from './coldstart.mjs';
 import { runMatrix, VARIANTS } from './matrix.mjs';
 import { RECOMMENDED_ENV, runMemory, runMemorySweep } from './memory.mjs';
 import { runPeer } from './peer.mjs';
+import { runOverhead } from './overhead.mjs';
 import { aggregate, markdown, plots, targets } from './report.mjs';
 import { closedLoop } from './lib/load.mjs';
 import { segmenterClient, segment } from './lib/clients.mjs';
@@ -78,7 +79,7 @@ const concurrencies = (a.concurrency ?? (quick ? '1,10' : '1,10,50')).split(',')
 const repeats = Number(a.repeats ?? (quick ? 1 : 3));
 const cellSeconds = Number(a['cell-seconds'] ?? (quick ? 3 : 10));
 const variants = (a.variants ?? VARIANTS.join(',')).split(',');
-const scenarios = new Set((a.scenarios ?? 'matrix,latency,coldstart,memory,memory-sweep,peer').split(','));
+const scenarios = new Set((a.scenarios ?? 'matrix,overhead,latency,coldstart,memory,memory-sweep,peer').split(','));
 const images = loadImages(a.images);
 const log = (line) => console.log(line);
 
@@ -105,6 +106,14 @@ if (scenarios.has('matrix')) {
     const m = await runMatrix({ modelDir, images, concurrencies, repeats, variants, cellSeconds, log });
     m.agg = aggregate(m);
     results.matrix.push(m);
+    save();
+  }
+}
+if (scenarios.has('overhead')) {
+  results.overhead = [];
+  for (const modelDir of models) {
+    log(`gateway overhead, paired requests ${path.relative(REPO, modelDir)}`);
+    results.overhead.push(await runOverhead({ modelDir, images, pairs: quick ? 5 : 30, log }));
     save();
   }
 }

@@ -11,7 +11,7 @@ const RETRYABLE = new Set(['OVERLOADED', 'UNAVAILABLE']);
  * send(i) → Promise<{code, ms, retryAfterS?}>. Returns a summary: throughput of successes,
  * latency percentiles of successes, counts and latencies of every code.
  */
-export async function closedLoop({ concurrency, requests = Infinity, durationS = Infinity, send, backoffCapMs = 1000, maxAttempts = requests * 20 }) {
+export async function closedLoop({ concurrency, requests = Infinity, durationS = Infinity, send, backoffCapMs = 1000, maxAttempts = requests * 100 }) {
   let ok = 0;
   let budget = requests;
   let attempts = 0;
