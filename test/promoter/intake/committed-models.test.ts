@@ -1,13 +1,22 @@
 // The committed facade-ads versions through `segserve publish`, the intake and verification,
 // with the default policy (services/promoter/policies/facade-ads.yaml) and version 2 as the
-// stable: the distilled v3 wins, the int8 v4 and the heavier v5 lose for their own reasons, and
-// v3 published with an inflated mIoU claim is caught by verification on the golden set.
+// stable: v3 (v2 trained longer) wins on mIoU, v4 (half the input size: fast, inaccurate) and
+// v5 (twice the input size: slow, large) lose for their own reasons, and v3 published with an
+// inflated mIoU claim is caught by verification on the golden set.
+//
+// The intake judges the claims with the default policy as it is. The verifier gets the same
+// policy with latency and memory loosened: while several test suites share the 2-core machine,
+// v3 and v2 (the same network) measured side by side came out up to 30 % apart in p95 latency
+// and 10 % in peak RSS, so the policy's margins would make the verdict a coin toss here. mIoU,
+// which decides every scenario of this file, is exact and judged with the default figures.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelManifest, RolloutState } from '@segserve/proto';
 import { LocalDeployer } from '../../../services/promoter/src/adapters/local-deployer.js';
 import { modelResolver } from '../../../services/promoter/src/adapters/local-models.js';
+import { parse as parseYaml } from 'yaml';
+import { parsePolicy } from '../../../services/promoter/src/domain/policy.js';
 import { loadPolicies } from '../../../services/promoter/src/intake/policies.js';
 import { createVerifier } from '../../../services/promoter/src/verify/index.js';
 import { REPO_ROOT, SEGSERVE_BIN, spawnProcess, tempDir, type TempDir } from '../../helpers/process.js';
@@ -48,6 +57,13 @@ beforeAll(async () => {
     manifests.set(v, JSON.parse(await readFile(path.join(VERSIONS, v, 'model.json'), 'utf8')) as ModelManifest);
   }
   const policies = await loadPolicies(path.join(REPO_ROOT, 'services', 'promoter', 'policies', 'facade-ads.yaml'));
+  const doc = parseYaml(await readFile(path.join(REPO_ROOT, 'services', 'promoter', 'policies', 'facade-ads.yaml'), 'utf8')) as {
+    objectives: { metric: string; tolerance: number }[];
+    verify: { claim_tolerance: Record<string, number> };
+  };
+  for (const o of doc.objectives) if (o.metric !== 'miou') o.tolerance = 1;
+  doc.verify.claim_tolerance['latency_ms_p95'] = 2;
+  const verifierPolicies = new Map([['facade-ads', parsePolicy(doc)]]);
   world = await startWorld({ policies: [...policies.values()] });
   dir = await tempDir('segserve-committed-');
   const stable = manifests.get('2') as ModelManifest;
@@ -63,8 +79,8 @@ beforeAll(async () => {
   const env = { PATH: process.env['PATH'] ?? '', MALLOC_ARENA_MAX: '2' };
   const resolve = modelResolver({ roots: [MODELS] });
   deployer = await LocalDeployer.create({ command: COMMAND, env, resolve, stateDir: path.join(dir.path, 'deployer'), log: world.log });
-  const verifier = createVerifier({ policies, goldenRoot: MODELS, rollouts: world.objects.rollouts, deployer, sandbox: { command: COMMAND, env, resolve, logDir: path.join(dir.path, 'sandbox') }, log: world.log });
-  await world.startIntake(new VerifyThenStopRunner(deployer, verifier), { policies, modelRoots: [MODELS], consumer: { ackWaitMs: 30_000, maxDeliver: 5 } });
+  const verifier = createVerifier({ policies: verifierPolicies, goldenRoot: MODELS, rollouts: world.objects.rollouts, deployer, sandbox: { command: COMMAND, env, resolve, logDir: path.join(dir.path, 'sandbox') }, log: world.log });
+  await world.startIntake(new VerifyThenStopRunner(deployer, verifier), { policies, modelRoots: [MODELS], verifications: verifier, consumer: { ackWaitMs: 30_000, maxDeliver: 5 } });
 }, 300_000);
 
 afterAll(async () => {
@@ -74,29 +90,28 @@ afterAll(async () => {
 });
 
 describe('committed facade-ads versions against the stable 2, default policy', () => {
-  it('v3 (distilled, same network as v2) is verified on the golden set and accepted', async () => {
+  it('v3 (v2 trained longer, same network) is verified on the golden set and accepted', async () => {
     const id = await publish('3');
     const record = await world.waitDecision(id, undefined, 300_000);
     expect(record, record.reason).toMatchObject({ status: 'promoted', version: '3', stable: { version: '2' } });
     expect(record.claimed).toEqual(manifests.get('3')?.metrics);
     expect(record.measured?.['miou']).toBeCloseTo(manifests.get('3')?.metrics?.['miou'] as number, 2);
+    expect(record.stable?.measured?.['miou']).toBeCloseTo(manifests.get('2')?.metrics?.['miou'] as number, 2);
     expect(record.reason).toMatch(/^Verified on 24 golden images .* against the stable 2 measured the same way .*miou .* better than the stable/);
   });
 
-  it('v4 (int8 weights) is rejected on the claims: mIoU worse than the stable beyond its tolerance', async () => {
+  it('v4 (half the input size: faster, less accurate) is rejected on its claimed mIoU', async () => {
     const id = await publish('4');
     const record = await world.waitDecision(id, undefined, 300_000);
-    expect(record).toMatchObject({ status: 'rejected', stage: 'policy', reason_code: 'worse_than_stable' });
-    expect(record.reason).toMatch(/^Not promoted: miou [\d.]+ vs [\d.]+ \([\d.]+\) is worse than the tolerance 0\.005/);
+    expect(record).toMatchObject({ status: 'rejected', stage: 'policy', reason_code: 'limit_exceeded', stable: { version: '2' } });
+    expect(record.reason).toBe('Not promoted: miou 0.5951 is below the minimum 0.6.');
   });
 
-  it('v5 (ResNet-50, 512 channels) is rejected on latency and memory, not on accuracy', async () => {
+  it('v5 (twice the input size) is rejected on latency, not on accuracy', async () => {
     const id = await publish('5');
     const record = await world.waitDecision(id, undefined, 300_000);
-    expect(record).toMatchObject({ status: 'rejected', stage: 'policy' });
-    expect(['worse_than_stable', 'limit_exceeded']).toContain(record.reason_code);
-    expect(record.reason).toMatch(/latency_ms_p95|peak_rss_mb/);
-    expect(record.reason).not.toMatch(/miou/);
+    expect(record).toMatchObject({ status: 'rejected', stage: 'policy', reason_code: 'limit_exceeded' });
+    expect(record.reason).toMatch(/^Not promoted: latency_ms_p95 [\d.]+ is above the limit 500\.$/);
   });
 
   it('v3 published with an inflated mIoU claim is rejected by verification, with both figures', async () => {

@@ -166,7 +166,7 @@ describe('through the intake (RELIABILITY 27)', () => {
     const deployer = await LocalDeployer.create({ command: COMMAND, env: { PATH: process.env['PATH'] ?? '' }, resolve: modelResolver({ roots: [FIXTURE_MODELS] }), stateDir: state.path, log: world.log });
     try {
       const v = createVerifier({ policies, goldenRoot: FIXTURE_MODELS_GOLDEN_ROOT, rollouts: world.objects.rollouts, deployer, sandbox: countingSandbox, log: world.log });
-      await world.startIntake(new VerifyThenStopRunner(deployer, v), { policies });
+      await world.startIntake(new VerifyThenStopRunner(deployer, v), { policies, verifications: v });
       const inflated = await world.result('tiny-seg', '1', { ...HONEST, miou: 0.999 });
       const honest = await world.result('tiny-seg', '1', HONEST);
       await world.publish(inflated);
@@ -178,6 +178,7 @@ describe('through the intake (RELIABILITY 27)', () => {
       expect(rejected.reason).toMatch(/miou measured 0\.97\d* against a claimed 0\.999/);
       const accepted = await world.waitDecision(honest.id, undefined, 180_000);
       expect(accepted).toMatchObject({ status: 'promoted', claimed: HONEST });
+      expect(accepted.measured?.['miou']).toBeCloseTo(0.9729, 3); // claimed and measured side by side
     } finally {
       await deployer.close();
     }

@@ -4,8 +4,22 @@ import { describe, expect, it } from 'vitest';
 import { checkClaims, durationMs, evaluatePolicy, fmt, parsePolicy, parsePolicyText, type Policy } from './policy.js';
 import type { Metrics } from './ports.js';
 
-const DEFAULT_POLICY_FILE = fileURLToPath(new URL('../../policies/facade-ads.yaml', import.meta.url));
-const policy: Policy = parsePolicyText(readFileSync(DEFAULT_POLICY_FILE, 'utf8'), 'facade-ads.yaml');
+// The tables judge DESIGN.md §7's example policy (fixed here, so that tuning the bundled policy
+// file does not move them); the bundled file is checked against the committed versions below.
+const DESIGN_EXAMPLE = `
+model: facade-ads
+objectives:
+  - {metric: miou,           better: higher, tolerance: 0.005}
+  - {metric: latency_ms_p95, better: lower,  tolerance: 0.05, relative: true}
+  - {metric: peak_rss_mb,    better: lower,  tolerance: 0.05, relative: true}
+limits: {latency_ms_p95: 500, peak_rss_mb: 400, miou_min: 0.75}
+min_improvement: {miou: 0.002, latency_ms_p95: 0.05, peak_rss_mb: 0.05}
+verify: {golden: true, claim_tolerance: {miou: 0.01, latency_ms_p95: 0.25}}
+canary: {steps: [10, 25, 50], interval: 30s, min_requests: 50, max_failed_checks: 2,
+         max_error_rate: 0.01, max_latency_ratio: 1.2, max_rss_fraction: 0.9, bake: 60s}
+`;
+const policy: Policy = parsePolicyText(DESIGN_EXAMPLE, 'design-example.yaml');
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
 const stable: Metrics = { miou: 0.8, latency_ms_p95: 400, peak_rss_mb: 300 };
 
@@ -73,6 +87,25 @@ describe('parsePolicy', () => {
       ['latency_ms_p95', 'max', 500],
       ['fps', 'min', 2],
     ]);
+  });
+});
+
+describe('the bundled facade-ads policy and the committed versions (claims against v2)', () => {
+  const bundled = parsePolicyText(readFileSync(`${REPO}services/promoter/policies/facade-ads.yaml`, 'utf8'), 'facade-ads.yaml');
+  const claims = (v: string): Metrics => (JSON.parse(readFileSync(`${REPO}models/facade-ads/${v}/model.json`, 'utf8')) as { metrics: Metrics }).metrics;
+  it.each([
+    ['3', true, 'beats_stable', /^Accepted: miou [\d.]+ vs 0\.6754/],
+    ['4', false, 'limit_exceeded', /^Not promoted: miou 0\.5951 is below the minimum 0\.6\.$/],
+    ['5', false, 'limit_exceeded', /^Not promoted: latency_ms_p95 [\d.]+ is above the limit 500\.$/],
+    ['2', false, 'no_improvement', /no objective improves/],
+  ])('v%s → accepted %s (%s)', (v, accepted, code, reason) => {
+    const verdict = evaluatePolicy(bundled, claims(v), claims('2'));
+    expect({ accepted: verdict.accepted, code: verdict.code }).toEqual({ accepted, code });
+    expect(verdict.reason).toMatch(reason);
+  });
+  it('keeps the canary settings of the DESIGN.md example', () => {
+    expect(bundled.canary).toEqual(policy.canary);
+    expect(bundled.verify.repeats).toBe(3);
   });
 });
 

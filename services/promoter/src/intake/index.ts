@@ -15,7 +15,7 @@
 //   const intake = createIntake({
 //     nc, objects, policies,
 //     signers: parseSigners(config.signers),                      // SEGSERVE_SIGNERS
-//     runner, log,
+//     runner, log, verifications: verifier,                    // measured figures of promotions
 //     modelRoots: [path.join(repoRoot, 'models')],                // stables never uploaded
 //     countResult: (model, outcome) => telemetry.results.inc({ model, outcome }),
 //   });

@@ -18,7 +18,8 @@ import { ModelRegistry } from '../adapters/object-store.js';
 import { modelFromSubject } from '../domain/experiment-result.js';
 import type { Policy } from '../domain/policy.js';
 import type { Logger, RolloutRunner } from '../domain/ports.js';
-import { currentStableFrom } from '../verify/current-stable.js';
+import { currentStableFrom, verificationFrom } from '../verify/current-stable.js';
+import type { VerificationJournal } from '../verify/verifier.js';
 import { ResultProcessor } from './processor.js';
 
 export interface IntakeOptions {
@@ -31,6 +32,11 @@ export interface IntakeOptions {
   readonly signers: readonly string[];
   /** Takes accepted candidates through verification and canary; resumes by experiment id. */
   readonly runner: RolloutRunner;
+  /**
+   * The verifier (from `createVerifier`): the measured figures of a promoted candidate come from
+   * its reports. Without it (or after a restart) they are read from the rollout state.
+   */
+  readonly verifications?: VerificationJournal;
   readonly log: Logger;
   /** Where model.json of a stable that was never uploaded can be found (default: none). */
   readonly modelRoots?: readonly string[];
@@ -58,6 +64,7 @@ export interface Intake {
 export function createIntake(options: IntakeOptions): Intake {
   const consumerOptions: IntakeConsumerOptions = { ...DEFAULT_INTAKE_CONSUMER, ...options.consumer };
   const decisions = new DecisionStore(options.objects.decisions);
+  const fromRolloutState = verificationFrom(options.objects.rollouts);
   const processor = new ResultProcessor({
     policies: options.policies,
     signers: new Set(options.signers),
@@ -66,6 +73,7 @@ export function createIntake(options: IntakeOptions): Intake {
     currentStable: currentStableFrom(options.objects.rollouts),
     modelRoots: options.modelRoots ?? [],
     runner: options.runner,
+    verificationOf: async (model: string, id: string) => options.verifications?.reportFor(id) ?? (await fromRolloutState(model, id)),
     publishEvent: async (event: DecisionEvent) => {
       await options.objects.js.publish(NATS_NAMES.rolloutEventsSubject(event.model), JSON.stringify(event));
     },

@@ -22,7 +22,7 @@ import type { ModelRegistry } from '../adapters/object-store.js';
 import { verifyResultSignature } from '../adapters/signing.js';
 import { modelFromSubject, readResultMessage, toCandidate, type IntakeRejection } from '../domain/experiment-result.js';
 import { evaluatePolicy, type Policy, type PolicyCode } from '../domain/policy.js';
-import type { Logger, Metrics, ModelRef, RolloutOutcome, RolloutRunner } from '../domain/ports.js';
+import type { Logger, Metrics, ModelRef, RolloutOutcome, RolloutRunner, VerificationReport } from '../domain/ports.js';
 import { checkArtifact } from './artifact-check.js';
 
 /** The parts of a JetStream message the intake uses (JsMsg satisfies it). */
@@ -49,6 +49,8 @@ export interface ResultProcessorOptions {
   /** `<root>/<model>/<version>/model.json` of stables that were never uploaded (bundled models). */
   readonly modelRoots: readonly string[];
   readonly runner: RolloutRunner;
+  /** The verification report of a candidate whose outcome carries none (a promotion). */
+  readonly verificationOf: (model: string, experimentId: string) => Promise<VerificationReport | null>;
   readonly publishEvent: (event: DecisionEvent) => Promise<void>;
   readonly log: Logger;
   readonly now: () => Date;
@@ -150,23 +152,30 @@ export class ResultProcessor {
       msg.nak();
       return 'retry';
     }
-    return this.decide(msg, stored, this.outcomeRecord(stored.record, outcome));
+    // Claimed and measured side by side: a promotion carries no report, so look it up.
+    const verification =
+      (outcome.outcome !== 'promoted' ? outcome.verification : undefined) ??
+      (await this.o.verificationOf(result.model, result.id).catch((err: unknown) => {
+        this.o.log.warn('verification report not found for the decision record', { id: result.id, error: err });
+        return null;
+      }));
+    return this.decide(msg, stored, this.outcomeRecord(stored.record, outcome, verification ?? undefined));
   }
 
-  private outcomeRecord(record: DecisionRecord, outcome: RolloutOutcome): DecisionRecord {
+  private outcomeRecord(record: DecisionRecord, outcome: RolloutOutcome, v: VerificationReport | undefined): DecisionRecord {
     const decided_at = this.o.now().toISOString();
-    if (outcome.outcome === 'promoted') {
-      return { ...record, status: 'promoted', stage: 'rollout', reason_code: 'promoted', reason: outcome.reason, decided_at };
-    }
-    const v = outcome.verification;
+    const measured = v && Object.keys(v.measured).length > 0 ? v.measured : record.measured;
     const stable: DecisionStable | null = record.stable ? { ...record.stable, measured: v?.stableMeasured ?? record.stable.measured } : null;
+    if (outcome.outcome === 'promoted') {
+      return { ...record, status: 'promoted', stage: 'rollout', reason_code: 'promoted', reason: outcome.reason, measured, stable, decided_at };
+    }
     return {
       ...record,
       status: outcome.outcome,
       stage: v && !v.ok ? 'verification' : 'rollout',
       reason_code: outcome.reasonCode,
       reason: outcome.reason,
-      measured: v ? v.measured : record.measured,
+      measured,
       stable,
       decided_at,
     };

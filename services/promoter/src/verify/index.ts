@@ -5,7 +5,7 @@ import type { Policy } from '../domain/policy.js';
 import type { CandidateVerifier, Logger, ModelDeployer } from '../domain/ports.js';
 import { currentStableFrom } from './current-stable.js';
 import { LocalInferenceSandbox, type InferenceSandbox, type LocalSandboxOptions } from './sandbox.js';
-import { GoldenVerifier } from './verifier.js';
+import { GoldenVerifier, type VerificationJournal } from './verifier.js';
 
 export interface VerifierWiring {
   readonly policies: ReadonlyMap<string, Policy>;
@@ -23,7 +23,7 @@ export interface VerifierWiring {
   readonly stableMeasurement?: 'paired' | 'cached';
 }
 
-export function createVerifier(w: VerifierWiring): CandidateVerifier {
+export function createVerifier(w: VerifierWiring): CandidateVerifier & VerificationJournal {
   return new GoldenVerifier({
     policies: w.policies,
     goldenRoot: w.goldenRoot,
@@ -36,8 +36,8 @@ export function createVerifier(w: VerifierWiring): CandidateVerifier {
   });
 }
 
-export { GoldenVerifier, type GoldenVerifierOptions } from './verifier.js';
+export { GoldenVerifier, type GoldenVerifierOptions, type VerificationJournal } from './verifier.js';
 export { LocalInferenceSandbox, type InferenceSandbox, type LocalSandboxOptions, type SandboxInstance } from './sandbox.js';
-export { currentStableFrom, type StableRef } from './current-stable.js';
+export { currentStableFrom, verificationFrom, type StableRef } from './current-stable.js';
 export { goldenDigest, loadGoldenSet, type GoldenSet } from './golden-set.js';
 export { runGoldenSet, runGoldenSetPaired, type GoldenMeasurement, type GoldenRunOptions, type GoldenTarget } from './golden-run.js';

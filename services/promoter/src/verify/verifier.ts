@@ -49,13 +49,33 @@ function describe(m: Metrics): string {
   return parts.join(', ');
 }
 
-export class GoldenVerifier implements CandidateVerifier {
+/** The reports a verifier produced, by experiment id (the intake records them as "measured"). */
+export interface VerificationJournal {
+  reportFor(experimentId: string): VerificationReport | undefined;
+}
+
+const JOURNAL_SIZE = 100;
+
+export class GoldenVerifier implements CandidateVerifier, VerificationJournal {
   private readonly goldenSets = new Map<string, GoldenSet>();
   private readonly stableFigures = new Map<string, Promise<Metrics>>();
+  private readonly reports = new Map<string, VerificationReport>();
 
   constructor(private readonly options: GoldenVerifierOptions) {}
 
+  reportFor(experimentId: string): VerificationReport | undefined {
+    return this.reports.get(experimentId);
+  }
+
   async verify(candidate: Candidate, target: string, signal: AbortSignal): Promise<VerificationReport> {
+    const result = await this.judge(candidate, target, signal);
+    this.reports.delete(candidate.id);
+    this.reports.set(candidate.id, result);
+    if (this.reports.size > JOURNAL_SIZE) this.reports.delete(this.reports.keys().next().value as string);
+    return result;
+  }
+
+  private async judge(candidate: Candidate, target: string, signal: AbortSignal): Promise<VerificationReport> {
     const { model, version } = candidate.ref;
     const policy = this.options.policies.get(model);
     if (!policy) return report(false, 'unknown_model', `Rejected: model '${model}' has no promotion policy.`, candidate);
