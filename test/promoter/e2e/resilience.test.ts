@@ -40,6 +40,25 @@ describe('resilience end to end', () => {
     expect(load.failures()).toEqual([]);
   }, 600_000);
 
+  it('too little live traffic: the checks hold and the golden set is replayed, never a verdict without samples', async () => {
+    // No load at all: only the golden replay gives the analysis samples (RELIABILITY 30).
+    const s = (stack = await E2eStack.start({ canary: { interval: '2s', bake: '2s', minRequests: 15 } }));
+    const id = await s.publish('1', 'e2e-no-traffic');
+    await s.waitState((x) => x.phase === 'Succeeded' && x.experiment_id === id, 'the rollout to succeed on replayed samples');
+    const checks = s.events.filter((e) => e.type === 'check' && e.experiment_id === id);
+    expect(checks[0]).toMatchObject({ verdict: 'hold', phase: 'Canary' });
+    expect(checks[0]?.reason).toMatch(/the canary served \d+ requests \(fewer than 15\)/);
+    // Every verdict that was not a hold saw at least min_requests canary requests.
+    for (const c of checks.filter((x) => x.verdict !== 'hold' && x.phase === 'Canary')) {
+      expect(c.checks?.find((k) => k.check === 'requests')?.value).toBeGreaterThanOrEqual(15);
+    }
+    const replays = s.promoter.lines().filter((l) => l.includes('"golden replay done"'));
+    expect(replays.some((l) => l.includes('"track":"canary"'))).toBe(true);
+    expect(replays.some((l) => l.includes('"track":"stable"'))).toBe(true);
+    expect(s.phases(id)).not.toContain('Failed');
+    expect(await s.promoterMetric('segserve_promoter_checks_total', { model: MODEL, check: 'requests', result: 'hold' })).toBeGreaterThanOrEqual(1);
+  }, 600_000);
+
   it('NATS restarted mid-rollout: promoter and gateway reconnect and the rollout finishes', async () => {
     const s = (stack = await E2eStack.start({ canary: { interval: '2s', bake: '3s' } }));
     const load = s.startLoad();
