@@ -227,6 +227,9 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
     out(`\nstopping (${signal})…\n`);
     await stopAll();
     await rm(dir, { recursive: true, force: true });
+    // The promoter's local-driver state (process registry, inference logs) goes too.
+    const stateDir = field(running, 'state_dir');
+    if (typeof stateDir === 'string' && path.basename(stateDir).startsWith('segserve-promoter-')) await rm(stateDir, { recursive: true, force: true });
     return signal.startsWith('SIG') ? 0 : 1;
   } catch (err) {
     await stopAll();
