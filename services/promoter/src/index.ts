@@ -1,6 +1,20 @@
 // Public surface of @segserve/promoter (STYLE.md: a curated index).
 export type * from './domain/ports.js';
+// Rollout: the pure state machine and canary analysis, the runner, the state store.
+export { analysisWindowSeconds, decide, desiredTracks, initialRecord, isSettled, observationsNeeded, outcomeOf, rollbackRefusal, startRollout, type CandidateRecord, type Decision, type Observation, type RolloutEvent, type RolloutRecord, type RolloutSettings } from './domain/rollout.js';
+export { analyzeBake, analyzeCanary, type Analysis, type Check, type CheckName, type CheckResult, type Verdict } from './domain/canary-analysis.js';
+export { Rollouts, type RollbackAnswer, type RolloutsOptions } from './rollout/rollouts.js';
+export { ModelController, type ControllerDeps, type RolloutEventSink, type RolloutStateStore } from './rollout/controller.js';
+export { RolloutStore, RolloutConflictError, type StoredRollout } from './adapters/rollout-store.js';
+export { PromoterTelemetry } from './rollout/telemetry.js';
+export { requestRollback, rollbackSubject } from './rollout/control.js';
+// Drivers and metrics sources.
 export { LocalDeployer, targetPorts, type LocalDeployerOptions, type LocalModelLaunch, type ModelResolver } from './adapters/local-deployer.js';
 export { modelResolver, type ModelResolverOptions } from './adapters/local-models.js';
 export { healthServing } from './adapters/local-process.js';
+export { KubernetesDeployer, KubernetesConflictError, rolloutStatus } from './adapters/kubernetes-deployer.js';
+export { PrometheusMetrics } from './adapters/prometheus-metrics.js';
+export { ScrapeMetrics, type ScrapeEndpoint } from './adapters/scrape-metrics.js';
+export { GrpcGoldenReplayer } from './rollout/golden-replay.js';
 export { jsonLogger, silentLogger, type LogLevel } from './rollout/log.js';
+export { parseConfig, ConfigError, type PromoterConfig } from './config.js';
