@@ -104,7 +104,7 @@ export function targets(results) {
 
 export function markdown(results) {
   const lines = [];
-  lines.push(`Run ${results.started_at} → ${results.finished_at}; command \`${results.command}\`; load average at start ${results.loadavg_start.join(' / ')}, at end ${results.loadavg_end.join(' / ')}.`);
+  lines.push(`Run ${results.started_at} → ${results.finished_at}; command \`${results.command}\`; load average at start ${results.loadavg_start.join(' / ')}, at end ${(results.loadavg_end ?? []).join(' / ')}.`);
   lines.push('', `Machine: ${results.machine.cpu}, ${results.machine.cpus} CPUs, ${results.machine.memory_gb} GiB, Linux ${results.machine.kernel}, Node ${results.machine.node}, onnxruntime-node ${results.machine.onnxruntime_node}. Uploads: ${results.images.count} JPEGs, ${results.images.min_kib}–${results.images.max_kib} KiB (mean ${results.images.mean_kib}).`);
   lines.push('', '### Targets', '', '| target | measured | |', '|---|---|---|');
   for (const t of targets(results)) lines.push(`| ${t.target} | ${t.measured} | ${t.ok ? 'met' : '**missed**'} |`);

@@ -7,6 +7,7 @@
 //   node bench/soak.mjs [--minutes 20] [--model models/facade-ads/2] [--candidate models/facade-ads/3]
 //                       [--rollout-at 0.25] [--concurrency 4] [--bad 0.1] [--no-prometheus]
 //                       [--claims <metrics.json>]   (claimed figures, when the candidate's model.json has none)
+//                       [--policy <file or dir>]    (instead of the relaxed soak policy below, e.g. services/promoter/policies)
 //
 // The promoter runs the production canary settings of services/promoter/policies/facade-ads.yaml
 // (steps 10/25/50 %, 30 s intervals, 60 s bake) but with the accuracy and latency floors relaxed,
@@ -141,7 +142,7 @@ if (promBin) {
 const roots = [...new Set([modelDir, candidateDir].filter(Boolean).map((d) => path.dirname(path.dirname(d))))].join(',');
 const promoter = await launch(process.execPath, [SEGSERVE_BIN, 'promoter'], {
   name: 'promoter',
-  env: baseEnv({ SEGSERVE_NATS_URL: natsUrl, SEGSERVE_DEPLOYER: 'local', SEGSERVE_METRICS_PORT: String(ports.metrics), SEGSERVE_SIGNERS: publicKey, SEGSERVE_INITIAL_STABLE: modelDir, SEGSERVE_MODEL_ROOTS: roots, SEGSERVE_GOLDEN_ROOT: roots.split(',')[0], SEGSERVE_POLICY: path.join(work, 'policies'), ...(promUrl ? { SEGSERVE_PROMETHEUS_URL: promUrl } : {}) }),
+  env: baseEnv({ SEGSERVE_NATS_URL: natsUrl, SEGSERVE_DEPLOYER: 'local', SEGSERVE_METRICS_PORT: String(ports.metrics), SEGSERVE_SIGNERS: publicKey, SEGSERVE_INITIAL_STABLE: modelDir, SEGSERVE_MODEL_ROOTS: roots, SEGSERVE_GOLDEN_ROOT: roots.split(',')[0], SEGSERVE_POLICY: a.policy ? path.resolve(a.policy) : path.join(work, 'policies'), ...(promUrl ? { SEGSERVE_PROMETHEUS_URL: promUrl } : {}) }),
   ready: (o) => o?.msg === 'initial stable serving' || o?.msg === 'could not serve the initial stable',
   timeoutMs: 300_000,
 });

@@ -1,0 +1,58 @@
+// onnxruntime's own profiler on the served model with the service's settings: where the time of
+// one session.run goes, by operator type (docs/benchmarks.md, "What was tried").
+//
+//   node bench/profile-ort.mjs [--model models/facade-ads-full/2] [--runs 5] [--intra 1]
+import { readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { REPO } from './lib/procs.mjs';
+import { round } from './lib/stats.mjs';
+
+const arg = (name, d) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : d;
+};
+const modelDir = path.resolve(REPO, arg('model', 'models/facade-ads-full/2'));
+const runs = Number(arg('runs', '5'));
+const intra = Number(arg('intra', '1'));
+const manifest = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
+const prefix = path.join(os.tmpdir(), `segserve-ort-profile-${process.pid}`);
+const session = await ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
+  executionProviders: ['cpu'], intraOpNumThreads: intra, interOpNumThreads: 1, enableCpuMemArena: false, enableMemPattern: false,
+  executionMode: 'sequential', graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: prefix, logSeverityLevel: 3,
+});
+const dims = [1, 3, manifest.input.height, manifest.input.width];
+const x = new Float32Array(dims.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 0.001) * 2);
+const feeds = { [manifest.input.name]: new ort.Tensor('float32', x, dims) };
+await session.run(feeds);
+const wall = [];
+for (let i = 0; i < runs; i++) {
+  const t = performance.now();
+  await session.run(feeds);
+  wall.push(performance.now() - t);
+}
+const file = session.endProfiling();
+const events = JSON.parse(readFileSync(file, 'utf8'));
+rmSync(file, { force: true });
+// Node events: "<node>_kernel_time" with args.op_name; skip the first (warm-up) run's share.
+const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+const perRun = kernels.length / (runs + 1);
+const measured = kernels.slice(Math.round(perRun));
+const byOp = {};
+for (const e of measured) {
+  const op = e.args?.op_name ?? '?';
+  byOp[op] = (byOp[op] ?? 0) + e.dur / 1000;
+}
+const total = Object.values(byOp).reduce((a, b) => a + b, 0);
+const top = [...measured].sort((a, b) => b.dur - a.dur).slice(0, 8).map((e) => ({ node: e.name.replace(/_kernel_time$/, ''), op: e.args?.op_name, ms: round(e.dur / 1000, 1), output: e.args?.output_type_shape }));
+console.log(JSON.stringify({
+  model_dir: path.relative(REPO, modelDir),
+  intra_op_threads: intra,
+  runs,
+  wall_ms_per_run: round(wall.reduce((a, b) => a + b, 0) / runs),
+  kernel_ms_per_run: round(total / runs),
+  by_op_ms_per_run: Object.fromEntries(Object.entries(byOp).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, { ms: round(v / runs, 1), share: round(v / total, 3) }])),
+  slowest_nodes: top,
+  loadavg: os.loadavg().map((v) => round(v, 2)),
+}, null, 2));
