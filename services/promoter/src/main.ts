@@ -47,7 +47,7 @@ export async function main(command: string, argv: readonly string[]): Promise<nu
       const [sub, ...rest] = argv;
       if (sub === 'status') return await runStatusCommand(rest, { natsUrl });
       if (sub === 'watch') return await runWatchCommand(rest, { natsUrl, interactive: process.stdout.isTTY });
-      process.stderr.write('usage: segserve rollout status|watch <model> [--until-done] [--json]\n');
+      process.stderr.write('usage: segserve rollout status <model> [--json]\n       segserve rollout watch <model> [--until-done] [--experiment <id>] [--timeout <30m>] [--json]\n');
       return 2;
     }
     process.stderr.write(`segserve ${command}: unknown command\n`);

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NATS_NAMES, TERMINAL_DECISION_STATUSES, isValidModelName, parseNatsUrl, type DecisionRecord } from '@segserve/proto';
+import { NATS_NAMES, TERMINAL_DECISION_STATUSES, isValidModelName, parseNatsUrl, redactNatsUrl, type DecisionRecord } from '@segserve/proto';
 import { RolloutStore } from '../adapters/rollout-store.js';
 import { durationMs } from '../domain/policy.js';
 import { isSettled, type RolloutRecord } from '../domain/rollout.js';
@@ -34,7 +34,10 @@ function modelArg(positionals: readonly string[], usage: string): string {
 async function withNats<T>(natsUrl: string, fn: (nc: NatsConnection, rollouts: KV) => Promise<T>): Promise<T> {
   const nc = await connect({ ...parseNatsUrl(natsUrl), name: 'segserve-cli', maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
   try {
-    const rollouts = await new Kvm(nc).open(NATS_NAMES.rolloutsKv);
+    const rollouts = await new Kvm(nc).open(NATS_NAMES.rolloutsKv).catch((err: unknown) => {
+      if (/not found/i.test(err instanceof Error ? err.message : '')) throw new Error(`no rollout state on ${redactNatsUrl(natsUrl)}: KV ${NATS_NAMES.rolloutsKv} does not exist yet (start \`segserve promoter\` or \`segserve stack\`)`);
+      throw err;
+    });
     return await fn(nc, rollouts);
   } finally {
     await nc.close();
