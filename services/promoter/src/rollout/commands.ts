@@ -34,11 +34,12 @@ function modelArg(positionals: readonly string[], usage: string): string {
 async function withNats<T>(natsUrl: string, fn: (nc: NatsConnection, rollouts: KV) => Promise<T>): Promise<T> {
   const nc = await connect({ ...parseNatsUrl(natsUrl), name: 'segserve-cli', maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
   try {
-    const rollouts = await new Kvm(nc).open(NATS_NAMES.rolloutsKv).catch((err: unknown) => {
-      if (/not found/i.test(err instanceof Error ? err.message : '')) throw new Error(`no rollout state on ${redactNatsUrl(natsUrl)}: KV ${NATS_NAMES.rolloutsKv} does not exist yet (start \`segserve promoter\` or \`segserve stack\`)`);
-      throw err;
-    });
+    const rollouts = await new Kvm(nc).open(NATS_NAMES.rolloutsKv);
     return await fn(nc, rollouts);
+  } catch (err) {
+    // The bucket is made by the first promoter: say so instead of "stream not found".
+    if (/stream not found/i.test(err instanceof Error ? err.message : '')) throw new Error(`no rollout state on ${redactNatsUrl(natsUrl)}: KV ${NATS_NAMES.rolloutsKv} does not exist yet (start \`segserve promoter\` or \`segserve stack\`)`);
+    throw err;
   } finally {
     await nc.close();
   }
