@@ -15,7 +15,7 @@ LIMITS = {"latency_ms_p95": 500.0, "peak_rss_mb": 400.0, "miou_min": 0.75}
 MIN_IMPROVEMENT = {"miou": (0.002, False), "latency_ms_p95": (0.05, True), "peak_rss_mb": (0.05, True)}
 
 
-def verdict(candidate: dict, champion: dict) -> tuple[bool, str]:
+def verdict(candidate: dict, champion: dict, miou_min: float = LIMITS["miou_min"]) -> tuple[bool, str]:
     for m, *_ in OBJECTIVES:
         v = candidate.get(m)
         if v is None or not math.isfinite(v):
@@ -24,7 +24,7 @@ def verdict(candidate: dict, champion: dict) -> tuple[bool, str]:
         return False, "latency over the limit"
     if candidate["peak_rss_mb"] > LIMITS["peak_rss_mb"]:
         return False, "RSS over the limit"
-    if candidate["miou"] < LIMITS["miou_min"]:
+    if candidate["miou"] < miou_min:
         return False, "mIoU under miou_min"
     for m, better, tol, rel in OBJECTIVES:
         c, b = candidate[m], champion[m]

@@ -180,7 +180,7 @@ def build(paths: list[str] | None = None, rounds: int = 3, log=print) -> list[di
     for p in configs_with_versions(paths):
         cfg = load_config(p)
         run = cfg.get("from_run", cfg["name"])
-        if not (RUNS / run / "checkpoint.pt").exists():
+        if not (RUNS / run / "metrics.json").exists():
             log(f"skip {p.name}: run {run} has not been trained")
             continue
         for spec in cfg["versions"]:

@@ -147,6 +147,9 @@ class BundledModelsTest(unittest.TestCase):
             dims = [d.dim_value for d in g.input[0].type.tensor_type.shape.dim]
             self.assertEqual(dims, [1, 3, man["input"]["height"], man["input"]["width"]])
             self.assertEqual(g.output[0].name, man["output"]["name"])
+        self.assertGreaterEqual(found, 6, "models/facade-ads/{1..5} and models/facade-ads-full/2")
+        default = json.loads((REPO / "models" / "facade-ads" / "2" / "model.json").read_text())
+        self.assertEqual(default["training"]["golden_sha256"], golden.digest())
 
     def test_golden_set_pairs(self):
         images = sorted(p.stem for p in (golden.GOLDEN / "images").glob("*.jpg"))
