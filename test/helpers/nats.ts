@@ -39,7 +39,7 @@ function quote(s: string): string {
 
 function renderConfig(port: number, storeDir: string, options: StartNatsOptions): string {
   const lines = [`listen: 127.0.0.1:${port}`, 'server_name: segserve_test'];
-  if (options.jetstream !== false) lines.push(`jetstream { store_dir: ${quote(storeDir)}, max_memory_store: 256MB, max_file_store: 2GB }`);
+  if (options.jetstream !== false) lines.push(`jetstream { store_dir: ${quote(storeDir)}, max_memory_store: 256MB, max_file_store: 64GB }`);
   if (options.users?.length) {
     const users = options.users.map((u) => {
       const perms: string[] = [];

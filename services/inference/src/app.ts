@@ -107,7 +107,7 @@ export async function startInference(options: StartOptions): Promise<InferencePr
         }
         loaded = l;
         const m = l.model;
-        metrics.modelInfo.set({ model: m.name, version: m.version, sha256: m.sha256 }, 1);
+        metrics.servingModel(m.name, m.version, m.sha256);
         metrics.modelLoadSeconds.set(l.loadSeconds);
         service.serve(l.pipeline);
         logger.info('serving', {

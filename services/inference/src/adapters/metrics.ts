@@ -30,6 +30,16 @@ export class InferenceMetrics {
     this.memoryLimitBytes = new Gauge({ name: 'segserve_memory_limit_bytes', help: 'Memory limit of this container (cgroup), or the host memory when none is set.', registers });
   }
 
+  /**
+   * Publishes the served version and creates its OK request series at 0, so that the first
+   * scrape of a fresh canary already has the series and `increase()` counts its first requests
+   * (without it one canary check in the end-to-end rollout held for want of samples).
+   */
+  servingModel(model: string, version: string, sha256: string): void {
+    this.modelInfo.set({ model, version, sha256 }, 1);
+    this.requests.inc({ model, version, code: 'OK' }, 0);
+  }
+
   observe(model: string, version: string, code: string, timingsMs: StageTimings): void {
     this.requests.inc({ model, version, code });
     for (const stage of STAGES) {
