@@ -10,7 +10,8 @@ import { Objm } from '@nats-io/obj';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATS_NAMES } from '@segserve/proto';
 import { ensureNatsObjects } from '../../services/promoter/src/adapters/nats-setup.js';
-import { spawnSegserve, tempDir, waitFor, type TempDir } from '../helpers/process.js';
+import { generateSigningKeys } from '../../services/promoter/src/adapters/signing.js';
+import { REPO_ROOT, spawnSegserve, tempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { postImage, startGatewayProc, tinySeg, TINY_IMAGES, type GatewayProc } from '../gateway/stack.js';
 import { startDeployedNats, type DeployedNats, type NatsUserName } from './nats-server.js';
 
@@ -101,6 +102,18 @@ describe('services on deploy/nats/nats.conf', () => {
     await cli.exited;
     expect(cli.output()).not.toMatch(/permission|no responders|timeout/i);
     expect(cli.output()).toMatch(/tiny-seg/);
+  }, 60_000);
+
+  it('`segserve publish` works as user publisher (the CI publish job)', async () => {
+    const keys = generateSigningKeys();
+    const cli = spawnSegserve(['publish', '--model', path.join(REPO_ROOT, 'models', 'facade-ads', '3'), '--id', 'ci-publisher-check', '--json'], {
+      env: { SEGSERVE_NATS_URL: nats.urlFor('publisher'), SEGSERVE_SIGNING_SEED: keys.seed },
+      name: 'publish',
+    });
+    expect(await cli.exited, cli.output()).toBe(0);
+    expect(cli.output()).toContain('ci-publisher-check');
+    expect(cli.output()).not.toContain(nats.passwords.publisher);
+    expect(cli.output()).not.toContain(keys.seed);
   }, 60_000);
 
   it('`segserve rollout status` works as user observer (the CI canary job)', async () => {

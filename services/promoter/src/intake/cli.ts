@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { Kvm } from '@nats-io/kv';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NATS_NAMES, SegserveError, isValidModelName, unknownSegserveVars } from '@segserve/proto';
+import { NATS_NAMES, SegserveError, isValidModelName, parseNatsUrl, redactNatsUrl, unknownSegserveVars } from '@segserve/proto';
 import { DecisionStore } from '../adapters/decision-store.js';
 import { generateSigningKeys, signingKeyFromSeed } from '../adapters/signing.js';
 import { fmt } from '../domain/policy.js';
@@ -64,8 +64,10 @@ export async function runIntakeCommand(command: string, argv: readonly string[],
 }
 
 async function withNats<T>(url: string, name: string, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connect({ servers: url, name, timeout: 10_000 }).catch((err: unknown) => {
-    throw new Error(`cannot connect to NATS at ${url.replace(/\/\/[^@/]*@/, '//***@')} (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+  // Credentials in the URL (the CI publisher's `nats://publisher:…@nats:4222`) go to user/pass:
+  // nats.js ignores a URL's user info.
+  const nc = await connect({ ...parseNatsUrl(url), name, timeout: 10_000 }).catch((err: unknown) => {
+    throw new Error(`cannot connect to NATS at ${redactNatsUrl(url)} (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   });
   try {
     return await fn(nc);
