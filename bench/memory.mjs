@@ -37,9 +37,26 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
     const load = loadAverage();
     // A burst first: c uploads at the same instant, nobody retries — what is admitted, what is refused, how fast.
     const burst = await Promise.all(Array.from({ length: c }, (_, i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' })));
-    const refused = burst.filter((o) => o.code === 'OVERLOADED').map((o) => o.ms);
+    // OVERLOADED has two causes (DESIGN.md §9): a full queue, answered at once, and a queue wait
+    // past SEGSERVE_QUEUE_TIMEOUT_MS. The target ("the excess answered OVERLOADED within 50 ms")
+    // is about the first: the requests beyond running + queued capacity.
+    const capacity = inf.line.max_concurrency + inf.line.max_queue;
+    const timeoutMs = Number(env.SEGSERVE_QUEUE_TIMEOUT_MS ?? 10_000);
+    const refusedAll = burst.filter((o) => o.code === 'OVERLOADED').map((o) => o.ms).sort((x, y) => x - y);
+    const refused = refusedAll.slice(0, Math.max(0, c - capacity));
+    const burstTimeouts = refusedAll.filter((ms) => ms >= timeoutMs * 0.9).length;
     // Then sustained: c clients in a closed loop for `seconds` (well-behaved: Retry-After honoured).
-    const sustained = await closedLoop({ concurrency: c, durationS: seconds, send: (i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' }) });
+    const overloadedMs = [];
+    const sustained = await closedLoop({
+      concurrency: c,
+      durationS: seconds,
+      send: async (i) => {
+        const o = await segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' });
+        if (o.code === 'OVERLOADED') overloadedMs.push(o.ms);
+        return o;
+      },
+    });
+    const fast = overloadedMs.filter((ms) => ms < timeoutMs * 0.5);
     const mem = watch.stop().inference;
     const final = memory(pid);
     const alive = !inf.hasExited();
@@ -52,12 +69,22 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
       peak_rss_mb: round(Math.max(final?.hwmMb ?? 0, mem.sampledPeakMb)),
       sampled_peak_rss_mb: round(mem.sampledPeakMb),
       process_survived: alive,
-      burst: { ok: burst.filter((o) => o.code === 'OK').length, overloaded: refused.length, other: burst.filter((o) => o.code !== 'OK' && o.code !== 'OVERLOADED').map((o) => o.code), overloaded_ms_p95: round(percentile(refused, 95)), overloaded_ms_max: round(refused.length ? Math.max(...refused) : NaN) },
-      sustained,
+      capacity,
+      burst: {
+        ok: burst.filter((o) => o.code === 'OK').length,
+        overloaded: refusedAll.length,
+        excess: Math.max(0, c - capacity),
+        queue_timeouts: burstTimeouts,
+        other: burst.filter((o) => o.code !== 'OK' && o.code !== 'OVERLOADED').map((o) => o.code),
+        // latency of the `excess` fastest OVERLOADED answers (queue full)
+        overloaded_ms_p95: round(percentile(refused, 95)),
+        overloaded_ms_max: round(refused.length ? Math.max(...refused) : NaN),
+      },
+      sustained: { ...sustained, queue_full: { count: fast.length, p50_ms: round(percentile(fast, 50)), p95_ms: round(percentile(fast, 95)), max_ms: round(fast.length ? Math.max(...fast) : NaN) }, queue_timeouts: overloadedMs.length - fast.length },
       timeline: watch.timeline.filter((_, i) => i % 4 === 0).map((p) => [round(p.t, 2), round(p.inference)]),
     };
     results.push(r);
-    log(`  memory c=${c}: peak RSS ${r.peak_rss_mb} MB (after load ${r.rss_after_load_mb}), burst ${r.burst.ok} OK / ${r.burst.overloaded} OVERLOADED (p95 ${r.burst.overloaded_ms_p95} ms, max ${r.burst.overloaded_ms_max} ms), sustained ${sustained.throughput} img/s ${JSON.stringify(sustained.codes)}, OVERLOADED p95 ${sustained.error_ms.OVERLOADED?.p95 ?? '-'} ms, alive ${alive}`);
+    log(`  memory c=${c}: peak RSS ${r.peak_rss_mb} MB (after load ${r.rss_after_load_mb}), burst ${r.burst.ok} OK / ${r.burst.overloaded} OVERLOADED (${r.burst.excess} beyond capacity: p95 ${r.burst.overloaded_ms_p95} ms, max ${r.burst.overloaded_ms_max} ms; ${r.burst.queue_timeouts} queue timeouts), sustained ${sustained.throughput} img/s ${JSON.stringify(sustained.codes)}, queue-full OVERLOADED p95 ${r.sustained.queue_full.p95_ms} ms, ${r.sustained.queue_timeouts} queue timeouts, alive ${alive}`);
   }
   return { model_dir: path.relative(REPO, modelDir), cgroup_limit_mb: cgroupLimitMb() ?? null, results };
 }
