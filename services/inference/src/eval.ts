@@ -3,7 +3,7 @@
 // p50/p95 of the whole pipeline (decode → PNG), and the process's peak RSS.
 
 import { readFile } from 'node:fs/promises';
-import { accumulate, emptyConfusion, percentile, scores } from './domain/iou.js';
+import { accumulate, emptyConfusion, percentile, scores } from '@segserve/proto';
 import { listGoldenSet, goldenSetSha256 } from './golden-set.js';
 import { StageTimer, type Pipeline } from './pipeline.js';
 import type { ImageCodec } from './ports.js';

@@ -9,12 +9,11 @@
 // which goes first, never two requests at once. A busy moment on a shared machine then lands
 // on both sides alike, which is what makes a 5 % latency tolerance between them meaningful.
 import * as grpc from '@grpc/grpc-js';
-import { DEFAULT_MAX_MESSAGE_BYTES, loadProtos, type SegmentRequest, type SegmentResponse__Output, type SegmenterClient } from '@segserve/proto';
+import { DEFAULT_MAX_MESSAGE_BYTES, accumulate, emptyConfusion, loadProtos, percentile, scores, type Confusion, type SegmentRequest, type SegmentResponse__Output, type SegmenterClient } from '@segserve/proto';
 import type { Metrics } from '../domain/ports.js';
 import type { GoldenItem, GoldenSet } from './golden-set.js';
 import { decodePngMask } from './png-mask.js';
 import { RssSampler } from './rss-sampler.js';
-import { ConfusionMatrix, percentile } from './segmentation-score.js';
 
 export interface GoldenTarget {
   /** gRPC target of the process(es), e.g. `ipv4:127.0.0.1:50051` or `dns:///…:50051`. */
@@ -65,7 +64,7 @@ class Side {
   readonly sampler: RssSampler;
   readonly serverMs: number[] = [];
   readonly clientMs: number[] = [];
-  confusion: ConfusionMatrix | undefined;
+  confusion: Confusion | undefined;
 
   constructor(readonly t: GoldenTarget) {
     const { segmenter } = loadProtos();
@@ -88,24 +87,22 @@ class Side {
     this.clientMs.push(elapsed);
     this.serverMs.push(res.timings?.total_ms ?? 0);
     if (score) {
-      this.confusion ??= new ConfusionMatrix(Math.max(2, res.classes.length));
-      this.confusion.add(decodePngMask(new Uint8Array(res.mask), `${item.name} (predicted)`).pixels, item.mask.pixels);
+      this.confusion ??= emptyConfusion(Math.max(2, res.classes.length));
+      accumulate(this.confusion, decodePngMask(new Uint8Array(res.mask), `${item.name} (predicted)`).pixels, item.mask.pixels);
     }
   }
 
   result(images: number): GoldenMeasurement {
     const useServer = this.serverMs.every((ms) => ms > 0);
     const latencies = useServer ? this.serverMs : this.clientMs;
-    const matrix = this.confusion as ConfusionMatrix;
-    const iou = matrix.iou();
-    const pixels = matrix.counts.reduce((a, b) => a + b, 0);
-    const correct = iou.reduce<number>((acc, _v, k) => acc + (matrix.counts[k * matrix.numClasses + k] as number), 0);
+    const scored = scores(this.confusion ?? emptyConfusion(2));
+    const iou = [...scored.iou];
     const peak = this.sampler.peakMb;
     const metrics: Record<string, number> = {
-      miou: matrix.miou(),
+      miou: scored.miou,
       latency_ms_p95: percentile(latencies, 95),
       latency_ms_p50: percentile(latencies, 50),
-      pixel_accuracy: pixels === 0 ? Number.NaN : correct / pixels,
+      pixel_accuracy: scored.pixels === 0 ? Number.NaN : scored.pixelAccuracy,
     };
     if (peak !== null) metrics['peak_rss_mb'] = peak;
     return { metrics, images, iou, rssSamples: this.sampler.samples, latencySource: useServer ? 'server' : 'client' };

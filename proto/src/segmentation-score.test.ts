@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IGNORE_INDEX, accumulate, emptyConfusion, percentile, scores } from './iou.js';
+import { IGNORE_INDEX, accumulate, emptyConfusion, percentile, scores } from './segmentation-score.js';
 
 const u8 = (v: number[]): Uint8Array => Uint8Array.from(v);
 
@@ -32,6 +32,16 @@ describe('scores', () => {
     const c = emptyConfusion(2);
     expect(accumulate(c, u8([0, 0, 0]), u8([0, 7, 2]))).toBe(2);
     expect(scores(c).pixels).toBe(1);
+  });
+
+  it('counts predicted indices beyond the classes as invalid, not as the next class row', () => {
+    const c = emptyConfusion(2);
+    expect(accumulate(c, u8([0, 2, 1]), u8([0, 0, 1]))).toBe(1);
+    expect(Array.from(c.counts)).toEqual([1, 0, 0, 1]);
+  });
+
+  it('has no mIoU (NaN, never 0) when nothing was scored', () => {
+    expect(scores(emptyConfusion(2)).miou).toBeNaN();
   });
 
   it('rejects size mismatches', () => {

@@ -1,7 +1,8 @@
 // Segmentation quality on a golden set: one confusion matrix accumulated over every image,
 // then per-class IoU, mIoU and pixel accuracy (the usual dataset-level definition, so large and
-// small images weigh by their pixels). Pure and exported: the promoter scores candidates with
-// the very same functions.
+// small images weigh by their pixels). A contract, hence in proto/: `segserve eval`, the
+// promoter's verification and experiments/metrics.py score the same way, so serving and
+// evaluation can never disagree.
 
 /** Ground-truth value that marks "don't care" pixels (common in segmentation datasets). */
 export const IGNORE_INDEX = 255;
@@ -26,12 +27,14 @@ export function accumulate(confusion: Confusion, predicted: Uint8Array, truth: U
   let invalid = 0;
   for (let i = 0; i < truth.length; i++) {
     const t = truth[i]!;
+    const p = predicted[i]!;
     if (t === IGNORE_INDEX) continue;
-    if (t >= n) {
+    // A predicted index beyond the classes would land in the next row: count it as invalid.
+    if (t >= n || p >= n) {
       invalid++;
       continue;
     }
-    confusion.counts[t * n + predicted[i]!]!++;
+    confusion.counts[t * n + p]!++;
   }
   return invalid;
 }
@@ -67,7 +70,8 @@ export function scores(confusion: Confusion): SegmentationScores {
   const defined = iou.filter((v): v is number => v !== null);
   return {
     iou,
-    miou: defined.length === 0 ? 0 : defined.reduce((a, b) => a + b, 0) / defined.length,
+    // NaN, not 0, when no class is defined: an empty golden set must never look like a score.
+    miou: defined.length === 0 ? NaN : defined.reduce((a, b) => a + b, 0) / defined.length,
     pixelAccuracy: total === 0 ? 0 : correct / total,
     pixels: total,
   };
