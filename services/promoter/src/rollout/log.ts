@@ -1,5 +1,6 @@
 // JSON-lines logger shared by the promoter's processes (TEAM.md process conventions: one JSON
 // object per line on stdout with level, time, service and msg).
+import { writeLogLine } from '@segserve/proto';
 import type { LogFields, Logger } from '../domain/ports.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -21,7 +22,7 @@ export interface JsonLoggerOptions {
 
 export function jsonLogger(options: JsonLoggerOptions): Logger {
   const min = ORDER[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => process.stdout.write(line));
+  const write = options.write ?? writeLogLine;
   const clock = options.clock ?? (() => new Date());
   const emit = (level: LogLevel) => (msg: string, fields?: LogFields) => {
     if (ORDER[level] < min) return;
