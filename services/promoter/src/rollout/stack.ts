@@ -197,6 +197,9 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
     const gateway = startChild('gateway', process.execPath, [ctx.segserveBin, 'gateway'], { ...baseEnv, SEGSERVE_NATS_URL: natsUrl, SEGSERVE_HTTP_PORT: values['http-port'], SEGSERVE_GRPC_PORT: values['grpc-port'], SEGSERVE_HOST: '127.0.0.1' }, logDir);
     children.push(gateway);
     await untilReady(gateway.waitReady(jsonMsg('listening'), 120_000));
+    // `listening` comes before the gateway's first read of the rollout state: announce the stack
+    // only once the gateway has a ready upstream, so the printed commands work at once.
+    await untilReady(gatewayReady(`http://127.0.0.1:${values['http-port']}/readyz`, 120_000));
     const stable = await stableLine.then((l) => `${String(field(l, 'model'))} ${String(field(l, 'version'))} at ${String(field(l, 'target'))}`, () => `see ${promoter.logFile}`);
 
     const bin = 'npx segserve';
@@ -252,4 +255,15 @@ async function waitHttp(url: string, child: Child, timeoutMs: number): Promise<v
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new Error(`${child.name} not ready after ${timeoutMs / 1000} s; see ${child.logFile}`);
+}
+
+/** Polls the gateway's /readyz until it answers 200, or fails after `timeoutMs`. */
+async function gatewayReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`the gateway was not ready within ${timeoutMs} ms (${url})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
