@@ -2,7 +2,7 @@
 // one session.run goes, by operator type (docs/benchmarks.md, "What was tried").
 //
 //   node bench/profile-ort.mjs [--model models/facade-ads-full/2] [--runs 5] [--intra 1]
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -32,7 +32,10 @@ for (let i = 0; i < runs; i++) {
   await session.run(feeds);
   wall.push(performance.now() - t);
 }
-const file = session.endProfiling();
+session.endProfiling(); // writes <prefix>_<timestamp>.json (onnxruntime-node returns nothing)
+await session.release();
+const file = readdirSync(path.dirname(prefix)).map((f) => path.join(path.dirname(prefix), f)).find((f) => f.startsWith(prefix) && f.endsWith('.json'));
+if (!file) throw new Error(`no onnxruntime profile written under ${prefix}*`);
 const events = JSON.parse(readFileSync(file, 'utf8'));
 rmSync(file, { force: true });
 // Node events: "<node>_kernel_time" with args.op_name; skip the first (warm-up) run's share.
@@ -45,7 +48,13 @@ for (const e of measured) {
   byOp[op] = (byOp[op] ?? 0) + e.dur / 1000;
 }
 const total = Object.values(byOp).reduce((a, b) => a + b, 0);
-const top = [...measured].sort((a, b) => b.dur - a.dur).slice(0, 8).map((e) => ({ node: e.name.replace(/_kernel_time$/, ''), op: e.args?.op_name, ms: round(e.dur / 1000, 1), output: e.args?.output_type_shape }));
+const byNode = new Map();
+for (const e of measured) {
+  const node = e.name.replace(/_kernel_time$/, '');
+  const n = byNode.get(node) ?? byNode.set(node, { node, op: e.args?.op_name, ms: 0, output: JSON.stringify(e.args?.output_type_shape ?? []) }).get(node);
+  n.ms += e.dur / 1000 / runs;
+}
+const top = [...byNode.values()].sort((a, b) => b.ms - a.ms).slice(0, 6).map((n) => ({ ...n, ms: round(n.ms, 1) }));
 console.log(JSON.stringify({
   model_dir: path.relative(REPO, modelDir),
   intra_op_threads: intra,

@@ -180,6 +180,9 @@ export async function plots(results, outDir = path.join(REPO, 'docs')) {
       series: [
         ...variants.map((v, i) => ({ name: LABEL[v], points: m.agg.filter((a) => a.variant === v).map((a) => [a.concurrency, a.rss_total_mb]), color: ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd'][i] })),
         ...(results.peer && m.model_dir === results.peer.model_dir ? [{ name: 'Flask + PyTorch peer', points: Object.entries(results.peer.summary).map(([c, s]) => [Number(c), s.peer.peak_rss_mb]), color: '#000', dashed: true }] : []),
+        ...(results.memory_recommended && m.model_dir === results.memory_recommended.model_dir
+          ? [{ name: 'inference alone, recommended setting (see Memory)', points: results.memory_recommended.results.map((r) => [r.concurrency, r.peak_rss_mb]), color: '#8c564b', dashed: true }]
+          : []),
       ],
     });
   }
