@@ -88,6 +88,12 @@ function role(pid) {
 }
 
 const a = args(process.argv.slice(2));
+if (a.replot) {
+  // node bench/soak.mjs --replot bench/results/soak-<stamp>.json  (re-draws the PNG from a saved run)
+  const saved = JSON.parse(readFileSync(path.resolve(a.replot), 'utf8'));
+  await plotSoak(saved, saved.samples, path.join(REPO, 'docs', `bench-soak-rss${saved.minutes < 20 ? '-short' : ''}.png`));
+  process.exit(0);
+}
 const minutes = Number(a.minutes ?? 20);
 const modelDir = path.resolve(REPO, a.model ?? 'models/facade-ads/2');
 const candidateDir = a.candidate ? path.resolve(REPO, a.candidate) : undefined;
@@ -260,6 +266,19 @@ for (const r of roles) {
   const perMin = slope(steady.map((p) => p[0] / 60), steady.map((p) => p[1]));
   const spanMin = (steady.at(-1)[0] - steady[0][0]) / 60;
   trend[r] = { samples: pts.length, first_mb: pts[0][1], peak_mb: Math.max(...pts.map((p) => p[1])), last_mb: pts.at(-1)[1], steady_mean_mb: round(mean(steady.map((p) => p[1]))), slope_mb_per_min: round(perMin, 2), drift_over_steady_mb: round(perMin * spanMin, 1), steady_minutes: round(spanMin, 1) };
+  // A rollout is a step (verification, a new process); growth is judged after it as well.
+  const settled = events.find((e) => /^decision|Succeeded|Failed/.test(e.what))?.t;
+  const after = settled === undefined ? [] : pts.filter((p) => p[0] > settled + 30);
+  if (after.length >= 10) trend[r].after_rollout_slope_mb_per_min = round(slope(after.map((p) => p[0] / 60), after.map((p) => p[1])), 2);
+}
+// Answers per 30 s, complete buckets only (the last partial one would read as a drop).
+const BUCKET_S = 30;
+const buckets = {};
+for (const r of requests) {
+  const b = Math.floor(r.t / BUCKET_S);
+  if ((b + 1) * BUCKET_S > wall) continue;
+  const k = r.code === 'OK' ? 'OK' : r.expected ? 'expected error (bad input)' : `unexpected ${r.code}`;
+  (buckets[b] ??= {})[k] = (buckets[b][k] ?? 0) + 1;
 }
 const byKind = {};
 for (const r of requests) (byKind[r.kind] ??= []).push(r.code);
@@ -286,6 +305,7 @@ const result = {
   exit_codes: exitCodes,
   rss_trend: trend,
   memory_limit_mb: 512,
+  answers_per_bucket: { bucket_s: BUCKET_S, buckets },
 };
 const outDir = path.join(REPO, 'bench', 'results');
 const stamp = started.toISOString().replace(/[:.]/g, '-').slice(0, 19);
@@ -294,30 +314,30 @@ writeFileSync(path.join(outDir, `soak-${stamp}${short}.json`), JSON.stringify({ 
 console.log(JSON.stringify(result, null, 2));
 
 // ---- plot --------------------------------------------------------------------------------------
-const series = roles.map((r) => ({ name: r, points: samples.filter((s) => s[r] !== undefined).map((s) => [round(s.t / 60, 2), s[r]]) }));
-const buckets = new Map();
-for (const r of requests) {
-  const b = Math.floor(r.t / 30);
-  const k = r.code === 'OK' ? 'OK' : r.expected ? 'expected error (bad input)' : `unexpected ${r.code}`;
-  const m = buckets.get(b) ?? buckets.set(b, {}).get(b);
-  m[k] = (m[k] ?? 0) + 1;
-}
-const kinds = [...new Set([...buckets.values()].flatMap((m) => Object.keys(m)))];
-const rateSeries = kinds.map((k) => ({ name: `${k} /s`, points: [...buckets.entries()].sort((x, y) => x[0] - y[0]).map(([b, m]) => [round((b * 30 + 15) / 60, 2), round((m[k] ?? 0) / 30, 2)]) }));
-const marks = events.map((e) => `${round(e.t / 60, 1)} min ${e.what}`).join('; ');
-const svg = chartSvg({
-  title: `segserve soak: ${minutes} min, ${path.relative(REPO, modelDir)}${candidateDir ? ` → canary ${path.relative(REPO, candidateDir)}` : ''}, ${concurrency} clients, ${badShare * 100} % bad inputs`,
-  columns: 1,
-  panelWidth: 1100,
-  panelHeight: 380,
-  panels: [
-    { title: 'RSS per process', xLabel: 'minutes', yLabel: 'RSS MB', series, hline: { y: 0.85 * 512, label: '85 % of the 512 MiB pod limit' }, xTicks: Array.from({ length: Math.floor(minutes / 2) + 1 }, (_, i) => i * 2) },
-    { title: 'answers per second (30 s buckets)', xLabel: 'minutes', yLabel: 'requests / s', series: rateSeries, xTicks: Array.from({ length: Math.floor(minutes / 2) + 1 }, (_, i) => i * 2) },
-  ],
-  footer: `rollout: ${marks || 'none'} — ${result.started_at.slice(0, 16)}, ${result.machine.cpu}, load average at end ${result.loadavg_end[0]}`,
-});
-if (a['no-plot'] !== 'true') {
-  await writePng(svg, path.join(REPO, 'docs', `bench-soak-rss${short}.png`));
-  log(`plot: docs/bench-soak-rss${short}.png`);
-}
+await plotSoak(result, samples, path.join(REPO, 'docs', `bench-soak-rss${short}.png`), a['no-plot'] === 'true');
 process.exit(0);
+
+/** The soak's picture: RSS per process over time, answers per second by kind, rollout phases. */
+export async function plotSoak(result, samples, file, skip = false) {
+  const roles = [...new Set(samples.flatMap((x) => Object.keys(x).filter((k) => k !== 't')))];
+  const series = roles.map((r) => ({ name: r, points: samples.filter((x) => x[r] !== undefined).map((x) => [round(x.t / 60, 2), x[r]]) }));
+  const { bucket_s: bs, buckets } = result.answers_per_bucket;
+  const kinds = [...new Set(Object.values(buckets).flatMap((m) => Object.keys(m)))];
+  const rateSeries = kinds.map((k) => ({ name: `${k} /s`, points: Object.entries(buckets).map(([b, m]) => [Number(b), m]).sort((x, y) => x[0] - y[0]).map(([b, m]) => [round((b * bs + bs / 2) / 60, 2), round((m[k] ?? 0) / bs, 2)]) }));
+  const marks = result.rollout_events.filter((e) => !e.what.startsWith('published')).map((e) => `${round(e.t / 60, 1)} min ${e.what}`).join('; ');
+  const ticks = Array.from({ length: Math.floor(result.minutes / 2) + 1 }, (_, i) => i * 2);
+  const svg = chartSvg({
+    title: `segserve soak: ${result.minutes} min, ${result.model_dir}${result.candidate_dir ? ` → canary ${result.candidate_dir}` : ''}, ${result.concurrency} clients, ${result.bad_share * 100} % bad inputs`,
+    columns: 1,
+    panelWidth: 1100,
+    panelHeight: 380,
+    panels: [
+      { title: 'RSS per process', xLabel: 'minutes', yLabel: 'RSS MB', series, hline: { y: 0.85 * 512, label: '85 % of the 512 MiB pod limit' }, xTicks: ticks },
+      { title: `answers per second (${bs} s buckets)`, xLabel: 'minutes', yLabel: 'requests / s', series: rateSeries, xTicks: ticks },
+    ],
+    footer: `rollout: ${marks || 'none'} — ${result.started_at.slice(0, 16)}, load average at end ${result.loadavg_end[0]}`,
+  });
+  if (skip) return;
+  await writePng(svg, file);
+  console.log(`plot: ${path.relative(REPO, file)}`);
+}
