@@ -132,6 +132,9 @@ export class InferenceService {
 
   segment(req: SegmentInput, ctx: CallContext): Promise<SegmentReply> {
     return this.#handle(ctx, req.model, req.version, { bytes: req.image.length }, async (pipeline, timer) => {
+      // The excess of a burst is answered before the header check, which would wait for
+      // libuv's threads behind the admitted requests' decodes and encodes.
+      this.#gate.refuseIfFull();
       const probed = await pipeline.probe(req.image, timer);
       const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
       try {
@@ -147,6 +150,7 @@ export class InferenceService {
   infer(req: ModelInferRequest__Output, ctx: CallContext): Promise<InferReply> {
     return this.#handle(ctx, req.model_name, req.model_version, {}, async (pipeline, timer) => {
       const m = pipeline.model;
+      this.#gate.refuseIfFull();
       const tensor = await timer.time('preprocess', () => parseInferInput(req, m.input, m.output.name));
       const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
       try {

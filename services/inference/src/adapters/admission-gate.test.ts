@@ -28,6 +28,19 @@ describe('AdmissionGate', () => {
     expect(Math.max(...snapshots.map((s) => s.running))).toBe(1);
   });
 
+  it('refuseIfFull throws exactly when acquire would refuse, and changes nothing', async () => {
+    const gate = new AdmissionGate({ maxConcurrency: 1, maxQueue: 1, queueTimeoutMs: 60_000 });
+    gate.refuseIfFull();
+    const first = await gate.acquire();
+    gate.refuseIfFull(); // the queue place is still free
+    const second = gate.acquire();
+    expect(() => gate.refuseIfFull()).toThrow(expect.objectContaining({ code: 'OVERLOADED' }));
+    expect(gate.snapshot).toEqual({ running: 1, queued: 1 });
+    first.release();
+    (await second).release();
+    gate.refuseIfFull();
+  });
+
   it('rejects a waiter at its queue timeout and never starts it later', async () => {
     const gate = new AdmissionGate({ maxConcurrency: 1, maxQueue: 4, queueTimeoutMs: 20 });
     const running = await gate.acquire();

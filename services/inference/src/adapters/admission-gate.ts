@@ -5,7 +5,7 @@
 // goes away while waiting. A permit must be released exactly once.
 
 import { SegserveError } from '@segserve/proto';
-import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, type AdmissionLimits, type AdmissionState, type Waiter } from '../domain/admission.js';
+import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, wouldReject, type AdmissionLimits, type AdmissionState, type Waiter } from '../domain/admission.js';
 
 export interface Permit {
   release(): void;
@@ -43,6 +43,15 @@ export class AdmissionGate {
     return { running: this.#state.running, queued: this.#state.queue.length };
   }
 
+  /** Throws OVERLOADED when acquire() would refuse now; call it before work a refusal would waste. */
+  refuseIfFull(): void {
+    if (wouldReject(this.#state, this.limits)) throw this.#overloaded();
+  }
+
+  #overloaded(): SegserveError {
+    return new SegserveError('OVERLOADED', `overloaded: ${this.limits.maxConcurrency} running and ${this.limits.maxQueue} queued`);
+  }
+
   acquire(signal?: AbortSignal): Promise<Permit> {
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     const id = this.#nextId++;
@@ -50,7 +59,7 @@ export class AdmissionGate {
     this.#state = t.state;
     switch (t.decision.kind) {
       case 'reject':
-        return Promise.reject(new SegserveError('OVERLOADED', `overloaded: ${this.limits.maxConcurrency} running and ${this.limits.maxQueue} queued`));
+        return Promise.reject(this.#overloaded());
       case 'run':
         this.#changed();
         return Promise.resolve(this.#permit());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, type AdmissionState } from './admission.js';
+import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, wouldReject, type AdmissionState } from './admission.js';
 
 const limits = { maxConcurrency: 2, maxQueue: 2, queueTimeoutMs: 100 };
 const waiter = (id: number, enqueuedAt: number) => ({ id, enqueuedAt, expiresAt: enqueuedAt + limits.queueTimeoutMs });
@@ -19,6 +19,18 @@ describe('arrive', () => {
     expect(t.decision.kind).toBe(kind);
     expect(t.state.running).toBe(running);
     expect(t.state.queue.length).toBe(queued);
+    // The early check before any per-request work agrees with arrive, row by row.
+    expect(wouldReject(state, limits)).toBe(kind === 'reject');
+  });
+
+  it.each<[string, { maxConcurrency: number; maxQueue: number }, AdmissionState, boolean]>([
+    ['no queue, slot free', { maxConcurrency: 1, maxQueue: 0 }, EMPTY_ADMISSION, false],
+    ['no queue, slot busy', { maxConcurrency: 1, maxQueue: 0 }, { running: 1, queue: [] }, true],
+    ['queue of one, empty', { maxConcurrency: 1, maxQueue: 1 }, { running: 1, queue: [] }, false],
+    ['queue of one, taken', { maxConcurrency: 1, maxQueue: 1 }, { running: 1, queue: [waiter(1, 0)] }, true],
+  ])('wouldReject: %s', (_name, l, state, expected) => {
+    expect(wouldReject(state, { ...l, queueTimeoutMs: 100 })).toBe(expected);
+    expect(arrive(state, { ...l, queueTimeoutMs: 100 }, 9, 10).decision.kind === 'reject').toBe(expected);
   });
 
   it('queues with the queue timeout from now', () => {

@@ -40,12 +40,25 @@ export interface ReleaseDecision {
 
 export const EMPTY_ADMISSION: AdmissionState = Object.freeze({ running: 0, queue: Object.freeze([]) });
 
+/** Nobody may overtake a waiter: a newcomer runs directly only when the queue is empty. */
+function canRunNow(state: AdmissionState, limits: AdmissionLimits): boolean {
+  return state.running < limits.maxConcurrency && state.queue.length === 0;
+}
+
+/**
+ * Whether a request arriving now would be refused. Asked before any per-request work (reading
+ * the image header), so that the excess of a burst is answered without queueing behind the
+ * decodes of the admitted requests.
+ */
+export function wouldReject(state: AdmissionState, limits: AdmissionLimits): boolean {
+  return !canRunNow(state, limits) && state.queue.length >= limits.maxQueue;
+}
+
 export function arrive(state: AdmissionState, limits: AdmissionLimits, id: number, now: number): Transition<ArriveDecision> {
-  // Nobody may overtake a waiter: run directly only when the queue is empty.
-  if (state.running < limits.maxConcurrency && state.queue.length === 0) {
+  if (canRunNow(state, limits)) {
     return { state: { running: state.running + 1, queue: state.queue }, decision: { kind: 'run' } };
   }
-  if (state.queue.length >= limits.maxQueue) {
+  if (wouldReject(state, limits)) {
     return { state, decision: { kind: 'reject', reason: 'queue_full' } };
   }
   const waiter: Waiter = { id, enqueuedAt: now, expiresAt: now + limits.queueTimeoutMs };
