@@ -18,4 +18,5 @@ export type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheck
 export * from './nats-url.js';
 export * from './log-line.js';
 export * from './process-env.js';
+export * from './http2-windows.js';
 export * from './segmentation-score.js';

@@ -4,7 +4,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { loadProtos } from '@segserve/proto';
+import { bindWithReceiveWindows, loadProtos } from '@segserve/proto';
 import type { InferenceService } from '../service.js';
 import { HealthBoard } from './health.js';
 import { oipHandlers, type OipInfo } from './oip.js';
@@ -43,10 +43,9 @@ export function createGrpcServer(service: InferenceService, info: OipInfo, optio
   return { server, health };
 }
 
-export function bindServer(server: grpc.Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
+/** Binds with receive windows wide enough for bursts of image uploads (proto/http2-windows). */
+export async function bindServer(server: grpc.Server, host: string, port: number): Promise<number> {
+  return (await bindWithReceiveWindows(server, `${host}:${port}`, grpc.ServerCredentials.createInsecure())).port;
 }
 
 /** Waits for open calls to finish, then forces whatever is left (e.g. reflection streams). */

@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import {
+  bindWithReceiveWindows,
   ERROR_CODE_METADATA_KEY,
   GRPC_STATUS,
   loadProtos,
@@ -154,10 +155,11 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
   return server;
 }
 
-/** Binds `host:port` (0 = any free port) and resolves with the bound port. */
-export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+/**
+ * Binds `host:port` (0 = any free port) with receive windows wide enough for bursts of image
+ * uploads (proto/http2-windows) and resolves with the bound port.
+ */
+export async function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
+  return (await bindWithReceiveWindows(server, address, grpc.ServerCredentials.createInsecure())).port;
 }
