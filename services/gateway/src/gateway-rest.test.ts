@@ -149,6 +149,15 @@ describe('bad input never reaches the upstream', () => {
     expect((await fetch(`${h.base}/healthz`)).status).toBe(200);
   });
 
+  it.each([
+    ['a model name of 300 characters', `/v1/models/${'A'.repeat(300)}/segment`, /longer than 100 characters/],
+    ['a malformed percent-encoding in the path', '/v1/models/%E0%A4%A/segment', /not valid/],
+  ])('%s: 400 INVALID_INPUT from the table, not the router\'s own body', async (_name, url, message) => {
+    const res = await fetch(`${h.base}${url}`, { method: 'POST' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 'INVALID_INPUT', message: expect.stringMatching(message) as unknown } });
+  });
+
   it('a part header line starting with whitespace (the dicer crash): 400, still up', async () => {
     const boundary = 'xyzzy';
     const body = Buffer.from(`--${boundary}\r\n Content-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n\xff\xd8\xffdata\r\n--${boundary}--\r\n`, 'latin1');

@@ -48,6 +48,13 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
     forceCloseConnections: 'idle',
     keepAliveTimeout: 65_000, // above common load-balancer idle timeouts (60 s)
     requestTimeout: 120_000, // a slow upload of 32 MiB still fits; a stalled one is dropped
+    // The router refuses a malformed URL or a path parameter over 100 characters (no model name
+    // is longer than 63) before any route runs; answer those with the table too, not with
+    // Fastify's own body (found by the fuzzer, docs/reliability.md).
+    frameworkErrors: (err, _request, reply) => {
+      const what = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 100 characters' : 'the URL is not valid';
+      void sendError(reply, new SegserveError('INVALID_INPUT', what));
+    },
   });
   const routes: RegisteredRoute[] = [];
   app.addHook('onRoute', (r) => {
