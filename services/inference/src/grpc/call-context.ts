@@ -11,11 +11,17 @@ export interface CallScope extends CallContext {
   done(): void;
 }
 
+/** How early before the deadline a client's cancel still counts as the deadline passing. */
+const DEADLINE_SLACK_MS = 100;
+
 export function callContext(call: ServerUnaryCall<unknown, unknown>, method: string): CallScope {
   const controller = new AbortController();
   const raw = call.getDeadline();
   const deadline = raw instanceof Date ? raw.getTime() : Number(raw);
-  const expired = (): boolean => Number.isFinite(deadline) && Date.now() >= deadline;
+  // The client's own deadline timer fires first and cancels the stream; its cancel reaches us a
+  // little before our copy of the deadline (ours started when the headers arrived). A cancel
+  // that close to the deadline is the deadline.
+  const expired = (): boolean => Number.isFinite(deadline) && Date.now() >= deadline - DEADLINE_SLACK_MS;
   const abort = (): void => {
     if (controller.signal.aborted) return;
     controller.abort(expired() ? new SegserveError('DEADLINE', 'deadline exceeded') : new SegserveError('UNAVAILABLE', 'cancelled by the client'));
