@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { loadProtos } from '@segserve/proto';
+import { INFERENCE_MALLOC_ENV, loadProtos } from '@segserve/proto';
 
 export interface ProcessSpec {
   /** argv[0] and the arguments before the model arguments, e.g. [node, bin.js, 'inference']. */
@@ -52,7 +52,10 @@ export class InferenceProcess {
       if (cmd === undefined) throw new Error('local deployer: empty inference command');
       // Earlier processes of this version wrote to the same file: read only what this one writes.
       const offset = fstatSync(fd).size;
-      const child = spawn(cmd, [...pre, ...spec.args], { env: spec.env as NodeJS.ProcessEnv, stdio: ['ignore', fd, fd] });
+      // glibc reads its malloc settings at exec: they must be in the environment the child
+      // starts with (DESIGN.md §10); a caller's explicit value wins.
+      const env = { ...INFERENCE_MALLOC_ENV, ...spec.env };
+      const child = spawn(cmd, [...pre, ...spec.args], { env, stdio: ['ignore', fd, fd] });
       const proc = new InferenceProcess(child.pid ?? -1, spec.logFile, child, offset);
       if (child.pid === undefined) proc.markExited(-1);
       return proc;
