@@ -94,21 +94,15 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
  * service's own variables (no code change), interleaved over `repeats`.
  */
 export const SWEEP_CONFIGS = [
-  { label: 'defaults (MALLOC_ARENA_MAX=2 as in the image): 2 sessions × 1 thread, arena off, memory pattern off', env: {} },
-  { label: 'defaults + MALLOC_MMAP_THRESHOLD_=131072', env: { MALLOC_MMAP_THRESHOLD_: '131072' } },
-  { label: '1 session × 2 threads (SEGSERVE_MAX_CONCURRENCY=1)', env: { SEGSERVE_MAX_CONCURRENCY: '1' } },
-  { label: '1 session × 2 threads + MALLOC_MMAP_THRESHOLD_=131072', env: { SEGSERVE_MAX_CONCURRENCY: '1', MALLOC_MMAP_THRESHOLD_: '131072' } },
-  { label: 'memory pattern on + MALLOC_MMAP_THRESHOLD_=131072', env: { SEGSERVE_ORT_MEM_PATTERN: 'true', MALLOC_MMAP_THRESHOLD_: '131072' } },
+  { label: 'defaults: 2 requests inside, 1 onnxruntime session × 2 threads, memory pattern on, arena off, MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072', env: {} },
+  { label: 'memory pattern off (SEGSERVE_ORT_MEM_PATTERN=false)', env: { SEGSERVE_ORT_MEM_PATTERN: 'false' } },
   { label: 'arena on (SEGSERVE_ORT_ARENA=true)', env: { SEGSERVE_ORT_ARENA: 'true' } },
+  { label: '2 sessions × 1 thread (SEGSERVE_ORT_SESSIONS=2)', env: { SEGSERVE_ORT_SESSIONS: '2' } },
+  { label: '2 sessions, memory pattern off', env: { SEGSERVE_ORT_SESSIONS: '2', SEGSERVE_ORT_MEM_PATTERN: 'false' } },
+  { label: '1 request inside (SEGSERVE_MAX_CONCURRENCY=1)', env: { SEGSERVE_MAX_CONCURRENCY: '1' } },
+  { label: "glibc's dynamic mmap threshold (MALLOC_MMAP_THRESHOLD_ unset)", env: { MALLOC_MMAP_THRESHOLD_: undefined } },
+  { label: 'the earlier defaults: 2 sessions, memory pattern off, dynamic mmap threshold', env: { SEGSERVE_ORT_SESSIONS: '2', SEGSERVE_ORT_MEM_PATTERN: 'false', MALLOC_MMAP_THRESHOLD_: undefined } },
 ];
-
-/**
- * The setting the benchmarks recommend for a 512 MiB pod at 1152×768 (see docs/benchmarks.md):
- * glibc returns every large buffer to the kernel on free (a fixed mmap threshold turns off its
- * dynamic threshold, which otherwise climbs to 32 MiB after the first run and keeps freed
- * activations resident), and one session with both threads.
- */
-export const RECOMMENDED_ENV = { SEGSERVE_MAX_CONCURRENCY: '1', MALLOC_MMAP_THRESHOLD_: '131072' };
 
 export async function runMemorySweep({ modelDir, images, configs = SWEEP_CONFIGS, concurrency = 10, seconds = 20, repeats = 1, log = console.log }) {
   const rows = configs.map((c) => ({ ...c, runs: [] }));

@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runColdStart } from './coldstart.mjs';
 import { runMatrix, VARIANTS } from './matrix.mjs';
-import { RECOMMENDED_ENV, runMemory, runMemorySweep } from './memory.mjs';
+import { runMemory, runMemorySweep } from './memory.mjs';
 import { runPeer } from './peer.mjs';
 import { runOverhead } from './overhead.mjs';
 import { aggregate, markdown, plots, targets } from './report.mjs';
@@ -32,11 +32,11 @@ function args(argv) {
   return a;
 }
 
-/** Single-image latency: c=1 over gRPC with the service defaults and with one session of 2 threads. */
+/** Single-image latency: c=1 over gRPC with the service defaults and with two sessions of 1 thread. */
 async function runLatency({ modelDir, images, repeats, requests, log }) {
   const configs = [
-    { config: 'defaults (2 sessions × 1 thread)', env: {} },
-    { config: 'SEGSERVE_MAX_CONCURRENCY=1 (1 session × 2 threads)', env: { SEGSERVE_MAX_CONCURRENCY: '1' } },
+    { config: 'defaults (1 session × 2 threads)', env: {} },
+    { config: 'SEGSERVE_ORT_SESSIONS=2 (2 sessions × 1 thread)', env: { SEGSERVE_ORT_SESSIONS: '2' } },
   ];
   const procs = [];
   for (const c of configs) procs.push(await startInference(modelDir, c.env));
@@ -136,9 +136,6 @@ const fullModel = models.find((m) => m.includes('full')) ?? models[0];
 if (scenarios.has('memory')) {
   log(`memory ${path.relative(REPO, fullModel)}`);
   results.memory = await runMemory({ modelDir: fullModel, images, concurrencies: [10, 50], seconds: quick ? 8 : 30, log });
-  save();
-  log(`memory ${path.relative(REPO, fullModel)} with ${JSON.stringify(RECOMMENDED_ENV)}`);
-  results.memory_recommended = { env: RECOMMENDED_ENV, ...(await runMemory({ modelDir: fullModel, images, concurrencies: [10, 50], seconds: quick ? 8 : 30, env: RECOMMENDED_ENV, log })) };
   save();
 }
 if (scenarios.has('memory-sweep')) {

@@ -7,15 +7,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { INFERENCE_MALLOC_ENV } from '@segserve/proto';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEGSERVE_BIN = path.join(REPO, 'packages', 'cli', 'dist', 'bin.js');
 
-/** The environment a pod sees (DESIGN.md §10: MALLOC_ARENA_MAX=2), without our SEGSERVE_*. */
+/**
+ * The environment a pod sees — the container image's glibc malloc settings (DESIGN.md §10,
+ * INFERENCE_MALLOC_ENV), none of our SEGSERVE_* — plus `extra`; an `undefined` in `extra`
+ * removes that variable (e.g. to measure glibc's own defaults).
+ */
 export function baseEnv(extra = {}) {
-  const env = { ...process.env, MALLOC_ARENA_MAX: '2' };
+  const env = { ...process.env, ...INFERENCE_MALLOC_ENV };
   for (const k of Object.keys(env)) if (k.startsWith('SEGSERVE_')) delete env[k];
-  return { ...env, ...extra };
+  const out = { ...env, ...extra };
+  for (const [k, v] of Object.entries(out)) if (v === undefined) delete out[k];
+  return out;
 }
 
 /**

@@ -38,7 +38,8 @@ const config = parseConfig({ ...process.env, SEGSERVE_MODEL_DIR: modelDir }, { c
 const manifest = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
 const onnx = readFileSync(path.join(modelDir, 'model.onnx'));
 const t0 = performance.now();
-const threads = Array.from({ length: config.maxConcurrency }, () => new Worker(THREAD, {
+// The service's onnxruntime sessions (runs at once) with its threads each.
+const threads = Array.from({ length: config.ort.sessions }, () => new Worker(THREAD, {
   eval: true,
   workerData: { onnx, ort: config.ort, input: manifest.input.name, output: manifest.output.name, dims: [1, 3, manifest.input.height, manifest.input.width] },
 }));
@@ -78,4 +79,4 @@ process.on('message', async (msg) => {
     process.exit(0);
   }
 });
-process.send({ type: 'ready', load_seconds: loadSeconds, settings: { workers: config.maxConcurrency, ...config.ort } });
+process.send({ type: 'ready', load_seconds: loadSeconds, settings: { workers: config.ort.sessions, ...config.ort } });

@@ -54,4 +54,4 @@ process.on('message', async (msg) => {
     process.exit(0);
   }
 });
-process.send({ type: 'ready', load_seconds: loaded.loadSeconds, settings: { workers: config.maxConcurrency, ...config.ort } });
+process.send({ type: 'ready', load_seconds: loaded.loadSeconds, settings: { workers: config.ort.sessions, max_concurrency: config.maxConcurrency, ...config.ort } });

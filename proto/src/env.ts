@@ -29,6 +29,7 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_MAX_MESSAGE_BYTES', // inference (gRPC send/receive limit, 33554432)
   'SEGSERVE_SHUTDOWN_GRACE_MS', // inference (drain before forced exit, 20000)
   'SEGSERVE_MAX_CONNECTION_AGE_MS', // inference (gRPC max connection age, 60000)
+  'SEGSERVE_ORT_SESSIONS', // inference (onnxruntime sessions = runs at once, 1)
   'SEGSERVE_INTRA_OP_THREADS', // inference (onnxruntime threads per run)
   'SEGSERVE_INTER_OP_THREADS', // inference (onnxruntime, 1)
   'SEGSERVE_ORT_ARENA', // inference (onnxruntime CPU memory arena, false)

@@ -55,7 +55,7 @@ export function defaultBackendFactory(config: InferenceConfig, onFatal?: (err: E
     OrtWorkerPool.create({
       onnx: artifact.onnx,
       io: { inputName: artifact.manifest.input.name, dims: [1, 3, artifact.manifest.input.height, artifact.manifest.input.width], outputName: artifact.manifest.output.name },
-      workers: config.maxConcurrency,
+      workers: config.ort.sessions,
       settings: config.ort,
       onWorkerExit: (err, remaining) => {
         logger?.error('inference worker died', { remaining, ...errorFields(err) });

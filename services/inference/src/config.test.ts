@@ -18,7 +18,8 @@ describe('parseConfig', () => {
       maxInputPixels: 24_000_000,
       maxMessageBytes: 32 * 1024 * 1024,
       shutdownGraceMs: 20_000,
-      ort: { intraOpThreads: 1, interOpThreads: 1, arena: false, memPattern: false },
+      // Two requests inside (one decodes while the other runs), one session with both CPUs.
+      ort: { sessions: 1, intraOpThreads: 2, interOpThreads: 1, arena: false, memPattern: true },
       logLevel: 'info',
       fault: { delayMs: 0, errorRatio: 0 },
     } satisfies Partial<Record<keyof InferenceConfig, unknown>>);
@@ -28,8 +29,10 @@ describe('parseConfig', () => {
 
   it.each<[string, Record<string, string>, Partial<Record<string, unknown>>]>([
     ['port 0 means pick one', { SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0' }, { grpcPort: 0, metricsPort: 0 }],
-    ['one run at a time gets every CPU', { SEGSERVE_MAX_CONCURRENCY: '1' }, { maxConcurrency: 1, ort: { intraOpThreads: 2, interOpThreads: 1, arena: false, memPattern: false } }],
-    ['explicit threads and arena', { SEGSERVE_INTRA_OP_THREADS: '3', SEGSERVE_ORT_ARENA: 'true', SEGSERVE_ORT_MEM_PATTERN: '1' }, { ort: { intraOpThreads: 3, interOpThreads: 1, arena: true, memPattern: true } }],
+    ['one request inside at a time', { SEGSERVE_MAX_CONCURRENCY: '1' }, { maxConcurrency: 1, ort: { sessions: 1, intraOpThreads: 2, interOpThreads: 1, arena: false, memPattern: true } }],
+    ['two sessions share the CPUs', { SEGSERVE_ORT_SESSIONS: '2' }, { maxConcurrency: 2, ort: { sessions: 2, intraOpThreads: 1 } }],
+    ['no more sessions than requests inside', { SEGSERVE_MAX_CONCURRENCY: '1', SEGSERVE_ORT_SESSIONS: '4' }, { maxConcurrency: 1, ort: { sessions: 1, intraOpThreads: 2 } }],
+    ['explicit threads and arena', { SEGSERVE_INTRA_OP_THREADS: '3', SEGSERVE_ORT_ARENA: 'true', SEGSERVE_ORT_MEM_PATTERN: '0' }, { ort: { sessions: 1, intraOpThreads: 3, interOpThreads: 1, arena: true, memPattern: false } }],
     ['fault injection', { SEGSERVE_FAULT_DELAY_MS: '250', SEGSERVE_FAULT_ERROR_RATIO: '0.5' }, { fault: { delayMs: 250, errorRatio: 0.5 } }],
     ['log level any case', { SEGSERVE_LOG_LEVEL: 'DEBUG' }, { logLevel: 'debug' }],
     ['empty value = unset', { SEGSERVE_MAX_QUEUE: '' }, { maxQueue: 16 }],

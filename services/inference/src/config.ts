@@ -20,6 +20,12 @@ export type ModelSource =
     };
 
 export interface OrtSettings {
+  /**
+   * onnxruntime sessions, i.e. model runs at once (≤ maxConcurrency). The other admitted
+   * requests decode, preprocess, postprocess and encode meanwhile, and wait for a session with
+   * their input tensor: one run's activations at a time is what keeps a full-size pod small.
+   */
+  readonly sessions: number;
   readonly intraOpThreads: number;
   readonly interOpThreads: number;
   /** onnxruntime's CPU arena: faster, but keeps peak activations resident (DESIGN.md §10). */
@@ -62,9 +68,20 @@ export const DEFAULTS = {
   maxConnectionAgeMs: 60_000,
   /** Time in-flight calls get on an aged connection before it is closed. */
   maxConnectionAgeGraceMs: 30_000,
+  /**
+   * One model run at a time, with every CPU: at 1152×768 a run needs ~100 MB of activations,
+   * and two at once took the pod from ~280 to ~390 MB for the same throughput
+   * (docs/benchmarks.md, "Memory").
+   */
+  sessions: 1,
   interOpThreads: 1,
+  /** Keeps peak activations resident: +35–45 % throughput at 1152×768 for ~340 MB instead of ~295. */
   arena: false,
-  memPattern: false,
+  /**
+   * With one session and a fixed input shape the planned allocation is reused run after run:
+   * +15–25 % throughput at 1152×768 for the same peak RSS (docs/benchmarks.md, "Memory").
+   */
+  memPattern: true,
   logLevel: 'info' as LogLevel,
 } as const;
 
@@ -143,6 +160,7 @@ export function parseConfig(env: Env, system: SystemFacts): InferenceConfig {
   if (unknown.length > 0) throw new ConfigError(`unknown variable${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (a typo?)`);
   const cpu = Math.max(1, Math.floor(system.cpuLimit));
   const maxConcurrency = int(env, 'SEGSERVE_MAX_CONCURRENCY', cpu, 1, 256);
+  const sessions = Math.min(maxConcurrency, int(env, 'SEGSERVE_ORT_SESSIONS', DEFAULTS.sessions, 1, 256));
   const logLevel = (read(env, 'SEGSERVE_LOG_LEVEL')?.toLowerCase() ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`SEGSERVE_LOG_LEVEL: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
   const config: InferenceConfig = {
@@ -159,8 +177,9 @@ export function parseConfig(env: Env, system: SystemFacts): InferenceConfig {
     maxConnectionAgeMs: int(env, 'SEGSERVE_MAX_CONNECTION_AGE_MS', DEFAULTS.maxConnectionAgeMs, 1000, 2 ** 31 - 1),
     maxConnectionAgeGraceMs: DEFAULTS.maxConnectionAgeGraceMs,
     ort: {
+      sessions,
       // Concurrent runs share the CPUs: N runs × T threads should not exceed the quota.
-      intraOpThreads: int(env, 'SEGSERVE_INTRA_OP_THREADS', Math.max(1, Math.floor(cpu / maxConcurrency)), 1, 256),
+      intraOpThreads: int(env, 'SEGSERVE_INTRA_OP_THREADS', Math.max(1, Math.floor(cpu / sessions)), 1, 256),
       interOpThreads: int(env, 'SEGSERVE_INTER_OP_THREADS', DEFAULTS.interOpThreads, 1, 256),
       arena: bool(env, 'SEGSERVE_ORT_ARENA', DEFAULTS.arena),
       memPattern: bool(env, 'SEGSERVE_ORT_MEM_PATTERN', DEFAULTS.memPattern),

@@ -121,7 +121,7 @@ export async function runEval(argv: readonly string[]): Promise<number> {
   const store = await createStore(config.model, logger);
   const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
   // One session, the serving thread settings: latency as one request sees it on an idle pod.
-  const loaded = await loadPipeline({ store, codec, createBackend: defaultBackendFactory({ ...config, maxConcurrency: 1 }, undefined, logger) }).catch((err: unknown) => {
+  const loaded = await loadPipeline({ store, codec, createBackend: defaultBackendFactory({ ...config, ort: { ...config.ort, sessions: 1 } }, undefined, logger) }).catch((err: unknown) => {
     process.stderr.write(`segserve eval: ${err instanceof Error ? err.message : String(err)}\n`);
     return undefined;
   });

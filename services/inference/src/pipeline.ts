@@ -40,6 +40,14 @@ export class StageTimer {
     }
   }
 
+  /** Re-attributes time measured under one stage to another (a wait inside a stage). */
+  move(from: Stage, to: Stage, ms: number): void {
+    if (!(ms > 0)) return;
+    const taken = Math.min(ms, this.ms[from] ?? 0);
+    this.ms[from] = (this.ms[from] ?? 0) - taken;
+    this.ms[to] = (this.ms[to] ?? 0) + taken;
+  }
+
   /** Stamps and returns the total since construction. */
   finish(): StageTimings {
     this.ms.total = this.#now() - this.#start;
@@ -68,7 +76,9 @@ export class Pipeline {
     const rgb = await timer.time('decode', () => this.#codec.decodeResized(image, width, height));
     signal?.throwIfAborted();
     const tensor = await timer.time('preprocess', () => toNchw(rgb, width, height, this.model.tables, this.model.normalization.channelOrder));
-    const output = await timer.time('infer', () => this.#backend.run(tensor));
+    const output = await timer.time('infer', () => this.#backend.run(tensor, signal));
+    // Waiting for a session (fewer sessions than requests inside) is queueing, not inference.
+    timer.move('infer', 'queue', output.waitedMs ?? 0);
     signal?.throwIfAborted();
     const { mask, classes } = await timer.time('postprocess', () => {
       const [, channels, oh, ow] = this.#outputDims(output);
@@ -89,6 +99,9 @@ export class Pipeline {
     return timer.time('infer', async () => {
       const out = await this.#backend.run(tensor);
       this.#outputDims(out);
+      return out;
+    }).then((out) => {
+      timer.move('infer', 'queue', out.waitedMs ?? 0);
       return out;
     });
   }

@@ -16,13 +16,19 @@ export interface ModelStore {
 export interface InferenceOutput {
   readonly data: Float32Array;
   readonly dims: readonly number[];
+  /** Time the input waited for a free session before its run (reported as the 'queue' stage). */
+  readonly waitedMs?: number;
 }
 
 export interface InferenceBackend {
   readonly inputs: readonly GraphValue[];
   readonly outputs: readonly GraphValue[];
-  /** Runs the graph on one input tensor, which the backend takes over (it may be detached). */
-  run(input: Float32Array): Promise<InferenceOutput>;
+  /**
+   * Runs the graph on one input tensor, which the backend takes over (it may be detached).
+   * An abort while the input still waits for a session withdraws it (rejecting with the
+   * signal's reason); a run that has started cannot be interrupted.
+   */
+  run(input: Float32Array, signal?: AbortSignal): Promise<InferenceOutput>;
   /** One run on every session, so that each has allocated and tuned before traffic. */
   warmUp(makeInput: () => Float32Array): Promise<void>;
   close(): Promise<void>;

@@ -13,6 +13,8 @@ import type { FromWorker, RunMessage, ToWorker } from './ort-protocol.js';
 interface Job {
   readonly id: number;
   readonly input: Float32Array;
+  readonly enqueuedAt: number;
+  waitedMs?: number;
   readonly resolve: (out: InferenceOutput) => void;
   readonly reject: (err: Error) => void;
 }
@@ -94,11 +96,28 @@ export class OrtWorkerPool implements InferenceBackend {
     return this.#slots.length;
   }
 
-  run(input: Float32Array): Promise<InferenceOutput> {
+  run(input: Float32Array, signal?: AbortSignal): Promise<InferenceOutput> {
     if (this.#closed) return Promise.reject(new SegserveError('UNAVAILABLE', 'inference backend closed'));
     if (this.#slots.length === 0) return Promise.reject(new SegserveError('INTERNAL', 'internal error', { cause: new Error('no inference workers left') }));
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise((resolve, reject) => {
-      this.#pending.push({ id: this.#nextId++, input, resolve, reject });
+      const job: Job = {
+        id: this.#nextId++,
+        input,
+        enqueuedAt: performance.now(),
+        resolve: (out) => (signal?.removeEventListener('abort', withdraw), resolve(out)),
+        reject: (err) => (signal?.removeEventListener('abort', withdraw), reject(err)),
+      };
+      // Still waiting for a session: leave the line. Already running: the run finishes.
+      const withdraw = (): void => {
+        const i = this.#pending.indexOf(job);
+        if (i >= 0) {
+          this.#pending.splice(i, 1);
+          job.reject(signal?.reason as Error);
+        }
+      };
+      signal?.addEventListener('abort', withdraw, { once: true });
+      this.#pending.push(job);
       this.#dispatch();
     });
   }
@@ -114,6 +133,7 @@ export class OrtWorkerPool implements InferenceBackend {
       const job = this.#pending.shift();
       if (!job) return;
       slot.job = job;
+      job.waitedMs = performance.now() - job.enqueuedAt;
       const msg: RunMessage = { type: 'run', id: job.id, input: job.input, inputName: io.inputName, dims: io.dims, outputName: io.outputName };
       slot.worker.postMessage(msg, [job.input.buffer as ArrayBuffer]);
     }
@@ -123,7 +143,7 @@ export class OrtWorkerPool implements InferenceBackend {
     const job = slot.job;
     if (!job || (msg.type !== 'result' && msg.type !== 'error') || msg.id !== job.id) return;
     slot.job = undefined;
-    if (msg.type === 'result') job.resolve({ data: msg.data, dims: msg.dims });
+    if (msg.type === 'result') job.resolve({ data: msg.data, dims: msg.dims, waitedMs: job.waitedMs ?? 0 });
     else job.reject(new SegserveError('INTERNAL', 'internal error', { cause: new Error(`onnxruntime: ${msg.message}`) }));
     this.#dispatch();
   }
