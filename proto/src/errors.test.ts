@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Metadata, status } from '@grpc/grpc-js';
-import { ERROR_CODES, ERROR_CODE_METADATA_KEY, GRPC_STATUS, HTTP_STATUS, SegserveError, fromGrpcError, toSegserveError } from './errors.js';
+import { ERROR_CODES, ERROR_CODE_METADATA_KEY, GRPC_STATUS, HTTP_STATUS, SegserveError, fromGrpcError, toGrpcServerError, toSegserveError } from './errors.js';
 
 describe('error table (DESIGN.md §9)', () => {
   it.each([
@@ -41,5 +41,17 @@ describe('error table (DESIGN.md §9)', () => {
     const unknown = fromGrpcError({ code: status.DATA_LOSS, details: 'disk on fire' });
     expect(unknown.code).toBe('INTERNAL');
     expect(unknown.message).toBe('internal error');
+  });
+});
+
+describe('toGrpcServerError', () => {
+  it.each(ERROR_CODES.map((c) => [c]))('%s: status from the table, the code as a trailer, retry-after where REST sends it', (code) => {
+    const e = toGrpcServerError(new SegserveError(code, `about ${code}`));
+    expect(e.code).toBe(GRPC_STATUS[code]);
+    expect(e.details).toBe(`about ${code}`);
+    expect(e.metadata.get(ERROR_CODE_METADATA_KEY)).toEqual([code]);
+    expect(e.metadata.get('retry-after')).toEqual(code === 'OVERLOADED' || code === 'UNAVAILABLE' ? ['1'] : []);
+    // What the next hop parses is what was sent.
+    expect(fromGrpcError(e).code).toBe(code);
   });
 });

@@ -1,6 +1,6 @@
 // The one error table of DESIGN.md §9, read by both edges (gRPC and REST). A code missing
 // from either mapping fails to compile (`satisfies Record<ErrorCode, …>`).
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 
 export const ERROR_CODES = [
   'INVALID_INPUT',
@@ -114,4 +114,24 @@ export function fromGrpcError(err: { code?: number; details?: string; metadata?:
   const code: ErrorCode = isErrorCode(sent) ? sent : (GRPC_TO_CODE[err.code as GrpcStatus] ?? 'INTERNAL');
   const message = code === 'INTERNAL' ? 'internal error' : (err.details ?? code.toLowerCase());
   return new SegserveError(code, message, { cause: err });
+}
+
+/** What a grpc-js handler passes to its callback for a failed call. */
+export interface GrpcServerError extends Error {
+  readonly code: GrpcStatus;
+  readonly details: string;
+  readonly metadata: Metadata;
+}
+
+/**
+ * A SegserveError as a gRPC failure, the same at every gRPC edge: the status from the table, the
+ * exact code in the `segserve-error-code` trailer (RESOURCE_EXHAUSTED is both TOO_LARGE and
+ * OVERLOADED) and, for OVERLOADED and UNAVAILABLE, `retry-after` as REST sends it.
+ */
+export function toGrpcServerError(err: SegserveError): GrpcServerError {
+  const metadata = new Metadata();
+  metadata.set(ERROR_CODE_METADATA_KEY, err.code);
+  const retry = RETRY_AFTER_SECONDS[err.code];
+  if (retry !== undefined) metadata.set('retry-after', String(retry));
+  return Object.assign(new Error(err.message), { name: 'SegserveError', code: err.grpcStatus, details: err.message, metadata });
 }

@@ -22,13 +22,13 @@ function clients(address: string) {
   };
 }
 
-type Outcome<T> = { ok: true; value: T; headers: grpc.Metadata } | { ok: false; code: number; details: string; segserveCode: unknown };
+type Outcome<T> = { ok: true; value: T; headers: grpc.Metadata } | { ok: false; code: number; details: string; segserveCode: unknown; retryAfter: unknown };
 
 function call<T>(start: (md: grpc.Metadata, cb: grpc.requestCallback<T>) => grpc.ClientUnaryCall, metadata = new grpc.Metadata()): Promise<Outcome<T>> {
   return new Promise((resolve) => {
     let headers = new grpc.Metadata();
     const c = start(metadata, (err, value) => {
-      if (err) resolve({ ok: false, code: err.code, details: err.details, segserveCode: err.metadata?.get(ERROR_CODE_METADATA_KEY)[0] });
+      if (err) resolve({ ok: false, code: err.code, details: err.details, segserveCode: err.metadata?.get(ERROR_CODE_METADATA_KEY)[0], retryAfter: err.metadata?.get('retry-after')[0] });
       else resolve({ ok: true, value: value as T, headers });
     });
     c.on('metadata', (md: grpc.Metadata) => (headers = md));
@@ -68,13 +68,13 @@ describe('gRPC edge', () => {
   });
 
   it.each([
-    ['TOO_LARGE', grpc.status.RESOURCE_EXHAUSTED],
-    ['OVERLOADED', grpc.status.RESOURCE_EXHAUSTED],
-    ['INVALID_INPUT', grpc.status.INVALID_ARGUMENT],
-    ['DEADLINE', grpc.status.DEADLINE_EXCEEDED],
-  ])('upstream %s keeps its code across the hop', async (code, status) => {
+    ['TOO_LARGE', grpc.status.RESOURCE_EXHAUSTED, undefined],
+    ['OVERLOADED', grpc.status.RESOURCE_EXHAUSTED, '1'],
+    ['INVALID_INPUT', grpc.status.INVALID_ARGUMENT, undefined],
+    ['DEADLINE', grpc.status.DEADLINE_EXCEEDED, undefined],
+  ])('upstream %s keeps its code (and retry-after) across the hop', async (code, status, retryAfter) => {
     const r = await segmentVia(c, { model: 'tiny', image: fakeImage(`fail:${code}`) });
-    expect(r).toMatchObject({ ok: false, code: status, segserveCode: code });
+    expect(r).toMatchObject({ ok: false, code: status, segserveCode: code, retryAfter });
   });
 
   it.each([

@@ -4,8 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import {
   bindWithReceiveWindows,
-  ERROR_CODE_METADATA_KEY,
-  GRPC_STATUS,
+  toGrpcServerError,
   loadProtos,
   SegserveError,
   toSegserveError,
@@ -33,11 +32,12 @@ export interface GrpcServerOptions {
   readonly version: string;
 }
 
-/** A SegserveError as a gRPC status, with the exact code in the trailer for segserve callers. */
+/**
+ * A SegserveError as a gRPC status: the exact code in the trailer for segserve callers and
+ * `retry-after` on OVERLOADED / UNAVAILABLE, as the inference edge sends them.
+ */
 export function grpcStatus(err: SegserveError): grpc.ServerErrorResponse {
-  const metadata = new grpc.Metadata();
-  metadata.set(ERROR_CODE_METADATA_KEY, err.code);
-  return Object.assign(new Error(err.message), { code: GRPC_STATUS[err.code], details: err.message, metadata });
+  return toGrpcServerError(err);
 }
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown>;
