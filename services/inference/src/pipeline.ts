@@ -95,15 +95,11 @@ export class Pipeline {
   }
 
   /** The raw model output for an already-built input tensor (Open Inference Protocol). */
-  infer(tensor: Float32Array, timer: StageTimer): Promise<InferenceOutput> {
-    return timer.time('infer', async () => {
-      const out = await this.#backend.run(tensor);
-      this.#outputDims(out);
-      return out;
-    }).then((out) => {
-      timer.move('infer', 'queue', out.waitedMs ?? 0);
-      return out;
-    });
+  async infer(tensor: Float32Array, timer: StageTimer, signal?: AbortSignal): Promise<InferenceOutput> {
+    const out = await timer.time('infer', () => this.#backend.run(tensor, signal));
+    timer.move('infer', 'queue', out.waitedMs ?? 0);
+    this.#outputDims(out);
+    return out;
   }
 
   #outputDims(out: InferenceOutput): [number, number, number, number] {

@@ -155,7 +155,7 @@ export class InferenceService {
       const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
       try {
         await this.#faultDelay(ctx.signal, timer);
-        const output = await pipeline.infer(tensor, timer);
+        const output = await pipeline.infer(tensor, timer, ctx.signal);
         ctx.signal.throwIfAborted();
         return { model: m, id: req.id, output };
       } finally {
