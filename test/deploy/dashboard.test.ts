@@ -141,6 +141,10 @@ describe('dashboard against live services', () => {
     const bad = await stack.publish('1', 'dashboard-slow');
     expect(await decided(bad)).toBe('Failed rolled_back');
     expect(stack.phases(bad)).toContain('Canary@10');
+    // The next rollout replaces the Failed phase: let Prometheus scrape it first, or the
+    // Rollback annotation checked below can miss a state that lasted less than a scrape.
+    const rollback = annotationQueries(dashboard).find((a) => a.name === 'Rollback')!;
+    await prometheus.waitForSeries(expandGrafanaVariables(rollback.expr, { model: MODEL }), 30_000);
     await stack.restartPromoter({ canary: CANARY, versionEnv: {} });
     // The promoter's own e2e tests own its correctness; here a second attempt is allowed when a
     // busy machine makes the first one fail (its reason is logged), so that the dashboard still
