@@ -4,12 +4,13 @@
 // widens it one WINDOW_UPDATE at a time as the server's event loop reads. A burst of 50 image
 // uploads of ~120 KiB on one connection (the gateway's to a pod, or a client's) then crawls
 // through ~100 window round trips, and every request — including the ones that will be refused
-// OVERLOADED at once — is complete only at the end: measured 183 ms p95 for the excess of such a
-// burst against 98 ms with the windows below (docs/benchmarks.md, "Memory").
+// OVERLOADED at once — is complete only at the end: the excess of such a burst was answered in
+// p95 183–185 ms, and in 98–134 ms with the windows below (docs/benchmarks.md, "OVERLOADED").
 //
 // grpc-js (1.14) has an option for this on its clients ('grpc-node.flow_control_window') but
 // none on its servers, so this reaches into two of the server's fields. Both are checked: when
-// a grpc-js release renames them, the server keeps Node's defaults and `applied` says so.
+// a grpc-js release renames them, the server keeps Node's defaults, `windowsApplied` is false,
+// and proto/src/http2-windows.test.ts fails on the upgrade.
 import type * as grpc from '@grpc/grpc-js';
 import type { Http2Server, Http2Session } from 'node:http2';
 

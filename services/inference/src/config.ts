@@ -69,17 +69,17 @@ export const DEFAULTS = {
   /** Time in-flight calls get on an aged connection before it is closed. */
   maxConnectionAgeGraceMs: 30_000,
   /**
-   * One model run at a time, with every CPU: at 1152×768 a run needs ~100 MB of activations,
-   * and two at once took the pod from ~280 to ~390 MB for the same throughput
-   * (docs/benchmarks.md, "Memory").
+   * One model run at a time, with every CPU: at 1152×768 a run needs ~100 MB of activations;
+   * two sessions peaked at 400–406 MB against 286–311 MB for 10–20 % more throughput, and the
+   * single-image latency halves (docs/benchmarks.md, "Memory").
    */
   sessions: 1,
   interOpThreads: 1,
-  /** Keeps peak activations resident: +35–45 % throughput at 1152×768 for ~340 MB instead of ~295. */
+  /** Keeps peak activations resident: +10–25 % throughput at 1152×768 for 45–110 MB more peak RSS. */
   arena: false,
   /**
    * With one session and a fixed input shape the planned allocation is reused run after run:
-   * +15–25 % throughput at 1152×768 for the same peak RSS (docs/benchmarks.md, "Memory").
+   * +10–25 % throughput at 1152×768 for about the same peak RSS (docs/benchmarks.md, "Memory").
    */
   memPattern: true,
   logLevel: 'info' as LogLevel,

@@ -32,14 +32,6 @@ export interface GrpcServerOptions {
   readonly version: string;
 }
 
-/**
- * A SegserveError as a gRPC status: the exact code in the trailer for segserve callers and
- * `retry-after` on OVERLOADED / UNAVAILABLE, as the inference edge sends them.
- */
-export function grpcStatus(err: SegserveError): grpc.ServerErrorResponse {
-  return toGrpcServerError(err);
-}
-
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown>;
 
 function callerDeadline(call: AnyCall): number | undefined {
@@ -87,7 +79,8 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
         const e = toSegserveError(err);
         core.observe(protocol, model, '', e, started);
         core.report(protocol, e, { model });
-        callback(grpcStatus(e));
+        // The same status, trailer and retry-after as the inference edge (proto's one builder).
+        callback(toGrpcServerError(e));
       },
     );
   };
