@@ -68,12 +68,12 @@ class ResNetEncoder(nn.Module):
 
 
 class SepBlock(nn.Module):
-    """A ResNet basic block with both 3×3 convolutions depthwise-separable."""
+    """A ResNet basic block with both 3×3 convolutions depthwise-separable (or dense: sep=False)."""
 
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, sep: bool = True) -> None:
         super().__init__()
-        self.a = separable(cin, cout, stride)
-        self.b = separable(cout, cout, relu=False)
+        self.a = conv3(cin, cout, sep, stride)
+        self.b = conv3(cout, cout, sep, relu=False)
         self.short = None if stride == 1 and cin == cout else conv_bn(cin, cout, 1, stride, relu=False)
         self.relu = nn.ReLU(inplace=True)
 
@@ -83,10 +83,11 @@ class SepBlock(nn.Module):
 
 
 class FactorisedEncoder(nn.Module):
-    def __init__(self, widths=(64, 128, 256), blocks=(2, 2, 2), slim_stem: bool = True, stem_width: int = 16) -> None:
+    def __init__(self, widths=(64, 128, 256), blocks=(2, 2, 2), slim_stem: bool = True, stem_width: int = 16,
+                 sep: bool = True) -> None:
         super().__init__()
         if slim_stem:  # 3×3 s2 to a few channels, separable s2 to the first stage's width
-            self.stem = nn.Sequential(conv_bn(3, stem_width, 3, 2), separable(stem_width, widths[0], 2))
+            self.stem = nn.Sequential(conv_bn(3, stem_width, 3, 2), conv3(stem_width, widths[0], sep, 2))
         else:  # ResNet's: 7×7 s2 to 64, max-pool
             self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
                                       nn.MaxPool2d(3, 2, 1), *([conv_bn(64, widths[0], 1)] if widths[0] != 64 else []))
@@ -94,7 +95,7 @@ class FactorisedEncoder(nn.Module):
         cin = widths[0]
         for i, (w, n) in enumerate(zip(widths, blocks)):
             stride = 1 if i == 0 else 2
-            stages.append(nn.Sequential(*[SepBlock(cin if j == 0 else w, w, stride if j == 0 else 1) for j in range(n)]))
+            stages.append(nn.Sequential(*[SepBlock(cin if j == 0 else w, w, stride if j == 0 else 1, sep) for j in range(n)]))
             cin = w
         self.layer1, self.layer2, self.layer3 = stages
         self.channels = tuple(widths)
@@ -249,7 +250,8 @@ def build(cfg: dict) -> nn.Module:
             enc: nn.Module = ResNetEncoder(cfg.get("encoder", "resnet18"))
         else:
             enc = FactorisedEncoder(tuple(cfg.get("widths", (64, 128, 256))), tuple(cfg.get("blocks", (2, 2, 2))),
-                                    bool(cfg.get("slim_stem", True)), int(cfg.get("stem_width", 16)))
+                                    bool(cfg.get("slim_stem", True)), int(cfg.get("stem_width", 16)),
+                                    bool(cfg.get("separable", True)))
         d = cfg.get("decoder", {})
         dec = ContextDecoder(enc.channels, int(d.get("branch", 64)), int(d.get("mid", 128)), int(d.get("mid4", 96)),
                              int(d.get("skip8", 48)), int(d.get("skip4", 32)), classes, bool(d.get("separable", False)),
@@ -278,7 +280,8 @@ def describe(cfg: dict) -> str:
         s = f"context net {cfg.get('encoder', 'resnet18')} (OS16, PPM, skips to stride 4)"
     else:
         w = "/".join(str(v) for v in cfg.get("widths", (64, 128, 256)))
-        s = f"factorised (DW-separable, widths {w}{', slim stem' if cfg.get('slim_stem', True) else ''})"
+        kind = "DW-separable" if cfg.get("separable", True) else "dense"
+        s = f"factorised ({kind}, widths {w}{', slim stem' if cfg.get('slim_stem', True) else ''})"
     if cfg.get("low_rank"):
         s += f", low-rank ({len(cfg['low_rank'])} convs)"
     return s
