@@ -20,3 +20,5 @@ export * from './log-line.js';
 export * from './process-env.js';
 export * from './http2-windows.js';
 export * from './segmentation-score.js';
+export * from './memory-budget.js';
+export * from './memory-ledger.js';
