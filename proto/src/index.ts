@@ -17,5 +17,3 @@ export type { HealthClient, HealthHandlers } from './generated/grpc/health/v1/He
 export type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse.js';
 export * from './nats-url.js';
 export * from './segmentation-score.js';
-export * from './memory-budget.js';
-export * from './memory-ledger.js';
