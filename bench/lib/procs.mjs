@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { INFERENCE_MALLOC_ENV } from '@segserve/proto';
+import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEGSERVE_BIN = path.join(REPO, 'packages', 'cli', 'dist', 'bin.js');

@@ -187,7 +187,7 @@ describe('a model that must not be served (item 20)', () => {
     const old = await serving(oldProc);
     await using bad = await spawnInference(dir);
     try {
-      const failed = await bad.waitForJson<{ reason: string; error: string }>((o) => o['msg'] === 'model load failed', 60_000);
+      const failed = await bad.waitForJson<{ reason: string; error: { message: string } }>((o) => o['msg'] === 'model load failed', 60_000);
       expect(failed.reason).toBe(reason);
       const starting = await bad.waitForJson<{ grpc_port: number }>((o) => o['msg'] === 'starting');
       const c = clients(`127.0.0.1:${starting.grpc_port}`);

@@ -1,7 +1,7 @@
 // The only place that reads process.env and installs signal handlers.
 import { ConfigError, loadConfig } from './config.js';
 import { GATEWAY_VERSION, startGateway } from './gateway.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '@segserve/runtime';
 import { runStart } from './start.js';
 
 /** `segserve gateway`: runs until SIGTERM/SIGINT, then drains and resolves with the exit code. */

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { INFERENCE_MALLOC_ENV } from '@segserve/proto';
+import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

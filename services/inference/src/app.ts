@@ -6,7 +6,7 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { SharpCodec } from './adapters/image-codec.js';
 import { AdmissionGate } from './adapters/admission-gate.js';
-import { errorFields, type Logger } from './adapters/logger.js';
+import type { Logger } from '@segserve/runtime';
 import { InferenceMetrics } from './adapters/metrics.js';
 import { startMetricsServer, type MetricsServer } from './adapters/metrics-server.js';
 import { OrtWorkerPool } from './adapters/ort-backend.js';
@@ -58,7 +58,7 @@ export function defaultBackendFactory(config: InferenceConfig, onFatal?: (err: E
       workers: config.ort.sessions,
       settings: config.ort,
       onWorkerExit: (err, remaining) => {
-        logger?.error('inference worker died', { remaining, ...errorFields(err) });
+        logger?.error('inference worker died', { remaining, error: err });
         if (remaining === 0) onFatal?.(err);
       },
     });
@@ -124,7 +124,7 @@ export async function startInference(options: StartOptions): Promise<InferencePr
         return;
       } catch (err) {
         const reason = err instanceof ModelLoadError ? err.reason : 'runtime';
-        logger.error('model load failed', { reason, attempt, retry_in_ms: delay, source: store.location, ...errorFields(err) });
+        logger.error('model load failed', { reason, attempt, retry_in_ms: delay, source: store.location, error: err });
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, delay);
           wake = () => {

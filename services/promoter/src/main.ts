@@ -22,7 +22,7 @@ import { serveRollbacks } from './rollout/control.js';
 import { jetStreamEventSink } from './rollout/events.js';
 import { GrpcGoldenReplayer } from './rollout/golden-replay.js';
 import { startHttpEndpoint } from './rollout/http.js';
-import { jsonLogger } from './rollout/log.js';
+import { createLogger } from '@segserve/runtime';
 import { runRollbackCommand, runStatusCommand, runWatchCommand } from './rollout/commands.js';
 import { runStack } from './rollout/stack.js';
 import { Rollouts } from './rollout/rollouts.js';
@@ -84,7 +84,7 @@ function untilSignal(): Promise<NodeJS.Signals> {
 }
 
 async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Promise<number> {
-  const log = jsonLogger({ service: 'promoter', level: config.logLevel });
+  const log = createLogger({ service: 'promoter', level: config.logLevel });
   const natsUrl = requireNats(config);
   if (config.deployer === 'kubernetes' && !config.prometheusUrl) throw new ConfigError('SEGSERVE_PROMETHEUS_URL', 'required with SEGSERVE_DEPLOYER=kubernetes (pods are not scraped directly)');
   const policies = await loadPolicies(config.policyPath);
@@ -135,7 +135,7 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
       try {
         for await (const s of store.watchAll(watching.signal)) rollouts.onStateChange(s.record, s.revision);
       } catch (err) {
-        if (!watching.signal.aborted) log.warn('rollout state watch broke; watching again', { err });
+        if (!watching.signal.aborted) log.warn('rollout state watch broke; watching again', { error: err });
       }
       await new Promise((r) => setTimeout(r, 1_000));
     }
@@ -189,7 +189,7 @@ async function bootstrapStables(dirs: readonly string[], deps: { store: RolloutS
         await new Promise((res) => setTimeout(res, 500));
       }
     } catch (err) {
-      deps.log.error('could not serve the initial stable', { dir, err });
+      deps.log.error('could not serve the initial stable', { dir, error: err });
     }
   }
 }

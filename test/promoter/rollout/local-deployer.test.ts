@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LocalDeployer, targetPorts } from '../../../services/promoter/src/adapters/local-deployer.js';
 import { modelResolver } from '../../../services/promoter/src/adapters/local-models.js';
 import { healthServing } from '../../../services/promoter/src/adapters/local-process.js';
-import { silentLogger } from '../../../services/promoter/src/rollout/log.js';
+import { silentLogger } from '@segserve/runtime';
 import type { ModelRef, Readiness } from '../../../services/promoter/src/domain/ports.js';
 import { REPO_ROOT, spawnProcess, tempDir, waitFor, type TempDir } from '../../helpers/process.js';
 

@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { INFERENCE_MALLOC_ENV, loadProtos } from '@segserve/proto';
+import { loadProtos } from '@segserve/proto';
+import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
 
 export interface ProcessSpec {
   /** argv[0] and the arguments before the model arguments, e.g. [node, bin.js, 'inference']. */
