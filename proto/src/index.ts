@@ -18,5 +18,3 @@ export type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheck
 export * from './nats-url.js';
 export * from './segmentation-score.js';
 export * from './startup-line.js';
-export * from './memory-budget.js';
-export * from './memory-ledger.js';

@@ -4,3 +4,5 @@ export * from './logger.js';
 export * from './log-line.js';
 export * from './http2-windows.js';
 export * from './process-env.js';
+export * from './memory-budget.js';
+export * from './memory-ledger.js';

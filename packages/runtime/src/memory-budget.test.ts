@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chargeCeiling, decideCharge, requestBudgetBytes, type ChargePolicy, type LedgerState } from './memory-budget.js';
 import { MemoryLedger } from './memory-ledger.js';
-import { SegserveError } from './errors.js';
+import { SegserveError } from '@segserve/proto';
 
 const MiB = 2 ** 20;
 

@@ -2,7 +2,7 @@
 // with a deadline and an optional abort signal) and their timers. A charge is released exactly
 // once; releasing wakes the waiters that now fit, oldest first — a small charge may pass a large
 // one that still does not fit, so ordinary requests never queue behind a huge upload.
-import { SegserveError } from './errors.js';
+import { SegserveError } from '@segserve/proto';
 import { decideCharge, defaultChargePolicy, type ChargeDecision, type ChargePolicy, type LedgerState } from './memory-budget.js';
 
 export interface LedgerOptions {
