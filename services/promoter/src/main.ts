@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { parseModelManifest, parseNatsUrl, redactNatsUrl, type TrackState } from '@segserve/proto';
+import { parseModelManifest, parseNatsUrl, redactNatsUrl, startupLine, type TrackState } from '@segserve/proto';
 import { LocalDeployer } from './adapters/local-deployer.js';
 import { modelResolver } from './adapters/local-models.js';
 import { ensureNatsObjects } from './adapters/nats-setup.js';
@@ -149,7 +149,7 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
     sdTargets: () => (local?.scrapeTargets() ?? []).map((t) => ({ target: t.target, labels: { segserve_track: t.track } })),
     unverified: () => intake.unverified.summary(),
   });
-  log.info('running', { metrics_port: http.port, deployer: config.deployer, metrics_source: metrics.name, models: [...policies.keys()], signers: config.signers.length, state_dir: config.deployer === 'local' ? stateDir : undefined });
+  log.announce(...startupLine('promoter', { metrics_port: http.port, deployer: config.deployer, metrics_source: metrics.name, models: [...policies.keys()], signers: config.signers.length, state_dir: config.deployer === 'local' ? stateDir : undefined }));
 
   const signal = await untilSignal();
   log.info('stopping', { signal });
