@@ -6,7 +6,8 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { SharpCodec } from './adapters/image-codec.js';
 import { AdmissionGate } from './adapters/admission-gate.js';
-import { errorFields, type Logger } from './adapters/logger.js';
+import type { Logger } from '@segserve/runtime';
+import { startupLine } from '@segserve/proto';
 import { InferenceMetrics } from './adapters/metrics.js';
 import { startMetricsServer, type MetricsServer } from './adapters/metrics-server.js';
 import { OrtWorkerPool } from './adapters/ort-backend.js';
@@ -58,7 +59,7 @@ export function defaultBackendFactory(config: InferenceConfig, onFatal?: (err: E
       workers: config.ort.sessions,
       settings: config.ort,
       onWorkerExit: (err, remaining) => {
-        logger?.error('inference worker died', { remaining, ...errorFields(err) });
+        logger?.error('inference worker died', { remaining, error: err });
         if (remaining === 0) onFatal?.(err);
       },
     });
@@ -110,21 +111,23 @@ export async function startInference(options: StartOptions): Promise<InferencePr
         metrics.servingModel(m.name, m.version, m.sha256);
         metrics.modelLoadSeconds.set(l.loadSeconds);
         service.serve(l.pipeline);
-        logger.info('serving', {
-          grpc_port: grpcPort,
-          metrics_port: metricsServer.port,
-          model: m.name,
-          version: m.version,
-          sha256: m.sha256,
-          load_seconds: Math.round(l.loadSeconds * 1000) / 1000,
-          max_concurrency: config.maxConcurrency,
-          max_queue: config.maxQueue,
-          intra_op_threads: config.ort.intraOpThreads,
-        });
+        logger.announce(
+          ...startupLine('inference', {
+            grpc_port: grpcPort,
+            metrics_port: metricsServer.port,
+            model: m.name,
+            version: m.version,
+            sha256: m.sha256,
+            load_seconds: Math.round(l.loadSeconds * 1000) / 1000,
+            max_concurrency: config.maxConcurrency,
+            max_queue: config.maxQueue,
+            intra_op_threads: config.ort.intraOpThreads,
+          }),
+        );
         return;
       } catch (err) {
         const reason = err instanceof ModelLoadError ? err.reason : 'runtime';
-        logger.error('model load failed', { reason, attempt, retry_in_ms: delay, source: store.location, ...errorFields(err) });
+        logger.error('model load failed', { reason, attempt, retry_in_ms: delay, source: store.location, error: err });
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, delay);
           wake = () => {

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SegserveError, toSegserveError, type ModelInferRequest__Output } from '@segserve/proto';
 import type { AdmissionGate } from './adapters/admission-gate.js';
-import { errorFields, type Logger } from './adapters/logger.js';
+import type { Logger } from '@segserve/runtime';
 import type { InferenceMetrics } from './adapters/metrics.js';
 import type { LoadedModel } from './domain/model.js';
 import { parseInferInput } from './domain/oip.js';
@@ -212,7 +212,7 @@ export class InferenceService {
 
   /** Errors are always logged: INTERNAL with its cause (never sent to the client). */
   #logError(ctx: CallContext, err: SegserveError): void {
-    if (err.code === 'INTERNAL') this.#logger.error('request failed', { method: ctx.method, code: err.code, ...errorFields(err.cause ?? err) });
+    if (err.code === 'INTERNAL') this.#logger.error('request failed', { method: ctx.method, code: err.code, error: err.cause ?? err });
     else this.#logger.warn('request rejected', { method: ctx.method, code: err.code, message: err.message });
   }
 }
