@@ -126,12 +126,13 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
     }
   })();
   const control = serveRollbacks(nc, (model, reason) => rollouts.requestRollback(model, reason), log);
-  const intake = createIntake({ nc, objects, policies, signers: config.signers, runner: rollouts, log, modelRoots: config.modelRoots, countResult: (model, outcome) => telemetry.results.inc({ model, outcome }) });
+  const intake = createIntake({ nc, objects, policies, signers: config.signers, runner: rollouts, log, modelRoots: config.modelRoots, countResult: (model, outcome) => telemetry.results.inc({ model, outcome }), countUnverified: (model, code) => telemetry.unverified.inc({ model, reason_code: code }) });
   await intake.start();
   const http = await startHttpEndpoint({
     port: config.metricsPort,
     registry: telemetry.registry,
     sdTargets: () => (local?.scrapeTargets() ?? []).map((t) => ({ target: t.target, labels: { segserve_track: t.track } })),
+    unverified: () => intake.unverified.summary(),
   });
   log.announce(...startupLine('promoter', { metrics_port: http.port, deployer: config.deployer, metrics_source: metrics.name, models: [...policies.keys()], signers: config.signers.length, state_dir: config.deployer === 'local' ? stateDir : undefined }));
 
