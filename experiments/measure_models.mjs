@@ -3,7 +3,7 @@
 // backend with the serving settings from parseConfig, the Pipeline): when the serving pipeline
 // changes, re-running this re-measures every row the same way.
 //
-//   node experiments/measure_models.mjs --golden <dir> [--rounds 3] [--runs 8] [--images 12] --out <file.json> <model dir>...
+//   node experiments/measure_models.mjs --golden <dir> [--rounds 3] [--runs 8] [--images 12] [--score 1] --out <file.json> <model dir>...
 //
 // Per round (the models in alternating order, so that a busy moment of the shared machine does not
 // land on one model only):
@@ -11,9 +11,10 @@
 //   model as served (the session in its worker, the serving thread/arena/pattern settings);
 // - end-to-end time: `images` golden images through Pipeline.probe + segment(PNG): decode, resize,
 //   normalise, run, argmax, upsample, PNG — what one request costs inside the service.
-// Round 1 also scores every golden image: one confusion matrix per image (proto's accumulate, the
-// scoring `segserve eval` uses), from which the Python side draws the bootstrap interval; their sum
-// gives the mIoU, which must equal `segserve eval`'s on the same model.
+// With --score 1 (the default), round 1 also scores every golden image: one confusion matrix per
+// image (proto's accumulate, the scoring `segserve eval` uses), from which the Python side draws
+// the bootstrap interval; their sum gives the mIoU, which must equal `segserve eval`'s on the same
+// model. --score 0 only times (the 1152×768 copies: their accuracy is not what is served).
 //
 // Writes {settings, rounds: [{loadavg}], models: {dir: {model_ms, e2e_ms, per_image, miou}}}.
 import { readFile, writeFile } from 'node:fs/promises';
@@ -24,7 +25,7 @@ import {
 } from '@segserve/inference';
 
 function parseArgs(argv) {
-  const out = { rounds: 3, runs: 8, images: 12, models: [] };
+  const out = { rounds: 3, runs: 8, images: 12, score: '1', models: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a.startsWith('--')) out[a.slice(2)] = argv[++i];
@@ -73,14 +74,15 @@ async function main() {
         await m.backend.run(x);
         out.model_ms.push(performance.now() - t0);
       }
-      const n = r === 0 ? items.length : Math.min(items.length, Number(a.images));
+      const score = r === 0 && a.score !== '0';
+      const n = score ? items.length : Math.min(items.length, Number(a.images));
       for (let i = 0; i < n; i++) {
         const timer = new StageTimer();
         const probed = await m.pipeline.probe(bytes[i], timer);
         const seg = await m.pipeline.segment(bytes[i], probed, 'PNG', timer);
         const total = timer.finish().total ?? 0;
         if (i < Number(a.images)) out.e2e_ms.push(total);
-        if (r === 0) {
+        if (score) {
           const predicted = await m.codec.decodeMask(seg.mask);
           const c = emptyConfusion(m.model.manifest.classes.length);
           const invalid = accumulate(c, predicted.data, truths[i].data);
@@ -94,7 +96,7 @@ async function main() {
   for (const m of models) {
     const total = emptyConfusion(m.model.manifest.classes.length);
     for (const p of res[m.dir].per_image) p.confusion.forEach((v, i) => { total.counts[i] += v; });
-    res[m.dir].miou = scores(total).miou;
+    if (res[m.dir].per_image.length > 0) res[m.dir].miou = scores(total).miou;
     await m.backend.close();
     await m.store.close();
   }
