@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SegserveError, toSegserveError, type ModelInferRequest__Output } from '@segserve/proto';
-import type { AdmissionGate } from './adapters/admission-gate.js';
+import type { AdmissionGate, Permit } from './adapters/admission-gate.js';
 import { errorFields, type Logger } from './adapters/logger.js';
 import type { InferenceMetrics } from './adapters/metrics.js';
 import type { LoadedModel } from './domain/model.js';
@@ -66,6 +66,7 @@ export class InferenceService {
   readonly #now: () => number;
   readonly #listeners: ((s: ServiceState) => void)[] = [];
   #state: ServiceState = 'loading';
+  #abandoned = 0;
   #pipeline: Pipeline | undefined;
 
   constructor(options: InferenceServiceOptions) {
@@ -83,6 +84,15 @@ export class InferenceService {
 
   get model(): LoadedModel | undefined {
     return this.#pipeline?.model;
+  }
+
+  /**
+   * Work still under way whose caller has gone away: decodes and encodes in libuv's pool and
+   * model runs, none of which can be interrupted — CPU spent for nobody, and memory still
+   * charged (a decode's) until it ends.
+   */
+  get abandonedWork(): number {
+    return this.#abandoned + (this.#pipeline?.abandonedRuns ?? 0);
   }
 
   onStateChange(listener: (s: ServiceState) => void): void {
@@ -132,36 +142,59 @@ export class InferenceService {
 
   segment(req: SegmentInput, ctx: CallContext): Promise<SegmentReply> {
     return this.#handle(ctx, req.model, req.version, { bytes: req.image.length }, async (pipeline, timer) => {
-      // The excess of a burst is answered before the header check, which would wait for
-      // libuv's threads behind the admitted requests' decodes and encodes.
-      this.#gate.refuseIfFull();
-      const probed = await pipeline.probe(req.image, timer);
-      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
-      try {
+      // The header is read synchronously, before admission: a bad or oversized upload is
+      // answered at once, and the charge is known before the request takes anything.
+      const inspected = pipeline.inspect(req.image);
+      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal, { door: req.image.length, work: inspected.workBytes }));
+      return this.#run(ctx, permit, async () => {
         await this.#faultDelay(ctx.signal, timer);
-        const result = await pipeline.segment(req.image, probed, req.maskFormat, timer, ctx.signal);
+        const result = await pipeline.segment(req.image, inspected, req.maskFormat, timer, ctx.signal);
         return { ...result, model: pipeline.model.name, version: pipeline.model.version, timings: timer.ms };
-      } finally {
-        permit.release();
-      }
+      });
     });
   }
 
   infer(req: ModelInferRequest__Output, ctx: CallContext): Promise<InferReply> {
     return this.#handle(ctx, req.model_name, req.model_version, {}, async (pipeline, timer) => {
       const m = pipeline.model;
-      this.#gate.refuseIfFull();
       const tensor = await timer.time('preprocess', () => parseInferInput(req, m.input, m.output.name));
-      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
-      try {
+      // The request's tensor (its upload) and the raw output of the model's size.
+      const [, , h, w] = m.input.shape as [number, number, number, number];
+      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal, { door: tensor.byteLength, work: m.output.channels * h * w * 4 }));
+      return this.#run(ctx, permit, async () => {
         await this.#faultDelay(ctx.signal, timer);
         const output = await pipeline.infer(tensor, timer, ctx.signal);
-        ctx.signal.throwIfAborted();
         return { model: m, id: req.id, output };
-      } finally {
-        permit.release();
-      }
+      });
     });
+  }
+
+  /**
+   * Runs admitted work and answers as soon as it ends or its caller goes away, whichever is
+   * first. The slot is given back then; work that cannot be interrupted (a decode in libuv's
+   * pool, a model run) keeps its memory charge until it really ends, and is counted as
+   * abandoned meanwhile, so the CPU it still burns shows.
+   */
+  async #run<T>(ctx: CallContext, permit: Permit, work: () => Promise<T>): Promise<T> {
+    const running = work();
+    let abortedAt: number | undefined;
+    try {
+      return await untilAborted(running, ctx.signal, () => (abortedAt = this.#now()));
+    } finally {
+      permit.releaseSlot();
+      if (abortedAt === undefined) permit.releaseBytes();
+      else {
+        this.#abandoned++;
+        const since = abortedAt;
+        void running
+          .catch(() => undefined)
+          .finally(() => {
+            permit.releaseBytes();
+            this.#abandoned--;
+            this.#logger.debug('abandoned work ended', { method: ctx.method, ms_after_abort: Math.round(this.#now() - since) });
+          });
+      }
+    }
   }
 
   async #handle<T>(ctx: CallContext, name: string, version: string, fields: Record<string, unknown>, work: (p: Pipeline, t: StageTimer) => Promise<T>): Promise<T> {
@@ -215,6 +248,25 @@ export class InferenceService {
     if (err.code === 'INTERNAL') this.#logger.error('request failed', { method: ctx.method, code: err.code, ...errorFields(err.cause ?? err) });
     else this.#logger.warn('request rejected', { method: ctx.method, code: err.code, message: err.message });
   }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (`onAbort` is told when). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  if (signal.aborted) {
+    onAbort();
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => {
+      onAbort();
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (v) => (signal.removeEventListener('abort', abort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', abort), reject(e)),
+    );
+  });
 }
 
 function describeResult(result: unknown): Record<string, unknown> {
