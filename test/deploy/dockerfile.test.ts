@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/process.js';
-import { INFERENCE_MALLOC_ENV } from '@segserve/proto';
+import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
 
 const DOCKERFILE = path.join(REPO_ROOT, 'deploy', 'docker', 'Dockerfile');
 

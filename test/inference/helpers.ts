@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { DirectoryModelStore, createLogger, parseConfig, startInference, type BackendFactory, type InferenceProcess } from '@segserve/inference';
+import { createLogger } from '@segserve/runtime';
+import { DirectoryModelStore, parseConfig, startInference, type BackendFactory, type InferenceProcess } from '@segserve/inference';
 import { ERROR_CODE_METADATA_KEY, loadProtos, type ModelManifest } from '@segserve/proto';
 import { REPO_ROOT } from '../helpers/process.js';
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { startNats, type NatsServer } from '../helpers/nats.js';
 import { spawnSegserve, tempDir, type Spawned, type TempDir } from '../helpers/process.js';
 import { MODELS, clients, healthStatus, manifestOf, png, segment, syntheticImage } from './helpers.js';
+import { parseStartupLine } from '@segserve/proto';
 
 // The inference user's publish permissions, as in deploy/nats/nats.conf: object-store reads only.
 const INFERENCE_PUBLISH = [
@@ -60,7 +61,7 @@ function spawnFromNats(name: string, version: string, env: Record<string, string
 }
 
 async function expectServes(proc: Spawned, name: string, version: string): Promise<void> {
-  const line = await proc.waitForJson<{ grpc_port: number; model: string; version: string }>((o) => o['msg'] === 'serving', 60_000);
+  const line = await proc.waitForStartup('inference', 60_000);
   expect([line.model, line.version]).toEqual([name, version]);
   const c = clients(`127.0.0.1:${line.grpc_port}`);
   try {
@@ -85,9 +86,9 @@ describe('model from the NATS object store', () => {
 
   it('stays NOT_SERVING while the version is missing, says so, and serves once it is uploaded', async () => {
     await using proc = spawnFromNats('ads', '2');
-    const failed = await proc.waitForJson<{ reason: string; error: string }>((o) => o['msg'] === 'model load failed', 60_000);
+    const failed = await proc.waitForJson<{ reason: string; error: { message: string } }>((o) => o['msg'] === 'model load failed', 60_000);
     expect(failed.reason).toBe('missing');
-    expect(failed.error).toMatch(/segserve_models\/ads\/2\/model.json does not exist/);
+    expect(failed.error.message).toMatch(/segserve_models\/ads\/2\/model.json does not exist/);
     const { grpc_port } = await proc.waitForJson<{ grpc_port: number }>((o) => o['msg'] === 'starting');
     const c = clients(`127.0.0.1:${grpc_port}`);
     try {
@@ -103,17 +104,17 @@ describe('model from the NATS object store', () => {
   it('refuses a model.onnx whose bytes do not match model.json', async () => {
     await upload('ads', '3', MODELS.seg, Buffer.from(await readFile(path.join(MODELS.seg2, 'model.onnx'))));
     await using proc = spawnFromNats('ads', '3');
-    const failed = await proc.waitForJson<{ reason: string; error: string }>((o) => o['msg'] === 'model load failed', 60_000);
+    const failed = await proc.waitForJson<{ reason: string; error: { message: string } }>((o) => o['msg'] === 'model load failed', 60_000);
     expect(failed.reason).toBe('digest_mismatch');
-    expect(failed.error).toMatch(/segserve_models\/ads\/3\/model.onnx has sha256 [0-9a-f]{64} but model.json says/);
-    expect(proc.lines().some((l) => l.includes('"msg":"serving"'))).toBe(false);
+    expect(failed.error.message).toMatch(/segserve_models\/ads\/3\/model.onnx has sha256 [0-9a-f]{64} but model.json says/);
+    expect(proc.lines().some((l) => parseStartupLine('inference', l))).toBe(false);
   });
 
   it('refuses a version whose digest is not the pinned SEGSERVE_MODEL_SHA256', async () => {
     await using proc = spawnFromNats('ads', '1', { SEGSERVE_MODEL_SHA256: 'a'.repeat(64) });
-    const failed = await proc.waitForJson<{ reason: string; error: string }>((o) => o['msg'] === 'model load failed', 60_000);
+    const failed = await proc.waitForJson<{ reason: string; error: { message: string } }>((o) => o['msg'] === 'model load failed', 60_000);
     expect(failed.reason).toBe('digest_mismatch');
-    expect(failed.error).toMatch(/SEGSERVE_MODEL_SHA256 is a{64}/);
+    expect(failed.error.message).toMatch(/SEGSERVE_MODEL_SHA256 is a{64}/);
   });
 
   it('with a pinned digest, starts from the local cache while NATS is down', async () => {

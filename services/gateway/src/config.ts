@@ -3,8 +3,7 @@
 import { DEFAULT_MAX_MESSAGE_BYTES, isValidModelName, unknownSegserveVars, type RolloutState } from '@segserve/proto';
 import { parseUpstreamsSpec, UpstreamsSpecError } from './domain/upstreams-spec.js';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+import { LOG_LEVELS, type LogLevel } from '@segserve/runtime';
 
 export interface RetryPolicy {
   /** Attempts in total, the first included (grpc-js caps this at 5). */
@@ -129,7 +128,7 @@ export function loadConfig(env: Env, now: Date = new Date()): GatewayConfig {
   });
 
   const logLevel = (value(env, 'SEGSERVE_LOG_LEVEL') ?? DEFAULTS.logLevel) as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('SEGSERVE_LOG_LEVEL', `'${String(logLevel)}' is not one of ${LOG_LEVELS.join(', ')}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError('SEGSERVE_LOG_LEVEL', `'${String(logLevel)}' is not one of ${LOG_LEVELS.join(', ')}`);
 
   const defaultModel = value(env, 'SEGSERVE_DEFAULT_MODEL') ?? (staticRoutes.length === 1 ? staticRoutes[0]?.model : undefined) ?? DEFAULTS.defaultModel;
   if (!isValidModelName(defaultModel)) throw new ConfigError('SEGSERVE_DEFAULT_MODEL', `'${defaultModel}' is not a valid model name`);

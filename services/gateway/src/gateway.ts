@@ -14,7 +14,7 @@ import { LayeredRolloutSource, StaticRolloutSource, type RolloutSource } from '.
 import { UpstreamPool } from './adapters/upstreams.js';
 import { buildHttpServer } from './adapters/http/server.js';
 import { bindGrpc, buildGrpcServer } from './adapters/grpc/server.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@segserve/runtime';
 
 export const GATEWAY_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

@@ -1,7 +1,8 @@
 // The only place that reads process.env and installs signal handlers.
 import { ConfigError, loadConfig } from './config.js';
 import { GATEWAY_VERSION, startGateway } from './gateway.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '@segserve/runtime';
+import { startupLine } from '@segserve/proto';
 import { runStart } from './start.js';
 
 /** `segserve gateway`: runs until SIGTERM/SIGINT, then drains and resolves with the exit code. */
@@ -26,15 +27,17 @@ export async function runGateway(argv: readonly string[]): Promise<number> {
   }
   const logger = createLogger({ level: config.logLevel, service: 'gateway' });
   const gateway = await startGateway(config, { logger });
-  logger.announce('listening', {
-    http_port: gateway.httpPort,
-    grpc_port: gateway.grpcPort,
-    host: config.host,
-    version: GATEWAY_VERSION,
-    models: gateway.core.router.states().map((s) => s.model),
-    nats: config.natsUrl !== undefined,
-    api_keys: config.apiKeys.length > 0,
-  });
+  logger.announce(
+    ...startupLine('gateway', {
+      http_port: gateway.httpPort,
+      grpc_port: gateway.grpcPort,
+      host: config.host,
+      version: GATEWAY_VERSION,
+      models: gateway.core.router.states().map((s) => s.model),
+      nats: config.natsUrl !== undefined,
+      api_keys: config.apiKeys.length > 0,
+    }),
+  );
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -7,7 +7,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { INFERENCE_MALLOC_ENV } from '@segserve/proto';
+import { parseStartupLine, type StartupLine, type StartupService } from '@segserve/proto';
+import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -113,8 +114,8 @@ interface Child {
   readonly name: string;
   readonly proc: ChildProcess;
   readonly exited: Promise<number | null>;
-  /** Resolves with the first JSON log line for which `predicate` holds; rejects on exit. */
-  waitForJson(predicate: (o: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>>;
+  /** Resolves with the child's start-up line; rejects on exit or timeout. */
+  waitForStartup<S extends StartupService>(service: S, timeoutMs: number): Promise<StartupLine<S>>;
 }
 
 /** Child output: JSON log lines at warn/error (or all with SEGSERVE_LOG_LEVEL=debug) to stderr. */
@@ -125,7 +126,7 @@ function startChild(name: string, args: string[], env: Env, verbose: boolean): C
     proc.once('exit', (code, signal) => resolve(signal ? null : code));
     proc.once('error', () => resolve(-1));
   });
-  const watchers = new Set<(o: Record<string, unknown>) => void>();
+  const watchers = new Set<(line: string) => void>();
   const recent: string[] = [];
   const onLine = (line: string): void => {
     recent.push(line);
@@ -137,20 +138,21 @@ function startChild(name: string, args: string[], env: Env, verbose: boolean): C
       obj = undefined;
     }
     if (verbose || !obj || obj['level'] === 'warn' || obj['level'] === 'error') process.stderr.write(`[${name}] ${line}\n`);
-    if (obj) for (const w of watchers) w(obj);
+    for (const w of watchers) w(line);
   };
   if (proc.stdout) createInterface({ input: proc.stdout }).on('line', onLine);
   if (proc.stderr) createInterface({ input: proc.stderr }).on('line', onLine);
-  const waitForJson = (predicate: (o: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> =>
+  const waitForStartup = <S extends StartupService>(service: S, timeoutMs: number): Promise<StartupLine<S>> =>
     new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
         watchers.delete(watcher);
       };
-      const watcher = (o: Record<string, unknown>): void => {
-        if (predicate(o)) {
+      const watcher = (line: string): void => {
+        const startup = parseStartupLine(service, line);
+        if (startup) {
           done();
-          resolve(o);
+          resolve(startup);
         }
       };
       const timer = setTimeout(() => {
@@ -163,7 +165,7 @@ function startChild(name: string, args: string[], env: Env, verbose: boolean): C
         reject(new Error(`${name} exited (code ${String(code)}) while starting; last output:\n${recent.join('\n')}`));
       });
     });
-  return { name, proc, exited, waitForJson };
+  return { name, proc, exited, waitForStartup };
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`. */
@@ -229,7 +231,7 @@ export async function runStart(argv: readonly string[], env: Env): Promise<numbe
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
 
   try {
-    const serving = await Promise.race([inference.waitForJson((o) => o['msg'] === 'serving', 180_000), signal.then(() => undefined)]);
+    const serving = await Promise.race([inference.waitForStartup('inference', 180_000), signal.then(() => undefined)]);
     if (!serving) {
       await stopAll();
       return 0;
@@ -240,17 +242,17 @@ export async function runStart(argv: readonly string[], env: Env): Promise<numbe
       {
         ...base,
         SEGSERVE_HOST: host,
-        SEGSERVE_UPSTREAMS: `${model.name}=ipv4:127.0.0.1:${String(serving['grpc_port'])}`,
+        SEGSERVE_UPSTREAMS: `${model.name}=ipv4:127.0.0.1:${serving.grpc_port}`,
         SEGSERVE_DEFAULT_MODEL: model.name,
       },
       verbose,
     );
-    const listening = await Promise.race([gateway.waitForJson((o) => o['msg'] === 'listening', 60_000), signal.then(() => undefined)]);
+    const listening = await Promise.race([gateway.waitForStartup('gateway', 60_000), signal.then(() => undefined)]);
     if (!listening) {
       await stopAll();
       return 0;
     }
-    const ep: Endpoints = { host, httpPort: Number(listening['http_port']), grpcPort: Number(listening['grpc_port']) };
+    const ep: Endpoints = { host, httpPort: listening.http_port, grpcPort: listening.grpc_port };
     const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
     await waitReady(`http://${local}:${ep.httpPort}/readyz`, 60_000);
     process.stdout.write(banner(model, ep, sampleImage(model), (env['SEGSERVE_API_KEYS'] ?? '').trim() !== ''));

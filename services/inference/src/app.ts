@@ -5,13 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { SharpCodec } from './adapters/image-codec.js';
 import { AdmissionGate } from './adapters/admission-gate.js';
-import { errorFields, type Logger } from './adapters/logger.js';
+import { MemoryLedger, requestBudgetBytes, type Logger } from '@segserve/runtime';
+import { startupLine } from '@segserve/proto';
 import { InferenceMetrics } from './adapters/metrics.js';
 import { startMetricsServer, type MetricsServer } from './adapters/metrics-server.js';
 import { OrtWorkerPool } from './adapters/ort-backend.js';
 import { imageLimits, type InferenceConfig } from './config.js';
 import { readMemory, resetPeak, type MemoryReading } from './adapters/memory-probe.js';
-import { ACTIVATION_PER_INPUT_BYTE, admissionBudget } from './domain/budget.js';
+import { ACTIVATION_PER_INPUT_BYTE } from './domain/image-cost.js';
 import { ModelLoadError, segmentSpec } from './domain/model.js';
 import { bindServer, createGrpcServer, shutdownServer } from './grpc/server.js';
 import { loadPipeline, type BackendFactory, type LoadedPipeline } from './model-loader.js';
@@ -58,13 +59,19 @@ const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
  * it is the baseline, its peak above that is one run's activations. Where the peak cannot be
  * reset (not Linux), activations are estimated from the input size.
  */
-function measureBudget(before: MemoryReading | undefined, l: LoadedPipeline, config: InferenceConfig, limitBytes: number): { budgetBytes: number; baselineBytes: number; activationBytes: number; measured: boolean } {
+function measureBudget(before: MemoryReading | undefined, l: LoadedPipeline, config: InferenceConfig, cgroupLimit: number | undefined): { budgetBytes: number; baselineBytes: number; activationBytes: number; measured: boolean } {
   const after = readMemory();
   const inputBytes = l.model.input.shape.reduce((a, b) => a * b, 1) * 4;
   const measured = before !== undefined && after !== undefined;
   const baselineBytes = after?.rssBytes ?? 0;
   const activationBytes = measured ? Math.max(0, after.peakBytes - after.rssBytes) : inputBytes * ACTIVATION_PER_INPUT_BYTE;
-  const budgetBytes = admissionBudget({ limitBytes, headroom: config.memoryHeadroom, baselineBytes, activationBytes, sessions: config.ort.sessions });
+  const budgetBytes = requestBudgetBytes({
+    limitBytes: cgroupLimit,
+    configuredBytes: config.memoryLimitBytes,
+    // One set of activations per session may be live at any time, whatever the requests are.
+    baselineBytes: baselineBytes + config.ort.sessions * activationBytes,
+    headroomBytes: (cgroupLimit ?? config.memoryLimitBytes) * config.memoryHeadroom,
+  });
   return { budgetBytes, baselineBytes, activationBytes, measured };
 }
 
@@ -77,7 +84,7 @@ export function defaultBackendFactory(config: InferenceConfig, onFatal?: (err: E
       settings: config.ort,
       segment: segmentSpec(artifact.manifest),
       onWorkerExit: (err, remaining) => {
-        logger?.error('inference worker died', { remaining, ...errorFields(err) });
+        logger?.error('inference worker died', { remaining, error: err });
         if (remaining === 0) onFatal?.(err);
       },
     });
@@ -95,7 +102,6 @@ export async function startInference(options: StartOptions): Promise<InferencePr
       onChange: (s) => {
         metrics.queueDepth.set(s.queued);
         metrics.inFlight.set(s.running);
-        metrics.admittedBytes.set(s.heldBytes);
       },
     },
   );
@@ -139,32 +145,34 @@ export async function startInference(options: StartOptions): Promise<InferencePr
         }
         loaded = l;
         const m = l.model;
-        const budget = measureBudget(before, l, config, limitBytes);
-        gate.setBudget(budget.budgetBytes);
+        const budget = measureBudget(before, l, config, options.memoryLimitBytes);
+        const memory = new MemoryLedger({ capacityBytes: budget.budgetBytes, maxWaiting: config.maxQueue, onChange: (snap) => metrics.admittedBytes.set(snap.held) });
         metrics.memoryBudgetBytes.set(budget.budgetBytes);
         metrics.servingModel(m.name, m.version, m.sha256);
         metrics.modelLoadSeconds.set(l.loadSeconds);
-        service.serve(l.pipeline);
-        logger.info('serving', {
-          grpc_port: grpcPort,
-          metrics_port: metricsServer.port,
-          model: m.name,
-          version: m.version,
-          sha256: m.sha256,
-          load_seconds: Math.round(l.loadSeconds * 1000) / 1000,
-          max_concurrency: config.maxConcurrency,
-          max_queue: config.maxQueue,
-          intra_op_threads: config.ort.intraOpThreads,
-          memory_limit_mb: mb(limitBytes),
-          baseline_mb: mb(budget.baselineBytes),
-          activation_mb: mb(budget.activationBytes),
-          activation_measured: budget.measured,
-          budget_mb: mb(budget.budgetBytes),
-        });
+        service.serve(l.pipeline, memory);
+        logger.announce(
+          ...startupLine('inference', {
+            grpc_port: grpcPort,
+            metrics_port: metricsServer.port,
+            model: m.name,
+            version: m.version,
+            sha256: m.sha256,
+            load_seconds: Math.round(l.loadSeconds * 1000) / 1000,
+            max_concurrency: config.maxConcurrency,
+            max_queue: config.maxQueue,
+            intra_op_threads: config.ort.intraOpThreads,
+            memory_limit_mb: mb(limitBytes),
+            baseline_mb: mb(budget.baselineBytes),
+            activation_mb: mb(budget.activationBytes),
+            activation_measured: budget.measured,
+            budget_mb: mb(budget.budgetBytes),
+          }),
+        );
         return;
       } catch (err) {
         const reason = err instanceof ModelLoadError ? err.reason : 'runtime';
-        logger.error('model load failed', { reason, attempt, retry_in_ms: delay, source: store.location, ...errorFields(err) });
+        logger.error('model load failed', { reason, attempt, retry_in_ms: delay, source: store.location, error: err });
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, delay);
           wake = () => {

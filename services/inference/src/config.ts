@@ -6,8 +6,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES, isValidModelName, isValidModelVersion, unkno
 import path from 'node:path';
 import type { ImageLimits } from './domain/image-cost.js';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+import { LOG_LEVELS, type LogLevel } from '@segserve/runtime';
 
 export type ModelSource =
   | { readonly kind: 'directory'; readonly dir: string; readonly sha256: string | undefined }
@@ -178,7 +177,7 @@ export function parseConfig(env: Env, system: SystemFacts): InferenceConfig {
   const maxConcurrency = int(env, 'SEGSERVE_MAX_CONCURRENCY', cpu, 1, 256);
   const sessions = Math.min(maxConcurrency, int(env, 'SEGSERVE_ORT_SESSIONS', DEFAULTS.sessions, 1, 256));
   const logLevel = (read(env, 'SEGSERVE_LOG_LEVEL')?.toLowerCase() ?? DEFAULTS.logLevel) as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`SEGSERVE_LOG_LEVEL: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`SEGSERVE_LOG_LEVEL: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
   const config: InferenceConfig = {
     host: read(env, 'SEGSERVE_HOST') ?? DEFAULTS.host,
     grpcPort: int(env, 'SEGSERVE_GRPC_PORT', DEFAULTS.grpcPort, 0, 65535),

@@ -19,7 +19,6 @@ export { STAGES, type Stage, type StageTimings } from './domain/stages.js';
 export { DirectoryModelStore } from './adapters/directory-store.js';
 export { SharpCodec } from './adapters/image-codec.js';
 export { OrtWorkerPool } from './adapters/ort-backend.js';
-export { createLogger, type Logger } from './adapters/logger.js';
 export { InferenceMetrics, DURATION_BUCKETS } from './adapters/metrics.js';
 export { HEALTH_SERVICES, SEGMENTER_SERVICE, OIP_SERVICE } from './grpc/server.js';
 export type { ModelStore, InferenceBackend, ImageCodec, ClassMapOutput } from './ports.js';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { cpuLimit, memoryLimit } from './adapters/cgroup.js';
 import { DirectoryModelStore } from './adapters/directory-store.js';
 import { SharpCodec } from './adapters/image-codec.js';
-import { createLogger, errorFields, type Logger } from './adapters/logger.js';
+import { createLogger, type Logger } from '@segserve/runtime';
 import { defaultBackendFactory, startInference } from './app.js';
 import { ConfigError, applyFlags, imageLimits, parseConfig, type InferenceConfig, type ModelSource } from './config.js';
 import { evaluate, formatReport } from './eval.js';
@@ -60,7 +60,7 @@ export async function runInference(argv: readonly string[]): Promise<number> {
     store,
     memoryLimitBytes: memoryLimit(),
     onFatal: (err) => {
-      logger.error('no inference worker left; exiting', errorFields(err));
+      logger.error('no inference worker left; exiting', { error: err });
       process.exit(1);
     },
   });

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SegserveError, toSegserveError, type ModelInferRequest__Output } from '@segserve/proto';
 import type { AdmissionGate, Permit } from './adapters/admission-gate.js';
-import { errorFields, type Logger } from './adapters/logger.js';
+import type { Charge, Logger, MemoryLedger } from '@segserve/runtime';
 import type { InferenceMetrics } from './adapters/metrics.js';
 import type { LoadedModel } from './domain/model.js';
 import { parseInferInput } from './domain/oip.js';
@@ -68,6 +68,7 @@ export class InferenceService {
   #state: ServiceState = 'loading';
   #abandoned = 0;
   #pipeline: Pipeline | undefined;
+  #ledger: MemoryLedger | undefined;
 
   constructor(options: InferenceServiceOptions) {
     this.#gate = options.gate;
@@ -99,10 +100,14 @@ export class InferenceService {
     this.#listeners.push(listener);
   }
 
-  /** The model is loaded and warm: start serving (unless already draining). */
-  serve(pipeline: Pipeline): void {
+  /**
+   * The model is loaded and warm: start serving (unless already draining), charging requests
+   * to `memory` (the admission budget, known once the baseline has been measured).
+   */
+  serve(pipeline: Pipeline, memory: MemoryLedger): void {
     if (this.#state === 'draining') return;
     this.#pipeline = pipeline;
+    this.#ledger = memory;
     this.#setState('serving');
   }
 
@@ -142,14 +147,18 @@ export class InferenceService {
 
   segment(req: SegmentInput, ctx: CallContext): Promise<SegmentReply> {
     return this.#handle(ctx, req.model, req.version, { bytes: req.image.length }, async (pipeline, timer) => {
-      // The header is read synchronously, before admission: a bad or oversized upload is
-      // answered at once, and the charge is known before the request takes anything.
-      const inspected = pipeline.inspect(req.image);
-      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal, { door: req.image.length, work: inspected.workBytes }));
-      return this.#run(ctx, permit, async () => {
-        await this.#faultDelay(ctx.signal, timer);
-        const result = await pipeline.segment(req.image, inspected, req.maskFormat, timer, ctx.signal);
-        return { ...result, model: pipeline.model.name, version: pipeline.model.version, timings: timer.ms };
+      // The excess of a burst is answered first; then the upload is charged, its header read
+      // (synchronously: a bad or oversized upload is answered at once) and what running it will
+      // hold charged before it takes a slot.
+      this.#gate.refuseIfFull();
+      const charge = this.#memory().tryCharge(req.image.length);
+      return this.#admitted(ctx, charge, timer, async () => {
+        const inspected = pipeline.inspect(req.image);
+        await timer.time('queue', () => charge.growWhenRoom(inspected.workBytes, { waitMs: this.#gate.limits.queueTimeoutMs, signal: ctx.signal }));
+        return async () => {
+          const result = await pipeline.segment(req.image, inspected, req.maskFormat, timer, ctx.signal);
+          return { ...result, model: pipeline.model.name, version: pipeline.model.version, timings: timer.ms };
+        };
       });
     });
   }
@@ -157,39 +166,53 @@ export class InferenceService {
   infer(req: ModelInferRequest__Output, ctx: CallContext): Promise<InferReply> {
     return this.#handle(ctx, req.model_name, req.model_version, {}, async (pipeline, timer) => {
       const m = pipeline.model;
+      this.#gate.refuseIfFull();
       const tensor = await timer.time('preprocess', () => parseInferInput(req, m.input, m.output.name));
-      // The request's tensor (its upload) and the raw output of the model's size.
-      const [, , h, w] = m.input.shape as [number, number, number, number];
-      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal, { door: tensor.byteLength, work: m.output.channels * h * w * 4 }));
-      return this.#run(ctx, permit, async () => {
-        await this.#faultDelay(ctx.signal, timer);
-        const output = await pipeline.infer(tensor, timer, ctx.signal);
-        return { model: m, id: req.id, output };
+      // The request's tensor (its upload), then the raw output of the model's size.
+      const charge = this.#memory().tryCharge(tensor.byteLength);
+      return this.#admitted(ctx, charge, timer, async () => {
+        const [, , h, w] = m.input.shape as [number, number, number, number];
+        await timer.time('queue', () => charge.growWhenRoom(m.output.channels * h * w * 4, { waitMs: this.#gate.limits.queueTimeoutMs, signal: ctx.signal }));
+        return async () => ({ model: m, id: req.id, output: await pipeline.infer(tensor, timer, ctx.signal) });
       });
     });
   }
 
+  #memory(): MemoryLedger {
+    const l = this.#ledger;
+    if (!l) throw new SegserveError('UNAVAILABLE', 'model not loaded yet');
+    return l;
+  }
+
   /**
-   * Runs admitted work and answers as soon as it ends or its caller goes away, whichever is
-   * first. The slot is given back then; work that cannot be interrupted (a decode in libuv's
-   * pool, a model run) keeps its memory charge until it really ends, and is counted as
-   * abandoned meanwhile, so the CPU it still burns shows.
+   * `prepare` (header checks, the wait for memory) runs holding the charge; then a slot is
+   * taken and the work it returns runs. The caller is answered as soon as the work ends or the
+   * caller goes away, whichever is first, and the slot is given back then. Work that cannot be
+   * interrupted (a decode in libuv's pool, a model run) keeps its memory charge until it really
+   * ends, and is counted as abandoned meanwhile, so the CPU it still burns shows.
    */
-  async #run<T>(ctx: CallContext, permit: Permit, work: () => Promise<T>): Promise<T> {
-    const running = work();
+  async #admitted<T>(ctx: CallContext, charge: Charge, timer: StageTimer, prepare: () => Promise<() => Promise<T>>): Promise<T> {
+    let running: Promise<T> | undefined;
     let abortedAt: number | undefined;
+    let permit: Permit | undefined;
     try {
+      const work = await prepare();
+      permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
+      running = (async () => {
+        await this.#faultDelay(ctx.signal, timer);
+        return work();
+      })();
       return await untilAborted(running, ctx.signal, () => (abortedAt = this.#now()));
     } finally {
-      permit.releaseSlot();
-      if (abortedAt === undefined) permit.releaseBytes();
+      permit?.release();
+      if (running === undefined || abortedAt === undefined) charge.release();
       else {
         this.#abandoned++;
         const since = abortedAt;
         void running
           .catch(() => undefined)
           .finally(() => {
-            permit.releaseBytes();
+            charge.release();
             this.#abandoned--;
             this.#logger.debug('abandoned work ended', { method: ctx.method, ms_after_abort: Math.round(this.#now() - since) });
           });
@@ -245,7 +268,7 @@ export class InferenceService {
 
   /** Errors are always logged: INTERNAL with its cause (never sent to the client). */
   #logError(ctx: CallContext, err: SegserveError): void {
-    if (err.code === 'INTERNAL') this.#logger.error('request failed', { method: ctx.method, code: err.code, ...errorFields(err.cause ?? err) });
+    if (err.code === 'INTERNAL') this.#logger.error('request failed', { method: ctx.method, code: err.code, error: err.cause ?? err });
     else this.#logger.warn('request rejected', { method: ctx.method, code: err.code, message: err.message });
   }
 }

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { isValidModelName, parseNatsUrl, unknownSegserveVars } from '@segserve/proto';
 import { parseSigners } from './adapters/signing.js';
-import { isLogLevel, type LogLevel } from './rollout/log.js';
+import { isLogLevel, type LogLevel } from '@segserve/runtime';
 
 export type DeployerKind = 'local' | 'kubernetes';
 

@@ -16,5 +16,4 @@ export { KubernetesDeployer, KubernetesConflictError, rolloutStatus } from './ad
 export { PrometheusMetrics } from './adapters/prometheus-metrics.js';
 export { ScrapeMetrics, type ScrapeEndpoint } from './adapters/scrape-metrics.js';
 export { GrpcGoldenReplayer } from './rollout/golden-replay.js';
-export { jsonLogger, silentLogger, type LogLevel } from './rollout/log.js';
 export { parseConfig, ConfigError, type PromoterConfig } from './config.js';

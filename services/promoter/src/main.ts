@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { parseModelManifest, parseNatsUrl, redactNatsUrl, type TrackState } from '@segserve/proto';
+import { parseModelManifest, parseNatsUrl, redactNatsUrl, startupLine, type TrackState } from '@segserve/proto';
 import { LocalDeployer } from './adapters/local-deployer.js';
 import { modelResolver } from './adapters/local-models.js';
 import { ensureNatsObjects } from './adapters/nats-setup.js';
@@ -22,7 +22,7 @@ import { serveRollbacks } from './rollout/control.js';
 import { jetStreamEventSink } from './rollout/events.js';
 import { GrpcGoldenReplayer } from './rollout/golden-replay.js';
 import { startHttpEndpoint } from './rollout/http.js';
-import { jsonLogger } from './rollout/log.js';
+import { createLogger } from '@segserve/runtime';
 import { runRollbackCommand, runStatusCommand, runWatchCommand } from './rollout/commands.js';
 import { runStack } from './rollout/stack.js';
 import { Rollouts } from './rollout/rollouts.js';
@@ -84,7 +84,7 @@ function untilSignal(): Promise<NodeJS.Signals> {
 }
 
 async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Promise<number> {
-  const log = jsonLogger({ service: 'promoter', level: config.logLevel });
+  const log = createLogger({ service: 'promoter', level: config.logLevel });
   const natsUrl = requireNats(config);
   if (config.deployer === 'kubernetes' && !config.prometheusUrl) throw new ConfigError('SEGSERVE_PROMETHEUS_URL', 'required with SEGSERVE_DEPLOYER=kubernetes (pods are not scraped directly)');
   const policies = await loadPolicies(config.policyPath);
@@ -135,7 +135,7 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
       try {
         for await (const s of store.watchAll(watching.signal)) rollouts.onStateChange(s.record, s.revision);
       } catch (err) {
-        if (!watching.signal.aborted) log.warn('rollout state watch broke; watching again', { err });
+        if (!watching.signal.aborted) log.warn('rollout state watch broke; watching again', { error: err });
       }
       await new Promise((r) => setTimeout(r, 1_000));
     }
@@ -148,7 +148,7 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
     registry: telemetry.registry,
     sdTargets: () => (local?.scrapeTargets() ?? []).map((t) => ({ target: t.target, labels: { segserve_track: t.track } })),
   });
-  log.info('running', { metrics_port: http.port, deployer: config.deployer, metrics_source: metrics.name, models: [...policies.keys()], signers: config.signers.length, state_dir: config.deployer === 'local' ? stateDir : undefined });
+  log.announce(...startupLine('promoter', { metrics_port: http.port, deployer: config.deployer, metrics_source: metrics.name, models: [...policies.keys()], signers: config.signers.length, state_dir: config.deployer === 'local' ? stateDir : undefined }));
 
   const signal = await untilSignal();
   log.info('stopping', { signal });
@@ -188,7 +188,7 @@ async function bootstrapStables(dirs: readonly string[], deps: { store: RolloutS
         await new Promise((res) => setTimeout(res, 500));
       }
     } catch (err) {
-      deps.log.error('could not serve the initial stable', { dir, err });
+      deps.log.error('could not serve the initial stable', { dir, error: err });
     }
   }
 }

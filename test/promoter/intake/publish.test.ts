@@ -133,7 +133,7 @@ describe('loading a published version from the object store', () => {
         SEGSERVE_METRICS_PORT: '0',
       },
     });
-    const serving = await inference.waitForJson<{ grpc_port: number; metrics_port: number; version: string }>((o) => o['msg'] === 'serving', 120_000);
+    const serving = await inference.waitForStartup('inference', 120_000);
     expect(serving.version).toBe('2');
     const measured = await runGoldenSet({
       target: `ipv4:127.0.0.1:${serving.grpc_port}`,

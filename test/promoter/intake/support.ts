@@ -4,6 +4,7 @@ import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { EXPERIMENT_HEADERS, NATS_NAMES, isTerminalDecision, type DecisionRecord, type ExperimentResult } from '@segserve/proto';
+import { createLogger, type Logger } from '@segserve/runtime';
 import { DEFAULT_NATS_LIMITS, ensureNatsObjects, intakeConsumerName, type NatsLimits, type NatsObjects } from '../../../services/promoter/src/adapters/nats-setup.js';
 import { DecisionStore } from '../../../services/promoter/src/adapters/decision-store.js';
 import { ModelRegistry } from '../../../services/promoter/src/adapters/object-store.js';
@@ -11,7 +12,7 @@ import { generateSigningKeys, signResult, signingKeyFromSeed } from '../../../se
 import { defaultExperimentId } from '../../../services/promoter/src/domain/experiment-result.js';
 import { parsePolicy, type Policy } from '../../../services/promoter/src/domain/policy.js';
 import type { LocalDeployer } from '../../../services/promoter/src/adapters/local-deployer.js';
-import type { Candidate, CandidateVerifier, Logger, RolloutOutcome, RolloutRunner } from '../../../services/promoter/src/domain/ports.js';
+import type { Candidate, CandidateVerifier, RolloutOutcome, RolloutRunner } from '../../../services/promoter/src/domain/ports.js';
 import { createIntake, type Intake, type IntakeOptions } from '../../../services/promoter/src/intake/intake.js';
 import { goldenDigest } from '../../../services/promoter/src/verify/golden-set.js';
 import { startNats, type NatsServer } from '../../helpers/nats.js';
@@ -40,10 +41,7 @@ export function tinyPolicy(model = 'tiny-seg', overrides: Record<string, unknown
 /** A logger that keeps its lines (printed by a failing test's output when useful). */
 export function memoryLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
-  const emit = (level: string) => (msg: string, fields?: Readonly<Record<string, unknown>>) => {
-    lines.push(JSON.stringify({ level, msg, ...fields }, (_k, v: unknown) => (v instanceof Error ? v.message : v)));
-  };
-  return { lines, debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
+  return Object.assign(createLogger({ service: 'promoter', level: 'debug', write: (l) => lines.push(l.trimEnd()) }), { lines });
 }
 
 export interface Gate {

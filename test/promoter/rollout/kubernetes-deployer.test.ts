@@ -8,7 +8,7 @@ import { KubernetesConflictError, KubernetesDeployer } from '../../../services/p
 import type { ModelRef, Readiness, TrackMetrics } from '../../../services/promoter/src/domain/ports.js';
 import { initialRecord, type RolloutRecord } from '../../../services/promoter/src/domain/rollout.js';
 import type { RolloutStateStore, StoredRollout } from '../../../services/promoter/src/rollout/controller.js';
-import { silentLogger } from '../../../services/promoter/src/rollout/log.js';
+import { silentLogger } from '@segserve/runtime';
 import { Rollouts } from '../../../services/promoter/src/rollout/rollouts.js';
 import { PromoterTelemetry } from '../../../services/promoter/src/rollout/telemetry.js';
 import { waitFor } from '../../helpers/process.js';

@@ -6,7 +6,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { NATS_NAMES, parseNatsUrl, redactNatsUrl, type RolloutState } from '@segserve/proto';
 import { parseRolloutEntry } from '../domain/rollout-entry.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@segserve/runtime';
 import type { RolloutSnapshot, RolloutSource } from './rollout-source.js';
 
 export interface NatsRolloutOptions {

@@ -2,7 +2,7 @@
 // formats into these calls; routing, deadlines, error parsing and metrics happen here once.
 import { SegserveError, toSegserveError, type RolloutState, type ModelInferRequest, type ModelInferResponse__Output, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
 import type { GatewayMetrics, Protocol } from '../adapters/metrics.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@segserve/runtime';
 import { encodePalettePng } from '../domain/palette-png.js';
 import { routeWeights, trackState } from '../domain/routing.js';
 import type { Router } from './router.js';

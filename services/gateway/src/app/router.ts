@@ -5,7 +5,7 @@ import { decideRoute, routeWeights, targetsOf, trackState } from '../domain/rout
 import type { GatewayMetrics } from '../adapters/metrics.js';
 import type { RolloutSnapshot, RolloutSource } from '../adapters/rollout-source.js';
 import type { Upstream, UpstreamPool } from '../adapters/upstreams.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@segserve/runtime';
 
 export interface Route {
   readonly model: string;

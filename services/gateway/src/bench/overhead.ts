@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { DEFAULT_MAX_MESSAGE_BYTES, loadProtos, type SegmentResponse__Output } from '@segserve/proto';
+import { DEFAULT_MAX_MESSAGE_BYTES, loadProtos, parseStartupLine, type SegmentResponse__Output, type StartupLine, type StartupService } from '@segserve/proto';
 import { chooseDefaultModel, REPO_ROOT, sampleImage } from '../start.js';
 
 const BIN = path.join(REPO_ROOT, 'packages', 'cli', 'dist', 'bin.js');
@@ -17,13 +17,13 @@ function arg(name: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-function launch(args: string[], env: Record<string, string>, readyMsg: string): Promise<{ proc: ChildProcess; line: Record<string, unknown> }> {
+function launch<S extends StartupService>(args: string[], env: Record<string, string>, service: S): Promise<{ proc: ChildProcess; line: StartupLine<S> }> {
   const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`${args[0] ?? ''} exited with ${String(code)}`)));
     createInterface({ input: proc.stdout! }).on('line', (l) => {
-      if (!l.includes(`"msg":"${readyMsg}"`)) return;
-      resolve({ proc, line: JSON.parse(l) as Record<string, unknown> });
+      const line = parseStartupLine(service, l);
+      if (line) resolve({ proc, line });
     });
   });
 }
@@ -111,13 +111,13 @@ async function main(): Promise<void> {
   const image = readFileSync(imagePath);
   const requests = Number(arg('--requests') ?? 0);
 
-  const inference = await launch(['inference', '--model', model.dir], { SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0' }, 'serving');
-  const grpcPort = Number(inference.line['grpc_port']);
-  const gateway = await launch(['gateway'], { SEGSERVE_HOST: '127.0.0.1', SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', SEGSERVE_UPSTREAMS: `${manifest.name}=ipv4:127.0.0.1:${grpcPort}`, SEGSERVE_LOG_LEVEL: 'warn' }, 'listening').catch(async (err: unknown) => {
+  const inference = await launch(['inference', '--model', model.dir], { SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0' }, 'inference');
+  const grpcPort = inference.line.grpc_port;
+  const gateway = await launch(['gateway'], { SEGSERVE_HOST: '127.0.0.1', SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', SEGSERVE_UPSTREAMS: `${manifest.name}=ipv4:127.0.0.1:${grpcPort}`, SEGSERVE_LOG_LEVEL: 'warn' }, 'gateway').catch(async (err: unknown) => {
     await stop(inference.proc);
     throw err;
   });
-  const httpPort = Number(gateway.line['http_port']);
+  const httpPort = gateway.line.http_port;
   const options = { 'grpc.max_send_message_length': DEFAULT_MAX_MESSAGE_BYTES, 'grpc.max_receive_message_length': DEFAULT_MAX_MESSAGE_BYTES };
   const client = new (loadProtos().segmenter.segserve.v1.Segmenter)(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), options);
 

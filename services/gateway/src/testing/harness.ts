@@ -1,7 +1,7 @@
 // Starts a gateway in-process against fake upstreams, for the adapter tests beside the code.
 import { loadConfig, type GatewayConfig } from '../config.js';
 import { startGateway, type GatewayDeps, type RunningGateway } from '../gateway.js';
-import { createLogger } from '../logger.js';
+import { createLogger } from '@segserve/runtime';
 
 export interface Harness {
   readonly gateway: RunningGateway;

@@ -17,14 +17,14 @@ describe('AdmissionGate', () => {
     const third = gate.acquire().then((p) => (order.push(3), p));
     const fourth = await settle(gate.acquire());
     expect(fourth.ok ? 'ran' : fourth.error.code).toBe('OVERLOADED');
-    expect(gate.snapshot).toEqual({ running: 1, queued: 2, heldBytes: 0 });
+    expect(gate.snapshot).toEqual({ running: 1, queued: 2 });
     first.release();
     first.release(); // idempotent
     (await second).release();
     (await third).release();
     expect(order).toEqual([2, 3]);
-    expect(gate.snapshot).toEqual({ running: 0, queued: 0, heldBytes: 0 });
-    expect(snapshots.at(-1)).toEqual({ running: 0, queued: 0, heldBytes: 0 });
+    expect(gate.snapshot).toEqual({ running: 0, queued: 0 });
+    expect(snapshots.at(-1)).toEqual({ running: 0, queued: 0 });
     expect(Math.max(...snapshots.map((s) => s.running))).toBe(1);
   });
 
@@ -35,7 +35,7 @@ describe('AdmissionGate', () => {
     gate.refuseIfFull(); // the queue place is still free
     const second = gate.acquire();
     expect(() => gate.refuseIfFull()).toThrow(expect.objectContaining({ code: 'OVERLOADED' }));
-    expect(gate.snapshot).toEqual({ running: 1, queued: 1, heldBytes: 0 });
+    expect(gate.snapshot).toEqual({ running: 1, queued: 1 });
     first.release();
     (await second).release();
     gate.refuseIfFull();
@@ -47,9 +47,9 @@ describe('AdmissionGate', () => {
     const waited = await settle(gate.acquire());
     expect(waited.ok ? 'ran' : waited.error.code).toBe('OVERLOADED');
     expect(waited.ok ? '' : waited.error.message).toMatch(/waited \d+ ms in the queue \(limit 20 ms\)/);
-    expect(gate.snapshot).toEqual({ running: 1, queued: 0, heldBytes: 0 });
+    expect(gate.snapshot).toEqual({ running: 1, queued: 0 });
     running.release();
-    expect(gate.snapshot).toEqual({ running: 0, queued: 0, heldBytes: 0 });
+    expect(gate.snapshot).toEqual({ running: 0, queued: 0 });
   });
 
   it('withdraws an aborted waiter with the signal reason', async () => {
@@ -61,45 +61,9 @@ describe('AdmissionGate', () => {
     controller.abort(Object.assign(new Error('gone'), { code: 'DEADLINE' }));
     const r = await waiting;
     expect(r.ok ? 'ran' : r.error.code).toBe('DEADLINE');
-    expect(gate.snapshot).toEqual({ running: 1, queued: 0, heldBytes: 0 });
+    expect(gate.snapshot).toEqual({ running: 1, queued: 0 });
     running.release();
     await expect(settle(gate.acquire(controller.signal))).resolves.toMatchObject({ ok: false });
-  });
-
-  it('charges bytes: TOO_LARGE for what could never fit, a wait for what does not fit now, and abandoned work keeps its bytes', async () => {
-    const gate = new AdmissionGate({ maxConcurrency: 2, maxQueue: 4, queueTimeoutMs: 60_000, budgetBytes: 100 });
-    const never = await settle(gate.acquire(undefined, { door: 60, work: 41 }));
-    expect(never.ok ? 'ran' : never.error.code).toBe('TOO_LARGE');
-    expect(gate.snapshot).toEqual({ running: 0, queued: 0, heldBytes: 0 });
-    const big = await gate.acquire(undefined, { door: 10, work: 60 });
-    let started = false;
-    const second = gate.acquire(undefined, { door: 10, work: 30 }).then((p) => ((started = true), p));
-    // A slot is free, but 70 + 40 > 100: the second waits holding its upload.
-    expect(gate.snapshot).toEqual({ running: 1, queued: 1, heldBytes: 80 });
-    expect(() => gate.refuseIfFull({ door: 25, work: 0 })).toThrow(expect.objectContaining({ code: 'OVERLOADED' }));
-    // The first's client goes away: its slot comes back at once, its bytes when its decode ends.
-    big.releaseSlot();
-    await Promise.resolve();
-    expect(started).toBe(false);
-    expect(gate.snapshot).toEqual({ running: 0, queued: 1, heldBytes: 80 });
-    big.releaseBytes();
-    const p = await second;
-    expect(gate.snapshot).toEqual({ running: 1, queued: 0, heldBytes: 40 });
-    p.release();
-    p.release();
-    expect(gate.snapshot).toEqual({ running: 0, queued: 0, heldBytes: 0 });
-  });
-
-  it('a budget set after start-up lets waiting requests in', async () => {
-    const gate = new AdmissionGate({ maxConcurrency: 2, maxQueue: 4, queueTimeoutMs: 60_000, budgetBytes: 0 });
-    const waiting = gate.acquire(undefined, { door: 0, work: 0 });
-    expect((await waiting).release).toBeTypeOf('function');
-    const refused = await settle(gate.acquire(undefined, { door: 1, work: 1 }));
-    expect(refused.ok ? 'ran' : refused.error.code).toBe('TOO_LARGE');
-    gate.setBudget(10);
-    const ok = await gate.acquire(undefined, { door: 1, work: 1 });
-    expect(gate.snapshot.heldBytes).toBe(2);
-    ok.release();
   });
 
   it('idle() resolves when nothing runs or waits', async () => {

@@ -12,7 +12,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelLoadError, sha256Hex, verifyArtifact, type ModelArtifact } from '../domain/model.js';
 import type { ModelStore } from '../ports.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@segserve/runtime';
 
 export interface NatsModelStoreOptions {
   readonly url: string;
@@ -120,7 +120,7 @@ export class NatsModelStore implements ModelStore {
       await rm(dir, { recursive: true, force: true });
       await rename(partial, dir);
     } catch (err) {
-      this.#o.logger.warn('could not cache the model on disk', { cache: dir, error: err instanceof Error ? err.message : String(err) });
+      this.#o.logger.warn('could not cache the model on disk', { cache: dir, error: err });
       await rm(partial, { recursive: true, force: true }).catch(() => undefined);
     }
   }

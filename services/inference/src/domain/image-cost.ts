@@ -72,3 +72,10 @@ export function segmentWorkBytes(h: ImageHeader, input: InputSize): number {
   const model = input.width * input.height;
   return decoded * sample + coefficients + model * 3 + model + h.width * h.height;
 }
+
+/**
+ * One run's activations when the peak cannot be measured (not Linux): a multiple of the input
+ * tensor's bytes, the factor measured on the bundled PSPNets (docs/benchmarks.md, "Admission
+ * by cost").
+ */
+export const ACTIVATION_PER_INPUT_BYTE = 10;

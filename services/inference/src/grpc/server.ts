@@ -4,7 +4,8 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { bindWithReceiveWindows, loadProtos } from '@segserve/proto';
+import { loadProtos } from '@segserve/proto';
+import { bindWithReceiveWindows } from '@segserve/runtime';
 import type { InferenceService } from '../service.js';
 import { HealthBoard } from './health.js';
 import { oipHandlers, type OipInfo } from './oip.js';
@@ -43,7 +44,7 @@ export function createGrpcServer(service: InferenceService, info: OipInfo, optio
   return { server, health };
 }
 
-/** Binds with receive windows wide enough for bursts of image uploads (proto/http2-windows). */
+/** Binds with receive windows wide enough for bursts of image uploads (@segserve/runtime http2-windows). */
 export async function bindServer(server: grpc.Server, host: string, port: number): Promise<number> {
   return (await bindWithReceiveWindows(server, `${host}:${port}`, grpc.ServerCredentials.createInsecure())).port;
 }

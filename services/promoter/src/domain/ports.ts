@@ -1,6 +1,7 @@
 // The promoter's ports (DESIGN.md §11, STYLE.md "small interfaces at the boundaries").
 // Implementations live in src/adapters/, one file each; only main.ts constructs them.
 import type { Track } from '@segserve/proto';
+export type { LogFields, Logger } from '@segserve/runtime';
 
 export interface ModelRef {
   readonly model: string;
@@ -105,14 +106,4 @@ export type RolloutOutcome =
  */
 export interface RolloutRunner {
   run(candidate: Candidate, hooks: { readonly working: () => void; readonly signal: AbortSignal }): Promise<RolloutOutcome>;
-}
-
-export type LogFields = Readonly<Record<string, unknown>>;
-
-/** Structured log lines (JSON on stdout in the processes, silent or captured in tests). */
-export interface Logger {
-  debug(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-  error(msg: string, fields?: LogFields): void;
 }

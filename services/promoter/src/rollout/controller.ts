@@ -97,7 +97,7 @@ export class ModelController {
         wake = await this.tick(stored);
       } catch (err) {
         if (this.signal.aborted) return;
-        log.error('rollout tick failed; retrying', { model: this.model, err });
+        log.error('rollout tick failed; retrying', { model: this.model, error: err });
         wake = new Date(clock().getTime() + this.deps.settings(this.model).pollMs * 5);
       }
       if (wake === null) return;
@@ -145,7 +145,7 @@ export class ModelController {
       await deployer.prune?.(this.model, inUse);
     } catch (err) {
       // Readiness reports the consequence; the next tick tries again.
-      log.warn('could not converge the tracks', { model: this.model, phase: s.phase, err });
+      log.warn('could not converge the tracks', { model: this.model, phase: s.phase, error: err });
     }
   }
 
@@ -211,7 +211,7 @@ export class ModelController {
         .replay(this.model, target, requests, this.signal, { spreadMs: Math.round(settings.canary.intervalMs * 0.8) })
         .then(
           (r) => this.deps.log.info('golden replay done', { model: this.model, track, target, sent: r.sent, failed: r.failed }),
-          (err: unknown) => this.deps.log.warn('golden replay failed', { model: this.model, track, target, err }),
+          (err: unknown) => this.deps.log.warn('golden replay failed', { model: this.model, track, target, error: err }),
         )
         .finally(() => this.replays.delete(track));
       this.replays.set(track, run);
@@ -224,7 +224,7 @@ export class ModelController {
         await this.deps.events.publish(e, `${this.model}:${revision}:${i}`);
       } catch (err) {
         // The state in KV is the truth; an event lost while NATS is away is only audit.
-        this.deps.log.warn('could not publish rollout event', { model: this.model, type: e.type, err });
+        this.deps.log.warn('could not publish rollout event', { model: this.model, type: e.type, error: err });
       }
     }
   }

@@ -5,7 +5,7 @@ import type { Track, TrackState } from '@segserve/proto';
 import type { Candidate, MetricsSource, ModelDeployer, ModelRef, Readiness, TrackMetrics, VerificationReport } from '../domain/ports.js';
 import { initialRecord, type RolloutEvent, type RolloutRecord, type RolloutSettings } from '../domain/rollout.js';
 import type { RolloutStateStore, StoredRollout } from './controller.js';
-import { silentLogger } from './log.js';
+import { silentLogger } from '@segserve/runtime';
 import { Rollouts } from './rollouts.js';
 import { PromoterTelemetry } from './telemetry.js';
 

@@ -9,6 +9,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseStartupLine } from '@segserve/proto';
 import { generateSigningKeys } from '../adapters/signing.js';
 
 interface StackContext {
@@ -190,13 +191,13 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
       ...(promUrl ? { SEGSERVE_PROMETHEUS_URL: promUrl } : {}),
     }, logDir);
     children.push(promoter);
-    const running = await untilReady(promoter.waitReady(jsonMsg('running'), 300_000));
+    const running = parseStartupLine('promoter', await untilReady(promoter.waitReady((l) => parseStartupLine('promoter', l) !== undefined, 300_000)))!;
     const stableLine = promoter.waitReady(jsonMsg('initial stable serving'), 1);
     stableLine.catch(() => undefined);
 
     const gateway = startChild('gateway', process.execPath, [ctx.segserveBin, 'gateway'], { ...baseEnv, SEGSERVE_NATS_URL: natsUrl, SEGSERVE_HTTP_PORT: values['http-port'], SEGSERVE_GRPC_PORT: values['grpc-port'], SEGSERVE_HOST: '127.0.0.1' }, logDir);
     children.push(gateway);
-    await untilReady(gateway.waitReady(jsonMsg('listening'), 120_000));
+    await untilReady(gateway.waitReady((l) => parseStartupLine('gateway', l) !== undefined, 120_000));
     // `listening` comes before the gateway's first read of the rollout state: announce the stack
     // only once the gateway has a ready upstream, so the printed commands work at once.
     await untilReady(gatewayReady(`http://127.0.0.1:${values['http-port']}/readyz`, 120_000));
@@ -210,7 +211,7 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
         '',
         `  gateway      http://127.0.0.1:${values['http-port']}/   (upload page, REST)   gRPC 127.0.0.1:${values['grpc-port']}`,
         `  inference    ${stable}   (started by the promoter, local driver)`,
-        `  promoter     metrics http://127.0.0.1:${String(field(running, 'metrics_port'))}/metrics   canary figures from ${promUrl ? 'Prometheus' : 'its own scrapes of the inference processes'}`,
+        `  promoter     metrics http://127.0.0.1:${running.metrics_port}/metrics   canary figures from ${promUrl ? 'Prometheus' : 'its own scrapes of the inference processes'}`,
         `  nats         ${natsUrl}   (JetStream store ${path.join(dir, 'jetstream')})`,
         `  prometheus   ${promUrl ?? 'not installed (sudo apt-get install -y prometheus); the promoter scrapes /metrics itself'}`,
         `  logs         ${logDir}/`,
@@ -231,7 +232,7 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
     await stopAll();
     await rm(dir, { recursive: true, force: true });
     // The promoter's local-driver state (process registry, inference logs) goes too.
-    const stateDir = field(running, 'state_dir');
+    const stateDir = running.state_dir;
     if (typeof stateDir === 'string' && path.basename(stateDir).startsWith('segserve-promoter-')) await rm(stateDir, { recursive: true, force: true });
     return signal.startsWith('SIG') ? 0 : 1;
   } catch (err) {

@@ -3,7 +3,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import {
-  bindWithReceiveWindows,
   toGrpcServerError,
   loadProtos,
   SegserveError,
@@ -12,6 +11,7 @@ import {
   type HealthHandlers,
   type SegmenterHandlers,
 } from '@segserve/proto';
+import { bindWithReceiveWindows } from '@segserve/runtime';
 import type { ApiKeys } from '../../domain/api-keys.js';
 import { earliestDeadline } from '../../domain/deadline.js';
 import { sniffImage } from '../../domain/image-sniff.js';
@@ -150,7 +150,7 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
 
 /**
  * Binds `host:port` (0 = any free port) with receive windows wide enough for bursts of image
- * uploads (proto/http2-windows) and resolves with the bound port.
+ * uploads (@segserve/runtime http2-windows) and resolves with the bound port.
  */
 export async function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

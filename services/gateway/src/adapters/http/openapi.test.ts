@@ -6,7 +6,7 @@ import { ApiKeys } from '../../domain/api-keys.js';
 import { GatewayCore } from '../../app/gateway-core.js';
 import { Readiness } from '../../app/readiness.js';
 import { Router } from '../../app/router.js';
-import { createLogger } from '../../logger.js';
+import { createLogger } from '@segserve/runtime';
 import { GatewayMetrics } from '../metrics.js';
 import { StaticRolloutSource } from '../rollout-source.js';
 import { UpstreamPool } from '../upstreams.js';

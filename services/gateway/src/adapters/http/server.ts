@@ -6,7 +6,7 @@ import type { ApiKeys } from '../../domain/api-keys.js';
 import type { GatewayCore } from '../../app/gateway-core.js';
 import type { Readiness } from '../../app/readiness.js';
 import type { GatewayMetrics } from '../metrics.js';
-import type { Logger } from '../../logger.js';
+import type { Logger } from '@segserve/runtime';
 import { httpError, sendError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { loadPageAssets, PAGE_SECURITY_HEADERS, type PageAsset } from './page.js';

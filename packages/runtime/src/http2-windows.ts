@@ -10,7 +10,7 @@
 // grpc-js (1.14) has an option for this on its clients ('grpc-node.flow_control_window') but
 // none on its servers, so this reaches into two of the server's fields. Both are checked: when
 // a grpc-js release renames them, the server keeps Node's defaults, `windowsApplied` is false,
-// and proto/src/http2-windows.test.ts fails on the upgrade.
+// and packages/runtime/src/http2-windows.test.ts fails on the upgrade.
 import type * as grpc from '@grpc/grpc-js';
 import type { Http2Server, Http2Session } from 'node:http2';
 

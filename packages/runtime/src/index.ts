@@ -1,0 +1,8 @@
+// @segserve/runtime: what every segserve process shares at run time. Contracts (what crosses a
+// process boundary) live in @segserve/proto; this package holds the code that runs inside one.
+export * from './logger.js';
+export * from './log-line.js';
+export * from './http2-windows.js';
+export * from './process-env.js';
+export * from './memory-budget.js';
+export * from './memory-ledger.js';

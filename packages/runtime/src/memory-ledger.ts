@@ -1,0 +1,212 @@
+// The stateful side of memory-budget.ts: what is charged now, the waiters (a bounded list, each
+// with a deadline and an optional abort signal) and their timers. A charge is released exactly
+// once; releasing wakes the waiters that now fit, oldest first — a small charge may pass a large
+// one that still does not fit, so ordinary requests never queue behind a huge upload.
+import { SegserveError } from '@segserve/proto';
+import { decideCharge, defaultChargePolicy, type ChargeDecision, type ChargePolicy, type LedgerState } from './memory-budget.js';
+
+export interface LedgerOptions {
+  readonly capacityBytes: number;
+  readonly policy?: ChargePolicy;
+  /** Waiters at most; beyond them a charge that does not fit now is OVERLOADED at once. */
+  readonly maxWaiting: number;
+  /** Called after every change (metrics). */
+  readonly onChange?: (snapshot: LedgerSnapshot) => void;
+}
+
+export interface LedgerSnapshot extends LedgerState {
+  readonly waiting: number;
+}
+
+export interface WaitOptions {
+  /** How long to wait for room; 0 = refuse OVERLOADED at once when it does not fit now. */
+  readonly waitMs: number;
+  /** Aborting withdraws the wait; the promise rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+export interface Charge {
+  /** Bytes held now. */
+  readonly bytes: number;
+  /** Adds `extra` bytes or throws TOO_LARGE / OVERLOADED (nothing is added then). */
+  grow(extra: number): void;
+  /** Adds `extra` bytes, waiting for room as `charge()` does. */
+  growWhenRoom(extra: number, options: WaitOptions): Promise<void>;
+  /** Gives everything back; later calls do nothing. */
+  release(): void;
+}
+
+interface Waiter {
+  readonly bytes: number;
+  readonly holding: number;
+  readonly admit: () => void;
+}
+
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
+export class MemoryLedger {
+  readonly capacity: number;
+  readonly policy: ChargePolicy;
+  readonly #maxWaiting: number;
+  readonly #onChange: ((s: LedgerSnapshot) => void) | undefined;
+  readonly #waiters: Waiter[] = [];
+  #held = 0;
+  #heldLarge = 0;
+
+  constructor(options: LedgerOptions) {
+    this.capacity = Math.max(0, Math.floor(options.capacityBytes));
+    this.policy = options.policy ?? defaultChargePolicy(this.capacity);
+    this.#maxWaiting = options.maxWaiting;
+    this.#onChange = options.onChange;
+  }
+
+  get snapshot(): LedgerSnapshot {
+    return { capacity: this.capacity, held: this.#held, heldLarge: this.#heldLarge, waiting: this.#waiters.length };
+  }
+
+  #decide(bytes: number, holding: number): ChargeDecision {
+    return decideCharge(this.snapshot, { bytes, holding }, this.policy);
+  }
+
+  #tooLarge(bytes: number, ceiling: number): SegserveError {
+    return new SegserveError('TOO_LARGE', `the request needs ${mib(bytes)} MiB of memory; one request may hold at most ${mib(ceiling)} MiB here`, { details: { bytes, ceiling } });
+  }
+
+  #overloaded(): SegserveError {
+    return new SegserveError('OVERLOADED', `overloaded: ${mib(this.#held)} of ${mib(this.capacity)} MiB of request memory in use`);
+  }
+
+  /** Moves `bytes` of a charge that holds `holding` into the books. */
+  #add(bytes: number, holding: number): void {
+    const large = holding + bytes > this.policy.largeBytes;
+    const wasLarge = holding > this.policy.largeBytes;
+    this.#held += bytes;
+    if (large) this.#heldLarge += wasLarge ? bytes : holding + bytes;
+    this.#changed();
+  }
+
+  #remove(holding: number): void {
+    this.#held -= holding;
+    if (holding > this.policy.largeBytes) this.#heldLarge -= holding;
+    this.#wake();
+  }
+
+  #changed(): void {
+    this.#onChange?.(this.snapshot);
+  }
+
+  /** Admits, oldest first, every waiter that fits now. */
+  #wake(): void {
+    for (let i = 0; i < this.#waiters.length; ) {
+      const w = this.#waiters[i]!;
+      if (this.#decide(w.bytes, w.holding).kind === 'admit') {
+        this.#waiters.splice(i, 1);
+        this.#add(w.bytes, w.holding);
+        w.admit();
+      } else i++;
+    }
+    this.#changed();
+  }
+
+  /** Charges `bytes` now or throws: TOO_LARGE when it could never fit, OVERLOADED when not now. */
+  tryCharge(bytes: number): Charge {
+    const c = this.#newCharge();
+    c.grow(bytes);
+    return c;
+  }
+
+  /** Charges `bytes`, waiting up to `waitMs` for room (see WaitOptions). */
+  async charge(bytes: number, options: WaitOptions): Promise<Charge> {
+    const c = this.#newCharge();
+    await c.growWhenRoom(bytes, options);
+    return c;
+  }
+
+  /** Memory already allocated (a response that has arrived): charged whether or not it fits. */
+  hold(bytes: number): Charge {
+    const c = this.#newCharge();
+    c.force(bytes);
+    return c;
+  }
+
+  #newCharge(): Charge & { force(bytes: number): void } {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the charge closes over its ledger
+    const ledger = this;
+    let held = 0;
+    let released = false;
+    const check = (extra: number): ChargeDecision => {
+      if (released) throw new Error('memory ledger: charge used after release');
+      if (!Number.isFinite(extra) || extra < 0) throw new RangeError(`memory ledger: cannot charge ${extra} bytes`);
+      return ledger.#decide(extra, held);
+    };
+    return {
+      get bytes() {
+        return held;
+      },
+      force(extra: number) {
+        check(extra);
+        ledger.#add(extra, held);
+        held += extra;
+      },
+      grow(extra: number) {
+        const d = check(extra);
+        if (d.kind === 'never') throw ledger.#tooLarge(held + extra, d.ceiling);
+        if (d.kind === 'wait' || (ledger.#waiters.length > 0 && !ledger.#smallBeside(held + extra))) throw ledger.#overloaded();
+        ledger.#add(extra, held);
+        held += extra;
+      },
+      growWhenRoom(extra: number, options: WaitOptions): Promise<void> {
+        const d = check(extra);
+        if (d.kind === 'never') return Promise.reject(ledger.#tooLarge(held + extra, d.ceiling));
+        if (d.kind === 'admit' && (ledger.#waiters.length === 0 || ledger.#smallBeside(held + extra))) {
+          ledger.#add(extra, held);
+          held += extra;
+          return Promise.resolve();
+        }
+        if (options.signal?.aborted) return Promise.reject(options.signal.reason as Error);
+        if (options.waitMs <= 0 || ledger.#waiters.length >= ledger.#maxWaiting) return Promise.reject(ledger.#overloaded());
+        return new Promise<void>((resolve, reject) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            options.signal?.removeEventListener('abort', onAbort);
+          };
+          const withdraw = (err: unknown): void => {
+            const i = ledger.#waiters.indexOf(waiter);
+            if (i < 0) return;
+            ledger.#waiters.splice(i, 1);
+            done();
+            ledger.#changed();
+            reject(err);
+          };
+          const waiter: Waiter = {
+            bytes: extra,
+            holding: held,
+            admit: () => {
+              done();
+              held += extra;
+              resolve();
+            },
+          };
+          const onAbort = (): void => withdraw(options.signal?.reason);
+          const timer = setTimeout(() => withdraw(ledger.#overloaded()), options.waitMs);
+          timer.unref();
+          options.signal?.addEventListener('abort', onAbort, { once: true });
+          ledger.#waiters.push(waiter);
+          ledger.#changed();
+        });
+      },
+      release() {
+        if (released) return;
+        released = true;
+        const h = held;
+        held = 0;
+        ledger.#remove(h);
+      },
+    };
+  }
+
+  /** A small charge may pass waiters (they wait for large room); a large one queues behind them. */
+  #smallBeside(total: number): boolean {
+    return total <= this.policy.largeBytes;
+  }
+}
