@@ -1,5 +1,5 @@
 // Human-readable rollout state for `segserve rollout status|watch` (pure: `now` is passed).
-import type { RolloutRecord } from '../domain/rollout.js';
+import type { RolloutRecord } from '@segserve/promoter';
 
 function ago(iso: string | undefined, now: Date): string {
   if (!iso) return '';

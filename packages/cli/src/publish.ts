@@ -5,11 +5,7 @@ import path from 'node:path';
 import type { KeyPair } from '@nats-io/nkeys';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { EXPERIMENT_HEADERS, NATS_NAMES, SegserveError, parseExperimentResult, type ExperimentResult, type ModelManifest } from '@segserve/proto';
-import { ensureNatsObjects, type NatsLimits } from '../adapters/nats-setup.js';
-import { ModelRegistry, type UploadProgress } from '../adapters/object-store.js';
-import { signResult } from '../adapters/signing.js';
-import { defaultExperimentId } from '../domain/experiment-result.js';
-import { goldenDigest } from '../verify/golden-set.js';
+import { defaultExperimentId, ensureNatsObjects, goldenDigest, ModelRegistry, signResult, type NatsLimits, type UploadProgress } from '@segserve/promoter';
 
 export interface PublishOptions {
   readonly nc: NatsConnection;

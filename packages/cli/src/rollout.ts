@@ -2,12 +2,11 @@
 // state from KV (the same value the gateways route by), and ask a promoter to roll back.
 import { parseArgs } from 'node:util';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NATS_NAMES, TERMINAL_DECISION_STATUSES, isValidModelName, parseNatsUrl, redactNatsUrl, type DecisionRecord } from '@segserve/proto';
-import { RolloutStore } from '../adapters/rollout-store.js';
-import { durationMs } from '../domain/policy.js';
-import { isSettled, type RolloutRecord } from '../domain/rollout.js';
-import { requestRollback } from './control.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { NATS_NAMES, TERMINAL_DECISION_STATUSES, isValidModelName, redactNatsUrl, type DecisionRecord } from '@segserve/proto';
+import { durationMs, isSettled, requestRollback, RolloutStore, type RolloutRecord } from '@segserve/promoter';
+import { checkUnknownVars, ConfigError, natsUrlVar } from '@segserve/runtime';
+import { DEFAULT_NATS_URL, withNats } from './nats.js';
 import { statusText, watchLine } from './status-format.js';
 
 export interface CommandIo {
@@ -31,18 +30,23 @@ function modelArg(positionals: readonly string[], usage: string): string {
   return model;
 }
 
-async function withNats<T>(natsUrl: string, fn: (nc: NatsConnection, rollouts: KV) => Promise<T>): Promise<T> {
-  const nc = await connect({ ...parseNatsUrl(natsUrl), name: 'segserve-cli', maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
-  try {
-    const rollouts = await new Kvm(nc).open(NATS_NAMES.rolloutsKv);
-    return await fn(nc, rollouts);
-  } catch (err) {
-    // The bucket is made by the first promoter: say so instead of "stream not found".
-    if (/stream not found/i.test(err instanceof Error ? err.message : '')) throw new Error(`no rollout state on ${redactNatsUrl(natsUrl)}: KV ${NATS_NAMES.rolloutsKv} does not exist yet (start \`segserve promoter\` or \`segserve stack\`)`);
-    throw err;
-  } finally {
-    await nc.close();
-  }
+function withRollouts<T>(natsUrl: string, fn: (nc: NatsConnection, rollouts: KV) => Promise<T>): Promise<T> {
+  return withNats(
+    natsUrl,
+    'segserve-cli',
+    async (nc) => {
+      let rollouts: KV;
+      try {
+        rollouts = await new Kvm(nc).open(NATS_NAMES.rolloutsKv);
+      } catch (err) {
+        // The bucket is made by the first promoter: say so instead of "stream not found".
+        if (/stream not found/i.test(err instanceof Error ? err.message : '')) throw new Error(`no rollout state on ${redactNatsUrl(natsUrl)}: KV ${NATS_NAMES.rolloutsKv} does not exist yet (start \`segserve promoter\` or \`segserve stack\`)`, { cause: err });
+        throw err;
+      }
+      return fn(nc, rollouts);
+    },
+    { follow: true },
+  );
 }
 
 async function guard(io: CommandIo, fn: () => Promise<number>): Promise<number> {
@@ -63,7 +67,7 @@ export function runStatusCommand(argv: readonly string[], ctx: Context): Promise
   return guard(io, async () => {
     const { values, positionals } = parseArgs({ args: [...argv], options: { json: { type: 'boolean' } }, allowPositionals: true });
     const model = modelArg(positionals, 'usage: segserve rollout status <model> [--json]');
-    return withNats(ctx.natsUrl, async (_nc, kv) => {
+    return withRollouts(ctx.natsUrl, async (_nc, kv) => {
       const stored = await new RolloutStore(kv).get(model);
       if (!stored) {
         io.err(`${model}: no rollout state (no version of it was ever served by a promoter)\n`);
@@ -97,7 +101,7 @@ export function runWatchCommand(argv: readonly string[], ctx: Context & { readon
     const model = modelArg(positionals, 'usage: segserve rollout watch <model> [--until-done] [--experiment <id>] [--timeout <30m>] [--json]');
     const untilDone = values['until-done'] === true || values.experiment !== undefined;
     const timeoutMs = values.timeout ? durationMs(values.timeout) : undefined;
-    return withNats(ctx.natsUrl, async (nc, kv) => {
+    return withRollouts(ctx.natsUrl, async (nc, kv) => {
       const stop = new AbortController();
       const timer = timeoutMs ? setTimeout(() => stop.abort(), timeoutMs) : undefined;
       let code: number | undefined;
@@ -155,7 +159,7 @@ export function runRollbackCommand(argv: readonly string[], ctx: Context & { rea
     const { values, positionals } = parseArgs({ args: [...argv], options: { reason: { type: 'string' }, 'no-wait': { type: 'boolean' } }, allowPositionals: true });
     const model = modelArg(positionals, 'usage: segserve rollback <model> [--reason <text>] [--no-wait]');
     const reason = values.reason ?? 'manual rollback (no reason given)';
-    return withNats(ctx.natsUrl, async (nc, kv) => {
+    return withRollouts(ctx.natsUrl, async (nc, kv) => {
       const answer = await requestRollback(nc, model, reason);
       if (!answer.ok) {
         io.err(`rollback refused: ${answer.message}\n`);
@@ -179,4 +183,32 @@ export function runRollbackCommand(argv: readonly string[], ctx: Context & { rea
       return 1;
     });
   });
+}
+
+const USAGE: Readonly<Record<string, string>> = {
+  rollout: 'usage: segserve rollout status <model> [--json]\n       segserve rollout watch <model> [--until-done] [--experiment <id>] [--timeout <30m>] [--json]',
+  rollback: 'usage: segserve rollback <model> [--reason <text>] [--no-wait]',
+};
+
+/** `segserve rollout …` and `segserve rollback …` (the only place these read the environment). */
+export async function run(command: string, argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE[command] ?? `segserve ${command}`}\n`);
+    return 0;
+  }
+  let natsUrl: string;
+  try {
+    checkUnknownVars(process.env);
+    natsUrl = natsUrlVar(process.env) ?? DEFAULT_NATS_URL;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`segserve ${command}: configuration: ${err.message}\n`);
+    return 2;
+  }
+  if (command === 'rollback') return runRollbackCommand(argv, { natsUrl });
+  const [sub, ...rest] = argv;
+  if (sub === 'status') return runStatusCommand(rest, { natsUrl });
+  if (sub === 'watch') return runWatchCommand(rest, { natsUrl, interactive: process.stdout.isTTY });
+  process.stderr.write(`${USAGE['rollout']}\n`);
+  return 2;
 }

@@ -4,13 +4,25 @@
 // inference on the bundled default model as the first stable), and the gateway following the
 // rollout state. Prints what runs where; Ctrl-C stops everything.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseStartupLine } from '@segserve/proto';
-import { generateSigningKeys } from '../adapters/signing.js';
+import { generateSigningKeys } from '@segserve/promoter';
+import { chooseDefaultModel, REPO_ROOT } from './models.js';
+
+const USAGE = 'usage: segserve stack [--model <dir>] [--policy <file|dir>] [--nats-port 4222] [--http-port 8080] [--grpc-port 9090] [--metrics-port 9102] [--prometheus-port 9091] [--no-prometheus]';
+
+/** `segserve stack`. */
+export function run(_command: string, argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return Promise.resolve(0);
+  }
+  return runStack(argv, { env: process.env, repoRoot: REPO_ROOT, segserveBin: path.join(REPO_ROOT, 'packages', 'cli', 'dist', 'bin.js') });
+}
 
 interface StackContext {
   readonly env: NodeJS.ProcessEnv;
@@ -94,25 +106,6 @@ function startChild(name: string, cmd: string, args: readonly string[], env: Nod
 const jsonMsg = (msg: string) => (line: string): boolean => line.startsWith('{') && line.includes(`"msg":"${msg}"`);
 const field = (line: string, key: string): unknown => (JSON.parse(line) as Record<string, unknown>)[key];
 
-/** models/facade-ads/<DEFAULT or newest version>, else the tiny test model. */
-function defaultModel(repoRoot: string): string {
-  const isModel = (d: string): boolean => existsSync(path.join(d, 'model.json')) && existsSync(path.join(d, 'model.onnx'));
-  const versions = (dir: string): string[] =>
-    existsSync(dir)
-      ? readdirSync(dir)
-          .filter((v) => isModel(path.join(dir, v)))
-          .sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))
-      : [];
-  const bundled = path.join(repoRoot, 'models', 'facade-ads');
-  const marker = path.join(bundled, 'DEFAULT');
-  if (existsSync(marker) && isModel(path.join(bundled, readFileSync(marker, 'utf8').trim()))) return path.join(bundled, readFileSync(marker, 'utf8').trim());
-  const newest = versions(bundled)[0];
-  if (newest) return path.join(bundled, newest);
-  const tiny = versions(path.join(repoRoot, 'test', 'fixtures', 'models', 'tiny-seg'))[0];
-  if (tiny) return path.join(repoRoot, 'test', 'fixtures', 'models', 'tiny-seg', tiny);
-  throw new Error('no model to serve: models/facade-ads/<version>/ has no model.json + model.onnx');
-}
-
 export async function runStack(argv: readonly string[], ctx: StackContext): Promise<number> {
   const out = ctx.out ?? ((t: string) => process.stdout.write(t));
   const { values } = parseArgs({
@@ -131,7 +124,7 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
   const natsServer = findBinary('nats-server', ctx.env);
   if (!natsServer) throw new Error('nats-server is not installed; install it with: sudo apt-get install -y nats-server (or: bash scripts/setup.sh)');
   const prometheus = values['no-prometheus'] ? undefined : findBinary('prometheus', ctx.env);
-  const modelDir = path.resolve(values.model ?? defaultModel(ctx.repoRoot));
+  const modelDir = path.resolve(values.model ?? chooseDefaultModel(ctx.repoRoot).dir);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'segserve-stack-'));
   const logDir = path.join(dir, 'logs');
   await mkdir(logDir);

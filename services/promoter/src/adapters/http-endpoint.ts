@@ -1,6 +1,7 @@
 // The promoter's HTTP endpoint (:9102): Prometheus metrics, and Prometheus HTTP service
 // discovery of the local driver's inference processes (`segserve stack` points its Prometheus
-// here, since those processes get new ports with every version).
+// here, since those processes get new ports with every version), and the intake's bounded
+// record of results rejected before authentication.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -15,7 +16,16 @@ export interface HttpEndpoint {
   close(): Promise<void>;
 }
 
-export async function startHttpEndpoint(options: { port: number; host?: string; registry: Registry; sdTargets: () => readonly SdTarget[] }): Promise<HttpEndpoint> {
+export interface HttpEndpointOptions {
+  readonly port: number;
+  readonly host?: string;
+  readonly registry: Registry;
+  readonly sdTargets: () => readonly SdTarget[];
+  /** `/intake/unverified`: counts and the latest results rejected before authentication (JSON). */
+  readonly unverified?: () => unknown;
+}
+
+export async function startHttpEndpoint(options: HttpEndpointOptions): Promise<HttpEndpoint> {
   const server = http.createServer((req, res) => {
     const url = req.url?.split('?')[0];
     if (req.method !== 'GET') {
@@ -28,6 +38,8 @@ export async function startHttpEndpoint(options: { port: number; host?: string; 
     } else if (url === '/sd/inference') {
       const groups = options.sdTargets().map((t) => ({ targets: [t.target], labels: t.labels }));
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(groups));
+    } else if (url === '/intake/unverified' && options.unverified) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(options.unverified()));
     } else if (url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else {

@@ -1,7 +1,7 @@
 // `segserve decisions <model>`: the decision records as a table a person can read — id,
 // version, claimed → measured figures, decision and reason.
 import type { DecisionRecord } from '@segserve/proto';
-import { fmt } from '../domain/policy.js';
+import { fmt } from '@segserve/promoter';
 
 const FIGURES: readonly { readonly key: string; readonly title: string }[] = [
   { key: 'miou', title: 'mIoU' },

@@ -1,4 +1,4 @@
-// `segserve publish | keys | decisions` (DESIGN.md §13). One-shot commands: like a main.ts,
+// `segserve publish | keys | decisions`. One-shot commands: like a main.ts,
 // this is where their environment is read. The signing seed comes from a file or
 // SEGSERVE_SIGNING_SEED, never from a flag (flags end up in shell history and `ps`).
 import { execFileSync } from 'node:child_process';
@@ -6,13 +6,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Kvm } from '@nats-io/kv';
 import { jetstream } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NATS_NAMES, SegserveError, isValidModelName, parseNatsUrl, redactNatsUrl, unknownSegserveVars } from '@segserve/proto';
-import { DecisionStore } from '../adapters/decision-store.js';
-import { generateSigningKeys, signingKeyFromSeed } from '../adapters/signing.js';
-import { fmt } from '../domain/policy.js';
+import { NATS_NAMES, SegserveError, isValidModelName } from '@segserve/proto';
+import { DecisionStore, fmt, generateSigningKeys, signingKeyFromSeed } from '@segserve/promoter';
+import { checkUnknownVars, ConfigError, natsUrlVar } from '@segserve/runtime';
 import { decisionsTable } from './decisions-table.js';
 import { publishModel } from './publish.js';
+import { DEFAULT_NATS_URL, withNats } from './nats.js';
 
 export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -22,8 +21,6 @@ export interface CliIo {
   readonly interactive: boolean;
   readonly now: () => Date;
 }
-
-const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
 function defaultIo(): CliIo {
   return {
@@ -41,10 +38,18 @@ const USAGE = {
   decisions: 'usage: segserve decisions <model> [--json] [--nats <url>]',
 } as const;
 
+/** The `segserve` entry of these commands. */
+export function run(command: string, argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE[command as keyof typeof USAGE] ?? `segserve ${command}`}\n`);
+    return Promise.resolve(0);
+  }
+  return runIntakeCommand(command, argv);
+}
+
 export async function runIntakeCommand(command: string, argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
   try {
-    const unknown = unknownSegserveVars(io.env);
-    if (unknown.length > 0) throw new SegserveError('INVALID_INPUT', `unknown environment variable ${unknown.join(', ')}`);
+    checkUnknownVars(io.env);
     switch (command) {
       case 'publish':
         return await publishCommand(argv, io);
@@ -59,20 +64,7 @@ export async function runIntakeCommand(command: string, argv: readonly string[],
   } catch (err) {
     const usage = err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS') ? `\n${USAGE[command as keyof typeof USAGE] ?? ''}` : '';
     io.err(`segserve ${command}: ${err instanceof Error ? err.message : String(err)}${usage}\n`);
-    return err instanceof SegserveError || usage ? 2 : 1;
-  }
-}
-
-async function withNats<T>(url: string, name: string, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  // Credentials in the URL (the CI publisher's `nats://publisher:…@nats:4222`) go to user/pass:
-  // nats.js ignores a URL's user info.
-  const nc = await connect({ ...parseNatsUrl(url), name, timeout: 10_000 }).catch((err: unknown) => {
-    throw new Error(`cannot connect to NATS at ${redactNatsUrl(url)} (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-  });
-  try {
-    return await fn(nc);
-  } finally {
-    await nc.close();
+    return err instanceof SegserveError || err instanceof ConfigError || usage ? 2 : 1;
   }
 }
 
@@ -130,7 +122,7 @@ async function publishCommand(argv: readonly string[], io: CliIo): Promise<numbe
   });
   if (!values.model) throw new SegserveError('INVALID_INPUT', `--model <dir> is required\n${USAGE.publish}`);
   const key = signingKeyFromSeed(await readSeed(values['seed-file'], io.env));
-  const url = values.nats ?? io.env['SEGSERVE_NATS_URL'] ?? DEFAULT_NATS_URL;
+  const url = values.nats ?? natsUrlVar(io.env) ?? DEFAULT_NATS_URL;
   const published = await withNats(url, 'segserve-publish', (nc) =>
     publishModel({
       nc,
@@ -146,7 +138,7 @@ async function publishCommand(argv: readonly string[], io: CliIo): Promise<numbe
   );
   const { result } = published;
   if (values.json) {
-    io.out(`${JSON.stringify({ ...published, watch: `segserve rollout watch ${result.model}` })}\n`);
+    io.out(`${JSON.stringify({ ...published, watch: watchCommand(result.model, result.id) })}\n`);
     return 0;
   }
   const where = `segserve_models/${result.model}/${result.version}`;
@@ -160,12 +152,17 @@ async function publishCommand(argv: readonly string[], io: CliIo): Promise<numbe
         ? `experiment ${result.id} was already published (same Nats-Msg-Id inside the de-duplication window): stream ${published.stream} keeps seq ${published.seq}, nothing new was queued`
         : `published experiment ${result.id} to stream ${published.stream} (seq ${published.seq}, subject ${published.subject}), signed by ${key.getPublicKey()}`,
       `claimed: ${claims}`,
-      `watch it:  segserve rollout watch ${result.model}`,
-      `decision:  segserve decisions ${result.model}`,
+      `watch it:  ${watchCommand(result.model, result.id)}`,
+      `decision:  npx segserve decisions ${result.model}`,
       '',
     ].join('\n'),
   );
   return 0;
+}
+
+/** The command that follows this result to its decision, as a person types it in the repository. */
+function watchCommand(model: string, id: string): string {
+  return `npx segserve rollout watch ${model} --until-done --experiment ${id}`;
 }
 
 function humanBytes(n: number): string {
@@ -211,7 +208,7 @@ async function decisionsCommand(argv: readonly string[], io: CliIo): Promise<num
     io.err(`${USAGE.decisions}\n`);
     return 2;
   }
-  const url = values.nats ?? io.env['SEGSERVE_NATS_URL'] ?? DEFAULT_NATS_URL;
+  const url = values.nats ?? natsUrlVar(io.env) ?? DEFAULT_NATS_URL;
   const records = await withNats(url, 'segserve-decisions', async (nc) => {
     const kv = await new Kvm(jetstream(nc)).open(NATS_NAMES.decisionsKv, { bindOnly: true }).catch(() => null);
     return kv ? new DecisionStore(kv).list(model) : [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RolloutRecord } from '../domain/rollout.js';
+import type { RolloutRecord } from '@segserve/promoter';
 import { phaseLabel, statusText, watchLine } from './status-format.js';
 
 const NOW = new Date('2026-11-27T10:00:30.000Z');

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { banner, chooseDefaultModel, sampleImage, shellQuote } from './start.js';
+import { chooseDefaultModel, sampleImage } from './models.js';
+import { banner, shellQuote } from './start.js';
 
 let root: string;
 const addModel = (rel: string, name: string, version: string): void => {

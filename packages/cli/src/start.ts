@@ -3,79 +3,16 @@
 // until the page answers and /readyz is 200, prints how to use it, and on Ctrl-C (SIGINT),
 // SIGTERM or SIGHUP stops the gateway first (so it drains), then inference. No NATS involved.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseStartupLine, type StartupLine, type StartupService } from '@segserve/proto';
 import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
+import { chooseDefaultModel, describeModel, REPO_ROOT, sampleImage, type ModelChoice } from './models.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** The repository root, from services/gateway/{src,dist}/start.* */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SEGSERVE_BIN = path.join(REPO_ROOT, 'packages', 'cli', 'dist', 'bin.js');
 const GRPC_EXAMPLE = path.join(REPO_ROOT, 'services', 'gateway', 'dist', 'grpc-example.js');
-
-export interface ModelChoice {
-  readonly dir: string;
-  readonly name: string;
-  readonly version: string;
-  /** Why this one (printed): the bundled default, or the test fixture standing in for it. */
-  readonly note: string;
-}
-
-const isModelDir = (dir: string): boolean => existsSync(path.join(dir, 'model.json')) && existsSync(path.join(dir, 'model.onnx'));
-
-/** Version directories of `modelDir`, newest first ("10" after "9"; "2026-11-27.1" by text). */
-function versionDirs(modelDir: string): string[] {
-  if (!existsSync(modelDir)) return [];
-  return readdirSync(modelDir)
-    .filter((v) => statSync(path.join(modelDir, v)).isDirectory() && isModelDir(path.join(modelDir, v)))
-    .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }));
-}
-
-function describe(dir: string, note: string): ModelChoice {
-  const manifest = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')) as { name?: unknown; version?: unknown };
-  return { dir, name: String(manifest.name), version: String(manifest.version), note };
-}
-
-/**
- * The bundled default version (issue 4: `models/facade-ads/2`, the reduced PSPNet-ResNet18 that
- * meets the study's targets). Other bundled versions are candidates for promotion demos, so
- * "newest" is not "default". A `models/facade-ads/DEFAULT` file (one version per line) overrides.
- */
-export const BUNDLED_DEFAULT_VERSION = '2';
-
-/**
- * The model `start` serves: models/facade-ads/<DEFAULT file, else 2, else the newest>, and while
- * none is in the repository, the tiny test fixture so that the command still works.
- */
-export function chooseDefaultModel(root: string = REPO_ROOT): ModelChoice {
-  const bundled = path.join(root, 'models', 'facade-ads');
-  const marker = path.join(bundled, 'DEFAULT');
-  const preferred = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : BUNDLED_DEFAULT_VERSION;
-  if (preferred !== '' && isModelDir(path.join(bundled, preferred))) return describe(path.join(bundled, preferred), 'the bundled default model');
-  const newest = versionDirs(bundled)[0];
-  if (newest) return describe(path.join(bundled, newest), 'the bundled default model');
-  const fixture = path.join(root, 'test', 'fixtures', 'models', 'tiny-seg');
-  const tiny = versionDirs(fixture)[0];
-  if (tiny) return describe(path.join(fixture, tiny), 'the tiny test model: models/facade-ads has no model version yet');
-  throw new Error(`no model to serve: neither ${bundled}/<version>/ nor ${fixture}/<version>/ has model.json + model.onnx`);
-}
-
-/** An image for the printed examples: the model's golden set, else the tiny golden set. */
-export function sampleImage(model: ModelChoice, root: string = REPO_ROOT): string | undefined {
-  const candidates = [path.join(path.dirname(model.dir), 'golden', 'images'), path.join(root, 'models', 'facade-ads', 'golden', 'images'), path.join(root, 'test', 'fixtures', 'golden-tiny', 'images')];
-  for (const dir of candidates) {
-    if (!existsSync(dir)) continue;
-    const image = readdirSync(dir)
-      .filter((f) => /\.(jpe?g|png|webp)$/i.test(f))
-      .sort()[0];
-    if (image) return path.join(dir, image);
-  }
-  return undefined;
-}
 
 /** Quotes for POSIX shells, so printed commands work with any path. */
 export const shellQuote = (s: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
@@ -208,7 +145,7 @@ export async function runStart(argv: readonly string[], env: Env): Promise<numbe
     process.stdout.write('usage: segserve start [--model <dir>]\n\ninference + gateway on the bundled default model; page on http://127.0.0.1:8080/.\nSEGSERVE_HTTP_PORT, SEGSERVE_GRPC_PORT, SEGSERVE_HOST (127.0.0.1) and SEGSERVE_API_KEYS apply to the gateway.\n');
     return 0;
   }
-  const model = args.modelDir ? describe(args.modelDir, 'from --model') : chooseDefaultModel();
+  const model = args.modelDir ? describeModel(args.modelDir, 'from --model') : chooseDefaultModel();
   const verbose = env['SEGSERVE_LOG_LEVEL'] === 'debug';
   // The local path needs no NATS: children never see a NATS URL, so they cannot wait for one.
   const base: Record<string, string | undefined> = { ...env, SEGSERVE_NATS_URL: undefined };
@@ -274,4 +211,9 @@ export async function runStart(argv: readonly string[], env: Env): Promise<numbe
   } finally {
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
   }
+}
+
+/** `segserve start` (what `npm start` runs). */
+export function run(_command: string, argv: readonly string[]): Promise<number> {
+  return runStart(argv, process.env);
 }
