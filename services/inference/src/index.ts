@@ -4,9 +4,7 @@ export { startInference, defaultBackendFactory, type InferenceProcess, type Star
 export { parseConfig, applyFlags, ConfigError, DEFAULTS, type InferenceConfig, type ModelSource, type OrtSettings } from './config.js';
 export { Pipeline, StageTimer, type MaskFormat, type SegmentResult } from './pipeline.js';
 export { loadPipeline, type LoadedPipeline, type BackendFactory } from './model-loader.js';
-export { evaluate, formatReport, peakRssMb, type EvalReport } from './eval.js';
-export { goldenSetSha256, listGoldenSet, type GoldenItem } from './golden-set.js';
-export { accumulate, emptyConfusion, scores, percentile, IGNORE_INDEX, type Confusion, type SegmentationScores } from '@segserve/proto';
+export { evaluate, formatReport, peakRssMb, type EvalReport, type EvaluateOptions } from './eval.js';
 export { classMap, classStats, classStatsResized, resizeNearest, nearestSource, logit, type ClassStat, type OutputSpec } from './domain/mask.js';
 export { channelTables, toNchw, type Normalization } from './domain/tensor.js';
 export { parseInferInput, parseShape, type TensorSpec } from './domain/oip.js';

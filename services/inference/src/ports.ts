@@ -48,6 +48,4 @@ export interface ImageCodec {
   decodeResized(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array>;
   /** A one-channel 8-bit PNG of the mask. */
   encodeMask(mask: Uint8Array, width: number, height: number): Promise<Buffer>;
-  /** Reads a ground-truth mask (PNG, one value per pixel). */
-  decodeMask(bytes: Uint8Array): Promise<{ readonly data: Uint8Array; readonly width: number; readonly height: number }>;
 }
