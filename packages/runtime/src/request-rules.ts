@@ -36,7 +36,9 @@ function parametersRule(max: number): FieldRule {
 }
 
 export function modelInferRequestRule(b: OipBounds): MessageRule {
-  const other = (name: string, packed?: FieldRule['packed']): FieldRule => ({ name, max: b.otherValues, ...(packed ? { packed } : {}) });
+  // Where a model takes FP32 only, every other kind of value is refused before it is decoded.
+  const why = b.otherValues === 0 ? 'the model takes FP32 values (fp32_contents or raw_input_contents)' : undefined;
+  const other = (name: string, packed?: FieldRule['packed']): FieldRule => ({ name, max: b.otherValues, ...(packed ? { packed } : {}), ...(why ? { why } : {}) });
   const contents: MessageRule = {
     name: 'InferTensorContents',
     fields: {

@@ -42,7 +42,7 @@ describe('scanMessage', () => {
     ['65 parameters entries', times(ld(4, []), 65), OIP, 'too-many: ModelInferRequest.parameters has more than 64 values'],
     ['fp32 values within the model bound', input(ld(5, ld(6, Buffer.alloc(24)))), MODEL_OIP, 'ok'],
     ['one fp32 value over the model bound', input(ld(5, ld(6, Buffer.alloc(28)))), MODEL_OIP, 'too-many: ModelInferRequest.inputs.contents.fp32_contents has more than 6 values'],
-    ['bool contents where the model takes FP32 only', input(ld(5, ld(1, [1]))), MODEL_OIP, 'too-many: ModelInferRequest.inputs.contents.bool_contents has more than 0 values'],
+    ['bool contents where the model takes FP32 only', input(ld(5, ld(1, [1]))), MODEL_OIP, 'too-many: ModelInferRequest.inputs.contents.bool_contents has more than 0 values: the model takes FP32 values (fp32_contents or raw_input_contents)'],
     ['a packed fp32 run that is not a multiple of 4', input(ld(5, ld(6, Buffer.alloc(5)))), OIP, 'malformed: ModelInferRequest.inputs.contents.fp32_contents: packed fixed32 run of 5 bytes'],
     ['a length past the end', Buffer.from([0x0a, 0x10, 0x61]), OIP, 'malformed: ModelInferRequest.model_name: length 16 runs past the end of the message'],
     ['wire type 7', Buffer.concat([str(1, 'fac'), Buffer.from([0x0f, 0x00])]), OIP, 'malformed: ModelInferRequest.model_name: wire type 7 is not used by this API'],

@@ -16,6 +16,8 @@ export interface FieldRule {
   readonly packed?: PackedKind;
   /** The field is a message (or a map entry) with these rules. */
   readonly message?: MessageRule;
+  /** Said after "… has more than N values" (what the client should send instead). */
+  readonly why?: string;
 }
 
 export interface MessageRule {
@@ -71,7 +73,8 @@ function packedElements(buf: Uint8Array, pos: number, len: number, kind: PackedK
   return n;
 }
 
-const tooMany = (what: string, max: number): WireScanError => new WireScanError('too-many', `${what} has more than ${max} ${max === 1 ? 'value' : 'values'}`);
+const tooMany = (what: string, rule: FieldRule): WireScanError =>
+  new WireScanError('too-many', `${what} has more than ${rule.max} ${rule.max === 1 ? 'value' : 'values'}${rule.why ? `: ${rule.why}` : ''}`);
 
 function scan(buf: Uint8Array, start: number, end: number, rule: MessageRule, path: string): void {
   const counts = new Map<number, number>();
@@ -110,7 +113,7 @@ function scan(buf: Uint8Array, start: number, end: number, rule: MessageRule, pa
     if (pos > end) throw new WireScanError('malformed', `${what}: truncated value`);
     if (f === undefined) continue;
     const seen = (counts.get(field) ?? 0) + values;
-    if (seen > f.max) throw tooMany(what, f.max);
+    if (seen > f.max) throw tooMany(what, f);
     counts.set(field, seen);
   }
 }

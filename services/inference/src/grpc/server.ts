@@ -8,7 +8,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { loadProtos } from '@segserve/proto';
+import { loadProtos, type SegserveError } from '@segserve/proto';
 import { bindWithReceiveWindows, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MessageRule } from '@segserve/runtime';
 import type { InferenceService } from '../service.js';
 import { HealthBoard } from './health.js';
@@ -24,6 +24,8 @@ export interface GrpcServerOptions {
   readonly maxMessageBytes: number;
   readonly maxConnectionAgeMs: number;
   readonly maxConnectionAgeGraceMs: number;
+  /** Hears every call the edge answers before the service sees it (metrics, logs). */
+  readonly onRefusal?: (method: string, err: SegserveError) => void;
 }
 
 export interface GrpcEdge {
@@ -54,7 +56,7 @@ export function modelInferLimits(service: InferenceService, maxMessageBytes: num
 }
 
 export function createGrpcServer(service: InferenceService, info: OipInfo, options: GrpcServerOptions): GrpcEdge {
-  const guard = new GrpcEdgeGuard({ defaultMaxBytes: SMALL_MESSAGE_BYTES });
+  const guard = new GrpcEdgeGuard({ defaultMaxBytes: SMALL_MESSAGE_BYTES, ...(options.onRefusal ? { onRefusal: options.onRefusal } : {}) });
   const server = new grpc.Server({
     interceptors: [guard.interceptor],
     // A backstop: the guard applies each method's own limit at the message's length prefix.

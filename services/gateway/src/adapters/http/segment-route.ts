@@ -124,8 +124,6 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
     const e = httpError(err);
     core.observe('rest', model, version, e, started);
     core.report('rest', e, { model });
-    // A body refused before it was read is not read at all: the connection cannot be reused.
-    if (!request.raw.complete) void reply.header('connection', 'close');
     return sendError(reply, e);
   } finally {
     for (const c of held) c.release();
