@@ -25,6 +25,7 @@ import { REPO, SEGSERVE_BIN, baseEnv, launch, loadAverage, machine, memory } fro
 import { chartSvg, writePng } from './lib/plot.mjs';
 import { countBy, mean, round, slope } from './lib/stats.mjs';
 import { createServer } from 'node:net';
+import { parseStartupLine } from '@segserve/proto';
 
 function args(argv) {
   const a = {};
@@ -154,7 +155,7 @@ const promoter = await launch(process.execPath, [SEGSERVE_BIN, 'promoter'], {
 });
 children.push(promoter);
 if (promoter.line.msg !== 'initial stable serving') throw new Error(`the promoter could not serve ${modelDir}:\n${promoter.output()}`);
-const gateway = await launch(process.execPath, [SEGSERVE_BIN, 'gateway'], { name: 'gateway', env: baseEnv({ SEGSERVE_NATS_URL: natsUrl, SEGSERVE_HTTP_PORT: String(ports.http), SEGSERVE_GRPC_PORT: String(ports.grpc), SEGSERVE_HOST: '127.0.0.1' }), ready: (o) => o?.msg === 'listening' });
+const gateway = await launch(process.execPath, [SEGSERVE_BIN, 'gateway'], { name: 'gateway', env: baseEnv({ SEGSERVE_NATS_URL: natsUrl, SEGSERVE_HTTP_PORT: String(ports.http), SEGSERVE_GRPC_PORT: String(ports.grpc), SEGSERVE_HOST: '127.0.0.1' }), ready: (_o, line) => parseStartupLine('gateway', line) !== undefined });
 children.push(gateway);
 // The gateway learns the route from NATS KV a moment after it listens: wait for a first answer.
 for (let i = 0; ; i++) {

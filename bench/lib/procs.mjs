@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parseStartupLine } from '@segserve/proto';
 import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -90,21 +91,21 @@ export function launch(command, args, { env, ready, name, timeoutMs = 300_000, c
   });
 }
 
-/** `segserve inference --model dir` on loopback, any free ports; resolves on "serving". */
+/** `segserve inference --model dir` on loopback, any free ports; resolves on its start-up line. */
 export function startInference(modelDir, extraEnv = {}, name = 'inference') {
   return launch(process.execPath, [SEGSERVE_BIN, 'inference', '--model', modelDir], {
     name,
     env: baseEnv({ SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', ...extraEnv }),
-    ready: (o) => o?.msg === 'serving',
+    ready: (_o, line) => parseStartupLine('inference', line) !== undefined,
   });
 }
 
-/** `segserve gateway` with static upstreams; resolves on "listening". */
+/** `segserve gateway` with static upstreams; resolves on its start-up line. */
 export function startGateway(upstreams, extraEnv = {}, name = 'gateway') {
   return launch(process.execPath, [SEGSERVE_BIN, 'gateway'], {
     name,
     env: baseEnv({ SEGSERVE_HOST: '127.0.0.1', SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', SEGSERVE_UPSTREAMS: upstreams, ...extraEnv }),
-    ready: (o) => o?.msg === 'listening',
+    ready: (_o, line) => parseStartupLine('gateway', line) !== undefined,
   });
 }
 

@@ -1,8 +1,8 @@
 // Decision records (DESIGN.md §6): KV `segserve_decisions`, key = experiment id → the record.
 // The intake creates a record when it starts on a result (idempotency: a create fails when the
-// id was seen) and completes it with compare-and-set on the KV revision. Results rejected
-// before their signature is verified are keyed `unverified-<stream seq>` instead, so that an
-// unauthenticated message can never reserve (and so block) a real experiment id.
+// id was seen) and completes it with compare-and-set on the KV revision. Only signed results
+// are stored: results rejected before their signature is verified are counted by the intake,
+// so that an unauthenticated message can neither reserve a real experiment id nor fill the bucket.
 
 export type DecisionStatus = 'in_progress' | 'promoted' | 'rejected' | 'rolled_back';
 
@@ -65,7 +65,7 @@ export interface DecisionStable {
 }
 
 export interface DecisionRecord {
-  /** The KV key: the experiment id, or `unverified-<seq>` for results rejected before the signature. */
+  /** The KV key: the experiment id. */
   readonly key: string;
   /** The experiment id as claimed by the message (null when unreadable). */
   readonly experiment_id: string | null;
@@ -110,10 +110,6 @@ export interface DecisionEvent {
 
 export function isTerminalDecision(record: Pick<DecisionRecord, 'status'>): boolean {
   return TERMINAL_DECISION_STATUSES.includes(record.status);
-}
-
-export function unverifiedDecisionKey(streamSeq: number): string {
-  return `unverified-${streamSeq}`;
 }
 
 export function decisionEvent(record: DecisionRecord, at: string): DecisionEvent {

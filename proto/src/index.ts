@@ -17,3 +17,4 @@ export type { HealthClient, HealthHandlers } from './generated/grpc/health/v1/He
 export type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse.js';
 export * from './nats-url.js';
 export * from './segmentation-score.js';
+export * from './startup-line.js';

@@ -18,6 +18,7 @@ import { annotationQueries, loadDashboard, panelQueries, variableMetrics } from 
 import { renderDashboardSvg, toSeries, type Annotation, type PanelData } from './dashboard-render.js';
 import { expandGrafanaVariables, metricNames } from './promql.js';
 import type { Json } from './render.js';
+import { parseStartupLine, type StartupLine, type StartupService } from '@segserve/proto';
 
 const RATE = '10s'; // $__rate_interval for a 1 s scrape interval
 const dashboard = loadDashboard();
@@ -78,10 +79,10 @@ async function rangeQuery(expr: string, start: number, end: number): Promise<{ m
 // with 300 ms of injected latency (rolled back), then as it is (promoted).
 const CANARY: CanaryOptions = { interval: '3s', bake: '5s', minRequests: 3 };
 
-function jsonLine<T>(proc: Spawned, msg: string): T {
-  const line = proc.lines().find((l) => l.startsWith('{') && (JSON.parse(l) as { msg?: string }).msg === msg);
-  if (!line) throw new Error(`${proc.name}: no '${msg}' log line`);
-  return JSON.parse(line) as T;
+function startup<S extends StartupService>(proc: Spawned, service: S): StartupLine<S> {
+  const line = proc.lines().find((l) => parseStartupLine(service, l));
+  if (!line) throw new Error(`${proc.name}: no start-up line`);
+  return parseStartupLine(service, line)!;
 }
 
 /** The scrape jobs, named as the PodMonitors/ServiceMonitor name them (deploy/k8s/base/monitoring.yaml). */
@@ -97,8 +98,8 @@ async function scrapeJobs(): Promise<ScrapeJob[]> {
 beforeAll(async () => {
   scratch = await tempDir('segserve-dashboard-');
   stack = await E2eStack.start({ canary: CANARY, versionEnv: { '1': { SEGSERVE_FAULT_DELAY_MS: '300' } } });
-  gatewayBase = `http://127.0.0.1:${jsonLine<{ http_port: number }>(stack.gateway, 'listening').http_port}`;
-  promoterMetrics = `127.0.0.1:${jsonLine<{ metrics_port: number }>(stack.promoter, 'running').metrics_port}`;
+  gatewayBase = `http://127.0.0.1:${startup(stack.gateway, 'gateway').http_port}`;
+  promoterMetrics = `127.0.0.1:${startup(stack.promoter, 'promoter').metrics_port}`;
   prometheus = await startPrometheus({ scrapeIntervalSeconds: 1, ruleFiles: [path.join(REPO_ROOT, 'deploy', 'prometheus', 'rules.yml')], targets: await scrapeJobs() });
   // Inference processes come and go with the rollouts: follow the promoter's discovery.
   let last = '';

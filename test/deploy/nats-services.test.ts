@@ -61,7 +61,7 @@ describe('services on deploy/nats/nats.conf', () => {
       name: 'inference (object store)',
     });
     procs.push(proc);
-    const serving = await proc.waitForJson<{ grpc_port: number; version: string }>((o) => o['msg'] === 'serving', 90_000);
+    const serving = await proc.waitForStartup('inference', 90_000);
     expect(serving.version).toBe('1');
     inferenceAddress = `127.0.0.1:${serving.grpc_port}`;
     expect(proc.output()).not.toContain(nats.passwords.inference);
@@ -91,7 +91,7 @@ describe('services on deploy/nats/nats.conf', () => {
       name: 'promoter',
     });
     procs.push(proc);
-    await proc.waitForJson((o) => o['msg'] === 'running', 60_000);
+    await proc.waitForStartup('promoter', 60_000);
     expect(proc.output()).not.toContain(nats.passwords.promoter);
   }, 120_000);
 

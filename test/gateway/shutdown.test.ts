@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../helpers/process.js';
 import { ipv4Target, postImage, startGatewayProc, startInference, tinySeg, TINY_IMAGES, type GatewayProc, type InferenceProc } from './stack.js';
+import { parseStartupLine } from '@segserve/proto';
 
 const image = readFileSync(path.join(TINY_IMAGES, 'facade-00.png'));
 let inference: InferenceProc;
@@ -22,9 +23,9 @@ afterAll(async () => {
 
 describe('gateway lifecycle', () => {
   it('logs exactly one listening line with the bound ports', () => {
-    const listening = gateway.proc.lines().filter((l) => l.includes('"msg":"listening"'));
+    const listening = gateway.proc.lines().flatMap((l) => parseStartupLine('gateway', l) ?? []);
     expect(listening).toHaveLength(1);
-    const o = JSON.parse(listening[0]!) as { http_port: number; grpc_port: number; service: string; level: string };
+    const o = listening[0]!;
     expect(o).toMatchObject({ service: 'gateway', level: 'info', http_port: gateway.httpPort, grpc_port: gateway.grpcPort });
     expect(o.http_port).toBeGreaterThan(0);
     expect(o.grpc_port).toBeGreaterThan(0);

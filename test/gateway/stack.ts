@@ -23,13 +23,13 @@ export async function startInference(modelDir: string, env: Record<string, strin
     env: { SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', SEGSERVE_MAX_CONCURRENCY: '1', ...env },
     name: `inference ${path.basename(path.dirname(modelDir))}/${path.basename(modelDir)}`,
   });
-  const serving = await proc.waitForJson<{ grpc_port: number; metrics_port: number; version: string }>((o) => o['msg'] === 'serving', 120_000);
+  const serving = await proc.waitForStartup('inference', 120_000);
   return {
     proc,
     grpcPort: serving.grpc_port,
     metricsPort: serving.metrics_port,
     address: `127.0.0.1:${serving.grpc_port}`,
-    version: serving.version,
+    version: String(serving.version),
     [Symbol.asyncDispose]: async () => {
       await proc.stop(10_000);
     },
@@ -46,7 +46,7 @@ export interface GatewayProc extends AsyncDisposable {
 
 export async function startGatewayProc(env: Record<string, string>): Promise<GatewayProc> {
   const proc = spawnSegserve(['gateway'], { env: { SEGSERVE_HOST: '127.0.0.1', SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', ...env }, name: 'gateway' });
-  const listening = await proc.waitForJson<{ http_port: number; grpc_port: number }>((o) => o['msg'] === 'listening', 60_000);
+  const listening = await proc.waitForStartup('gateway', 60_000);
   return {
     proc,
     httpPort: listening.http_port,

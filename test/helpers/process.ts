@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseStartupLine, type StartupLine, type StartupService } from '@segserve/proto';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEGSERVE_BIN = path.join(REPO_ROOT, 'packages', 'cli', 'dist', 'bin.js');
@@ -95,6 +96,8 @@ export interface Spawned extends AsyncDisposable {
   waitForLine(matcher: LineMatcher, timeoutMs?: number): Promise<string>;
   /** Parses JSON log lines and resolves with the first object for which `predicate` holds. */
   waitForJson<T = Record<string, unknown>>(predicate: (obj: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<T>;
+  /** Resolves with `service`'s start-up line (its bound ports); rejects on exit or timeout. */
+  waitForStartup<S extends StartupService>(service: S, timeoutMs?: number): Promise<StartupLine<S>>;
   kill(signal?: NodeJS.Signals): void;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (null when killed). */
   stop(graceMs?: number): Promise<number | null>;
@@ -193,6 +196,10 @@ export function spawnProcess(command: string, args: readonly string[], options: 
         return obj !== undefined && predicate(obj);
       }, timeoutMs);
       return parseJson(line) as T;
+    },
+    waitForStartup: async <S extends StartupService>(service: S, timeoutMs?: number): Promise<StartupLine<S>> => {
+      const line = await waitForLine((l) => parseStartupLine(service, l) !== undefined, timeoutMs);
+      return parseStartupLine(service, line)!;
     },
     kill: (signal: NodeJS.Signals = 'SIGTERM') => {
       if (exitCode === undefined) proc.kill(signal);

@@ -9,7 +9,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultBackendFactory, parseConfig } from '@segserve/inference';
-import { ERROR_CODE_METADATA_KEY } from '@segserve/proto';
+import { ERROR_CODE_METADATA_KEY, parseStartupLine } from '@segserve/proto';
 import { spawnSegserve, tempDir, waitFor, type Spawned } from '../helpers/process.js';
 import { MODELS, call, clients, healthStatus, parseSample, png, segment, startTestServer, syntheticImage, type Clients } from './helpers.js';
 
@@ -27,7 +27,7 @@ async function spawnInference(model: string, env: Record<string, string> = {}): 
 }
 
 async function serving(proc: Spawned): Promise<Serving> {
-  const line = await proc.waitForJson<{ grpc_port: number; metrics_port: number }>((o) => o['msg'] === 'serving', 60_000);
+  const line = await proc.waitForStartup('inference', 60_000);
   return { proc, grpcPort: line.grpc_port, metricsPort: line.metrics_port, clients: clients(`127.0.0.1:${line.grpc_port}`) };
 }
 
@@ -68,7 +68,7 @@ describe('health through warm-up', () => {
     expect((await call(s.clients.oip, 'ModelReady', { name: 'tiny-seg', version: '' })).value).toEqual({ ready: false });
     expect((await fetch(`http://127.0.0.1:${s.proc.metricsPort}/readyz`)).status).toBe(503);
     expect((await fetch(`http://127.0.0.1:${s.proc.metricsPort}/healthz`)).status).toBe(200);
-    expect(s.logs.some((l) => l.includes('"msg":"serving"'))).toBe(false);
+    expect(s.logs.some((l) => parseStartupLine('inference', l))).toBe(false);
 
     release();
     await s.proc.ready;
@@ -77,7 +77,7 @@ describe('health through warm-up', () => {
     expect(await healthStatus(s.clients)).toBe('SERVING');
     expect((await fetch(`http://127.0.0.1:${s.proc.metricsPort}/readyz`)).status).toBe(200);
     expect((await segment(s.clients, image)).value?.width).toBe(120);
-    expect(s.logs.filter((l) => l.includes('"msg":"serving"'))).toHaveLength(1);
+    expect(s.logs.filter((l) => parseStartupLine('inference', l))).toHaveLength(1);
 
     await s.stop();
     await w.ended;
@@ -114,7 +114,7 @@ describe('a spawned inference process', () => {
       expect(text).toMatch(/segserve_inference_duration_seconds_bucket\{le="10",model="tiny-seg",version="1",stage="total"\}/);
       expect(parseSample(text, 'segserve_model_info', { model: 'tiny-seg', version: '1', sha256: '2123905271aec3c90af7343054ffc87032094fd07d6a1a255b4dea4921240b51' })).toBe(1);
       expect(parseSample(text, 'segserve_memory_limit_bytes')).toBeGreaterThan(0);
-      expect(proc.lines().filter((l) => l.includes('"msg":"serving"'))).toHaveLength(1);
+      expect(proc.lines().filter((l) => parseStartupLine('inference', l))).toHaveLength(1);
     } finally {
       s.clients.close();
     }
@@ -201,7 +201,7 @@ describe('a model that must not be served (item 20)', () => {
       }
       // It keeps trying (the artifact may be fixed) and keeps refusing.
       await bad.waitForJson((o) => o['msg'] === 'model load failed' && o['attempt'] === 1, 30_000);
-      expect(bad.lines().some((l) => l.includes('"msg":"serving"'))).toBe(false);
+      expect(bad.lines().some((l) => parseStartupLine('inference', l))).toBe(false);
       expect(await healthStatus(old.clients)).toBe('SERVING');
       expect((await segment(old.clients, image)).value?.width).toBe(120);
       expect(await bad.stop()).toBe(0);

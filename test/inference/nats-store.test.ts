@@ -12,6 +12,7 @@ import path from 'node:path';
 import { startNats, type NatsServer } from '../helpers/nats.js';
 import { spawnSegserve, tempDir, type Spawned, type TempDir } from '../helpers/process.js';
 import { MODELS, clients, healthStatus, manifestOf, png, segment, syntheticImage } from './helpers.js';
+import { parseStartupLine } from '@segserve/proto';
 
 // The inference user's publish permissions, as in deploy/nats/nats.conf: object-store reads only.
 const INFERENCE_PUBLISH = [
@@ -60,7 +61,7 @@ function spawnFromNats(name: string, version: string, env: Record<string, string
 }
 
 async function expectServes(proc: Spawned, name: string, version: string): Promise<void> {
-  const line = await proc.waitForJson<{ grpc_port: number; model: string; version: string }>((o) => o['msg'] === 'serving', 60_000);
+  const line = await proc.waitForStartup('inference', 60_000);
   expect([line.model, line.version]).toEqual([name, version]);
   const c = clients(`127.0.0.1:${line.grpc_port}`);
   try {
@@ -106,7 +107,7 @@ describe('model from the NATS object store', () => {
     const failed = await proc.waitForJson<{ reason: string; error: { message: string } }>((o) => o['msg'] === 'model load failed', 60_000);
     expect(failed.reason).toBe('digest_mismatch');
     expect(failed.error.message).toMatch(/segserve_models\/ads\/3\/model.onnx has sha256 [0-9a-f]{64} but model.json says/);
-    expect(proc.lines().some((l) => l.includes('"msg":"serving"'))).toBe(false);
+    expect(proc.lines().some((l) => parseStartupLine('inference', l))).toBe(false);
   });
 
   it('refuses a version whose digest is not the pinned SEGSERVE_MODEL_SHA256', async () => {

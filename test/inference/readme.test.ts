@@ -11,7 +11,7 @@ import { GOLDEN_TINY, MODELS } from './helpers.js';
 describe('README quick start', () => {
   it('the example client segments an image through a server on the tiny model', async () => {
     await using server = spawnSegserve(['inference', '--model', path.relative(REPO_ROOT, MODELS.seg), '--grpc-port', '0', '--metrics-port', '0'], { env: { SEGSERVE_HOST: '127.0.0.1' } });
-    const { grpc_port: port } = await server.waitForJson<{ grpc_port: number }>((o) => o['msg'] === 'serving');
+    const { grpc_port: port } = await server.waitForStartup('inference');
     await using tmp = await tempDir('segserve-readme-');
     const mask = path.join(tmp.path, 'mask.png');
     await using client = spawnProcess(process.execPath, [path.join(REPO_ROOT, 'services/inference/examples/segment.mjs'), `127.0.0.1:${port}`, path.join(GOLDEN_TINY, 'images', 'facade-01.jpg'), mask], { name: 'example client' });

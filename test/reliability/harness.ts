@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ERROR_CODE_METADATA_KEY, ERROR_CODES, GRPC_STATUS, HTTP_STATUS, loadProtos, type ErrorCode, type SegmenterClient } from '@segserve/proto';
+import { ERROR_CODE_METADATA_KEY, ERROR_CODES, GRPC_STATUS, HTTP_STATUS, loadProtos, type ErrorCode, type SegmenterClient, parseStartupLine } from '@segserve/proto';
 import { REPO_ROOT, spawnSegserve, type Spawned } from '../helpers/process.js';
 
 export const TINY_SEG = path.join(REPO_ROOT, 'test', 'fixtures', 'models', 'tiny-seg', '1');
@@ -28,14 +28,14 @@ export async function startInference(name: string, env: Record<string, string> =
     env: { SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', SEGSERVE_MAX_CONCURRENCY: '1', SEGSERVE_SHUTDOWN_GRACE_MS: '10000', ...env },
     name,
   });
-  const line = await spawned.waitForJson<{ grpc_port: number; metrics_port: number }>((o) => o['msg'] === 'serving', 120_000);
+  const line = await spawned.waitForStartup('inference', 120_000);
   return { name, spawned, pid: spawned.pid, ports: { grpc: line.grpc_port, metrics: line.metrics_port }, [Symbol.asyncDispose]: async () => void (await spawned.stop(10_000)) };
 }
 
 /** `segserve gateway` with static upstreams (or SEGSERVE_NATS_URL in `env`). */
 export async function startGateway(env: Record<string, string>): Promise<Proc> {
   const spawned = spawnSegserve(['gateway'], { env: { SEGSERVE_HOST: '127.0.0.1', SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', ...env }, name: 'gateway' });
-  const line = await spawned.waitForJson<{ http_port: number; grpc_port: number }>((o) => o['msg'] === 'listening', 90_000);
+  const line = await spawned.waitForStartup('gateway', 90_000);
   return { name: 'gateway', spawned, pid: spawned.pid, ports: { http: line.http_port, grpc: line.grpc_port }, [Symbol.asyncDispose]: async () => void (await spawned.stop(15_000)) };
 }
 
@@ -194,7 +194,7 @@ export class Census {
     for (const p of this.#procs) {
       if (except.includes(p)) continue;
       if (p.spawned.hasExited()) out.push(`${p.name} (pid ${p.pid}) exited`);
-      const ready = p.spawned.lines().filter((l) => /"msg":"(serving|listening)"/.test(l)).length;
+      const ready = p.spawned.lines().filter((l) => parseStartupLine('inference', l) ?? parseStartupLine('gateway', l)).length;
       if (ready !== 1) out.push(`${p.name} logged its ready line ${ready} times`);
     }
     return out;

@@ -5,6 +5,7 @@
 // nats-server, promoter with the local driver, gateway following the rollout state, CLI).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E2eStack } from '../promoter/e2e/harness.js';
+import { parseStartupLine } from '@segserve/proto';
 
 let stack: E2eStack;
 
@@ -37,6 +38,6 @@ describe('NATS restart mid-rollout (item 35)', () => {
     expect(stack.promoter.hasExited()).toBe(false);
     expect(stack.gateway.hasExited()).toBe(false);
     expect([stack.promoter.pid, stack.gateway.pid]).toEqual([promoterPid, gatewayPid]);
-    expect(stack.promoter.lines().filter((l) => l.includes('"msg":"running"')).length).toBe(1);
+    expect(stack.promoter.lines().filter((l) => parseStartupLine('promoter', l)).length).toBe(1);
   });
 });

@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { GATEWAY_VERSION, startGateway } from './gateway.js';
 import { createLogger, memoryLimit } from '@segserve/runtime';
-import { runStart } from './start.js';
+import { startupLine } from '@segserve/proto';
 
 /** `segserve gateway`: runs until SIGTERM/SIGINT, then drains and resolves with the exit code. */
 export async function runGateway(argv: readonly string[]): Promise<number> {
@@ -27,16 +27,18 @@ export async function runGateway(argv: readonly string[]): Promise<number> {
   const logger = createLogger({ level: config.logLevel, service: 'gateway' });
   const cgroup = memoryLimit();
   const gateway = await startGateway(config, { logger, ...(cgroup === undefined ? {} : { cgroupMemoryLimitBytes: cgroup }) });
-  logger.announce('listening', {
-    http_port: gateway.httpPort,
-    grpc_port: gateway.grpcPort,
-    host: config.host,
-    version: GATEWAY_VERSION,
-    models: gateway.core.router.states().map((s) => s.model),
-    nats: config.natsUrl !== undefined,
-    api_keys: config.apiKeys.length > 0,
-    upload_budget_mb: Math.round(gateway.uploadBudgetBytes / 2 ** 20),
-  });
+  logger.announce(
+    ...startupLine('gateway', {
+      http_port: gateway.httpPort,
+      grpc_port: gateway.grpcPort,
+      host: config.host,
+      version: GATEWAY_VERSION,
+      models: gateway.core.router.states().map((s) => s.model),
+      nats: config.natsUrl !== undefined,
+      api_keys: config.apiKeys.length > 0,
+      upload_budget_mb: Math.round(gateway.uploadBudgetBytes / 2 ** 20),
+    }),
+  );
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -49,9 +51,4 @@ export async function runGateway(argv: readonly string[]): Promise<number> {
   // gateway alive; unref'd, so a clean exit happens first.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
-}
-
-/** `segserve start`: inference + gateway on the bundled default model (what `npm start` runs). */
-export function runStartCommand(argv: readonly string[]): Promise<number> {
-  return runStart(argv, process.env);
 }

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
-import { loadProtos } from '@segserve/proto';
+import { loadProtos, parseStartupLine } from '@segserve/proto';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -85,7 +85,8 @@ function startService(a, extraEnv = {}) {
     proc.stdout.on('data', (d) => {
       buf += d;
       for (const line of buf.split('\n')) {
-        if (line.includes('"msg":"serving"')) resolve({ proc, port: JSON.parse(line).grpc_port });
+        const serving = parseStartupLine('inference', line);
+        if (serving) resolve({ proc, port: serving.grpc_port });
         if (line.includes('"msg":"model load failed"')) reject(new Error(line));
       }
     });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { SharpCodec } from './adapters/image-codec.js';
 import { AdmissionGate } from './adapters/admission-gate.js';
 import type { Logger } from '@segserve/runtime';
-import type { SegserveError } from '@segserve/proto';
+import { startupLine, type SegserveError } from '@segserve/proto';
 import { InferenceMetrics } from './adapters/metrics.js';
 import { startMetricsServer, type MetricsServer } from './adapters/metrics-server.js';
 import { OrtWorkerPool } from './adapters/ort-backend.js';
@@ -118,17 +118,19 @@ export async function startInference(options: StartOptions): Promise<InferencePr
         metrics.servingModel(m.name, m.version, m.sha256);
         metrics.modelLoadSeconds.set(l.loadSeconds);
         service.serve(l.pipeline);
-        logger.info('serving', {
-          grpc_port: grpcPort,
-          metrics_port: metricsServer.port,
-          model: m.name,
-          version: m.version,
-          sha256: m.sha256,
-          load_seconds: Math.round(l.loadSeconds * 1000) / 1000,
-          max_concurrency: config.maxConcurrency,
-          max_queue: config.maxQueue,
-          intra_op_threads: config.ort.intraOpThreads,
-        });
+        logger.announce(
+          ...startupLine('inference', {
+            grpc_port: grpcPort,
+            metrics_port: metricsServer.port,
+            model: m.name,
+            version: m.version,
+            sha256: m.sha256,
+            load_seconds: Math.round(l.loadSeconds * 1000) / 1000,
+            max_concurrency: config.maxConcurrency,
+            max_queue: config.maxQueue,
+            intra_op_threads: config.ort.intraOpThreads,
+          }),
+        );
         return;
       } catch (err) {
         const reason = err instanceof ModelLoadError ? err.reason : 'runtime';

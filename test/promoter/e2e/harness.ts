@@ -141,7 +141,7 @@ export class E2eStack implements AsyncDisposable {
     })();
     await waitFor(async () => (await this.state())?.stable?.version === '2', { timeoutMs: 120_000, what: 'the initial stable tiny-seg/2 in the rollout state' });
     this.gateway = spawnSegserve(['gateway'], { env: { SEGSERVE_NATS_URL: this.url, SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', SEGSERVE_HOST: '127.0.0.1' }, name: 'gateway' });
-    const listening = await this.gateway.waitForJson<{ grpc_port: number; http_port: number }>((o) => o['msg'] === 'listening', 90_000);
+    const listening = await this.gateway.waitForStartup('gateway', 90_000);
     this.gatewayGrpc = listening.grpc_port;
     // Listening is not ready: the routes arrive with the first read of the rollout state.
     await waitFor(() => fetch(`http://127.0.0.1:${listening.http_port}/readyz`).then((r) => r.ok, () => false), { timeoutMs: 60_000, what: 'gateway /readyz' });
@@ -151,8 +151,8 @@ export class E2eStack implements AsyncDisposable {
   /** (Re)starts the promoter with the same environment (plus `extra`). */
   async startPromoter(extra: Record<string, string> = {}): Promise<Spawned> {
     this.promoter = spawnSegserve(['promoter'], { env: { ...this.promoterEnv, ...extra }, name: 'promoter' });
-    const running = await this.promoter.waitForJson<{ state_dir: string }>((o) => o['msg'] === 'running', 180_000);
-    this.stateDir = running.state_dir;
+    const running = await this.promoter.waitForStartup('promoter', 180_000);
+    this.stateDir = running.state_dir ?? '';
     return this.promoter;
   }
 

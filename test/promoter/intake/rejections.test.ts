@@ -1,11 +1,14 @@
 // Results the intake must refuse before anything runs (RELIABILITY.md 24, 25, 26; DESIGN.md §7):
-// each is recorded with a machine-readable reason and the figures behind it, announced on
-// ROLLOUT_EVENTS, and acked or terminated — never redelivered, never handed to the runner.
+// never redelivered, never handed to the runner. Signed results are recorded in
+// segserve_decisions with a machine-readable reason and the figures behind it, and announced on
+// ROLLOUT_EVENTS; results rejected before their signature is verified are only counted (the
+// intake's bounded record), so that unsigned messages can never write the decisions bucket.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { NATS_NAMES, type DecisionEvent, type DecisionRecord } from '@segserve/proto';
+import { NATS_NAMES, type DecisionEvent } from '@segserve/proto';
 import { generateSigningKeys } from '../../../services/promoter/src/adapters/signing.js';
 import type { Intake } from '../../../services/promoter/src/intake/intake.js';
+import type { UnverifiedRejection } from '../../../services/promoter/src/intake/unverified.js';
 import { waitFor } from '../../helpers/process.js';
 import { ScriptedRunner, startWorld, type World } from './support.js';
 
@@ -40,14 +43,28 @@ function unique<T extends { id: string }>(result: T, tag: string): T {
   return { ...result, id: `${result.id}-${tag.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 40)}` };
 }
 
-async function expectTerminated(seq: number, model = 'tiny-seg'): Promise<DecisionRecord> {
-  const record = await world.waitDecision(`unverified-${seq}`);
+async function bucketKeys(): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const k of await world.objects.decisions.keys()) keys.push(k);
+  return keys;
+}
+
+/** The intake's record of message `seq`, once it has been counted. */
+function counted(seq: number): Promise<UnverifiedRejection> {
+  return waitFor(async () => Promise.resolve(intake.unverified.summary().latest.find((r) => r.stream_seq === seq)), { what: `rejection of message ${seq} counted` });
+}
+
+async function expectTerminated(seq: number, model = 'tiny-seg'): Promise<UnverifiedRejection> {
+  const before = await bucketKeys();
+  const record = await counted(seq);
   // Terminated, not left for redelivery: nothing pending or in flight, no redelivery.
   await waitFor(async () => {
     const c = await world.consumerInfo(model);
     return c.ackPending === 0 && c.pending === 0 && c.delivered >= seq;
   }, { what: 'the consumer to move past the message' });
   expect((await world.consumerInfo(model)).redelivered).toBe(0);
+  // Nothing written to the decisions bucket for an unauthenticated message.
+  expect(await bucketKeys()).toEqual(before);
   return record;
 }
 
@@ -57,22 +74,24 @@ describe('malformed results (RELIABILITY 24)', () => {
     ['a NaN metric (1e999)', (r: object) => JSON.stringify(r).replace('"miou":0.97', '"miou":1e999'), 'schema_invalid', /metrics.miou not a finite number/],
     ['text that is not JSON', () => '{"id": NaN}', 'invalid_json', /not UTF-8 JSON/],
     ['a path in the version', (r: object) => JSON.stringify({ ...r, version: '../../etc' }), 'schema_invalid', /version must match pattern/],
-  ])('%s → terminated and recorded, never promoted', async (name, body, code, reason) => {
+  ])('%s → terminated and counted, never promoted', async (name, body, code, reason) => {
     const result = unique(await world.result('tiny-seg', '1'), name);
     const { seq } = await world.publish(result, { body: body(result) });
     const record = await expectTerminated(seq);
-    expect(record).toMatchObject({ status: 'rejected', stage: 'schema', reason_code: code, model: 'tiny-seg' });
+    expect(record).toMatchObject({ reason_code: code, model: 'tiny-seg', subject: 'segserve.experiments.tiny-seg' });
     expect(record.reason).toMatch(reason);
     expect(runner.calls).toHaveLength(0);
     // The id the message claimed was not reserved: a valid result with it can still be decided.
     expect(await world.decisions.get(result.id)).toBeNull();
   });
 
-  it('a result for a model without a policy is recorded and terminated by the catch-all consumer', async () => {
+  it('a result for a model without a policy is counted and terminated by the catch-all consumer', async () => {
     const result = await world.result('tiny-sigmoid', '1');
     const { seq } = await world.publish(result);
-    const record = await world.waitDecision(`unverified-${seq}`);
-    expect(record).toMatchObject({ status: 'rejected', reason_code: 'unknown_model', model: 'tiny-sigmoid', experiment_id: null });
+    const record = await counted(seq);
+    // The model label of an unknown model is not the attacker's string (metric cardinality).
+    expect(record).toMatchObject({ reason_code: 'unknown_model', model: '(unknown)', subject: 'segserve.experiments.tiny-sigmoid', claimed_id: null });
+    expect(await world.decisions.get(`unverified-${seq}`)).toBeNull();
     const jsm = await jetstreamManager(world.nc);
     const sweeper = await jsm.consumers.info(NATS_NAMES.experimentsStream, 'intake-unknown-models');
     await waitFor(async () => (await jsm.consumers.info(NATS_NAMES.experimentsStream, 'intake-unknown-models')).num_ack_pending === 0, { what: 'sweeper ack' });
@@ -84,14 +103,16 @@ describe('malformed results (RELIABILITY 24)', () => {
     const result = await world.result('tiny-prob', '1');
     const { seq } = await world.publish(result, { subject: NATS_NAMES.experimentsSubject('tiny-seg') });
     const record = await expectTerminated(seq);
-    expect(record).toMatchObject({ reason_code: 'subject_mismatch', details: { subject_model: 'tiny-seg', result_model: 'tiny-prob' } });
+    expect(record).toMatchObject({ reason_code: 'subject_mismatch' });
+    expect(record.reason).toMatch(/for model 'tiny-prob' but was published on 'segserve.experiments.tiny-seg'/);
   });
 
   it('a result whose Nats-Msg-Id is not its id', async () => {
     const result = await world.result('tiny-seg', '1', { miou: 0.971, latency_ms_p95: 20, peak_rss_mb: 150 });
     const { seq } = await world.publish(result, { msgId: 'something-else' });
     const record = await expectTerminated(seq);
-    expect(record).toMatchObject({ reason_code: 'id_mismatch', details: { msg_id: 'something-else', id: result.id } });
+    expect(record).toMatchObject({ reason_code: 'id_mismatch', claimed_id: null });
+    expect(record.reason).toContain(`'something-else' is not the result's id '${result.id}'`);
   });
 });
 
@@ -107,7 +128,7 @@ describe('signatures (RELIABILITY 25)', () => {
     const t = { ...tweaks, ...('signer' in tweaks && tweaks.signer === 'TRUSTED' ? { signer: world.keys.publicKey } : {}) };
     const { seq } = await world.publish(result, t);
     const record = await expectTerminated(seq);
-    expect(record).toMatchObject({ status: 'rejected', stage: 'signature', reason_code: code });
+    expect(record).toMatchObject({ reason_code: code, claimed_id: result.id });
     expect(runner.calls).toHaveLength(0);
     expect(await world.decisions.get(result.id)).toBeNull();
   });
@@ -166,7 +187,7 @@ describe('policy on the claims', () => {
     expect(runner.calls.map((c) => c.id)).not.toContain(result.id);
   });
 
-  it('a result within the limits goes to the runner and its outcome is recorded; every decision is on ROLLOUT_EVENTS', async () => {
+  it('a result within the limits goes to the runner and its outcome is recorded; every signed decision is on ROLLOUT_EVENTS', async () => {
     const result = await world.result('tiny-seg', '1', { miou: 0.975, latency_ms_p95: 20, peak_rss_mb: 150 });
     await world.publish(result);
     const record = await world.waitDecision(result.id);
@@ -174,10 +195,12 @@ describe('policy on the claims', () => {
     expect(runner.calls.map((c) => c.id)).toEqual([result.id]);
     expect(runner.calls[0]).toEqual({ id: result.id, ref: { model: 'tiny-seg', version: '1', sha256: result.artifact.sha256 }, claimed: result.metrics, goldenSha256: world.goldenSha });
     const events = await eventsFor('tiny-seg');
-    expect(events.map((e) => e.reason_code)).toEqual(
-      expect.arrayContaining(['schema_invalid', 'invalid_json', 'signature_missing', 'signer_unknown', 'signature_invalid', 'artifact_missing', 'artifact_digest_mismatch', 'limit_exceeded', 'promoted']),
-    );
+    expect(events.map((e) => e.reason_code)).toEqual(expect.arrayContaining(['artifact_missing', 'artifact_digest_mismatch', 'limit_exceeded', 'promoted']));
+    // Unauthenticated results are counted, not announced one by one.
+    const unverifiedCodes = ['schema_invalid', 'invalid_json', 'signature_missing', 'signer_unknown', 'signature_invalid', 'subject_mismatch', 'id_mismatch'];
+    expect(events.filter((e) => unverifiedCodes.includes(e.reason_code))).toEqual([]);
     expect(events.every((e) => e.type === 'decision' && e.model === 'tiny-seg')).toBe(true);
-    expect(intake.decisions).toBeDefined();
+    expect(intake.unverified.summary().counts).toMatchObject({ 'tiny-seg/schema_invalid': 3, 'tiny-seg/invalid_json': 1, 'tiny-seg/signature_invalid': 3, '(unknown)/unknown_model': 1 });
+    expect(await bucketKeys()).not.toContainEqual(expect.stringMatching(/^unverified-/));
   });
 });

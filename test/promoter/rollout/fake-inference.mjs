@@ -1,5 +1,5 @@
 // A stand-in for `segserve inference` that speaks only the contract the local driver relies on
-// (the "serving" log line with its ports, grpc.health.v1, /metrics). Used where a test needs a
+// (the start-up line with its ports, grpc.health.v1, /metrics). Used where a test needs a
 // process to misbehave in ways the real server never would: FAKE_MODE=crash exits at once,
 // FAKE_MODE=hang never serves, FAKE_MODE=crash-after-ready exits 1 s after serving.
 import http from 'node:http';
@@ -26,7 +26,7 @@ else {
   );
   const metrics = http.createServer((_req, res) => res.end(`segserve_model_info{model="x",version="1",sha256="y"} 1\n`));
   await new Promise((resolve) => metrics.listen(Number(process.env.SEGSERVE_METRICS_PORT ?? '0'), '127.0.0.1', resolve));
-  console.log(JSON.stringify({ level: 'info', msg: 'serving', grpc_port: grpcPort, metrics_port: metrics.address().port, model, env_fault: process.env.SEGSERVE_FAULT_ERROR_RATIO ?? null }));
+  console.log(JSON.stringify({ level: 'info', service: 'inference', msg: 'serving', grpc_port: grpcPort, metrics_port: metrics.address().port, model, env_fault: process.env.SEGSERVE_FAULT_ERROR_RATIO ?? null }));
   if (mode === 'crash-after-ready') setTimeout(() => process.exit(1), 1000);
   const stop = () => {
     status = 'NOT_SERVING';

@@ -173,12 +173,12 @@ describe('local deployer', () => {
     });
     const orphan = spawnProcess(process.execPath, [FAKE, 'inference', '--model', 'x'], { name: 'orphan' });
     cleanups.push(async () => void (await orphan.stop(5_000)));
-    const serving = await orphan.waitForJson<{ grpc_port: number; metrics_port: number }>((o) => o['msg'] === 'serving');
+    const serving = await orphan.waitForStartup('inference');
     const entry = { model: 'tiny-seg', version: '1', sha256: V1.sha256, slot: 'stable', index: 0, pid: orphan.pid, grpc_port: serving.grpc_port, metrics_port: serving.metrics_port, log_file: path.join(dir.path, 'logs', 'orphan.log') };
     // A second one the previous promoter was draining: stopped, not adopted.
     const draining = spawnProcess(process.execPath, [FAKE, 'inference', '--model', 'y'], { name: 'draining' });
     cleanups.push(async () => void (await draining.stop(5_000)));
-    const drainingPorts = await draining.waitForJson<{ grpc_port: number; metrics_port: number }>((o) => o['msg'] === 'serving');
+    const drainingPorts = await draining.waitForStartup('inference');
     const retiring = { ...entry, version: '2', sha256: V2.sha256, slot: 'retiring', pid: draining.pid, grpc_port: drainingPorts.grpc_port, metrics_port: drainingPorts.metrics_port };
     // And one still starting when its promoter died: stopped too, never leaked.
     const starting = spawnProcess(process.execPath, [FAKE, 'inference', '--model', 'z'], { name: 'starting', env: { FAKE_MODE: 'hang' } });

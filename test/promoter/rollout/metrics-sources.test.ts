@@ -27,7 +27,7 @@ async function inference(version: string, env: Record<string, string> = {}): Pro
     env: { SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', SEGSERVE_MAX_CONCURRENCY: '1', ...env },
     name: `inference v${version}`,
   });
-  const line = await proc.waitForJson<{ grpc_port: number; metrics_port: number }>((o) => o['msg'] === 'serving', 90_000);
+  const line = await proc.waitForStartup('inference', 90_000);
   return { proc, grpc: `ipv4:127.0.0.1:${line.grpc_port}`, metrics: `127.0.0.1:${line.metrics_port}` };
 }
 

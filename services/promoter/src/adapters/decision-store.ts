@@ -23,6 +23,14 @@ export class DecisionConflictError extends Error {
   }
 }
 
+/** The bucket could not be read or written (full, unavailable, timed out): not a CAS conflict. */
+export class DecisionStoreError extends Error {
+  constructor(operation: string, key: string, cause: unknown) {
+    super(`decisions bucket: ${operation} ${key} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'DecisionStoreError';
+  }
+}
+
 function isWrongLastSequence(err: unknown): boolean {
   // JetStream API error 10071 "wrong last sequence": the key exists / moved on.
   return err instanceof Error && (/wrong last sequence/i.test(err.message) || (err as { code?: unknown }).code === 10071);
@@ -39,15 +47,17 @@ export class DecisionStore {
       const revision = await this.kv.create(record.key, encoder.encode(JSON.stringify(record)));
       return { created: true, record, revision };
     } catch (err) {
-      if (!isWrongLastSequence(err)) throw err;
+      if (!isWrongLastSequence(err)) throw new DecisionStoreError('create', record.key, err);
       const existing = await this.get(record.key);
-      if (!existing) throw err; // deleted in between: let the caller retry via redelivery
+      if (!existing) throw new DecisionStoreError('create', record.key, err); // deleted in between: retried via redelivery
       return { created: false, ...existing };
     }
   }
 
   async get(key: string): Promise<StoredDecision | null> {
-    const entry = await this.kv.get(key);
+    const entry = await this.kv.get(key).catch((err: unknown) => {
+      throw new DecisionStoreError('get', key, err);
+    });
     if (!entry || entry.operation !== 'PUT' || entry.length === 0) return null;
     return { record: entry.json<DecisionRecord>(), revision: entry.revision };
   }
@@ -58,7 +68,7 @@ export class DecisionStore {
       return await this.kv.update(record.key, encoder.encode(JSON.stringify(record)), expectedRevision);
     } catch (err) {
       if (isWrongLastSequence(err)) throw new DecisionConflictError(record.key, expectedRevision, { cause: err });
-      throw err;
+      throw new DecisionStoreError('update', record.key, err);
     }
   }
 

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { loadProtos } from '@segserve/proto';
+import { loadProtos, parseStartupLine } from '@segserve/proto';
 import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
 
 export interface ProcessSpec {
@@ -93,7 +93,7 @@ export class InferenceProcess {
     for (const w of this.exitWaiters.splice(0)) w(code);
   }
 
-  /** Waits for the `"msg":"serving"` line in the log; rejects when the process exits first. */
+  /** Waits for the inference start-up line in the log; rejects when the process exits first. */
   async waitServing(timeoutMs: number, signal?: AbortSignal): Promise<ServingPorts> {
     const deadline = Date.now() + timeoutMs;
     let offset = this.logOffset;
@@ -107,8 +107,8 @@ export class InferenceProcess {
           const lines = (rest + buffer.subarray(0, bytesRead).toString('utf8')).split('\n');
           rest = lines.pop() ?? '';
           for (const line of lines) {
-            const ports = servingPorts(line);
-            if (ports) return ports;
+            const serving = parseStartupLine('inference', line);
+            if (serving) return { grpcPort: serving.grpc_port, metricsPort: serving.metrics_port };
           }
           continue;
         }
@@ -152,21 +152,6 @@ function pidAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Ports from an inference `"msg":"serving"` log line, or undefined for any other line. */
-export function servingPorts(line: string): ServingPorts | undefined {
-  if (!line.startsWith('{') || !line.includes('"serving"')) return undefined;
-  try {
-    const obj = JSON.parse(line) as Record<string, unknown>;
-    if (obj['msg'] !== 'serving') return undefined;
-    const grpcPort = Number(obj['grpc_port']);
-    const metricsPort = Number(obj['metrics_port']);
-    if (!Number.isInteger(grpcPort) || grpcPort <= 0) return undefined;
-    return { grpcPort, metricsPort: Number.isInteger(metricsPort) && metricsPort > 0 ? metricsPort : 0 };
-  } catch {
-    return undefined;
   }
 }
 

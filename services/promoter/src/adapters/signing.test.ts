@@ -1,4 +1,6 @@
+import { fromPublic } from '@nats-io/nkeys';
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '@segserve/proto';
 import type { ExperimentResult } from '@segserve/proto';
 import { generateSigningKeys, parseSigners, signResult, signingKeyFromSeed, verifyResultSignature } from './signing.js';
 
@@ -48,6 +50,20 @@ describe('signing', () => {
     const altered = { ...result, metrics: { miou: 0.99 } };
     const checked = verifyResultSignature(altered, headers, trusted);
     expect(checked.ok ? 'ok' : checked.rejection.code).toBe('signature_invalid');
+  });
+
+  it('the native ed25519 check agrees with nkeys on many keys and results', () => {
+    for (let i = 0; i < 20; i++) {
+      const k = generateSigningKeys();
+      const r = { ...result, metrics: { miou: i / 20 } };
+      const good = signResult(r, signingKeyFromSeed(k.seed));
+      const bad = { ...good, signature: signResult({ ...r, id: `x${i}` }, signingKeyFromSeed(k.seed)).signature };
+      for (const h of [good, bad]) {
+        const nkeys = fromPublic(k.publicKey).verify(new TextEncoder().encode(canonicalJson(r)), Buffer.from(h.signature, 'base64url'));
+        expect(verifyResultSignature(r, h, new Set([k.publicKey])).ok).toBe(nkeys);
+      }
+      expect(verifyResultSignature(r, good, new Set([k.publicKey])).ok).toBe(true);
+    }
   });
 
   it('parses signer lists and refuses bad keys and seeds', () => {

@@ -21,6 +21,7 @@ import type { Logger, RolloutRunner } from '../domain/ports.js';
 import { currentStableFrom, verificationFrom } from '../verify/current-stable.js';
 import type { VerificationJournal } from '../verify/verifier.js';
 import { ResultProcessor } from './processor.js';
+import { UnverifiedLog } from './unverified.js';
 
 export interface IntakeOptions {
   readonly nc: NatsConnection;
@@ -48,6 +49,11 @@ export interface IntakeOptions {
    * main.ts: `(model, outcome) => telemetry.results.inc({ model, outcome })`.
    */
   readonly countResult?: (model: string, outcome: 'rejected' | 'duplicate') => void;
+  /**
+   * `segserve_promoter_unverified_results_total{model,reason_code}` for results rejected before
+   * their signature is verified (never stored). main.ts: `telemetry.unverified.inc(...)`.
+   */
+  readonly countUnverified?: (model: string, reasonCode: string) => void;
   readonly now?: () => Date;
   /** Called after each decision is stored and announced, before the ack. */
   readonly onDecision?: (record: DecisionRecord) => void | Promise<void>;
@@ -59,12 +65,15 @@ export interface Intake {
   /** Stops consuming; an in-flight result is nak'ed (its rollout resumes on the next start). */
   stop(): Promise<void>;
   readonly decisions: DecisionStore;
+  /** Counts and the latest results rejected before authentication, and results given up on. */
+  readonly unverified: UnverifiedLog;
 }
 
 export function createIntake(options: IntakeOptions): Intake {
   const consumerOptions: IntakeConsumerOptions = { ...DEFAULT_INTAKE_CONSUMER, ...options.consumer };
   const decisions = new DecisionStore(options.objects.decisions);
   const fromRolloutState = verificationFrom(options.objects.rollouts);
+  const unverified = new UnverifiedLog({ log: options.log, ...(options.countUnverified ? { count: options.countUnverified } : {}) });
   const processor = new ResultProcessor({
     policies: options.policies,
     signers: new Set(options.signers),
@@ -80,6 +89,7 @@ export function createIntake(options: IntakeOptions): Intake {
     log: options.log,
     now: options.now ?? (() => new Date()),
     maxDeliver: consumerOptions.maxDeliver,
+    unverified,
     // Three heartbeats per ack wait: one lost or late heartbeat does not cause a redelivery.
     heartbeatMs: Math.max(250, Math.floor(consumerOptions.ackWaitMs / 3)),
     onDecision: options.onDecision,
@@ -125,6 +135,7 @@ export function createIntake(options: IntakeOptions): Intake {
 
   return {
     decisions,
+    unverified,
     async start() {
       const models = [...options.policies.keys()];
       for (const model of models) {

@@ -4,6 +4,11 @@
 // Every way out ends the message: ack (decided, or already decided) or term (malformed /
 // unauthenticated); a failure of the intake itself is nak'ed with a back-off and becomes an
 // `intake_error` decision on its last delivery, so nothing is redelivered forever.
+//
+// Only signed results write `segserve_decisions`: a result rejected before its signature is
+// verified is counted and sampled (UnverifiedLog), never stored one per message, so a flood of
+// junk can neither fill the bucket nor slow the intake down. When the bucket itself is full or
+// failing, the intake retries a few times, records the failure and moves on to the next result.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -11,19 +16,19 @@ import {
   decisionEvent,
   isTerminalDecision,
   parseModelManifest,
-  unverifiedDecisionKey,
   type DecisionEvent,
   type DecisionRecord,
   type DecisionStable,
   type ExperimentResult,
 } from '@segserve/proto';
-import { DecisionConflictError, type DecisionStore, type StoredDecision } from '../adapters/decision-store.js';
+import { DecisionConflictError, DecisionStoreError, type DecisionStore, type StoredDecision } from '../adapters/decision-store.js';
 import type { ModelRegistry } from '../adapters/object-store.js';
 import { verifyResultSignature } from '../adapters/signing.js';
 import { modelFromSubject, readResultMessage, toCandidate, type IntakeRejection } from '../domain/experiment-result.js';
 import { evaluatePolicy, type Policy, type PolicyCode } from '../domain/policy.js';
 import type { Logger, Metrics, ModelRef, RolloutOutcome, RolloutRunner, VerificationReport } from '../domain/ports.js';
 import { checkArtifact } from './artifact-check.js';
+import { UNKNOWN_MODEL_LABEL, type UnverifiedLog } from './unverified.js';
 
 /** The parts of a JetStream message the intake uses (JsMsg satisfies it). */
 export interface IntakeMessage {
@@ -55,11 +60,15 @@ export interface ResultProcessorOptions {
   readonly log: Logger;
   readonly now: () => Date;
   readonly maxDeliver: number;
+  /** Deliveries of a signed result while the decisions bucket fails, before giving up on it (default 3). */
+  readonly storeAttempts?: number;
+  /** Where results rejected before their signature is verified are counted (never the bucket). */
+  readonly unverified: UnverifiedLog;
   /** How often `working()` extends the ack deadline while a result is being processed (ms). */
   readonly heartbeatMs: number;
   /** After a decision is stored and announced, before the ack (observability; tests crash here). */
   readonly onDecision?: (record: DecisionRecord) => void | Promise<void>;
-  /** Counts the results the intake decides itself (rejected before the runner, duplicate). */
+  /** Counts the signed results the intake decides itself (rejected before the runner, duplicate). */
   readonly onOutcome?: (model: string, outcome: 'rejected' | 'duplicate') => void;
 }
 
@@ -83,10 +92,10 @@ export class ResultProcessor {
       const received: Received = { subject: msg.subject, stream_seq: msg.seq, received_at: this.o.now().toISOString() };
       const header = (name: string): string | undefined => msg.headers?.get(name) || undefined;
       const read = readResultMessage({ subject: msg.subject, msgId: header(EXPERIMENT_HEADERS.msgId), body: msg.data }, this.knownModels);
-      if (!read.ok) return await this.rejectUnverified(msg, received, read.rejection, null);
+      if (!read.ok) return this.rejectUnverified(msg, received, read.rejection, null);
       const result = read.value;
       const signature = verifyResultSignature(result, { signature: header(EXPERIMENT_HEADERS.signature), signer: header(EXPERIMENT_HEADERS.signer) }, this.o.signers);
-      if (!signature.ok) return await this.rejectUnverified(msg, received, signature.rejection, result);
+      if (!signature.ok) return this.rejectUnverified(msg, received, signature.rejection, result);
 
       // Idempotency: exactly one writer creates the record of an experiment id.
       const created = await this.o.decisions.create(this.record(result, signature.value, received));
@@ -222,44 +231,31 @@ export class ResultProcessor {
   }
 
   /**
-   * Malformed or unauthenticated results are recorded under `unverified-<seq>` (never under
-   * the id they claim: an unsigned message must not reserve a real experiment id) and
-   * terminated — JetStream will not deliver them again.
+   * Malformed or unauthenticated results are counted and terminated — JetStream will not
+   * deliver them again. Nothing is written to the decisions bucket and nothing is announced:
+   * an unsigned message must neither reserve a real experiment id nor cost a write.
    */
-  private async rejectUnverified(msg: IntakeMessage, received: Received, rejection: IntakeRejection, result: ExperimentResult | null): Promise<ResultOutcome> {
-    const record: DecisionRecord = {
-      key: unverifiedDecisionKey(msg.seq),
-      experiment_id: result?.id ?? null,
-      model: result?.model ?? modelFromSubject(msg.subject) ?? msg.subject.replace(/^segserve\.experiments\./, ''),
-      version: result?.version ?? null,
-      sha256: result?.artifact.sha256 ?? null,
-      status: 'rejected',
-      stage: rejection.stage,
+  private rejectUnverified(msg: IntakeMessage, received: Received, rejection: IntakeRejection, result: ExperimentResult | null): ResultOutcome {
+    const subjectModel = modelFromSubject(msg.subject);
+    this.o.unverified.record({
+      stream_seq: received.stream_seq,
+      subject: msg.subject,
+      model: subjectModel !== null && this.knownModels.has(subjectModel) ? subjectModel : UNKNOWN_MODEL_LABEL,
       reason_code: rejection.code,
       reason: rejection.reason,
-      claimed: result?.metrics ?? null,
-      measured: null,
-      stable: null,
-      details: rejection.details ?? null,
-      signer: msg.headers?.get(EXPERIMENT_HEADERS.signer) || null,
-      ...received,
-      decided_at: this.o.now().toISOString(),
-      attempts: msg.info.deliveryCount,
-    };
-    const created = await this.o.decisions.create(record);
-    if (created.created) await this.announce(record);
-    this.o.log.warn('result rejected before authentication', { key: record.key, subject: msg.subject, reason_code: record.reason_code, reason: record.reason });
+      claimed_id: result?.id ?? null,
+      signer: msg.headers?.get(EXPERIMENT_HEADERS.signer)?.slice(0, 100) || null,
+      received_at: received.received_at,
+    });
     // No reason text: nats-server 2.9 ignores a `+TERM <reason>` it does not parse, and the
-    // message would come back after every ack wait. The reason is in the decision record.
+    // message would come back after every ack wait.
     msg.term();
     return 'rejected';
   }
 
   private async announce(record: DecisionRecord): Promise<void> {
     this.o.log.info('decision', { key: record.key, model: record.model, version: record.version, status: record.status, stage: record.stage, reason_code: record.reason_code, reason: record.reason });
-    if (modelFromSubject(`segserve.experiments.${record.model}`) !== null) {
-      await this.o.publishEvent(decisionEvent(record, this.o.now().toISOString())).catch((err: unknown) => this.o.log.warn('decision event not published', { key: record.key, error: err }));
-    }
+    await this.o.publishEvent(decisionEvent(record, this.o.now().toISOString())).catch((err: unknown) => this.o.log.warn('decision event not published', { key: record.key, error: err }));
     await this.o.onDecision?.(record);
     // The runner counts the outcomes of the rollouts it ran; the intake counts its own.
     if (record.status === 'rejected' && record.stage !== 'rollout' && record.stage !== 'verification') this.o.onOutcome?.(record.model, 'rejected');
@@ -271,19 +267,35 @@ export class ResultProcessor {
       return 'retry';
     }
     const attempt = msg.info.deliveryCount;
-    this.o.log.error('intake failed on a result', { subject: msg.subject, seq: msg.seq, attempt, max_deliver: this.o.maxDeliver, error: err });
-    if (attempt < this.o.maxDeliver) {
-      msg.nak(Math.min(60_000, 1_000 * 2 ** attempt));
+    // The decisions bucket full or failing: a few quick retries, then record it and move on,
+    // so that one unrecordable result never holds the model's queue.
+    const storeFailure = err instanceof DecisionStoreError;
+    const attempts = storeFailure ? Math.min(this.o.storeAttempts ?? 3, this.o.maxDeliver) : this.o.maxDeliver;
+    this.o.log.error('intake failed on a result', { subject: msg.subject, seq: msg.seq, attempt, max_attempts: attempts, decisions_bucket: storeFailure, error: err });
+    if (attempt < attempts) {
+      msg.nak(storeFailure ? 1_000 * attempt : Math.min(60_000, 1_000 * 2 ** attempt));
       return 'retry';
     }
     // Last delivery: record the failure so the result does not stay "in progress" forever.
+    const text = err instanceof Error ? err.message : String(err);
+    let recorded = false;
     if (stored && !isTerminalDecision(stored.record)) {
-      const text = err instanceof Error ? err.message : String(err);
       const record = this.rejection(stored.record, { stage: stored.record.stage, code: 'intake_error', reason: `Rejected: the intake failed on this result ${attempt} times (last error: ${text}).` });
-      await this.o.decisions.update(record, stored.revision).then(
-        () => this.announce(record),
-        (e: unknown) => this.o.log.error('could not record the intake failure', { key: record.key, error: e }),
+      recorded = await this.o.decisions.update(record, stored.revision).then(
+        async () => {
+          await this.announce(record);
+          return true;
+        },
+        (e: unknown) => {
+          this.o.log.error('could not record the intake failure', { key: record.key, error: e });
+          return false;
+        },
       );
+    }
+    if (!recorded) {
+      const model = modelFromSubject(msg.subject);
+      this.o.unverified.recordFailure({ stream_seq: msg.seq, model: model ?? UNKNOWN_MODEL_LABEL, experiment_id: stored?.record.experiment_id ?? (msg.headers?.get(EXPERIMENT_HEADERS.msgId) || null), error: text.slice(0, 500), at: this.o.now().toISOString() });
+      this.o.log.error('gave up on a result whose decision could not be recorded; moving on (re-publish it once the decisions bucket has room)', { subject: msg.subject, seq: msg.seq, error: text });
     }
     msg.term();
     return 'rejected';

@@ -10,6 +10,7 @@ export class PromoterTelemetry {
   readonly phase: Gauge<'model' | 'phase'>;
   readonly canaryWeight: Gauge<'model'>;
   readonly checks: Counter<'model' | 'check' | 'result'>;
+  readonly unverified: Counter<'model' | 'reason_code'>;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     this.registry = options.registry ?? new Registry();
@@ -18,6 +19,7 @@ export class PromoterTelemetry {
     this.results = new Counter({ name: 'segserve_promoter_results_total', help: 'Experiment results by final outcome (promoted, rejected, rolled_back, and the intake’s own outcomes)', labelNames: ['model', 'outcome'], registers });
     this.phase = new Gauge({ name: 'segserve_rollout_phase', help: '1 for the current rollout phase of a model, 0 for the others', labelNames: ['model', 'phase'], registers });
     this.canaryWeight = new Gauge({ name: 'segserve_rollout_canary_weight', help: 'Percentage of requests routed to the canary', labelNames: ['model'], registers });
+    this.unverified = new Counter({ name: 'segserve_promoter_unverified_results_total', help: 'Results rejected before their signature was verified (counted, never stored); model is (unknown) for models without a policy', labelNames: ['model', 'reason_code'], registers });
     this.checks = new Counter({ name: 'segserve_promoter_checks_total', help: 'Canary and bake checks by criterion and result (pass, fail, hold, skip)', labelNames: ['model', 'check', 'result'], registers });
   }
 
