@@ -33,6 +33,8 @@ export interface GrpcEdge {
   readonly health: HealthBoard;
 }
 
+const NOTHING_HELD = { release: (): void => undefined };
+
 /** Receive limit of the small methods (health, metadata, readiness, reflection), bytes. */
 const SMALL_MESSAGE_BYTES = 64 * 1024;
 /** A ModelInferRequest around its tensor: names, datatype, shape, parameters, id. */
@@ -56,7 +58,15 @@ export function modelInferLimits(service: InferenceService, maxMessageBytes: num
 }
 
 export function createGrpcServer(service: InferenceService, info: OipInfo, options: GrpcServerOptions): GrpcEdge {
-  const guard = new GrpcEdgeGuard({ defaultMaxBytes: SMALL_MESSAGE_BYTES, ...(options.onRefusal ? { onRefusal: options.onRefusal } : {}) });
+  const guard = new GrpcEdgeGuard({
+    defaultMaxBytes: SMALL_MESSAGE_BYTES,
+    // An upload is charged to the served model's budget at its length prefix, before it is
+    // buffered; the service takes the charge over when the request reaches it (handOff).
+    admit: (_path, bytes) => service.memory?.tryCharge(bytes) ?? NOTHING_HELD,
+    ...(options.onRefusal ? { onRefusal: options.onRefusal } : {}),
+  });
+  /** Gives the door charge back just before the service charges the same bytes itself. */
+  const handOff = (metadata: grpc.Metadata): void => guard.chargeOf(metadata)?.release();
   const server = new grpc.Server({
     interceptors: [guard.interceptor],
     // A backstop: the guard applies each method's own limit at the message's length prefix.
@@ -67,9 +77,9 @@ export function createGrpcServer(service: InferenceService, info: OipInfo, optio
   });
   const protos = loadProtos();
   const health = new HealthBoard(HEALTH_SERVICES);
-  const segment = { maxBytes: () => options.maxMessageBytes, rule: () => SEGMENT_REQUEST_RULE };
-  server.addService(guard.service(protos.segmenter.segserve.v1.Segmenter.service, { Segment: segment }), segmenterHandlers(service));
-  server.addService(guard.service(protos.predictV2.inference.GRPCInferenceService.service, { ModelInfer: modelInferLimits(service, options.maxMessageBytes) }), oipHandlers(service, info));
+  const segment = { maxBytes: () => options.maxMessageBytes, rule: () => SEGMENT_REQUEST_RULE, charged: true };
+  server.addService(guard.service(protos.segmenter.segserve.v1.Segmenter.service, { Segment: segment }), segmenterHandlers(service, handOff));
+  server.addService(guard.service(protos.predictV2.inference.GRPCInferenceService.service, { ModelInfer: { ...modelInferLimits(service, options.maxMessageBytes), charged: true } }), oipHandlers(service, info, handOff));
   server.addService(protos.health.grpc.health.v1.Health.service, health.handlers());
   const d = protos.definitions;
   new ReflectionService({ ...d.segmenter, ...d.predictV2, ...d.health }).addToServer(server);
