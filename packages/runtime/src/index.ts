@@ -11,3 +11,4 @@ export * from './wire-scan.js';
 export * from './request-rules.js';
 export * from './grpc-edge.js';
 export * from './cgroup.js';
+export * from './golden/index.js';
