@@ -127,7 +127,7 @@ export function loadConfig(env: Env, now: Date = new Date()): GatewayConfig {
     retry: DEFAULTS.retry,
     keepaliveMs: DEFAULTS.keepaliveMs,
     shutdownGraceMs: DEFAULTS.shutdownGraceMs,
-    memoryLimitBytes: integer(env, 'SEGSERVE_MEMORY_LIMIT_MB', DEFAULTS.memoryLimitMb, 128, 1024 * 1024) * 1024 * 1024,
+    memoryLimitBytes: intVar(env, 'SEGSERVE_MEMORY_LIMIT_MB', DEFAULTS.memoryLimitMb, { min: 128, max: 1024 * 1024 }) * 1024 * 1024,
   };
   return Object.freeze(config);
 }
