@@ -46,23 +46,46 @@ def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
     return {"test": np.sort(order[:n_test]), "val": np.sort(order[n_test:n_test + n_val]), "train": np.sort(order[n_test + n_val:])}
 
 
-def build(seed: int, n: int, height: int, width: int, log=print) -> Path:
-    """Render n images from ``seed`` and cache them; returns the cache file (reused if present)."""
+def cache_path(seed: int, n: int, height: int, width: int, generator: int = 1) -> Path:
+    # generator 1 keeps the original cache name (the runs of v1–v5)
+    tag = "" if generator == 1 else f"-g{generator}"
+    return DATA_DIR / f"facades-s{seed}-n{n}-{height}x{width}{tag}.npz"
+
+
+def _render_one(args: tuple[int, int, int, int]):
+    seed, height, width, generator = args
+    img, mask = facades.render(seed, generator=generator)
+    return (resize_image(img, height, width), resize_mask(mask, height, width),
+            resize_image(img, height * 2, width * 2), resize_mask(mask, height * 2, width * 2))
+
+
+def build(seed: int, n: int, height: int, width: int, log=print, generator: int = 1, workers: int = 1) -> Path:
+    """Render n images from ``seed`` with generator version ``generator`` and cache them; returns
+    the cache file (reused if present). ``workers`` > 1 renders in that many processes (same bytes)."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = DATA_DIR / f"facades-s{seed}-n{n}-{height}x{width}.npz"
+    path = cache_path(seed, n, height, width, generator)
     if path.exists():
         return path
+    facades.check_fonts()
     t0 = time.time()
     lo_img = np.zeros((n, height, width, 3), np.uint8)
     lo_mask = np.zeros((n, height, width), np.uint8)
     hi_img = np.zeros((n, height * 2, width * 2, 3), np.uint8)
     hi_mask = np.zeros((n, height * 2, width * 2), np.uint8)
-    for i in range(n):
-        img, mask = facades.render(seed * 100003 + i)
-        lo_img[i], lo_mask[i] = resize_image(img, height, width), resize_mask(mask, height, width)
-        hi_img[i], hi_mask[i] = resize_image(img, height * 2, width * 2), resize_mask(mask, height * 2, width * 2)
+    jobs = [(seed * 100003 + i, height, width, generator) for i in range(n)]
+    if workers > 1:
+        import multiprocessing
+        pool = multiprocessing.get_context("fork").Pool(workers)
+        results = pool.imap(_render_one, jobs, chunksize=4)
+    else:
+        pool, results = None, map(_render_one, jobs)
+    for i, (li, lm, hi, hm) in enumerate(results):
+        lo_img[i], lo_mask[i], hi_img[i], hi_mask[i] = li, lm, hi, hm
         if (i + 1) % 50 == 0:
             log(f"rendered {i + 1}/{n} images ({time.time() - t0:.0f} s)")
+    if pool is not None:
+        pool.close()
+        pool.join()
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, lo_img=lo_img, lo_mask=lo_mask, hi_img=hi_img, hi_mask=hi_mask)
     os.replace(tmp, path)
@@ -130,5 +153,6 @@ def augment(split: Split, idx: list[int], gen: torch.Generator, aug: dict) -> tu
 
 
 if __name__ == "__main__":
-    seed, n, hh, ww = (int(a) for a in (sys.argv[1:5] if len(sys.argv) >= 5 else (1, 400, 192, 288)))
-    print(build(seed, n, hh, ww))
+    # python3 -m experiments.dataset [seed n height width [generator [workers]]]
+    a = [int(v) for v in sys.argv[1:]] or [1, 400, 192, 288]
+    print(build(a[0], a[1], a[2], a[3], generator=a[4] if len(a) > 4 else 1, workers=a[5] if len(a) > 5 else 1))

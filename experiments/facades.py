@@ -8,8 +8,16 @@ not (coloured windows and doors, awnings, traffic signs, graffiti, carved letter
 too, and occluders (trees, lamp posts, people, cars) cover parts of the ads. Shadows, lighting,
 perspective, noise and JPEG artefacts come last. The mask holds 1 exactly where an ad is visible.
 
-Everything random comes from one ``numpy.random.Generator`` so that a seed fixes the picture
-(given the same fonts: the DejaVu/Liberation TrueType files when installed, else PIL's default).
+Everything random comes from one ``numpy.random.Generator`` so that a seed fixes the picture.
+The fonts are part of the picture: ``scripts/setup.sh`` installs Debian's fonts-dejavu-core and
+fonts-liberation, and :func:`render` refuses to draw when one of :data:`_FONT_FILES` is missing
+(a silent fall-back would change the pictures, the masks and every golden digest).
+
+``generator`` selects the generator version (:data:`GENERATORS`, the knobs below): version 1 is
+the original one (the 400-image training set of v1–v5 and the 24-image golden set), version 2
+adds photographic facade texture, lettering mounted on the wall without a panel, facade wraps (large
+flat panels), dusk and sun lighting and glare. A version-1 picture never draws a random number for
+a version-2 feature, so version 1 stays byte-identical.
 """
 from __future__ import annotations
 
@@ -34,7 +42,7 @@ _FONT_FILES = [
     "/usr/share/fonts/truetype/liberation/LiberationSansNarrow-Bold.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Italic.ttf",
 ]
-_FONTS = [f for f in _FONT_FILES if os.path.exists(f)]
+_FONTS = list(_FONT_FILES)
 _font_cache: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}
 
 _SYLLABLES = ["ka", "fe", "bar", "to", "mi", "lux", "pro", "net", "sun", "ro", "ma", "go", "zen",
@@ -50,10 +58,45 @@ PLASTER = [(226, 214, 190), (235, 232, 225), (200, 196, 188), (238, 221, 160), (
 BRICK = [(150, 60, 40), (170, 85, 55), (120, 50, 40), (190, 140, 90), (140, 100, 80)]
 
 
+class MissingFonts(RuntimeError):
+    pass
+
+
+def check_fonts() -> None:
+    """Raise with the install command when a font of the generator is missing."""
+    missing = [f for f in _FONT_FILES if not os.path.exists(f)]
+    if missing:
+        raise MissingFonts(f"fonts missing: {', '.join(missing)}; install them with "
+                           "`apt-get install -y fonts-dejavu-core fonts-liberation` (scripts/setup.sh does)")
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """What one generator version draws (probabilities are per building, shop unit or picture).
+
+    Every feature of version 2 is off (0) in version 1.
+    """
+
+    version: int
+    texture: float = 0.0            # photographic facade texture: fBm grain, dirt streaks under windows, stains (strength)
+    p_mounted_letters: float = 0.0  # per shop sign: letters mounted on the wall instead of a panel (advertising)
+    p_upper_letters: float = 0.0    # per building: a brand name in mounted letters high on the wall (advertising)
+    p_wrap: float = 0.0             # per building: a facade wrap / mesh banner over the upper floors (a large flat panel)
+    p_lit_window: float = 0.0       # per window: lit from inside (glows at dusk; not advertising)
+    p_dusk: float = 0.0             # per picture: dusk — dark, blue scene; light boxes and lit windows glow
+    p_sun: float = 0.0              # per picture: directional sun (light falloff over the height, warm cast) and vignetting
+    p_glare: float = 0.0            # per picture: a lens glare / specular bloom (not labelled)
+
+
+GENERATORS = {
+    1: Knobs(1),
+    2: Knobs(2, texture=1.0, p_mounted_letters=0.35, p_upper_letters=0.3, p_wrap=0.18, p_lit_window=0.15,
+             p_dusk=0.15, p_sun=0.5, p_glare=0.15),
+}
+
+
 def _font(rng: np.random.Generator, size: int) -> ImageFont.ImageFont:
     size = int(max(6, min(size, 400)))
-    if not _FONTS:
-        return ImageFont.load_default()
     path = _FONTS[int(rng.integers(len(_FONTS)))]
     key = (path, size)
     if key not in _font_cache:
@@ -144,6 +187,25 @@ class Canvas:
 
     rgb: np.ndarray
     mask: np.ndarray
+    knobs: Knobs = GENERATORS[1]
+    emissive: np.ndarray | None = None  # version ≥ 2: where light is emitted (glows at dusk), 0..1
+
+    def glow(self, alpha: np.ndarray, x: int, y: int) -> None:
+        """Mark an RGBA patch's opaque area as emitting light (version ≥ 2 only)."""
+        if self.emissive is None:
+            return
+        ph, pw = alpha.shape
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(WIDTH, x + pw), min(HEIGHT, y + ph)
+        if x1 > x0 and y1 > y0:
+            region = self.emissive[y0:y1, x0:x1]
+            np.maximum(region, alpha[y0 - y:y1 - y, x0 - x:x1 - x], out=region)
+
+    def label(self, m: np.ndarray, x: int, y: int) -> None:
+        """Set the mask to advertising where the boolean patch m is true."""
+        ph, pw = m.shape
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(WIDTH, x + pw), min(HEIGHT, y + ph)
+        if x1 > x0 and y1 > y0:
+            self.mask[y0:y1, x0:x1][m[y0 - y:y1 - y, x0 - x:x1 - x]] = 1
 
     def paste(self, patch: Image.Image, x: int, y: int, is_ad: bool, alpha: np.ndarray | None = None) -> None:
         """Alpha-composite an RGBA patch; where it is opaque the mask becomes is_ad."""
@@ -216,6 +278,8 @@ def make_ad(rng: np.random.Generator, kind: str, w: int, h: int) -> Image.Image:
     w, h = max(6, int(w)), max(6, int(h))
     bg = SATURATED[int(rng.integers(len(SATURATED)))]
     fg = _contrast(bg) if rng.random() < 0.7 else SATURATED[int(rng.integers(len(SATURATED)))]
+    if kind == "wrap":
+        return _wrap_patch(rng, w, h, bg, fg)
     if kind == "poster" or (kind in ("billboard", "banner") and rng.random() < 0.5):
         img = _gradient_patch(rng, w, h, _jitter(rng, bg, 40), _jitter(rng, SATURATED[int(rng.integers(len(SATURATED)))], 40))
     else:
@@ -270,6 +334,115 @@ def _uni(rng: np.random.Generator, low: float, high: float) -> float:
     return float(rng.uniform(low, high)) if high > low else float(low)
 
 
+# ---------------------------------------------------------------- generator version 2
+
+def _weathering(rng, h: int, w: int, strength: float) -> np.ndarray:
+    """Photographic wall texture (added to a material): multi-scale grain, dirt streaks, stains."""
+    grain = (_lowfreq(rng, h, w, 160) * 4 + _lowfreq(rng, h, w, 40) * 6 + _lowfreq(rng, h, w, 9) * 9
+             + rng.normal(0, 2.5, (h, w)).astype(np.float32))
+    # rain streaks: darker columns that fade downwards from random heights
+    cols = np.clip(_lowfreq(rng, 2, w, max(8, w // 6))[0] * 2.2 - 1.0, 0, 1)
+    ys = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    start = _uni(rng, 0, 0.6)
+    streaks = cols[None, :] * np.clip((ys - start) * 3, 0, 1) * np.exp(-np.maximum(ys - start, 0) * 2.5) * _uni(rng, 10, 30)
+    stains = np.zeros((h, w), np.float32)
+    img = Image.new("L", (w, h), 0)
+    d = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(0, 5))):
+        cx, cy, r = _uni(rng, 0, w), _uni(rng, 0, h), _uni(rng, 15, 90)
+        d.ellipse((cx - r, cy - r * _uni(rng, 0.4, 1.2), cx + r, cy + r), fill=int(rng.integers(40, 140)))
+    stains = np.asarray(img.filter(ImageFilter.GaussianBlur(_uni(rng, 6, 20))), np.float32) / 255.0 * 35
+    tint = np.array([_uni(rng, 0.9, 1.1), 1.0, _uni(rng, 0.85, 1.05)], np.float32)
+    return strength * ((grain - streaks - stains)[..., None] * tint[None, None, :])
+
+
+def _wrap_patch(rng, w: int, h: int, bg, fg) -> Image.Image:
+    """A facade wrap / mesh banner: a big printed picture, sometimes mostly one flat colour."""
+    if rng.random() < 0.4:  # mostly flat: the hard case (few edges inside a large panel)
+        img = _gradient_patch(rng, w, h, _jitter(rng, bg, 15), _jitter(rng, bg, 30))
+    else:  # a "photo": smooth colour field and shapes
+        field = np.stack([_lowfreq(rng, h, w, 5) for _ in range(3)], -1) * 70
+        base = np.array(_jitter(rng, bg, 40), np.float32)
+        img = Image.fromarray(np.clip(base + field, 0, 255).astype(np.uint8), "RGB").convert("RGBA")
+        d0 = ImageDraw.Draw(img)
+        for _ in range(int(rng.integers(1, 5))):
+            cx, cy, r = _uni(rng, 0, w), _uni(rng, 0, h), _uni(rng, 0.1, 0.35) * min(w, h)
+            d0.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_jitter(rng, SATURATED[int(rng.integers(len(SATURATED)))], 30))
+    d = ImageDraw.Draw(img)
+    _text_block(rng, d, (w * 0.08, h * _uni(rng, 0.05, 0.6), w * 0.92, h * _uni(rng, 0.7, 0.95)), fg, lines=1 if rng.random() < 0.6 else 2)
+    if rng.random() < 0.5:
+        r = min(w, h) * _uni(rng, 0.06, 0.12)
+        _logo(rng, d, w - 2 * r, 2 * r, r, fg)
+    # a mesh banner lets a little of the windows behind show through
+    alpha = np.full((h, w), int(rng.integers(225, 256)), np.uint8)
+    img.putalpha(Image.fromarray(alpha, "L"))
+    return img
+
+
+def _mounted_letters(rng, canvas: Canvas, x, y, w, h, occupied: list) -> bool:
+    """Individual letters (and sometimes a logo) fixed to the wall, no panel behind: advertising.
+
+    The label is the lettering's area — the letters dilated so that the gaps between them close —
+    and the letters cast a small shadow on the wall (not labelled).
+    """
+    x, y, w, h = int(x), int(y), int(w), int(h)
+    if w < 30 or h < 12 or x < 0 or y < 0 or x + w > WIDTH or y + h > HEIGHT:
+        return False
+    for (ox0, oy0, ox1, oy1) in occupied:
+        if x < ox1 and x + w > ox0 and y < oy1 and y + h > oy0:
+            return False
+    colour = _jitter(rng, [(250, 250, 250), (20, 20, 20), (210, 170, 60), *SATURATED][int(rng.integers(3 + len(SATURATED)))], 15)
+    patch = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    d = ImageDraw.Draw(patch)
+    lx = 0.0
+    if rng.random() < 0.35 and w > h * 3:
+        _logo(rng, d, h * 0.5, h * 0.5, h * 0.4, colour)
+        lx = h * 1.1
+    _text_block(rng, d, (lx, 0, w, h), colour)
+    alpha = np.asarray(patch.getchannel("A"))
+    if alpha.max() == 0:
+        return False
+    shadow = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    shadow.putalpha(Image.fromarray((alpha * 0.45).astype(np.uint8), "L"))
+    dx, dy = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    canvas.paste(shadow.filter(ImageFilter.GaussianBlur(1.5)), x + dx, y + dy, is_ad=False)
+    canvas.paste(patch, x, y, is_ad=True)
+    k = max(3, int(h * 0.25)) | 1
+    region = np.asarray(Image.fromarray(alpha).filter(ImageFilter.MaxFilter(k)).filter(ImageFilter.MinFilter(max(3, k // 2) | 1))) > 127
+    canvas.label(region, x, y)
+    if rng.random() < 0.3:  # back-lit letters
+        canvas.glow(alpha.astype(np.float32) / 255.0, x, y)
+    occupied.append((x, y, x + w, y + h))
+    return True
+
+
+def _lighting(rng, canvas: Canvas, rgb: np.ndarray) -> np.ndarray:
+    """Version ≥ 2 lighting on the finished scene: dusk, directional sun + vignetting, glare."""
+    k = canvas.knobs
+    if rng.random() < k.p_dusk:
+        dark = _uni(rng, 0.22, 0.45)
+        e = 0.0
+        if canvas.emissive is not None:  # light spills a little around what emits it
+            lit = Image.fromarray((canvas.emissive * 255).astype(np.uint8), "L").filter(ImageFilter.GaussianBlur(3))
+            e = np.asarray(lit, np.float32)[..., None] / 255.0
+        cast = np.array([_uni(rng, 0.75, 0.9), _uni(rng, 0.85, 0.95), 1.05], np.float32)
+        rgb = rgb * (dark * cast * (1 - e) + e * _uni(rng, 1.0, 1.25))
+    if rng.random() < k.p_sun:
+        ys = np.linspace(0, 1, HEIGHT, dtype=np.float32)[:, None, None]
+        xs = np.linspace(-1, 1, WIDTH, dtype=np.float32)[None, :, None]
+        slope = _uni(rng, -0.35, 0.25)
+        warm = np.array([_uni(rng, 1.0, 1.12), 1.0, _uni(rng, 0.85, 1.0)], np.float32)
+        vign = 1 - _uni(rng, 0.1, 0.35) * (xs ** 2 * 0.6 + (ys * 2 - 1) ** 2 * 0.4)
+        rgb = rgb * (1 + slope * (ys - 0.5)) * warm * vign
+    if rng.random() < k.p_glare:
+        img = Image.new("L", (WIDTH, HEIGHT), 0)
+        cx, cy, r = _uni(rng, 0, WIDTH), _uni(rng, 0, HEIGHT * 0.6), _uni(rng, 40, 220)
+        ImageDraw.Draw(img).ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
+        g = np.asarray(img.filter(ImageFilter.GaussianBlur(r * 0.6)), np.float32)[..., None] / 255.0
+        rgb = rgb + g * _uni(rng, 60, 160)
+    return rgb
+
+
 # ---------------------------------------------------------------- scene elements
 
 def _window(rng, canvas: Canvas, x0, y0, x1, y1, hard_negative: bool) -> None:
@@ -277,7 +450,12 @@ def _window(rng, canvas: Canvas, x0, y0, x1, y1, hard_negative: bool) -> None:
     if w < 4 or h < 4:
         return
     frame = _jitter(rng, [(240, 240, 240), (90, 60, 40), (50, 50, 55), (200, 200, 200)][int(rng.integers(4))], 8)
-    if hard_negative:
+    lit = canvas.knobs.p_lit_window > 0 and rng.random() < canvas.knobs.p_lit_window
+    if lit:
+        # a lit room: warm, bright, rectangular — glows at dusk, not an ad
+        warm = _jitter(rng, (250, 215, 150), 20)
+        img = _gradient_patch(rng, w, h, warm, _jitter(rng, (200, 150, 90), 25))
+    elif hard_negative:
         # tinted glass, bright curtains or a lit room: coloured, rectangular, but not an ad
         glass = _jitter(rng, SATURATED[int(rng.integers(len(SATURATED)))], 30)
         img = _gradient_patch(rng, w, h, glass, _jitter(rng, glass, 50))
@@ -292,6 +470,8 @@ def _window(rng, canvas: Canvas, x0, y0, x1, y1, hard_negative: bool) -> None:
     if rng.random() < 0.4:
         d.line((0, h // 3, w, h // 3), fill=frame, width=fw)
     canvas.paste(img, int(x0), int(y0), is_ad=False)
+    if lit:
+        canvas.glow(np.full((h, w), 0.9, np.float32), int(x0), int(y0))
     if rng.random() < 0.3:  # shutters
         sc = _jitter(rng, [(60, 110, 70), (120, 60, 40), (90, 90, 95), (180, 170, 150)][int(rng.integers(4))], 10)
         sw = max(3, w // 3)
@@ -450,6 +630,8 @@ def _place_ad(rng, canvas: Canvas, kind: str, x, y, w, h, occupied: list) -> boo
     if kind == "billboard":  # legs/frame are structure, not the ad
         canvas.paste(Image.new("RGBA", (w + 12, h + 12), _jitter(rng, (60, 60, 60), 10) + (255,)), x - 6, y - 6, is_ad=False)
     canvas.paste(patch, x, y, is_ad=True)
+    if kind == "lightbox":
+        canvas.glow(np.asarray(patch.getchannel("A"), np.float32) / 255.0, x, y)
     occupied.append((x, y, x + w, y + h))
     return True
 
@@ -460,6 +642,8 @@ def _building(rng, canvas: Canvas, x0, x1, top, ground, occupied) -> None:
         return
     material = ["plaster", "plaster", "brick", "panels", "glass"][int(rng.integers(5))]
     canvas.rgb[top:ground, x0:x1] = _MATERIALS[material](rng, h, w)
+    if canvas.knobs.texture > 0:
+        canvas.rgb[top:ground, x0:x1] += _weathering(rng, h, w, canvas.knobs.texture)
     # cornice
     canvas.rgb[top:top + 8, x0:x1] *= 0.7
     ground_floor = int(_uni(rng, 0.22, 0.35) * h) if h > 200 else h // 2
@@ -505,7 +689,10 @@ def _building(rng, canvas: Canvas, x0, x1, top, ground, occupied) -> None:
         band_top, band_h = gf_top + ground_floor * 0.06, ground_floor * _uni(rng, 0.16, 0.28)
         if r < 0.6:  # shop sign over the window
             sw = uw * _uni(rng, 0.5, 0.95)
-            _place_ad(rng, canvas, "sign", ux0 + (uw - sw) * _uni(rng, 0.1, 0.9), band_top, sw, band_h, occupied)
+            if canvas.knobs.p_mounted_letters > 0 and rng.random() < canvas.knobs.p_mounted_letters:
+                _mounted_letters(rng, canvas, ux0 + (uw - sw) * _uni(rng, 0.1, 0.9), band_top, sw, band_h * _uni(rng, 0.6, 1.0), occupied)
+            else:
+                _place_ad(rng, canvas, "sign", ux0 + (uw - sw) * _uni(rng, 0.1, 0.9), band_top, sw, band_h, occupied)
         elif r < 0.78:
             _awning(rng, canvas, sx0 - 6, sx1 + 6, win_top - _uni(rng, 25, 50))
         elif r < 0.88:
@@ -514,6 +701,14 @@ def _building(rng, canvas: Canvas, x0, x1, top, ground, occupied) -> None:
             s = _uni(rng, 35, 80)
             _place_ad(rng, canvas, "lightbox", ux0 + _uni(rng, 0, uw - s), gf_top - s * _uni(rng, 0.2, 1.2), s * _uni(rng, 0.7, 1.4), s, occupied)
     # ads on the upper wall
+    k = canvas.knobs
+    if k.p_wrap > 0 and rng.random() < k.p_wrap and gf_top - top > 150:
+        ww_, wh_ = w * _uni(rng, 0.4, 0.9), (gf_top - top) * _uni(rng, 0.35, 0.8)
+        _place_ad(rng, canvas, "wrap", _uni(rng, x0, x1 - ww_), _uni(rng, top + 10, max(top + 11, gf_top - wh_ - 5)), ww_, wh_, occupied)
+    if k.p_upper_letters > 0 and rng.random() < k.p_upper_letters:
+        lh = _uni(rng, 25, 80)
+        lw = min(w * 0.9, lh * _uni(rng, 3, 8))
+        _mounted_letters(rng, canvas, _uni(rng, x0, x1 - lw), _uni(rng, top + 12, max(top + 13, gf_top - lh - 10)), lw, lh, occupied)
     for _ in range(int(rng.integers(0, 3))):
         kind = ["banner", "poster", "billboard", "banner", "lightbox"][int(rng.integers(5))]
         if kind == "banner":
@@ -563,14 +758,18 @@ def _perspective(rng, img: Image.Image, mask: Image.Image, strength: float):
             mask.transform((WIDTH, HEIGHT), Image.PERSPECTIVE, tuple(coeffs), Image.NEAREST))
 
 
-def render(seed: int, jpeg_quality: int | None = None) -> tuple[Image.Image, np.ndarray]:
+def render(seed: int, jpeg_quality: int | None = None, generator: int = 1) -> tuple[Image.Image, np.ndarray]:
     """Draw one facade photograph. Returns (RGB image 1152×768, mask uint8 0/1 of the same size).
 
     ``jpeg_quality`` None draws a random quality in [45, 92] for the artefacts; the returned image
-    has been through that JPEG round-trip either way.
+    has been through that JPEG round-trip either way. ``generator`` is the version of
+    :data:`GENERATORS` (1: the original generator).
     """
+    check_fonts()
+    knobs = GENERATORS[generator]
     rng = np.random.default_rng(seed)
-    canvas = Canvas(np.zeros((HEIGHT, WIDTH, 3), np.float32), np.zeros((HEIGHT, WIDTH), np.uint8))
+    canvas = Canvas(np.zeros((HEIGHT, WIDTH, 3), np.float32), np.zeros((HEIGHT, WIDTH), np.uint8), knobs,
+                    np.zeros((HEIGHT, WIDTH), np.float32) if knobs.version >= 2 else None)
     sky_h = int(_uni(rng, 0.0, 0.25) * HEIGHT)
     street_h = int(_uni(rng, 0.04, 0.16) * HEIGHT)
     ground = HEIGHT - street_h
@@ -606,6 +805,8 @@ def render(seed: int, jpeg_quality: int | None = None) -> tuple[Image.Image, np.
     gain = _uni(rng, 0.6, 1.25) * np.array([_uni(rng, 0.9, 1.1), 1.0, _uni(rng, 0.88, 1.12)], np.float32)
     grad = (1 + _uni(rng, -0.25, 0.25) * np.linspace(-1, 1, WIDTH, dtype=np.float32))[None, :, None]
     rgb = canvas.rgb * gain * grad
+    if knobs.version >= 2:
+        rgb = _lighting(rng, canvas, rgb)
     contrast = _uni(rng, 0.75, 1.2)
     rgb = (rgb - 128) * contrast + 128 + rng.normal(0, _uni(rng, 1, 7), rgb.shape)
     img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")

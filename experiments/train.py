@@ -1,10 +1,21 @@
 """Train one experiment from a YAML config: ``/usr/bin/python3 -m experiments.train experiments/configs/X.yaml``.
 
-Writes ``experiments/runs/<name>/{train.log, checkpoint.pt, metrics.json}``. AdamW + OneCycleLR,
-cross-entropy; with a ``distill`` section the loss is
-``alpha · T² · KL(softmax(teacher/T) ‖ softmax(student/T)) + (1 − alpha) · CE(student, labels)``
-(Hinton et al.), the teacher being another run's checkpoint. ``init_from`` starts from another
-run's weights (fine-tuning). The best epoch by validation mIoU is kept.
+Writes ``experiments/runs/<name>/{train.log, last.pt, checkpoint.pt, metrics.json}``.
+
+- AdamW + OneCycleLR; loss ``ce · CE + dice · Dice`` (``loss: {ce: 1, dice: 0.5}``; soft Dice over
+  the classes of the batch; without a ``loss`` section plain cross-entropy, as v1–v5 were trained);
+- ``distill: {teacher, temperature, alpha, features}``: ``alpha · T² · KL(softmax(teacher/T) ‖
+  softmax(student/T)) + (1 − alpha) · label loss`` (Hinton et al.), plus ``features ·`` the mean
+  squared error between the teacher's context features (stride 16 and stride 4, normalised per
+  pixel) and the student's, mapped to the teacher's width by a 1×1 conv that exists only in
+  training;
+- ``init_from``: start from another run's weights; when the model has ``low_rank`` convolutions
+  they are initialised from the SVD of the parent's (:func:`experiments.nets.svd_init`);
+- resumable: ``last.pt`` (model, optimiser, scheduler, RNG states, history, time spent) is written
+  atomically after every epoch, and a restarted training with the same config continues from it;
+  ``checkpoint.pt`` holds the epoch with the best validation mIoU.
+
+The process tolerates SIGSTOP/SIGCONT (quiet benchmarks pause it); wall and CPU time are recorded.
 """
 from __future__ import annotations
 
@@ -18,7 +29,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from . import dataset, pspnet
+from . import dataset, nets
 from .metrics import Confusion
 
 RUNS = dataset.ROOT / "runs"
@@ -33,16 +44,22 @@ def load_config(path: str | Path) -> dict:
 
 
 def threads(cfg: dict) -> int:
-    # one thread by default: the machine is shared; EXPERIMENTS_THREADS overrides every config
+    # EXPERIMENTS_THREADS overrides every config (the machine is shared)
     return int(os.environ.get("EXPERIMENTS_THREADS", cfg.get("train", {}).get("threads", 1)))
 
 
-def load_run(name: str) -> tuple[torch.nn.Module, dict]:
-    ckpt = torch.load(RUNS / name / "checkpoint.pt", map_location="cpu")
-    model = pspnet.build(ckpt["config"]["model"])
-    model.load_state_dict(ckpt["state_dict"])
+def load_run(name: str, which: str = "checkpoint.pt") -> tuple[torch.nn.Module, dict]:
+    ckpt = torch.load(RUNS / name / which, map_location="cpu")
+    model = nets.build(ckpt["config"]["model"])
+    model.load_state_dict(ckpt["state_dict"] if "state_dict" in ckpt else ckpt["model"])
     model.eval()
     return model, ckpt["config"]
+
+
+def data_spec(cfg: dict) -> tuple[int, int, int, int, int]:
+    dc = cfg.get("data", {})
+    return (int(dc.get("seed", 1)), int(dc.get("images", 400)), int(dc.get("height", 192)), int(dc.get("width", 288)),
+            int(dc.get("generator", 1)))
 
 
 @torch.no_grad()
@@ -56,53 +73,115 @@ def evaluate(model: torch.nn.Module, split: dataset.Split, batch: int = 16) -> C
     return conf
 
 
+def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 − soft Dice, averaged over the classes, over the whole batch."""
+    p = F.softmax(logits, 1)
+    onehot = F.one_hot(target, p.shape[1]).permute(0, 3, 1, 2).float()
+    inter = (p * onehot).sum((0, 2, 3))
+    denom = p.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+    return 1 - ((2 * inter + 1) / (denom + 1)).mean()
+
+
+def _features(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    feats: list[torch.Tensor] = []
+    return model(x, feats), feats
+
+
+def _norm(f: torch.Tensor) -> torch.Tensor:
+    return f / (f.pow(2).mean(1, keepdim=True).sqrt() + 1e-6)
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 def train(cfg: dict, log) -> dict:
     torch.set_num_threads(threads(cfg))
     tc = cfg.get("train", {})
-    dc = cfg.get("data", {})
     seed = int(tc.get("seed", 0))
     torch.manual_seed(seed)
-    h, w = int(dc.get("height", 192)), int(dc.get("width", 288))
-    cache = dataset.build(int(dc.get("seed", 1)), int(dc.get("images", 400)), h, w, log=log)
-    train_set = dataset.Split(cache, "train", int(dc.get("seed", 1)))
-    val_set = dataset.Split(cache, "val", int(dc.get("seed", 1)))
-    test_set = dataset.Split(cache, "test", int(dc.get("seed", 1)))
-    model = pspnet.build(cfg["model"])
-    if cfg.get("init_from"):
+    dseed, n, h, w, gen_version = data_spec(cfg)
+    cache = dataset.build(dseed, n, h, w, log=log, generator=gen_version)
+    train_set = dataset.Split(cache, "train", dseed)
+    val_set = dataset.Split(cache, "val", dseed)
+    test_set = dataset.Split(cache, "test", dseed)
+    run_dir = RUNS / cfg["name"]
+    last_path = run_dir / "last.pt"
+    last = torch.load(last_path, map_location="cpu") if last_path.exists() else None
+    if last is not None and last["config"] != cfg:
+        raise RuntimeError(f"{last_path} was written by another config; move it away to start over")
+
+    model = nets.build(cfg["model"])
+    if last is None and cfg.get("init_from"):
         src, _ = load_run(cfg["init_from"])
-        model.load_state_dict(src.state_dict())
-        log(f"initialised from run {cfg['init_from']}")
-    teacher = None
+        if cfg["model"].get("low_rank"):
+            energy = nets.svd_init(model, src)
+            log(f"initialised from run {cfg['init_from']} by SVD: kept energy min {min(energy.values()):.3f} "
+                f"mean {sum(energy.values()) / len(energy):.3f} over {len(energy)} convs")
+        else:
+            model.load_state_dict(src.state_dict())
+            log(f"initialised from run {cfg['init_from']}")
+    teacher, adapt = None, torch.nn.ModuleList()
     kd = cfg.get("distill")
     if kd:
         teacher, _ = load_run(kd["teacher"])
         for p in teacher.parameters():
             p.requires_grad_(False)
-        log(f"distilling from {kd['teacher']} T={kd.get('temperature', 2.0)} alpha={kd.get('alpha', 0.5)}")
+        if float(kd.get("features", 0)) > 0:
+            x0 = torch.zeros(1, 3, h, w)
+            with torch.no_grad():
+                _, fs = _features(model.eval(), x0)
+                _, ft = _features(teacher, x0)
+            adapt = torch.nn.ModuleList([torch.nn.Conv2d(a.shape[1], b.shape[1], 1) for a, b in zip(fs, ft)])
+        log(f"distilling from {kd['teacher']} T={kd.get('temperature', 2.0)} alpha={kd.get('alpha', 0.5)} "
+            f"features={kd.get('features', 0)}")
     epochs, bs = int(tc.get("epochs", 10)), int(tc.get("batch_size", 8))
     steps = (len(train_set) + bs - 1) // bs
-    opt = torch.optim.AdamW(model.parameters(), lr=float(tc.get("lr", 3e-3)), weight_decay=float(tc.get("weight_decay", 1e-4)))
+    params = list(model.parameters()) + list(adapt.parameters())
+    opt = torch.optim.AdamW(params, lr=float(tc.get("lr", 3e-3)), weight_decay=float(tc.get("weight_decay", 1e-4)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(tc.get("lr", 3e-3)), total_steps=epochs * steps,
                                                 pct_start=float(tc.get("pct_start", 0.2)))
     cw = tc.get("class_weights")
     weight = torch.tensor(cw, dtype=torch.float32) if cw else None
+    lc = cfg.get("loss", {"ce": 1.0, "dice": 0.0})
+    ce_w, dice_w = float(lc.get("ce", 1.0)), float(lc.get("dice", 0.0))
     gen = torch.Generator().manual_seed(seed)
-    run_dir = RUNS / cfg["name"]
-    best, history, t0 = -1.0, [], time.time()
-    for epoch in range(epochs):
+    best, history, start_epoch, spent, cpu_spent = -1.0, [], 0, 0.0, 0.0
+    if last is not None:
+        model.load_state_dict(last["model"])
+        adapt.load_state_dict(last["adapt"])
+        opt.load_state_dict(last["optimizer"])
+        sched.load_state_dict(last["scheduler"])
+        gen.set_state(last["generator"])
+        torch.set_rng_state(last["torch_rng"])
+        best, history, start_epoch = last["best"], last["history"], last["epoch"]
+        spent, cpu_spent = last["seconds"], last["cpu_seconds"]
+        log(f"resumed from {last_path.name} after epoch {start_epoch} ({spent / 60:.1f} min so far)")
+    for epoch in range(start_epoch, epochs):
+        t_epoch, c_epoch = time.time(), time.process_time()
         model.train()
         order = torch.randperm(len(train_set), generator=gen).tolist()
         total = 0.0
         for s in range(steps):
             x, y = dataset.augment(train_set, order[s * bs:(s + 1) * bs], gen, cfg.get("augment", {}))
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, weight=weight)
+            feats: list[torch.Tensor] | None = [] if len(adapt) else None
+            logits = model(x, feats) if feats is not None else model(x)
+            loss = ce_w * F.cross_entropy(logits, y, weight=weight)
+            if dice_w:
+                loss = loss + dice_w * dice_loss(logits, y)
             if teacher is not None:
                 t, a = float(kd.get("temperature", 2.0)), float(kd.get("alpha", 0.5))
+                tf: list[torch.Tensor] = []
                 with torch.no_grad():
-                    soft = F.softmax(teacher(x) / t, dim=1)
+                    tlogits = teacher(x, tf) if feats is not None else teacher(x)
+                    soft = F.softmax(tlogits / t, dim=1)
                 kl = F.kl_div(F.log_softmax(logits / t, dim=1), soft, reduction="none").sum(1).mean()
                 loss = a * t * t * kl + (1 - a) * loss
+                if feats is not None:
+                    fl = sum(F.mse_loss(_norm(ad(fs)), _norm(ft)) for ad, fs, ft in zip(adapt, feats, tf))
+                    loss = loss + float(kd["features"]) * fl
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -110,31 +189,40 @@ def train(cfg: dict, log) -> dict:
             total += float(loss)
         conf = evaluate(model, val_set)
         miou = conf.miou()
+        spent += time.time() - t_epoch
+        cpu_spent += time.process_time() - c_epoch
         history.append({"epoch": epoch + 1, "loss": round(total / steps, 4), "val_miou": round(miou, 4),
-                        "seconds": round(time.time() - t0, 1)})
-        log(f"epoch {epoch + 1}/{epochs} loss {total / steps:.4f} val mIoU {miou:.4f} ({time.time() - t0:.0f} s)")
+                        "seconds": round(spent, 1), "load": round(os.getloadavg()[0], 2)})
+        log(f"epoch {epoch + 1}/{epochs} loss {total / steps:.4f} val mIoU {miou:.4f} "
+            f"({time.time() - t_epoch:.0f} s, {spent / 60:.1f} min in all, load {os.getloadavg()[0]:.1f})")
         if miou > best:
             best = miou
-            torch.save({"config": cfg, "state_dict": model.state_dict(), "epoch": epoch + 1}, run_dir / "checkpoint.pt")
-    seconds = time.time() - t0
+            save_atomic({"config": cfg, "state_dict": model.state_dict(), "epoch": epoch + 1}, run_dir / "checkpoint.pt")
+        save_atomic({"config": cfg, "model": model.state_dict(), "adapt": adapt.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                     "epoch": epoch + 1, "best": best, "history": history, "seconds": spent, "cpu_seconds": cpu_spent},
+                    last_path)
     model, _ = load_run(cfg["name"])
     test = evaluate(model, test_set)
     best_epoch = torch.load(run_dir / "checkpoint.pt", map_location="cpu")["epoch"]
+    loads = [e["load"] for e in history if "load" in e]
     metrics = {
-        "name": cfg["name"], "train_seconds": round(seconds, 1), "threads": threads(cfg), "epochs": epochs,
+        "name": cfg["name"], "train_seconds": round(spent, 1), "train_cpu_seconds": round(cpu_spent, 1),
+        "threads": threads(cfg), "epochs": epochs, "steps": epochs * steps, "batch_size": bs,
         "best_epoch": best_epoch, "val_miou": round(best, 4), "test_miou": round(test.miou(), 4),
         "test_iou": [round(v, 4) for v in test.iou()], "test_pixel_accuracy": round(test.pixel_accuracy(), 4),
-        "params": pspnet.count_params(model), "gflops_train_res": round(pspnet.count_gflops(model, h, w), 3),
-        "gflops_1152x768": round(pspnet.count_gflops(model, 768, 1152), 2), "height": h, "width": w,
-        "dataset": {"seed": int(dc.get("seed", 1)), "images": int(dc.get("images", 400)), "train": len(train_set),
+        "params": nets.count_params(model), "gflops_train_res": round(nets.count_gflops(model, h, w), 3),
+        "gflops_1152x768": round(nets.count_gflops(model, 768, 1152), 2), "height": h, "width": w,
+        "load_avg_median": round(sorted(loads)[len(loads) // 2], 2) if loads else None,
+        "dataset": {"seed": dseed, "images": n, "generator": gen_version, "train": len(train_set),
                     "val": len(val_set), "test": len(test_set)},
         "history": history,
     }
     if cfg.get("init_from"):
         parent = json.loads((RUNS / cfg["init_from"] / "metrics.json").read_text())
-        metrics["train_seconds_total"] = round(seconds + parent.get("train_seconds_total", parent["train_seconds"]), 1)
+        metrics["train_seconds_total"] = round(spent + parent.get("train_seconds_total", parent["train_seconds"]), 1)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    log(f"done: val mIoU {best:.4f} test mIoU {test.miou():.4f} in {seconds:.0f} s")
+    log(f"done: val mIoU {best:.4f} test mIoU {test.miou():.4f} in {spent / 60:.1f} min")
     return metrics
 
 

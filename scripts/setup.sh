@@ -10,9 +10,9 @@ node_only=0
 [ "${1:-}" = "--node-only" ] && node_only=1
 
 # Debian packages: real nats-server (JetStream), prometheus + promtool, chromium for the upload
-# page test, and the PyTorch stack for experiments/ and the
-# Flask peer benchmark.
-DEBIAN_PACKAGES=(nats-server prometheus chromium python3-torch python3-torchvision python3-onnx python3-flask python3-yaml python3-pil python3-numpy)
+# page test, the PyTorch stack for experiments/ and the Flask peer benchmark, and the fonts the
+# facade generator draws lettering with (the golden sets re-render byte-identically only with them).
+DEBIAN_PACKAGES=(nats-server prometheus chromium python3-torch python3-torchvision python3-onnx python3-flask python3-yaml python3-pil python3-numpy fonts-dejavu-core fonts-liberation)
 
 if [ "$node_only" = 0 ]; then
   missing=()

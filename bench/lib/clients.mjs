@@ -86,7 +86,7 @@ export function postRaw(url, { body, contentType, headers = {} }, { agent, timeo
         const data = Buffer.concat(chunks);
         const ra = Number(res.headers['retry-after']);
         const retryAfterS = Number.isFinite(ra) ? ra : undefined;
-        if (res.statusCode === 200) return resolve({ code: 'OK', ms, status: 200, bytes: data.length, body: data, contentType: res.headers['content-type'] });
+        if (res.statusCode === 200) return resolve({ code: 'OK', ms, status: 200, bytes: data.length, body: data, contentType: res.headers['content-type'], serverTiming: res.headers['server-timing'] });
         let code = `http:${res.statusCode}`;
         try {
           const c = JSON.parse(data.toString('utf8'))?.error?.code;

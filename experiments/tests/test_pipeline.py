@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import torch
 
-from experiments import export, facades, golden, policy, pspnet
+from experiments import dataset, export, facades, golden, nets, policy, pspnet, train
 from experiments.metrics import Confusion
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +37,115 @@ class FacadesTest(unittest.TestCase):
         self.assertFalse(np.array_equal(masks[0], masks[1]))
         # ads are present but are never most of the picture
         self.assertTrue(all(0.0 < m.mean() < 0.5 for m in masks))
+
+
+class GoldenReproducibleTest(unittest.TestCase):
+    """The committed golden sets re-render byte for byte from their seeds (fonts from set-up)."""
+
+    def test_committed_sets_have_their_recorded_digest(self):
+        for gs in golden.SETS.values():
+            self.assertEqual(golden.digest(gs.dir), gs.sha256, f"{gs.dir} changed")
+            self.assertEqual(len(list((gs.dir / "images").glob("*.jpg"))), gs.count)
+
+    def test_images_re_render_byte_identically(self):
+        for gs in golden.SETS.values():
+            for i in (0, gs.count - 1):
+                jpg, png = golden.render_item(gs, i)
+                name = gs.image_name(i)
+                self.assertEqual(hashlib.sha256(jpg).hexdigest(),
+                                 hashlib.sha256((gs.dir / "images" / f"{name}.jpg").read_bytes()).hexdigest(), f"{gs.name}/{name}.jpg")
+                self.assertEqual(hashlib.sha256(png).hexdigest(),
+                                 hashlib.sha256((gs.dir / "masks" / f"{name}.png").read_bytes()).hexdigest(), f"{gs.name}/{name}.png")
+
+    def test_ensure_never_rewrites_a_set(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "golden-x"
+            (root / "images").mkdir(parents=True)
+            (root / "images" / "a.jpg").write_bytes(b"not the recorded set")
+            gs = golden.GoldenSet(9, root, seed=5, count=1, generator=2, sha256="0" * 64)
+            with self.assertRaisesRegex(RuntimeError, "never re-rendered"):
+                golden.ensure(gs)
+            self.assertEqual((root / "images" / "a.jpg").read_bytes(), b"not the recorded set")
+
+    def test_generator_2_differs_and_is_deterministic(self):
+        a1, m1 = facades.render(77, generator=1)
+        a2, m2 = facades.render(77, generator=2)
+        b2, n2 = facades.render(77, generator=2)
+        self.assertTrue(np.array_equal(np.asarray(a2), np.asarray(b2)) and np.array_equal(m2, n2))
+        self.assertFalse(np.array_equal(np.asarray(a1), np.asarray(a2)))
+        self.assertTrue(set(np.unique(m2)).issubset({0, 1}))
+
+
+class NetsTest(unittest.TestCase):
+    def test_context_and_factorised_shapes(self):
+        for cfg in ({"arch": "context", "encoder": "resnet18"},
+                    {"arch": "factorised", "widths": [16, 32, 64], "blocks": [1, 1, 1], "decoder": {"separable": True, "mid": 32}}):
+            m = nets.build(cfg).eval()
+            with torch.no_grad():
+                self.assertEqual(tuple(m(torch.zeros(1, 3, 96, 192)).shape), (1, 2, 96, 192))
+
+    def test_svd_at_full_rank_reproduces_the_network(self):
+        torch.manual_seed(0)
+        cfg = {"arch": "factorised", "widths": [16, 32, 64], "blocks": [1, 1, 1], "slim_stem": True, "decoder": {"mid": 24}}
+        src = nets.build(cfg).eval()
+        for p in src.parameters():  # non-trivial batch-norm statistics too
+            p.data.normal_(0, 0.3)
+        full = {n: min(c.out_channels, c.in_channels * 9) for n, c in nets.low_rank_targets(src).items()}
+        self.assertTrue(full)
+        low = nets.build({**cfg, "low_rank": full}).eval()
+        energy = nets.svd_init(low, src)
+        self.assertTrue(all(abs(e - 1) < 1e-5 for e in energy.values()))
+        x = torch.randn(1, 3, 96, 96)
+        with torch.no_grad():
+            self.assertTrue(torch.allclose(src(x), low(x), atol=1e-3, rtol=1e-3))
+        half = nets.build({**cfg, "low_rank": nets.ranks_for(src, 0.5)})
+        self.assertLess(nets.count_gflops(half, 96, 96), nets.count_gflops(src, 96, 96))
+
+
+class TrainResumeTest(unittest.TestCase):
+    """A training stopped after an epoch and restarted ends with the same weights as one run."""
+
+    def test_resume_is_exact(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            old_data, old_runs = dataset.DATA_DIR, train.RUNS
+            dataset.DATA_DIR, train.RUNS = Path(tmp) / "data", Path(tmp) / "runs"
+            try:
+                dataset.DATA_DIR.mkdir()
+                rng = np.random.default_rng(0)
+                n, h, w = 8, 96, 96
+                np.savez(dataset.cache_path(1, n, h, w, 2), lo_img=rng.integers(0, 255, (n, h, w, 3), np.uint8),
+                         lo_mask=rng.integers(0, 2, (n, h, w), np.uint8), hi_img=rng.integers(0, 255, (n, 2 * h, 2 * w, 3), np.uint8),
+                         hi_mask=rng.integers(0, 2, (n, 2 * h, 2 * w), np.uint8))
+                cfg = {"model": {"arch": "factorised", "widths": [8, 16, 16], "blocks": [1, 1, 1], "decoder": {"mid": 8, "branch": 4}},
+                       "data": {"seed": 1, "images": n, "height": h, "width": w, "generator": 2}, "loss": {"ce": 1, "dice": 0.5},
+                       "train": {"epochs": 2, "batch_size": 2, "lr": 0.01, "seed": 1, "threads": 1}}
+                quiet = lambda _m: None  # noqa: E731
+                for name in ("once", "twice"):
+                    (train.RUNS / name).mkdir(parents=True)
+                train.train({**cfg, "name": "once"}, quiet)
+                stopped = {**cfg, "name": "twice", "train": {**cfg["train"], "epochs": 2}}
+                real_evaluate = train.evaluate
+                calls = {"n": 0}
+
+                def stop_after_first_epoch(*a, **k):
+                    calls["n"] += 1
+                    if calls["n"] == 2:
+                        raise KeyboardInterrupt  # "killed" after epoch 1's checkpoint
+                    return real_evaluate(*a, **k)
+                train.evaluate = stop_after_first_epoch
+                try:
+                    with self.assertRaises(KeyboardInterrupt):
+                        train.train(stopped, quiet)
+                finally:
+                    train.evaluate = real_evaluate
+                self.assertEqual(torch.load(train.RUNS / "twice" / "last.pt")["epoch"], 1)
+                train.train(stopped, quiet)
+                a = torch.load(train.RUNS / "once" / "last.pt")["model"]
+                b = torch.load(train.RUNS / "twice" / "last.pt")["model"]
+                for k in a:
+                    self.assertTrue(torch.equal(a[k], b[k]), k)
+            finally:
+                dataset.DATA_DIR, train.RUNS = old_data, old_runs
 
 
 class PSPNetTest(unittest.TestCase):

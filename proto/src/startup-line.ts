@@ -20,6 +20,12 @@ export interface StartupFields {
     readonly max_concurrency?: number;
     readonly max_queue?: number;
     readonly intra_op_threads?: number;
+    /** The admission budget and what it was derived from (MiB; issue 11). */
+    readonly memory_limit_mb?: number;
+    readonly baseline_mb?: number;
+    readonly activation_mb?: number;
+    readonly activation_measured?: boolean;
+    readonly budget_mb?: number;
   };
   readonly gateway: {
     readonly http_port: number;

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { REPO_ROOT, requireBinary } from '../helpers/process.js';
-import { chooseDefaultModel } from '@segserve/gateway';
+import { chooseDefaultModel } from '@segserve/cli';
 import { ipv4Target, startGatewayProc, startInference, TINY_IMAGES, type GatewayProc, type InferenceProc } from './stack.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -53,7 +53,7 @@ describe('health through warm-up', () => {
       waitReady: false,
       createBackend: async (artifact) => {
         const b = await real(artifact);
-        return { inputs: b.inputs, outputs: b.outputs, run: (x) => b.run(x), close: () => b.close(), warmUp: async (mk) => warmUpGate.then(() => b.warmUp(mk)) };
+        return { inputs: b.inputs, outputs: b.outputs, run: (x) => b.run(x), segment: (rgb) => b.segment(rgb), close: () => b.close(), warmUp: async () => warmUpGate.then(() => b.warmUp()) };
       },
     });
     const w = watch(s.clients, '');
@@ -217,7 +217,9 @@ async function copyDir(from: string, to: string): Promise<void> {
 
 describe('memory under overload (item 13)', () => {
   it('a flood beyond the queue bound is answered OVERLOADED and RSS stays bounded', async () => {
-    await using proc = await spawnInference(MODELS.slow, { SEGSERVE_MAX_CONCURRENCY: '2', SEGSERVE_MAX_QUEUE: '4', NODE_OPTIONS: '--max-old-space-size=256' });
+    // No queue timeout within the test: the six admitted requests (2 inside + 4 queued) run one
+    // after another on the slow fixture's single session, however slow the machine is.
+    await using proc = await spawnInference(MODELS.slow, { SEGSERVE_MAX_CONCURRENCY: '2', SEGSERVE_MAX_QUEUE: '4', SEGSERVE_QUEUE_TIMEOUT_MS: '600000', NODE_OPTIONS: '--max-old-space-size=256' });
     const s = await serving(proc);
     try {
       const big = await png(syntheticImage(1152, 768, 3));

@@ -1,6 +1,7 @@
 // @segserve/runtime: what every segserve process shares at run time. Contracts (what crosses a
 // process boundary) live in @segserve/proto; this package holds the code that runs inside one.
 export * from './logger.js';
+export * from './config.js';
 export * from './log-line.js';
 export * from './http2-windows.js';
 export * from './process-env.js';

@@ -4,4 +4,3 @@ export { startGateway, GATEWAY_VERSION, type RunningGateway } from './gateway.js
 export { parseUpstreamsSpec, normalizeTarget } from './domain/upstreams-spec.js';
 export { chooseTrack, decideRoute, routeWeights } from './domain/routing.js';
 export { openApiDocument } from './adapters/http/openapi.js';
-export { chooseDefaultModel } from './start.js';

@@ -3,7 +3,6 @@ import { ConfigError, loadConfig } from './config.js';
 import { GATEWAY_VERSION, startGateway } from './gateway.js';
 import { createLogger } from '@segserve/runtime';
 import { startupLine } from '@segserve/proto';
-import { runStart } from './start.js';
 
 /** `segserve gateway`: runs until SIGTERM/SIGINT, then drains and resolves with the exit code. */
 export async function runGateway(argv: readonly string[]): Promise<number> {
@@ -50,9 +49,4 @@ export async function runGateway(argv: readonly string[]): Promise<number> {
   // gateway alive; unref'd, so a clean exit happens first.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
-}
-
-/** `segserve start`: inference + gateway on the bundled default model (what `npm start` runs). */
-export function runStartCommand(argv: readonly string[]): Promise<number> {
-  return runStart(argv, process.env);
 }

@@ -4,6 +4,7 @@
 
 import { DEFAULT_MAX_MESSAGE_BYTES, isValidModelName, isValidModelVersion, unknownSegserveVars } from '@segserve/proto';
 import path from 'node:path';
+import type { ImageLimits } from './domain/image-cost.js';
 
 import { LOG_LEVELS, type LogLevel } from '@segserve/runtime';
 
@@ -41,6 +42,12 @@ export interface InferenceConfig {
   readonly maxQueue: number;
   readonly queueTimeoutMs: number;
   readonly maxInputPixels: number;
+  /** How far an image's aspect ratio may be from the model input's (either way). */
+  readonly maxAspectFactor: number;
+  /** The memory limit where no cgroup sets one (the admission budget is derived from it). */
+  readonly memoryLimitBytes: number;
+  /** Fraction of the memory limit kept free of admission charges (V8 heap growth, gRPC buffers, fragmentation). */
+  readonly memoryHeadroom: number;
   readonly maxMessageBytes: number;
   readonly shutdownGraceMs: number;
   readonly maxConnectionAgeMs: number;
@@ -60,6 +67,15 @@ export const DEFAULTS = {
   queueTimeoutMs: 10_000,
   /** 24 MP (6000×4000): larger images are refused before decoding (RELIABILITY.md 6). */
   maxInputPixels: 24_000_000,
+  /**
+   * A panorama of 12:1 passes on a 3:2 model; a 24000000×1 strip (seconds of CPU for a
+   * one-row smear) does not.
+   */
+  maxAspectFactor: 8,
+  /** The pod's limit (deploy/), for a process that runs without a memory cgroup. */
+  memoryLimitMb: 512,
+  /** Kept out of the admission budget: see docs/benchmarks.md, "Admission by cost". */
+  memoryHeadroom: 0.1,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   /** Within Kubernetes' default 30 s termination grace. */
   shutdownGraceMs: 20_000,
@@ -171,6 +187,9 @@ export function parseConfig(env: Env, system: SystemFacts): InferenceConfig {
     maxQueue: int(env, 'SEGSERVE_MAX_QUEUE', DEFAULTS.maxQueue, 0, 100_000),
     queueTimeoutMs: int(env, 'SEGSERVE_QUEUE_TIMEOUT_MS', DEFAULTS.queueTimeoutMs, 1, 3_600_000),
     maxInputPixels: int(env, 'SEGSERVE_MAX_INPUT_PIXELS', DEFAULTS.maxInputPixels, 1, 2 ** 31),
+    maxAspectFactor: int(env, 'SEGSERVE_MAX_ASPECT_FACTOR', DEFAULTS.maxAspectFactor, 1, 1_000_000),
+    memoryLimitBytes: int(env, 'SEGSERVE_MEMORY_LIMIT_MB', DEFAULTS.memoryLimitMb, 64, 1_048_576) * 2 ** 20,
+    memoryHeadroom: DEFAULTS.memoryHeadroom,
     maxMessageBytes: int(env, 'SEGSERVE_MAX_MESSAGE_BYTES', DEFAULTS.maxMessageBytes, 1024, 2 ** 31 - 1),
     shutdownGraceMs: int(env, 'SEGSERVE_SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 3_600_000),
     maxConnectionAgeMs: int(env, 'SEGSERVE_MAX_CONNECTION_AGE_MS', DEFAULTS.maxConnectionAgeMs, 1000, 2 ** 31 - 1),
@@ -220,4 +239,9 @@ export function applyFlags(env: Env, argv: readonly string[], flags: Readonly<Re
     out[name] = value;
   }
   return out;
+}
+
+/** The limits every upload is checked against before it is decoded. */
+export function imageLimits(config: Pick<InferenceConfig, 'maxInputPixels' | 'maxAspectFactor'>): ImageLimits {
+  return { maxPixels: config.maxInputPixels, maxAspectFactor: config.maxAspectFactor };
 }

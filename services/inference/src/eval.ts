@@ -41,8 +41,7 @@ export async function peakRssMb(): Promise<number> {
 async function runOne(pipeline: Pipeline, file: string, image: Buffer): Promise<{ mask: Buffer; ms: number }> {
   const timer = new StageTimer();
   try {
-    const probed = await pipeline.probe(image, timer);
-    const result = await pipeline.segment(image, probed, 'PNG', timer);
+    const result = await pipeline.segment(image, pipeline.inspect(image), 'PNG', timer);
     return { mask: result.mask, ms: timer.finish().total ?? 0 };
   } catch (err) {
     throw new Error(`${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

@@ -7,7 +7,7 @@ import { DirectoryModelStore } from './adapters/directory-store.js';
 import { SharpCodec } from './adapters/image-codec.js';
 import { createLogger, type Logger } from '@segserve/runtime';
 import { defaultBackendFactory, startInference } from './app.js';
-import { ConfigError, applyFlags, parseConfig, type InferenceConfig, type ModelSource } from './config.js';
+import { ConfigError, applyFlags, imageLimits, parseConfig, type InferenceConfig, type ModelSource } from './config.js';
 import { evaluate, formatReport } from './eval.js';
 import { loadPipeline } from './model-loader.js';
 import type { ModelStore } from './ports.js';
@@ -120,8 +120,9 @@ export async function runEval(argv: readonly string[]): Promise<number> {
   const logger = createLogger({ level: config.logLevel === 'debug' ? 'debug' : 'warn', service: 'eval', write: (l) => process.stderr.write(l) });
   const store = await createStore(config.model, logger);
   const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
+  const limits = imageLimits(config);
   // One session, the serving thread settings: latency as one request sees it on an idle pod.
-  const loaded = await loadPipeline({ store, codec, createBackend: defaultBackendFactory({ ...config, ort: { ...config.ort, sessions: 1 } }, undefined, logger) }).catch((err: unknown) => {
+  const loaded = await loadPipeline({ store, codec, limits, createBackend: defaultBackendFactory({ ...config, ort: { ...config.ort, sessions: 1 } }, undefined, logger) }).catch((err: unknown) => {
     process.stderr.write(`segserve eval: ${err instanceof Error ? err.message : String(err)}\n`);
     return undefined;
   });

@@ -5,8 +5,8 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SegserveError, toSegserveError, type ModelInferRequest__Output } from '@segserve/proto';
-import type { AdmissionGate } from './adapters/admission-gate.js';
-import type { Logger } from '@segserve/runtime';
+import type { AdmissionGate, Permit } from './adapters/admission-gate.js';
+import type { Charge, Logger, MemoryLedger } from '@segserve/runtime';
 import type { InferenceMetrics } from './adapters/metrics.js';
 import type { LoadedModel } from './domain/model.js';
 import { parseInferInput } from './domain/oip.js';
@@ -66,7 +66,9 @@ export class InferenceService {
   readonly #now: () => number;
   readonly #listeners: ((s: ServiceState) => void)[] = [];
   #state: ServiceState = 'loading';
+  #abandoned = 0;
   #pipeline: Pipeline | undefined;
+  #ledger: MemoryLedger | undefined;
 
   constructor(options: InferenceServiceOptions) {
     this.#gate = options.gate;
@@ -85,14 +87,27 @@ export class InferenceService {
     return this.#pipeline?.model;
   }
 
+  /**
+   * Work still under way whose caller has gone away: decodes and encodes in libuv's pool and
+   * model runs, none of which can be interrupted — CPU spent for nobody, and memory still
+   * charged (a decode's) until it ends.
+   */
+  get abandonedWork(): number {
+    return this.#abandoned + (this.#pipeline?.abandonedRuns ?? 0);
+  }
+
   onStateChange(listener: (s: ServiceState) => void): void {
     this.#listeners.push(listener);
   }
 
-  /** The model is loaded and warm: start serving (unless already draining). */
-  serve(pipeline: Pipeline): void {
+  /**
+   * The model is loaded and warm: start serving (unless already draining), charging requests
+   * to `memory` (the admission budget, known once the baseline has been measured).
+   */
+  serve(pipeline: Pipeline, memory: MemoryLedger): void {
     if (this.#state === 'draining') return;
     this.#pipeline = pipeline;
+    this.#ledger = memory;
     this.#setState('serving');
   }
 
@@ -132,18 +147,19 @@ export class InferenceService {
 
   segment(req: SegmentInput, ctx: CallContext): Promise<SegmentReply> {
     return this.#handle(ctx, req.model, req.version, { bytes: req.image.length }, async (pipeline, timer) => {
-      // The excess of a burst is answered before the header check, which would wait for
-      // libuv's threads behind the admitted requests' decodes and encodes.
+      // The excess of a burst is answered first; then the upload is charged, its header read
+      // (synchronously: a bad or oversized upload is answered at once) and what running it will
+      // hold charged before it takes a slot.
       this.#gate.refuseIfFull();
-      const probed = await pipeline.probe(req.image, timer);
-      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
-      try {
-        await this.#faultDelay(ctx.signal, timer);
-        const result = await pipeline.segment(req.image, probed, req.maskFormat, timer, ctx.signal);
-        return { ...result, model: pipeline.model.name, version: pipeline.model.version, timings: timer.ms };
-      } finally {
-        permit.release();
-      }
+      const charge = this.#memory().tryCharge(req.image.length);
+      return this.#admitted(ctx, charge, timer, async () => {
+        const inspected = pipeline.inspect(req.image);
+        await timer.time('queue', () => charge.growWhenRoom(inspected.workBytes, { waitMs: this.#gate.limits.queueTimeoutMs, signal: ctx.signal }));
+        return async () => {
+          const result = await pipeline.segment(req.image, inspected, req.maskFormat, timer, ctx.signal);
+          return { ...result, model: pipeline.model.name, version: pipeline.model.version, timings: timer.ms };
+        };
+      });
     });
   }
 
@@ -152,16 +168,56 @@ export class InferenceService {
       const m = pipeline.model;
       this.#gate.refuseIfFull();
       const tensor = await timer.time('preprocess', () => parseInferInput(req, m.input, m.output.name));
-      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
-      try {
-        await this.#faultDelay(ctx.signal, timer);
-        const output = await pipeline.infer(tensor, timer, ctx.signal);
-        ctx.signal.throwIfAborted();
-        return { model: m, id: req.id, output };
-      } finally {
-        permit.release();
-      }
+      // The request's tensor (its upload), then the raw output of the model's size.
+      const charge = this.#memory().tryCharge(tensor.byteLength);
+      return this.#admitted(ctx, charge, timer, async () => {
+        const [, , h, w] = m.input.shape as [number, number, number, number];
+        await timer.time('queue', () => charge.growWhenRoom(m.output.channels * h * w * 4, { waitMs: this.#gate.limits.queueTimeoutMs, signal: ctx.signal }));
+        return async () => ({ model: m, id: req.id, output: await pipeline.infer(tensor, timer, ctx.signal) });
+      });
     });
+  }
+
+  #memory(): MemoryLedger {
+    const l = this.#ledger;
+    if (!l) throw new SegserveError('UNAVAILABLE', 'model not loaded yet');
+    return l;
+  }
+
+  /**
+   * `prepare` (header checks, the wait for memory) runs holding the charge; then a slot is
+   * taken and the work it returns runs. The caller is answered as soon as the work ends or the
+   * caller goes away, whichever is first, and the slot is given back then. Work that cannot be
+   * interrupted (a decode in libuv's pool, a model run) keeps its memory charge until it really
+   * ends, and is counted as abandoned meanwhile, so the CPU it still burns shows.
+   */
+  async #admitted<T>(ctx: CallContext, charge: Charge, timer: StageTimer, prepare: () => Promise<() => Promise<T>>): Promise<T> {
+    let running: Promise<T> | undefined;
+    let abortedAt: number | undefined;
+    let permit: Permit | undefined;
+    try {
+      const work = await prepare();
+      permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
+      running = (async () => {
+        await this.#faultDelay(ctx.signal, timer);
+        return work();
+      })();
+      return await untilAborted(running, ctx.signal, () => (abortedAt = this.#now()));
+    } finally {
+      permit?.release();
+      if (running === undefined || abortedAt === undefined) charge.release();
+      else {
+        this.#abandoned++;
+        const since = abortedAt;
+        void running
+          .catch(() => undefined)
+          .finally(() => {
+            charge.release();
+            this.#abandoned--;
+            this.#logger.debug('abandoned work ended', { method: ctx.method, ms_after_abort: Math.round(this.#now() - since) });
+          });
+      }
+    }
   }
 
   async #handle<T>(ctx: CallContext, name: string, version: string, fields: Record<string, unknown>, work: (p: Pipeline, t: StageTimer) => Promise<T>): Promise<T> {
@@ -215,6 +271,25 @@ export class InferenceService {
     if (err.code === 'INTERNAL') this.#logger.error('request failed', { method: ctx.method, code: err.code, error: err.cause ?? err });
     else this.#logger.warn('request rejected', { method: ctx.method, code: err.code, message: err.message });
   }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (`onAbort` is told when). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  if (signal.aborted) {
+    onAbort();
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => {
+      onAbort();
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (v) => (signal.removeEventListener('abort', abort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', abort), reject(e)),
+    );
+  });
 }
 
 function describeResult(result: unknown): Record<string, unknown> {

@@ -2,9 +2,11 @@
 // "Configuration"). Unknown SEGSERVE_* names are typos and fail start-up naming the variable;
 // names that other segserve services use are ignored (one environment serves a whole stack).
 import path from 'node:path';
-import { isValidModelName, parseNatsUrl, unknownSegserveVars } from '@segserve/proto';
+import { isValidModelName } from '@segserve/proto';
+import { checkUnknownVars, ConfigError, enumVar, listVar, logLevelVar, natsUrlVar, portVar, readVar, urlVar, type Env, type LogLevel } from '@segserve/runtime';
 import { parseSigners } from './adapters/signing.js';
-import { isLogLevel, type LogLevel } from '@segserve/runtime';
+
+export { ConfigError };
 
 export type DeployerKind = 'local' | 'kubernetes';
 
@@ -49,66 +51,8 @@ export const PROMOTER_VARS = [
   'SEGSERVE_LOCAL_VERSION_ENV',
 ] as const;
 
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function read(env: Env, name: string): string | undefined {
-  const v = env[name]?.trim();
-  return v === undefined || v === '' ? undefined : v;
-}
-
-function list(env: Env, name: string): string[] {
-  // Comma-separated; paths may not contain commas.
-  return (read(env, name) ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-}
-
-function port(env: Env, name: string, fallback: number): number {
-  const v = read(env, name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n > 65535) throw new ConfigError(name, `'${v}' is not a port (0–65535)`);
-  return n;
-}
-
-function url(env: Env, name: string, schemes: readonly string[]): string | null {
-  const v = read(env, name);
-  if (v === undefined) return null;
-  let parsed: URL;
-  try {
-    parsed = new URL(v);
-  } catch {
-    throw new ConfigError(name, `'${v}' is not a URL`);
-  }
-  if (!schemes.includes(parsed.protocol.replace(/:$/, ''))) throw new ConfigError(name, `'${v}' must start with ${schemes.map((s) => `${s}://`).join(' or ')}`);
-  return v;
-}
-
-function natsUrl(env: Env): string | null {
-  const v = read(env, 'SEGSERVE_NATS_URL');
-  if (v === undefined) return null;
-  try {
-    const { servers } = parseNatsUrl(v);
-    if (servers.some((srv) => !/^(nats|tls|ws|wss):\/\//.test(srv))) throw new Error('scheme');
-  } catch {
-    throw new ConfigError('SEGSERVE_NATS_URL', `'${v.replace(/\/\/[^@/]*@/, '//***@')}' is not a NATS URL (nats://host:4222[,nats://…])`);
-  }
-  return v;
-}
-
 function versionEnv(env: Env): PromoterConfig['localVersionEnv'] {
-  const v = read(env, 'SEGSERVE_LOCAL_VERSION_ENV');
+  const v = readVar(env, 'SEGSERVE_LOCAL_VERSION_ENV');
   if (v === undefined) return {};
   let parsed: unknown;
   try {
@@ -125,33 +69,28 @@ function versionEnv(env: Env): PromoterConfig['localVersionEnv'] {
 }
 
 export function parseConfig(env: Env, options: { readonly repoRoot: string }): PromoterConfig {
-  const unknown = unknownSegserveVars(env);
-  if (unknown.length > 0) throw new ConfigError(unknown[0] as string, `unknown variable (a typo?); known: see proto/src/env.ts`);
-  const deployer = read(env, 'SEGSERVE_DEPLOYER') ?? 'local';
-  if (deployer !== 'local' && deployer !== 'kubernetes') throw new ConfigError('SEGSERVE_DEPLOYER', `'${deployer}' is neither local nor kubernetes`);
-  const logLevel = (read(env, 'SEGSERVE_LOG_LEVEL') ?? 'info').toLowerCase();
-  if (!isLogLevel(logLevel)) throw new ConfigError('SEGSERVE_LOG_LEVEL', `'${logLevel}' is not debug, info, warn or error`);
-  const initialStable = list(env, 'SEGSERVE_INITIAL_STABLE').map((d) => path.resolve(d));
+  checkUnknownVars(env);
+  const initialStable = listVar(env, 'SEGSERVE_INITIAL_STABLE').map((d) => path.resolve(d));
   for (const dir of initialStable) {
     const model = path.basename(path.dirname(dir));
     if (!isValidModelName(model)) throw new ConfigError('SEGSERVE_INITIAL_STABLE', `'${dir}' is not a <model>/<version> directory`);
   }
   let signers: string[];
   try {
-    signers = parseSigners(read(env, 'SEGSERVE_SIGNERS') ?? '');
+    signers = parseSigners(readVar(env, 'SEGSERVE_SIGNERS') ?? '');
   } catch (err) {
     throw new ConfigError('SEGSERVE_SIGNERS', err instanceof Error ? err.message : String(err));
   }
-  const modelRoots = list(env, 'SEGSERVE_MODEL_ROOTS').map((d) => path.resolve(d));
+  const modelRoots = listVar(env, 'SEGSERVE_MODEL_ROOTS').map((d) => path.resolve(d));
   return Object.freeze({
-    natsUrl: natsUrl(env),
-    policyPath: path.resolve(read(env, 'SEGSERVE_POLICY') ?? path.join(options.repoRoot, 'services', 'promoter', 'policies')),
-    deployer,
-    prometheusUrl: url(env, 'SEGSERVE_PROMETHEUS_URL', ['http', 'https']),
-    metricsPort: port(env, 'SEGSERVE_METRICS_PORT', 9102),
-    logLevel,
+    natsUrl: natsUrlVar(env) ?? null,
+    policyPath: path.resolve(readVar(env, 'SEGSERVE_POLICY') ?? path.join(options.repoRoot, 'services', 'promoter', 'policies')),
+    deployer: enumVar<DeployerKind>(env, 'SEGSERVE_DEPLOYER', ['local', 'kubernetes'], 'local'),
+    prometheusUrl: urlVar(env, 'SEGSERVE_PROMETHEUS_URL', ['http', 'https']) ?? null,
+    metricsPort: portVar(env, 'SEGSERVE_METRICS_PORT', 9102),
+    logLevel: logLevelVar(env),
     signers: Object.freeze(signers),
-    goldenRoot: path.resolve(read(env, 'SEGSERVE_GOLDEN_ROOT') ?? path.join(options.repoRoot, 'models')),
+    goldenRoot: path.resolve(readVar(env, 'SEGSERVE_GOLDEN_ROOT') ?? path.join(options.repoRoot, 'models')),
     modelRoots: Object.freeze(modelRoots.length ? modelRoots : [path.join(options.repoRoot, 'models')]),
     initialStable: Object.freeze(initialStable),
     localVersionEnv: versionEnv(env),

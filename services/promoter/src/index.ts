@@ -17,3 +17,13 @@ export { PrometheusMetrics } from './adapters/prometheus-metrics.js';
 export { ScrapeMetrics, type ScrapeEndpoint } from './adapters/scrape-metrics.js';
 export { GrpcGoldenReplayer } from './rollout/golden-replay.js';
 export { parseConfig, ConfigError, type PromoterConfig } from './config.js';
+// What the `segserve` client commands (packages/cli: publish, keys, decisions, rollout, rollback)
+// use: the stores they read, the signing keys, the upload and the formats the promoter shares.
+export { durationMs, fmt } from './domain/policy.js';
+export { defaultExperimentId } from './domain/experiment-result.js';
+export { goldenDigest } from './verify/golden-set.js';
+export { DecisionStore } from './adapters/decision-store.js';
+export { ensureNatsObjects, type NatsLimits } from './adapters/nats-setup.js';
+export { ModelRegistry, type UploadProgress } from './adapters/object-store.js';
+export { generateSigningKeys, signResult, signingKeyFromSeed } from './adapters/signing.js';
+

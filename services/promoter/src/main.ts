@@ -1,5 +1,5 @@
-// The promoter package's entry: the only place that reads process.env and constructs adapters
-// (STYLE.md "inject the runtime"). `segserve promoter|stack|rollout|rollback` land here.
+// The promoter's entry: the only place that reads process.env and constructs adapters
+// (STYLE.md "inject the runtime"). `segserve promoter` lands here.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -21,10 +21,8 @@ import { createIntake, loadPolicies } from './intake/index.js';
 import { serveRollbacks } from './rollout/control.js';
 import { jetStreamEventSink } from './rollout/events.js';
 import { GrpcGoldenReplayer } from './rollout/golden-replay.js';
-import { startHttpEndpoint } from './rollout/http.js';
+import { startHttpEndpoint } from './adapters/http-endpoint.js';
 import { createLogger } from '@segserve/runtime';
-import { runRollbackCommand, runStatusCommand, runWatchCommand } from './rollout/commands.js';
-import { runStack } from './rollout/stack.js';
 import { Rollouts } from './rollout/rollouts.js';
 import { PromoterTelemetry } from './rollout/telemetry.js';
 import { createVerifier } from './verify/index.js';
@@ -35,26 +33,13 @@ const SEGSERVE_BIN = path.join(REPO_ROOT, 'packages', 'cli', 'dist', 'bin.js');
 /** Variables an inference process must not inherit from the promoter (it gets its own). */
 const NOT_FOR_INFERENCE = new Set<string>([...PROMOTER_VARS.filter((v) => v !== 'SEGSERVE_LOG_LEVEL'), 'SEGSERVE_GRPC_PORT', 'SEGSERVE_HTTP_PORT', 'SEGSERVE_MODEL_DIR', 'SEGSERVE_MODEL_NAME', 'SEGSERVE_MODEL_VERSION', 'SEGSERVE_MODEL_SHA256', 'SEGSERVE_UPSTREAMS']);
 
-export async function main(command: string, argv: readonly string[]): Promise<number> {
+export async function main(): Promise<number> {
   const env = process.env;
   try {
-    if (command === 'stack') return await runStack(argv, { env, repoRoot: REPO_ROOT, segserveBin: SEGSERVE_BIN });
-    const config = parseConfig(env, { repoRoot: REPO_ROOT });
-    if (command === 'promoter') return await runPromoter(config, env);
-    const natsUrl = requireNats(config);
-    if (command === 'rollback') return await runRollbackCommand(argv, { natsUrl });
-    if (command === 'rollout') {
-      const [sub, ...rest] = argv;
-      if (sub === 'status') return await runStatusCommand(rest, { natsUrl });
-      if (sub === 'watch') return await runWatchCommand(rest, { natsUrl, interactive: process.stdout.isTTY });
-      process.stderr.write('usage: segserve rollout status <model> [--json]\n       segserve rollout watch <model> [--until-done] [--experiment <id>] [--timeout <30m>] [--json]\n');
-      return 2;
-    }
-    process.stderr.write(`segserve ${command}: unknown command\n`);
-    return 2;
+    return await runPromoter(parseConfig(env, { repoRoot: REPO_ROOT }), env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`segserve ${command}: configuration: ${err.message}\n`);
+      process.stderr.write(`segserve promoter: configuration: ${err.message}\n`);
       return 2;
     }
     throw err;

@@ -27,9 +27,7 @@
 // stage `rollout` is handed to it again after a crash.
 export { createIntake, type Intake, type IntakeOptions } from './intake.js';
 export { loadPolicies } from './policies.js';
-export { publishModel, type PublishOptions, type Published } from './publish.js';
 export { ResultProcessor, type IntakeMessage, type ResultOutcome } from './processor.js';
-export { decisionsTable } from './decisions-table.js';
 export { DecisionStore, DecisionConflictError, type StoredDecision } from '../adapters/decision-store.js';
 export { ensureNatsObjects, ensureIntakeConsumer, DEFAULT_NATS_LIMITS, DEFAULT_INTAKE_CONSUMER, type NatsLimits, type NatsObjects, type IntakeConsumerOptions } from '../adapters/nats-setup.js';
 export { ModelRegistry, modelObjectName } from '../adapters/object-store.js';

@@ -1,0 +1,113 @@
+// The study's measurement protocol for a set of model versions, through the product's own
+// inference code (@segserve/inference: DirectoryModelStore → SharpCodec → the serving onnxruntime
+// backend with the serving settings from parseConfig, the Pipeline): when the serving pipeline
+// changes, re-running this re-measures every row the same way.
+//
+//   node experiments/measure_models.mjs --golden <dir> [--rounds 3] [--runs 8] [--images 12] --out <file.json> <model dir>...
+//
+// Per round (the models in alternating order, so that a busy moment of the shared machine does not
+// land on one model only):
+// - model-only time: `runs` calls of the backend's run() on a preprocessed golden image — the
+//   model as served (the session in its worker, the serving thread/arena/pattern settings);
+// - end-to-end time: `images` golden images through Pipeline.probe + segment(PNG): decode, resize,
+//   normalise, run, argmax, upsample, PNG — what one request costs inside the service.
+// Round 1 also scores every golden image: one confusion matrix per image (proto's accumulate, the
+// scoring `segserve eval` uses), from which the Python side draws the bootstrap interval; their sum
+// gives the mIoU, which must equal `segserve eval`'s on the same model.
+//
+// Writes {settings, rounds: [{loadavg}], models: {dir: {model_ms, e2e_ms, per_image, miou}}}.
+import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import {
+  DirectoryModelStore, SharpCodec, StageTimer, accumulate, applyFlags, defaultBackendFactory, emptyConfusion,
+  listGoldenSet, loadPipeline, parseConfig, scores, toNchw,
+} from '@segserve/inference';
+
+function parseArgs(argv) {
+  const out = { rounds: 3, runs: 8, images: 12, models: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) out[a.slice(2)] = argv[++i];
+    else out.models.push(a);
+  }
+  if (!out.golden || !out.out || out.models.length === 0) {
+    throw new Error('usage: measure_models.mjs --golden <dir> --out <file.json> [--rounds n] [--runs n] [--images n] <model dir>...');
+  }
+  return out;
+}
+
+async function load(dir) {
+  const config = parseConfig(applyFlags(process.env, ['--model', dir]), { cpuLimit: os.availableParallelism(), tmpDir: os.tmpdir() });
+  const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
+  const store = new DirectoryModelStore({ dir });
+  const loaded = await loadPipeline({ store, codec, createBackend: defaultBackendFactory({ ...config, ort: { ...config.ort, sessions: 1 } }) });
+  return { dir, config, codec, store, ...loaded };
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  const items = await listGoldenSet(a.golden);
+  const bytes = await Promise.all(items.map((it) => readFile(it.imagePath)));
+  const truths = [];
+  const models = [];
+  for (const dir of a.models) models.push(await load(dir));
+  const codec = models[0].codec;
+  for (const it of items) truths.push(await codec.decodeMask(await readFile(it.maskPath)));
+  const res = Object.fromEntries(models.map((m) => [m.dir, { model_ms: [], e2e_ms: [], per_image: [], miou: null }]));
+  // The model-only input: the first golden image preprocessed the way the pipeline does it.
+  const inputs = new Map();
+  for (const m of models) {
+    const [, , h, w] = m.model.input.shape;
+    const rgb = await m.codec.decodeResized(bytes[0], w, h);
+    inputs.set(m.dir, toNchw(rgb, w, h, m.model.tables, m.model.normalization.channelOrder));
+  }
+  const rounds = [];
+  for (let r = 0; r < Number(a.rounds); r++) {
+    rounds.push({ loadavg_before: os.loadavg()[0] });
+    const order = r % 2 === 0 ? models : [...models].reverse();
+    for (const m of order) {
+      const out = res[m.dir];
+      for (let i = 0; i < Number(a.runs); i++) {
+        const x = inputs.get(m.dir).slice(); // the backend takes its input over
+        const t0 = performance.now();
+        await m.backend.run(x);
+        out.model_ms.push(performance.now() - t0);
+      }
+      const n = r === 0 ? items.length : Math.min(items.length, Number(a.images));
+      for (let i = 0; i < n; i++) {
+        const timer = new StageTimer();
+        const probed = await m.pipeline.probe(bytes[i], timer);
+        const seg = await m.pipeline.segment(bytes[i], probed, 'PNG', timer);
+        const total = timer.finish().total ?? 0;
+        if (i < Number(a.images)) out.e2e_ms.push(total);
+        if (r === 0) {
+          const predicted = await m.codec.decodeMask(seg.mask);
+          const c = emptyConfusion(m.model.manifest.classes.length);
+          const invalid = accumulate(c, predicted.data, truths[i].data);
+          if (invalid > 0) throw new Error(`${items[i].maskPath}: ${invalid} pixels are not a class`);
+          out.per_image.push({ name: items[i].name, confusion: Array.from(c.counts) });
+        }
+      }
+    }
+    rounds[r].loadavg_after = os.loadavg()[0];
+  }
+  for (const m of models) {
+    const total = emptyConfusion(m.model.manifest.classes.length);
+    for (const p of res[m.dir].per_image) p.confusion.forEach((v, i) => { total.counts[i] += v; });
+    res[m.dir].miou = scores(total).miou;
+    await m.backend.close();
+    await m.store.close();
+  }
+  const s = models[0].config.ort;
+  await writeFile(a.out, `${JSON.stringify({
+    settings: { intra_op_threads: s.intraOpThreads, sessions: 1, arena: s.arena, mem_pattern: s.memPattern, cpus: os.availableParallelism() },
+    golden: { dir: a.golden, images: items.length },
+    rounds,
+    models: res,
+  })}\n`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});

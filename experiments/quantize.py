@@ -1,0 +1,356 @@
+"""Static post-training int8 quantisation: a float32 ONNX model → a QDQ ONNX model that
+onnxruntime's CPU execution provider runs with its int8 kernels (QLinearConv, QLinearAdd: VNNI on
+this CPU).
+
+The QDQ form: every quantised activation tensor T gets ``QuantizeLinear → DequantizeLinear`` right
+after its producer (uint8, asymmetric, one scale per tensor), every quantised convolution's weight
+becomes an int8 initializer behind a ``DequantizeLinear`` (symmetric; one scale per tensor or per
+output channel) and its bias an int32 initializer with scale input-scale × weight-scale.
+onnxruntime fuses ``DQ → Conv → (Relu) → Q`` into ``QLinearConv`` and ``DQ, DQ → Add → Q`` into
+``QLinearAdd`` (a Relu before a Q whose zero point is 0 is dropped: the Q's range already clips).
+
+Calibration (:func:`calibrate`): the float model with the tensors to quantise as extra outputs runs
+in onnxruntime-node over training images (experiments/calibrate.mjs), which returns each tensor's
+range and a histogram; a :class:`Recipe` turns them into scales:
+
+- ``minmax``: the observed range (one outlier pixel stretches the scale of the whole tensor);
+- ``percentile``: the range that holds all but (100 − p) % of the values on each side;
+- ``mse``: the clipping range that minimises the expected squared quantisation error (rounding
+  error inside the range + clipping error outside), searched on the histogram.
+
+``keep_float`` keeps sensitive convolutions in float32: ``first`` (the convolution on the image),
+``head`` (the last one, whose output is the logits before upsampling) and ``decoder`` (every conv
+after the encoder: what feeds upsampling and argmax).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    per_channel: bool = False
+    calibration: str = "minmax"          # minmax | percentile | mse
+    percentile: float = 99.99
+    keep_float: tuple[str, ...] = ()     # first | head | decoder | node names
+    quantize_add: bool = True
+    int8_resize: bool = True             # bilinear upsampling inside the network on uint8 (same scale in and out)
+    images: int = 48                     # calibration images from the training split
+    note: str = ""
+
+
+RECIPES = {
+    # the study's recipe as far as it is known: everything int8, one scale per tensor, observed ranges
+    "naive": Recipe("naive", per_channel=False, calibration="minmax",
+                    note="per-tensor weights, min/max ranges, every conv quantised"),
+    "per-channel": Recipe("per-channel", per_channel=True, calibration="minmax",
+                          note="per-channel weights, min/max ranges, every conv quantised"),
+    "percentile": Recipe("percentile", per_channel=False, calibration="percentile",
+                         note="per-tensor weights, 99.99th-percentile ranges"),
+    "pc-percentile": Recipe("pc-percentile", per_channel=True, calibration="percentile",
+                            note="per-channel weights, 99.99th-percentile ranges"),
+    "pc-mse": Recipe("pc-mse", per_channel=True, calibration="mse",
+                     note="per-channel weights, MSE-optimal ranges"),
+    "pc-mse-float-ends": Recipe("pc-mse-float-ends", per_channel=True, calibration="mse", keep_float=("first", "head"),
+                                note="per-channel weights, MSE-optimal ranges, first conv and head in float"),
+    "pc-percentile-float-ends": Recipe("pc-percentile-float-ends", per_channel=True, calibration="percentile",
+                                       keep_float=("first", "head"),
+                                       note="per-channel weights, 99.99th-percentile ranges, first conv and head in float"),
+}
+
+
+# ------------------------------------------------------------------------------------ graph plan
+
+@dataclass
+class Plan:
+    convs: list[onnx.NodeProto] = field(default_factory=list)   # quantised convolutions
+    adds: list[onnx.NodeProto] = field(default_factory=list)    # quantised additions
+    tensors: list[str] = field(default_factory=list)            # activations that get Q/DQ
+    non_negative: set[str] = field(default_factory=set)         # Relu outputs (zero point 0)
+    same_as: dict[str, str] = field(default_factory=dict)       # tensor → tensor whose scale it shares
+
+
+def _maps(g: onnx.GraphProto):
+    producer = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    return producer, consumers
+
+
+def _float_convs(g: onnx.GraphProto, keep: tuple[str, ...]) -> set[str]:
+    producer, consumers = _maps(g)
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    names = {n.name for n in convs if n.name in keep}
+    graph_in = {i.name for i in g.input}
+    if "first" in keep:
+        names |= {n.name for n in convs if n.input[0] in graph_in}
+    if "head" in keep:
+        names.add(convs[-1].name)
+    if "decoder" in keep:
+        names |= {n.name for n in convs if "decoder" in n.name or "/psp" in n.name or "fusion" in n.name or "head" in n.name}
+    return names
+
+
+def inline_identities(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The exporter shares equal initializers through Identity nodes; give each user its own copy
+    (a quantised weight or bias must be an initializer of its convolution)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    keep = []
+    for n in g.node:
+        if n.op_type == "Identity" and n.input[0] in inits:
+            t = onnx.TensorProto()
+            t.CopyFrom(inits[n.input[0]])
+            t.name = n.output[0]
+            g.initializer.append(t)
+        else:
+            keep.append(n)
+    del g.node[:]
+    g.node.extend(keep)
+    return m
+
+
+def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
+    g = model.graph
+    inits = {i.name for i in g.initializer}
+    producer, consumers = _maps(g)
+    keep = _float_convs(g, recipe.keep_float)
+    p = Plan()
+    want: list[str] = []
+
+    def out_tensor(n: onnx.NodeProto) -> str:
+        y = n.output[0]
+        cs = consumers.get(y, [])
+        if len(cs) == 1 and cs[0].op_type == "Relu":
+            p.non_negative.add(cs[0].output[0])
+            return cs[0].output[0]
+        return y
+
+    for n in g.node:
+        if n.op_type == "Conv" and n.name not in keep and n.input[1] in inits:
+            p.convs.append(n)
+            want += [n.input[0], out_tensor(n)]
+        elif n.op_type == "Add" and recipe.quantize_add and not any(i in inits for i in n.input):
+            p.adds.append(n)
+            want += [*n.input, out_tensor(n)]
+    for n in g.node:  # outputs of a Relu whose input is quantised are non-negative too
+        if n.op_type in ("Relu", "MaxPool") and n.input[0] in p.non_negative:
+            p.non_negative.add(n.output[0])
+    if recipe.int8_resize:
+        # an upsampling between two quantised tensors runs on uint8 when its input and output
+        # share one scale (onnxruntime drops the DQ/Q around it)
+        wanted = set(want)
+        for n in g.node:
+            if n.op_type in ("Resize", "Upsample") and n.input[0] in wanted and n.output[0] not in {o.name for o in g.output}:
+                want.append(n.output[0])
+                p.same_as[n.output[0]] = n.input[0]
+                if n.input[0] in p.non_negative:
+                    p.non_negative.add(n.output[0])
+    seen = set()
+    graph_in = {i.name for i in g.input}
+    for t in want:
+        if t not in seen and (t in producer or t in graph_in):
+            seen.add(t)
+            p.tensors.append(t)
+    return p
+
+
+# ------------------------------------------------------------------------------------ calibration
+
+def node() -> str:
+    exe = shutil.which("node")
+    if not exe:
+        raise RuntimeError("node not found: install Node.js 20 (scripts/setup.sh) to calibrate with onnxruntime-node")
+    return exe
+
+
+def calibrate(model: onnx.ModelProto, tensors: list[str], images: np.ndarray, bins: int = 2048) -> dict:
+    """Range and histogram of every tensor over ``images`` (N×3×H×W float32), by onnxruntime-node."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    outs = {o.name for o in m.graph.output}
+    for t in tensors:
+        if t not in outs:
+            m.graph.output.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, None))
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx.save(m, os.path.join(tmp, "calib.onnx"))
+        np.ascontiguousarray(images, np.float32).tofile(os.path.join(tmp, "images.f32"))
+        subprocess.run([node(), str(REPO / "experiments" / "calibrate.mjs"), "--model", os.path.join(tmp, "calib.onnx"),
+                        "--inputs", os.path.join(tmp, "images.f32"), "--count", str(len(images)), "--bins", str(bins),
+                        "--out", os.path.join(tmp, "stats.json")], cwd=REPO, check=True)
+        return json.loads(Path(tmp, "stats.json").read_text())
+
+
+def _edges(s: dict) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.asarray(s["bins"], np.float64)
+    edges = np.linspace(s["min"], s["max"], len(counts) + 1)
+    return counts, edges
+
+
+def _percentile_range(s: dict, p: float) -> tuple[float, float]:
+    counts, edges = _edges(s)
+    c = np.cumsum(counts) / max(counts.sum(), 1)
+    tail = (100 - p) / 100
+    lo = edges[int(np.searchsorted(c, tail))]
+    hi = edges[min(len(counts), int(np.searchsorted(c, 1 - tail)) + 1)]
+    return float(lo), float(hi)
+
+
+def _mse_range(s: dict, non_negative: bool) -> tuple[float, float]:
+    counts, edges = _edges(s)
+    centres = (edges[:-1] + edges[1:]) / 2
+    lo0, hi0 = min(s["min"], 0.0), max(s["max"], 0.0)
+    best, best_err = (lo0, hi0), np.inf
+    for a in np.linspace(0.05, 1.0, 96):
+        for b in ([1.0] if non_negative else np.linspace(0.05, 1.0, 24)):
+            hi, lo = hi0 * a, lo0 * b
+            scale = max(hi - lo, 1e-12) / 255
+            clipped = np.clip(centres, lo, hi)
+            err = (counts * ((centres - clipped) ** 2 + np.where(centres == clipped, scale ** 2 / 12, 0))).sum()
+            if err < best_err:
+                best, best_err = (lo, hi), err
+    return float(best[0]), float(best[1])
+
+
+def ranges(stats: dict, recipe: Recipe, non_negative: set[str]) -> dict[str, tuple[float, float]]:
+    out = {}
+    for t, s in stats.items():
+        if recipe.calibration == "minmax":
+            lo, hi = s["min"], s["max"]
+        elif recipe.calibration == "percentile":
+            lo, hi = _percentile_range(s, recipe.percentile)
+        elif recipe.calibration == "mse":
+            lo, hi = _mse_range(s, t in non_negative)
+        else:
+            raise ValueError(f"unknown calibration {recipe.calibration!r}")
+        if t in non_negative:
+            lo = 0.0
+        out[t] = (min(float(lo), 0.0), max(float(hi), 0.0))
+    return out
+
+
+def uint8_params(lo: float, hi: float) -> tuple[float, int]:
+    scale = max(hi - lo, 1e-8) / 255.0
+    zp = int(np.clip(round(-lo / scale), 0, 255))
+    return float(scale), zp
+
+
+# ------------------------------------------------------------------------------------ QDQ rewrite
+
+def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple[float, float]], p: Plan) -> onnx.ModelProto:
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    producer, consumers = _maps(g)
+    new_inits: list[onnx.TensorProto] = []
+    qparams: dict[str, tuple[float, int]] = {}
+    source: dict[str, str] = {}  # DQ output → the float tensor it stands for
+    pos = {id(n): i for i, n in enumerate(g.node)}
+    inserts: dict[int, list[onnx.NodeProto]] = {}  # node index → nodes to insert after it (-1: at the start)
+    for t in p.tensors:
+        scale, zp = uint8_params(*act_ranges[t])
+        qparams[t] = (scale, zp)
+        base = t.replace("/", "_").strip("_")
+        new_inits += [numpy_helper.from_array(np.array(scale, np.float32), f"{base}_scale"),
+                      numpy_helper.from_array(np.array(zp, np.uint8), f"{base}_zp")]
+        q = helper.make_node("QuantizeLinear", [t, f"{base}_scale", f"{base}_zp"], [f"{base}_q"], name=f"{base}_Q")
+        dq = helper.make_node("DequantizeLinear", [f"{base}_q", f"{base}_scale", f"{base}_zp"], [f"{base}_dq"], name=f"{base}_DQ")
+        source[f"{base}_dq"] = t
+        for c in consumers.get(t, []):
+            for k, i in enumerate(c.input):
+                if i == t:
+                    c.input[k] = f"{base}_dq"
+        for o in g.output:  # a graph output keeps its float tensor (and its name)
+            if o.name == t:
+                raise ValueError(f"{t} is a graph output; keep the head in float")
+        at = pos[id(producer[t])] if t in producer else -1
+        if t in p.same_as:
+            # the upsampling itself runs on uint8: it reads its input's Q output and writes this
+            # tensor's quantised form (same scale), which only needs the DQ
+            up = producer[t]
+            up.input[0] = p.same_as[t].replace("/", "_").strip("_") + "_q"
+            up.output[0] = f"{base}_q"
+            inserts.setdefault(at, []).append(dq)
+        else:
+            inserts.setdefault(at, []).extend([q, dq])
+    by_name = {n.name: n for n in g.node}
+    for conv in (by_name[c.name] for c in p.convs):  # the plan's nodes belong to the original model
+        w_init = inits[conv.input[1]]
+        w = numpy_helper.to_array(w_init).astype(np.float32)
+        if recipe.per_channel:
+            amax = np.abs(w).reshape(w.shape[0], -1).max(1)
+            ws = np.maximum(amax, 1e-12) / 127.0
+            wq = np.clip(np.round(w / ws[:, None, None, None]), -127, 127).astype(np.int8)
+            wzp = np.zeros(w.shape[0], np.int8)
+            axis = {"axis": 0}
+        else:
+            ws = np.array(max(float(np.abs(w).max()), 1e-12) / 127.0, np.float32)
+            wq = np.clip(np.round(w / ws), -127, 127).astype(np.int8)
+            wzp = np.array(0, np.int8)
+            axis = {}
+        wn = conv.input[1].replace("/", "_").strip("_").replace(".", "_")
+        new_inits += [numpy_helper.from_array(wq, f"{wn}_q"), numpy_helper.from_array(np.asarray(ws, np.float32), f"{wn}_scale"),
+                      numpy_helper.from_array(wzp, f"{wn}_zp")]
+        deqs = [helper.make_node("DequantizeLinear", [f"{wn}_q", f"{wn}_scale", f"{wn}_zp"], [f"{wn}_dq"], name=f"{wn}_DQ", **axis)]
+        conv.input[1] = f"{wn}_dq"
+        if len(conv.input) > 2 and conv.input[2]:
+            b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64)
+            xs = qparams[source[conv.input[0]]][0]
+            bs = (xs * np.asarray(ws, np.float64)) * np.ones_like(b)
+            bq = np.round(b / bs).astype(np.int32)
+            bn = conv.input[2].replace("/", "_").strip("_").replace(".", "_")
+            new_inits += [numpy_helper.from_array(bq, f"{bn}_q"), numpy_helper.from_array(bs.astype(np.float32), f"{bn}_scale"),
+                          numpy_helper.from_array(np.zeros(len(b), np.int32), f"{bn}_zp")]
+            deqs.append(helper.make_node("DequantizeLinear", [f"{bn}_q", f"{bn}_scale", f"{bn}_zp"], [f"{bn}_dq"], name=f"{bn}_DQ", axis=0))
+            conv.input[2] = f"{bn}_dq"
+        inserts.setdefault(-1, []).extend(deqs)
+    nodes = list(g.node)
+    out = list(inserts.get(-1, []))
+    for i, n in enumerate(nodes):
+        out.append(n)
+        out.extend(inserts.get(i, []))
+    del g.node[:]
+    g.node.extend(out)
+    used = {i for n in g.node for i in n.input}
+    keep_inits = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep_inits + new_inits)
+    return m
+
+
+def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dict | None = None) -> tuple[onnx.ModelProto, dict]:
+    """Plan, calibrate (unless ``stats`` are given: they depend only on the model and images) and
+    rewrite. Returns the QDQ model and a summary."""
+    model = inline_identities(model)
+    p = plan(model, recipe)
+    if stats is None or not set(p.tensors) <= set(stats):
+        stats = calibrate(model, p.tensors, images[:recipe.images])
+    r = ranges({t: stats[t] for t in p.tensors}, recipe, p.non_negative)
+    for t, src in p.same_as.items():
+        r[t] = r[src]
+    q = quantize(model, recipe, r, p)
+    onnx.checker.check_model(q)
+    total = sum(1 for n in model.graph.node if n.op_type == "Conv")
+    summary = {"recipe": recipe.name, "note": recipe.note, "per_channel": recipe.per_channel, "calibration": recipe.calibration,
+               "percentile": recipe.percentile if recipe.calibration == "percentile" else None,
+               "keep_float": list(recipe.keep_float), "convs_int8": len(p.convs), "convs_total": total,
+               "adds_int8": len(p.adds), "tensors_quantised": len(p.tensors), "calibration_images": int(min(len(images), recipe.images))}
+    return q, {"summary": summary, "stats": stats}

@@ -1,0 +1,125 @@
+"""The reduction study's table: every row measured by one protocol.
+
+For the versions of the study (configs whose versions carry a ``row`` label), after
+:func:`experiments.versions.build` has exported them and written their model.json claims with
+``segserve eval``:
+
+1. ``experiments/measure_models.mjs`` (the product's inference code, serving settings) measures
+   every row at its served size (288×192) and its 1152×768 timing copy: model-only and
+   end-to-end time per image, in rounds with the rows in alternating order, and one confusion
+   matrix per golden image;
+2. the golden mIoU of each row is checked against its model.json claim (``segserve eval``);
+3. a bootstrap over the golden images (resampled with replacement, the same resamples for every
+   row) gives each mIoU's 95 % interval and the interval of its difference to the baseline;
+4. speed ratios to the baseline are taken per round (baseline median / row median in the same
+   round), and their median over rounds is reported with the range.
+
+``/usr/bin/python3 -m experiments.study`` re-measures the exported rows (run_all calls it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import golden
+from .versions import REPO, RESULTS, node
+
+BASELINE_ROW = "ResNet-18 baseline"
+BOOTSTRAP = 2000
+
+
+def run_measure(dirs: list[str], golden_dir: Path, out: Path, rounds: int, runs: int, images: int) -> dict:
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
+    cmd = [node(), str(REPO / "experiments" / "measure_models.mjs"), "--golden", str(golden_dir), "--out", str(out),
+           "--rounds", str(rounds), "--runs", str(runs), "--images", str(images), *dirs]
+    subprocess.run(cmd, cwd=REPO, check=True, env=env)
+    return json.loads(out.read_text())
+
+
+def per_image_confusions(res: dict) -> np.ndarray:
+    return np.array([p["confusion"] for p in res["per_image"]], np.float64).reshape(len(res["per_image"]), 2, 2)
+
+
+def miou_of(conf: np.ndarray) -> np.ndarray:
+    """mIoU of (…, 2, 2) confusion matrices (rows truth, columns prediction)."""
+    tp = np.diagonal(conf, axis1=-2, axis2=-1)
+    union = conf.sum(-1) + conf.sum(-2) - tp
+    return (tp / np.maximum(union, 1)).mean(-1)
+
+
+def bootstrap(confs: dict[str, np.ndarray], baseline: str | None, n: int = BOOTSTRAP, seed: int = 13) -> dict[str, dict]:
+    """95 % percentile intervals of each row's mIoU and of its difference to the baseline, from
+    the same resamples of the golden images for every row (a paired bootstrap)."""
+    k = len(next(iter(confs.values())))
+    idx = np.random.default_rng(seed).integers(0, k, (n, k))
+    draws = {name: miou_of(c[idx].sum(1)) for name, c in confs.items()}
+    out = {}
+    for name, d in draws.items():
+        r = {"miou": float(miou_of(confs[name].sum(0))), "ci95": [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))]}
+        if baseline is not None and name != baseline:
+            diff = d - draws[baseline]
+            r["diff"] = float(miou_of(confs[name].sum(0)) - miou_of(confs[baseline].sum(0)))
+            r["diff_ci95"] = [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
+        out[name] = r
+    return out
+
+
+def per_round(values: list[float], rounds: int) -> list[float]:
+    """Median of each round's values (the tool appends the rounds' samples in order)."""
+    per = len(values) // rounds
+    return [float(np.median(values[r * per:(r + 1) * per])) for r in range(rounds)]
+
+
+def ratios(base: list[float], row: list[float]) -> dict:
+    r = [b / x for b, x in zip(base, row)]
+    return {"median": float(np.median(r)), "min": float(min(r)), "max": float(max(r))}
+
+
+def measure(rows: list[dict], rounds: int = 3, runs: int = 8, images: int = 12, log=print) -> dict:
+    """rows: {row, dir (served, 288×192), full_dir (1152×768 copy), manifest}. Returns the study."""
+    if not rows:
+        return {}
+    gsets = {r["manifest"]["training"]["golden_set"] for r in rows}
+    if len(gsets) != 1:
+        raise ValueError(f"the study's rows are measured on different golden sets: {sorted(gsets)}")
+    gs = next(g for g in golden.SETS.values() if g.name == gsets.pop())
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log(f"study: measuring {len(rows)} rows at 288×192 and 1152×768 ({rounds} rounds, load {os.getloadavg()[0]:.1f})")
+    small = run_measure([str(REPO / r["dir"]) for r in rows], gs.dir, RESULTS / "study-small.json", rounds, runs, images)
+    full = run_measure([r["full_dir"] for r in rows], gs.dir, RESULTS / "study-full.json", rounds, max(3, runs // 2), max(3, images // 3))
+    base = next((r for r in rows if r["row"] == BASELINE_ROW), rows[0])
+    confs = {r["row"]: per_image_confusions(small["models"][str(REPO / r["dir"])]) for r in rows}
+    boot = bootstrap(confs, base["row"])
+    out_rows = []
+    for r in rows:
+        s = small["models"][str(REPO / r["dir"])]
+        f = full["models"][r["full_dir"]]
+        claim = r["manifest"]["metrics"]["miou"]
+        if abs(round(s["miou"], 4) - claim) > 0.00015:
+            raise RuntimeError(f"{r['dir']}: measure_models.mjs mIoU {s['miou']:.4f} differs from its segserve eval claim {claim}")
+        row = {
+            "row": r["row"], "dir": r["dir"], "full_dir": os.path.relpath(r["full_dir"], REPO), **boot[r["row"]],
+            "model_ms": {"288x192": per_round(s["model_ms"], rounds), "1152x768": per_round(f["model_ms"], rounds)},
+            "e2e_ms": {"288x192": per_round(s["e2e_ms"], rounds), "1152x768": per_round(f["e2e_ms"], rounds)},
+        }
+        bs, bf = small["models"][str(REPO / base["dir"])], full["models"][base["full_dir"]]
+        row["speedup_model"] = {"288x192": ratios(per_round(bs["model_ms"], rounds), row["model_ms"]["288x192"]),
+                                "1152x768": ratios(per_round(bf["model_ms"], rounds), row["model_ms"]["1152x768"])}
+        out_rows.append(row)
+    study = {"golden": {"set": gs.name, "sha256": gs.sha256, "images": small["golden"]["images"]}, "settings": small["settings"],
+             "rounds": {"288x192": small["rounds"], "1152x768": full["rounds"]}, "bootstrap": BOOTSTRAP, "rows": out_rows,
+             "baseline": base["row"]}
+    (RESULTS / "study.json").write_text(json.dumps(study, indent=2) + "\n")
+    return study
+
+
+if __name__ == "__main__":
+    from .run_all import study_rows  # noqa: E402 - run_all owns which versions form the study
+    last = json.loads((RESULTS / "last.json").read_text())
+    print(json.dumps(measure(study_rows(last["versions"])), indent=2)[:2000])
+    sys.exit(0)

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import type { RolloutRecord } from '@segserve/promoter';
+import { phaseLabel, statusText, watchLine } from './status-format.js';
+
+const NOW = new Date('2026-11-27T10:00:30.000Z');
+const canary: RolloutRecord = {
+  model: 'facade-ads',
+  stable: { version: '3', sha256: 'a', target: 'ipv4:127.0.0.1:5001' },
+  canary: { version: '4', sha256: 'b', target: 'ipv4:127.0.0.1:6001', weight: 25 },
+  phase: 'Canary',
+  step: 1,
+  updated_at: '2026-11-27T10:00:20.000Z',
+  revision: 7,
+  experiment_id: 'exp-4',
+  candidate: { id: 'exp-4', version: '4', sha256: 'b', claimed: {}, golden_sha256: 'g' },
+  failed_checks: 1,
+  last_verdict: 'pass',
+  last_check_at: '2026-11-27T10:00:20.000Z',
+  next_check_at: '2026-11-27T10:00:50.000Z',
+  last_checks: [{ check: 'error_rate', result: 'pass', value: 0.002, threshold: 0.01, detail: 'error rate 0.20% (1/500)' }],
+};
+
+describe('status formatting', () => {
+  it('labels phases with their position', () => {
+    expect(phaseLabel(canary, NOW, 3)).toBe('Canary 2/3 (25%)');
+    expect(phaseLabel({ ...canary, phase: 'Baking', bake_until: '2026-11-27T10:01:10.000Z' }, NOW)).toBe('Baking (ends in 40s)');
+    expect(phaseLabel({ ...canary, phase: 'Failed', restore: canary.stable }, NOW)).toBe('Failed (restoring 3)');
+  });
+
+  it('prints the whole picture for `rollout status`', () => {
+    expect(statusText(canary, NOW)).toBe(
+      [
+        'facade-ads: Canary 2 (25%)   experiment exp-4',
+        '  stable   3               ipv4:127.0.0.1:5001',
+        '  canary   4               ipv4:127.0.0.1:6001   weight 25%',
+        '  last check 10s ago: pass, failed checks so far 1',
+        '    error_rate    pass  0.20%     error rate 0.20% (1/500)',
+        '  next check in 20s',
+        '  updated  2026-11-27T10:00:20.000Z (revision 7)',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('prints one line per change for `rollout watch`, with the reason at the end', () => {
+    expect(watchLine(canary, NOW)).toBe('10:00:30  facade-ads  Canary 2 (25%)  candidate 4  stable 3  last check pass (failed 1)');
+    expect(watchLine({ ...canary, phase: 'Failed', canary: null, reason: 'manual rollback: bad' }, NOW)).toBe('10:00:30  facade-ads  Failed  candidate 4  stable 3  — manual rollback: bad');
+  });
+});
