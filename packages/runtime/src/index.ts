@@ -7,3 +7,4 @@ export * from './http2-windows.js';
 export * from './process-env.js';
 export * from './memory-budget.js';
 export * from './memory-ledger.js';
+export * from './golden/index.js';

@@ -7,9 +7,7 @@ export { readImageHeader, exifOrientation, type ImageHeader } from './domain/ima
 export { checkImage, segmentWorkBytes, jpegShrinkOnLoad, type ImageLimits } from './domain/image-cost.js';
 export { encodeMaskPng } from './domain/mask-png.js';
 export { loadPipeline, type LoadedPipeline, type BackendFactory } from './model-loader.js';
-export { evaluate, formatReport, peakRssMb, type EvalReport } from './eval.js';
-export { goldenSetSha256, listGoldenSet, type GoldenItem } from './golden-set.js';
-export { accumulate, emptyConfusion, scores, percentile, IGNORE_INDEX, type Confusion, type SegmentationScores } from '@segserve/proto';
+export { evaluate, formatReport, peakRssMb, type EvalReport, type EvaluateOptions } from './eval.js';
 export { classMap, classStats, classStatsResized, resizeNearest, nearestSource, logit, type ClassStat, type OutputSpec } from './domain/mask.js';
 export { channelTables, toNchw, type Normalization } from './domain/tensor.js';
 export { parseInferInput, parseShape, type TensorSpec } from './domain/oip.js';

@@ -91,11 +91,12 @@ export async function runInference(argv: readonly string[]): Promise<number> {
   });
 }
 
-const EVAL_USAGE = 'usage: segserve eval --model <dir> --golden <dir> [--json] [--passes n]';
+const EVAL_USAGE = 'usage: segserve eval --model <dir> --golden <dir> [--json] [--passes n] [--dump <dir>]';
 
-/** `segserve eval --model <dir> --golden <dir> [--json] [--passes n]`. */
+/** `segserve eval --model <dir> --golden <dir> [--json] [--passes n] [--dump <dir>]`. */
 export async function runEval(argv: readonly string[]): Promise<number> {
   let golden: string | undefined;
+  let dump: string | undefined;
   let json = false;
   let passes = 1;
   const rest: string[] = [];
@@ -105,6 +106,7 @@ export async function runEval(argv: readonly string[]): Promise<number> {
     else if (a === '--golden') golden = argv[++i];
     else if (a.startsWith('--golden=')) golden = a.slice('--golden='.length);
     else if (a === '--passes') passes = Number(argv[++i]);
+    else if (a === '--dump') dump = argv[++i];
     else if (a === '--help' || a === '-h') {
       process.stdout.write(`${EVAL_USAGE}\n`);
       return 0;
@@ -128,7 +130,7 @@ export async function runEval(argv: readonly string[]): Promise<number> {
   });
   if (!loaded) return 1;
   try {
-    const report = await evaluate({ pipeline: loaded.pipeline, codec, goldenDir: golden, passes });
+    const report = await evaluate({ pipeline: loaded.pipeline, goldenDir: golden, passes, ...(dump ? { dumpDir: dump } : {}) });
     process.stdout.write(json ? `${JSON.stringify({ ...report, settings: { intra_op_threads: config.ort.intraOpThreads, arena: config.ort.arena, mem_pattern: config.ort.memPattern } })}\n` : formatReport(report));
     return 0;
   } catch (err) {

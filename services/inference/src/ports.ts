@@ -59,6 +59,4 @@ export interface ImageCodec {
    * to width × height: interleaved RGB bytes. Only called on an image whose header was read.
    */
   decodeResized(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array>;
-  /** Reads a ground-truth mask (PNG, one value per pixel). */
-  decodeMask(bytes: Uint8Array): Promise<{ readonly data: Uint8Array; readonly width: number; readonly height: number }>;
 }

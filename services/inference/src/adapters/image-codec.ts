@@ -57,17 +57,4 @@ export class SharpCodec implements ImageCodec {
       throw new SegserveError('INVALID_INPUT', 'corrupt or truncated image', { cause: err });
     }
   }
-
-  async decodeMask(bytes: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
-    const image = sharp(bytesOf(bytes), { failOn: 'warning', limitInputPixels: this.#maxPixels });
-    const meta = await image.metadata();
-    // Class indices must be the stored values: a palette or colour image would be expanded to
-    // colours by the decoder and mean nothing as classes.
-    if (meta.format !== 'png' || meta.channels !== 1 || meta.isPalette || meta.depth !== 'uchar') {
-      throw new Error(`a mask must be a single-channel 8-bit PNG (got ${meta.format}, ${meta.channels} channel(s)${meta.isPalette ? ', palette' : ''}, ${meta.depth})`);
-    }
-    const { data, info } = await image.toColourspace('b-w').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    if (info.channels !== 1) throw new Error(`mask decoded to ${info.channels} channels`);
-    return { data, width: info.width, height: info.height };
-  }
 }

@@ -20,7 +20,7 @@ import { claimedRatios } from '../domain/experiment-result.js';
 import { checkClaims, evaluatePolicy, fmt, type Policy } from '../domain/policy.js';
 import { describeRatio, pairedRatios, type PairedSide, type RatioInterval } from '../domain/ratio.js';
 import type { Candidate, CandidateVerifier, Logger, Metrics, ModelRef, VerificationReport } from '../domain/ports.js';
-import { goldenDigest, loadGoldenSet, type GoldenSet } from './golden-set.js';
+import { goldenSetDigest, loadGoldenSet, type GoldenSet } from '@segserve/runtime';
 import { runGoldenSet, runGoldenSetPaired, type GoldenMeasurement, type GoldenRunSettings, type GoldenTarget } from './golden-run.js';
 import type { InferenceSandbox } from './sandbox.js';
 
@@ -176,7 +176,7 @@ export class GoldenVerifier implements CandidateVerifier, VerificationJournal {
   /** The golden set, reloaded when its digest changed on disk. */
   private async golden(model: string): Promise<GoldenSet> {
     const dir = path.join(this.options.goldenRoot, model, 'golden');
-    const digest = await goldenDigest(dir);
+    const digest = await goldenSetDigest(dir);
     const cached = this.goldenSets.get(model);
     if (cached?.sha256 === digest) return cached;
     const loaded = await loadGoldenSet(dir);
