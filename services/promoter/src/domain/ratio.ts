@@ -12,7 +12,7 @@
 //
 // Pure: the random draws come from a PRNG with a fixed seed, so the same figures give the same
 // interval every time (table-tested, and a decision can be replayed).
-import { percentile } from '@segserve/proto';
+import { percentile } from '@segserve/runtime';
 
 export interface RatioInterval {
   /** Candidate over stable, from all the samples. */
@@ -47,7 +47,7 @@ function prng(seed: number): () => number {
   };
 }
 
-/** The `p` quantile (0–1) of already sorted values, interpolated like proto's `percentile`. */
+/** The `p` quantile (0–1) of already sorted values, interpolated like the runtime's `percentile`. */
 function quantileOfSorted(sorted: readonly number[], p: number): number {
   const pos = (sorted.length - 1) * p;
   const lo = Math.floor(pos);
