@@ -43,7 +43,7 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_MODEL_ROOTS', // promoter, local driver (comma-separated dirs with <model>/<version>/; default models/)
   'SEGSERVE_INITIAL_STABLE', // promoter (comma-separated <model>/<version> dirs served as stable when a model has no rollout state)
   'SEGSERVE_LOCAL_VERSION_ENV', // promoter, local driver, TEST ONLY: JSON {version: {VAR: value}} extra env per version
-  'SEGSERVE_MEMORY_LIMIT_MB', // inference (memory limit where no cgroup sets one, 512; admission budget)
+  'SEGSERVE_MEMORY_LIMIT_MB', // inference, gateway (memory limit where no cgroup sets one, 512; admission budget)
   'SEGSERVE_MAX_ASPECT_FACTOR', // inference (how far an image's aspect ratio may be from the model input's, 8)
 ] as const;
 

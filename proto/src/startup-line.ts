@@ -35,6 +35,8 @@ export interface StartupFields {
     readonly models?: readonly string[];
     readonly nats?: boolean;
     readonly api_keys?: boolean;
+    /** What uploads in flight may hold at once (the memory budget), MiB. */
+    readonly upload_budget_mb?: number;
   };
   readonly promoter: {
     readonly metrics_port: number;

@@ -38,6 +38,8 @@ export interface GatewayConfig {
   readonly keepaliveMs: number;
   /** SIGTERM: how long in-flight requests may take before the servers are forced down, ms. */
   readonly shutdownGraceMs: number;
+  /** The memory limit to budget uploads against where no cgroup sets one, bytes. */
+  readonly memoryLimitBytes: number;
 }
 
 export const DEFAULTS = {
@@ -52,6 +54,7 @@ export const DEFAULTS = {
   retry: { maxAttempts: 4, initialBackoffMs: 50, maxBackoffMs: 1000 },
   keepaliveMs: 20_000,
   shutdownGraceMs: 10_000,
+  memoryLimitMb: 512, // the gateway container's limit (deploy/k8s)
 } as const;
 
 /** Variables this service reads (the rest of SEGSERVE_ENV_VARS belong to other services). */
@@ -66,6 +69,7 @@ export const GATEWAY_ENV_VARS = [
   'SEGSERVE_DEADLINE_MS',
   'SEGSERVE_DEFAULT_MODEL',
   'SEGSERVE_MAX_MESSAGE_BYTES',
+  'SEGSERVE_MEMORY_LIMIT_MB',
 ] as const;
 
 export class ConfigError extends Error {
@@ -155,6 +159,7 @@ export function loadConfig(env: Env, now: Date = new Date()): GatewayConfig {
     retry: DEFAULTS.retry,
     keepaliveMs: DEFAULTS.keepaliveMs,
     shutdownGraceMs: DEFAULTS.shutdownGraceMs,
+    memoryLimitBytes: integer(env, 'SEGSERVE_MEMORY_LIMIT_MB', DEFAULTS.memoryLimitMb, 128, 1024 * 1024) * 1024 * 1024,
   };
   return Object.freeze(config);
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { SharpCodec } from './adapters/image-codec.js';
 import { AdmissionGate } from './adapters/admission-gate.js';
 import { MemoryLedger, requestBudgetBytes, type Logger } from '@segserve/runtime';
-import { startupLine } from '@segserve/proto';
+import { startupLine, type SegserveError } from '@segserve/proto';
 import { InferenceMetrics } from './adapters/metrics.js';
 import { startMetricsServer, type MetricsServer } from './adapters/metrics-server.js';
 import { OrtWorkerPool } from './adapters/ort-backend.js';
@@ -106,7 +106,14 @@ export async function startInference(options: StartOptions): Promise<InferencePr
     },
   );
   const service: InferenceService = new InferenceService({ gate, logger, metrics, fault: config.fault });
-  const { server, health } = createGrpcServer(service, { serverName: 'segserve-inference', serverVersion: packageVersion() }, config);
+  // Calls the gRPC edge refuses (over-size, undecodable, too many repeated values) never reach
+  // the service; they are counted and logged here like the service's own answers.
+  const onRefusal = (method: string, err: SegserveError): void => {
+    const m = service.model;
+    metrics.observe(m?.name ?? '', m?.version ?? '', err.code, {});
+    logger.warn('request rejected', { method: method.slice(method.lastIndexOf('/') + 1), code: err.code, message: err.message, at: 'edge' });
+  };
+  const { server, health } = createGrpcServer(service, { serverName: 'segserve-inference', serverVersion: packageVersion() }, { ...config, onRefusal });
   service.onStateChange((s) => health.setAll(s === 'serving' ? 'SERVING' : 'NOT_SERVING'));
 
   const grpcPort = await bindServer(server, config.host, config.grpcPort);

@@ -141,6 +141,11 @@ export class InferenceService {
     return true;
   }
 
+  /** The memory budget of the model being served (the gRPC edge charges uploads to it at the door). */
+  get memory(): MemoryLedger | undefined {
+    return this.#ledger;
+  }
+
   modelFor(name: string, version: string): LoadedModel {
     return this.#resolve(name, version).model;
   }
