@@ -167,7 +167,8 @@ export class MemoryWatch {
       const row = { t };
       for (const [name, pid] of Object.entries(this.#pids)) {
         const m = memory(pid);
-        if (m) {
+        // A process that has just died is a zombie for a moment: /proc has no VmRSS then.
+        if (m && Number.isFinite(m.rssMb)) {
           this.#samples.get(name).push(m.rssMb);
           row[name] = m.rssMb;
         }
@@ -187,7 +188,8 @@ export class MemoryWatch {
       const m = memory(pid);
       const samples = this.#samples.get(name) ?? [];
       const sampled = samples.length ? Math.max(...samples) : Number.NaN;
-      out[name] = { peakRssMb: Math.max(sampled, m?.hwmMb ?? 0), hwmMb: m?.hwmMb ?? Number.NaN, sampledPeakMb: sampled, lastRssMb: m?.rssMb ?? Number.NaN };
+      const hwm = Number.isFinite(m?.hwmMb) ? m.hwmMb : 0;
+      out[name] = { peakRssMb: Math.max(sampled, hwm), hwmMb: m?.hwmMb ?? Number.NaN, sampledPeakMb: sampled, lastRssMb: m?.rssMb ?? Number.NaN };
     }
     return out;
   }

@@ -1,10 +1,10 @@
-// Variant (2): the service's pipeline in-process (decode → preprocess → run → postprocess → PNG),
+// Variant (2): the service's pipeline in-process (header → decode → tensor, run, argmax → PNG),
 // built from @segserve/inference's own exports with the service's configuration, time split by
 // stage. A child process of bench/run.mjs (IPC). Like the service, at most maxConcurrency images
 // are inside the pipeline at once; the others wait holding only their bytes ('queue').
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
-import { DirectoryModelStore, SharpCodec, StageTimer, defaultBackendFactory, loadPipeline, parseConfig, STAGES } from '@segserve/inference';
+import { DirectoryModelStore, SharpCodec, StageTimer, defaultBackendFactory, imageLimits, loadPipeline, parseConfig, STAGES } from '@segserve/inference';
 import { closedLoop } from '../lib/load.mjs';
 import { median, round } from '../lib/stats.mjs';
 
@@ -12,7 +12,7 @@ const [modelDir, ...imageFiles] = process.argv.slice(2);
 const images = imageFiles.map((f) => readFileSync(f));
 const config = parseConfig({ ...process.env, SEGSERVE_MODEL_DIR: modelDir }, { cpuLimit: os.availableParallelism(), tmpDir: os.tmpdir() });
 const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
-const loaded = await loadPipeline({ store: new DirectoryModelStore({ dir: config.model.dir, sha256: undefined }), createBackend: defaultBackendFactory(config), codec });
+const loaded = await loadPipeline({ store: new DirectoryModelStore({ dir: config.model.dir, sha256: undefined }), createBackend: defaultBackendFactory(config), codec, limits: imageLimits(config) });
 const { pipeline } = loaded;
 
 let running = 0;
@@ -31,8 +31,7 @@ async function one(i, stages) {
   try {
     const image = images[i % images.length];
     const timer = new StageTimer();
-    const probed = await pipeline.probe(image, timer);
-    await pipeline.segment(image, probed, 'PNG', timer);
+    await pipeline.segment(image, pipeline.inspect(image), 'PNG', timer);
     const ms = timer.finish();
     stages.push({ ...ms, queue: queueMs });
     return { code: 'OK', ms: performance.now() - t0 };

@@ -1,7 +1,7 @@
-// Every SEGSERVE_* environment variable any segserve process understands (DESIGN.md §13).
-// Each service validates the variables it uses; a SEGSERVE_* name in the environment that no
-// service knows is a typo and fails start-up, naming the variable. A name another service
-// uses is ignored, so one environment can be shared by a whole local stack.
+// Every SEGSERVE_* environment variable any segserve process understands: a contract between
+// the processes of one stack, which share one environment. Each service validates the variables
+// it uses; a SEGSERVE_* name that no service knows is a typo and fails start-up, naming the
+// variable (checkUnknownVars in @segserve/runtime). A name another service uses is ignored.
 //
 // Append-only list: one line per variable, with the services that read it.
 export const SEGSERVE_ENV_VARS = [
@@ -43,11 +43,8 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_MODEL_ROOTS', // promoter, local driver (comma-separated dirs with <model>/<version>/; default models/)
   'SEGSERVE_INITIAL_STABLE', // promoter (comma-separated <model>/<version> dirs served as stable when a model has no rollout state)
   'SEGSERVE_LOCAL_VERSION_ENV', // promoter, local driver, TEST ONLY: JSON {version: {VAR: value}} extra env per version
+  'SEGSERVE_MEMORY_LIMIT_MB', // inference, gateway (memory limit where no cgroup sets one, 512; admission budget)
+  'SEGSERVE_MAX_ASPECT_FACTOR', // inference (how far an image's aspect ratio may be from the model input's, 8)
 ] as const;
 
 export type SegserveEnvVar = (typeof SEGSERVE_ENV_VARS)[number];
-
-/** Names of SEGSERVE_* variables in `env` that no segserve service knows. */
-export function unknownSegserveVars(env: Readonly<Record<string, string | undefined>>, known: readonly string[] = SEGSERVE_ENV_VARS): string[] {
-  return Object.keys(env).filter((k) => k.startsWith('SEGSERVE_') && !known.includes(k));
-}

@@ -16,5 +16,4 @@ export type { ModelInferResponse, ModelInferResponse__Output } from './generated
 export type { HealthClient, HealthHandlers } from './generated/grpc/health/v1/Health.js';
 export type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse.js';
 export * from './nats-url.js';
-export * from './segmentation-score.js';
 export * from './startup-line.js';

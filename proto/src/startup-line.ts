@@ -20,6 +20,12 @@ export interface StartupFields {
     readonly max_concurrency?: number;
     readonly max_queue?: number;
     readonly intra_op_threads?: number;
+    /** The admission budget and what it was derived from (MiB; issue 11). */
+    readonly memory_limit_mb?: number;
+    readonly baseline_mb?: number;
+    readonly activation_mb?: number;
+    readonly activation_measured?: boolean;
+    readonly budget_mb?: number;
   };
   readonly gateway: {
     readonly http_port: number;
@@ -29,6 +35,8 @@ export interface StartupFields {
     readonly models?: readonly string[];
     readonly nats?: boolean;
     readonly api_keys?: boolean;
+    /** What uploads in flight may hold at once (the memory budget), MiB. */
+    readonly upload_budget_mb?: number;
   };
   readonly promoter: {
     readonly metrics_port: number;

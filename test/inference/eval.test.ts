@@ -3,11 +3,11 @@
 // offending file. Also the library form the promoter can import.
 
 import { describe, expect, it } from 'vitest';
-import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
-import { goldenSetSha256 } from '@segserve/inference';
+import { goldenSetDigest } from '@segserve/runtime';
 import { spawnSegserve, tempDir } from '../helpers/process.js';
 import { GOLDEN_TINY, MODELS } from './helpers.js';
 
@@ -48,7 +48,7 @@ describe('segserve eval', () => {
     expect(report.metrics.latency_ms_p95).toBeGreaterThanOrEqual(report.metrics.latency_ms_p50);
     expect(report.metrics.latency_ms_p50).toBeGreaterThan(0);
     expect(report.metrics.peak_rss_mb).toBeGreaterThan(20);
-    expect(report.golden.sha256).toBe(await goldenSetSha256(GOLDEN_TINY));
+    expect(report.golden.sha256).toBe(await goldenSetDigest(GOLDEN_TINY));
   });
 
   it('is deterministic in its accuracy figures and agrees with the table output', async () => {
@@ -70,7 +70,7 @@ describe('segserve eval', () => {
       '    h.update(p.relative_to(root).as_posix().encode() + b"\\0" + hashlib.sha256(p.read_bytes()).hexdigest().encode() + b"\\n")',
       'print(h.hexdigest())',
     ].join('\n'), GOLDEN_TINY], { encoding: 'utf8' }).trim();
-    return expect(goldenSetSha256(GOLDEN_TINY)).resolves.toBe(py);
+    return expect(goldenSetDigest(GOLDEN_TINY)).resolves.toBe(py);
   });
 
   it.each<[string, (dir: string) => Promise<string>, RegExp]>([
@@ -107,7 +107,7 @@ describe('segserve eval', () => {
         await writeFile(file, await sharp({ create: { width: 64, height: 48, channels: 3, background: '#010101' } }).png().toBuffer());
         return file;
       },
-      /masks\/facade-05\.png: a mask must be a single-channel 8-bit PNG/,
+      /masks\/facade-05\.png: a mask must be a single-channel PNG of class indices \(grey or palette\), not RGB/,
     ],
   ])('fails clearly on %s, naming the file', async (_name, breakIt, message) => {
     await using tmp = await tempDir('segserve-golden-');
@@ -116,6 +116,34 @@ describe('segserve eval', () => {
     const r = await runEval(['--model', MODELS.seg, '--golden', tmp.path, '--json']);
     expect(r.code).toBe(1);
     expect(r.output).toMatch(message);
+  });
+
+  it('reads palette masks by their indices: the same figures as with the grey masks', async () => {
+    await using tmp = await tempDir('segserve-golden-');
+    await copyGolden(tmp.path);
+    // PIL writes each mask as a palette PNG whose indices are the classes (colours: black, red).
+    execFileSync('/usr/bin/python3', ['-c', [
+      'import sys, pathlib',
+      'from PIL import Image',
+      'for p in pathlib.Path(sys.argv[1]).glob("*.png"):',
+      '    im = Image.open(p); pal = Image.frombytes("P", im.size, im.tobytes()); pal.putpalette([0, 0, 0, 255, 0, 0]); pal.save(p)',
+    ].join('\n'), path.join(tmp.path, 'masks')]);
+    const grey = await runEval(['--model', MODELS.seg, '--golden', GOLDEN_TINY, '--json']);
+    const palette = await runEval(['--model', MODELS.seg, '--golden', tmp.path, '--json']);
+    expect(palette.code, palette.output).toBe(0);
+    const miou = (r: { stdout: string }): number => (JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('{'))!) as EvalJson).metrics.miou;
+    expect(miou(palette)).toBe(miou(grey));
+    expect((await readFile(path.join(tmp.path, 'masks', 'facade-00.png')))[25]).toBe(3); // colour type 3: palette
+  });
+
+  it('--dump writes the predicted masks as served, one per golden image', async () => {
+    await using tmp = await tempDir('segserve-dump-');
+    const r = await runEval(['--model', MODELS.seg, '--golden', GOLDEN_TINY, '--dump', tmp.path]);
+    expect(r.code, r.output).toBe(0);
+    const dumped = (await readdir(tmp.path)).sort();
+    expect(dumped).toEqual((await readdir(path.join(GOLDEN_TINY, 'masks'))).sort());
+    const meta = await sharp(await readFile(path.join(tmp.path, dumped[0]!))).metadata();
+    expect([meta.format, meta.channels]).toEqual(['png', 1]);
   });
 
   it.each<[string[], RegExp, number]>([

@@ -89,18 +89,26 @@ describe('Open Inference Protocol', () => {
     ['wrong byte length', { inputs: [tensor()], raw_input_contents: [rawOf(input).subarray(0, 100)] }, /has 100 bytes/],
     ['negative dims', { inputs: [tensor({ shape: ['1', '3', '-64', '96'] })], raw_input_contents: [rawOf(input)] }, /negative/],
     ['overflowing dims', { inputs: [tensor({ shape: ['1', '3', '9223372036854775807', '96'] })], raw_input_contents: [rawOf(input)] }, /too large/],
-    ['raw and typed contents together', { inputs: [tensor({ contents: { fp32_contents: Array.from(input) } })], raw_input_contents: [rawOf(input)] }, /must not both be set/],
-    ['typed contents of another type', { inputs: [tensor({ contents: { int_contents: [1, 2, 3] } })] }, /carries int_contents/],
+    ['raw and typed contents together', { inputs: [tensor({ contents: { fp32_contents: [1, 2, 3] } })], raw_input_contents: [rawOf(input)] }, /must not both be set/],
+    // Refused by the edge before decoding: the model takes FP32 values only.
+    ['typed contents of another type', { inputs: [tensor({ contents: { int_contents: [1, 2, 3] } })] }, /int_contents has more than 0 values: the model takes FP32/],
+    ['20,000 empty inputs', { inputs: Array.from({ length: 20_000 }, () => ({})) }, /inputs has more than 16 values/],
     ['too few typed values', { inputs: [tensor({ contents: { fp32_contents: [1, 2, 3] } })] }, /has 3 values/],
     ['no contents', { inputs: [tensor()] }, /no contents/],
     ['wrong input name', { inputs: [tensor({ name: 'image' })], raw_input_contents: [rawOf(input)] }, /unknown input 'image'/],
-    ['two inputs', { inputs: [tensor(), tensor()], raw_input_contents: [rawOf(input), rawOf(input)] }, /exactly 1 input/],
+    ['two inputs', { inputs: [tensor(), tensor()], raw_input_contents: [rawOf(input)] }, /exactly 1 input/],
     ['unknown requested output', { inputs: [tensor()], raw_input_contents: [rawOf(input)], outputs: [{ name: 'probs' }] }, /unknown output 'probs'/],
   ])('%s → INVALID_ARGUMENT', async (_name, req, details) => {
     const r = await infer(req);
     expect(r.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(r.code).toBe('INVALID_INPUT');
     expect(r.error?.details).toMatch(details);
+  });
+
+  it('a message larger than the input tensor and its envelope → TOO_LARGE, before it is buffered', async () => {
+    const r = await infer({ inputs: [tensor()], raw_input_contents: [rawOf(input), rawOf(input)] });
+    expect(r.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(r.code).toBe('TOO_LARGE');
   });
 
   it.each<[string, string, Record<string, unknown>]>([

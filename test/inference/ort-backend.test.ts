@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OrtWorkerPool } from '@segserve/inference';
+import { OrtWorkerPool, segmentSpec } from '@segserve/inference';
 import { MODELS, manifestOf } from './helpers.js';
 
 async function slowPool(): Promise<OrtWorkerPool> {
@@ -14,6 +14,7 @@ async function slowPool(): Promise<OrtWorkerPool> {
     io: { inputName: m.input.name, dims: [1, 3, m.input.height, m.input.width], outputName: m.output.name },
     workers: 1,
     settings: { sessions: 1, intraOpThreads: 1, interOpThreads: 1, arena: false, memPattern: false },
+    segment: segmentSpec(m),
   });
 }
 

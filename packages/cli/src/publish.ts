@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { KeyPair } from '@nats-io/nkeys';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { EXPERIMENT_HEADERS, NATS_NAMES, SegserveError, parseExperimentResult, type ExperimentResult, type ModelManifest } from '@segserve/proto';
-import { defaultExperimentId, ensureNatsObjects, goldenDigest, ModelRegistry, signResult, type NatsLimits, type UploadProgress } from '@segserve/promoter';
+import { defaultExperimentId, ensureNatsObjects, ModelRegistry, signResult, type NatsLimits, type UploadProgress } from '@segserve/promoter';
+import { goldenSetDigest } from '@segserve/runtime';
 
 export interface PublishOptions {
   readonly nc: NatsConnection;
@@ -80,7 +81,7 @@ export async function publishModel(o: PublishOptions): Promise<Published> {
   const goldenSha256 =
     file?.goldenSha256 ??
     manifestGoldenSha(upload.manifest) ??
-    (await goldenDigest(goldenDir).catch((err: unknown) => {
+    (await goldenSetDigest(goldenDir).catch((err: unknown) => {
       throw new SegserveError('INVALID_INPUT', `no golden set digest: ${goldenDir} cannot be read; pass --golden <dir> or put golden.sha256 in the result file`, { cause: err });
     }));
   const content = {

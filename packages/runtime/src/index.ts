@@ -7,3 +7,8 @@ export * from './http2-windows.js';
 export * from './process-env.js';
 export * from './memory-budget.js';
 export * from './memory-ledger.js';
+export * from './wire-scan.js';
+export * from './request-rules.js';
+export * from './grpc-edge.js';
+export * from './cgroup.js';
+export * from './golden/index.js';

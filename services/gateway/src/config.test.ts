@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       defaultModel: 'facade-ads',
       maxMessageBytes: 32 * 1024 * 1024,
       maxUploadBytes: 32 * 1024 * 1024 - DEFAULTS.envelopeBytes,
+      memoryLimitBytes: 512 * 1024 * 1024,
     });
     expect(c.staticRoutes).toHaveLength(1);
     expect(Object.isFrozen(c)).toBe(true);
@@ -36,6 +37,7 @@ describe('loadConfig', () => {
         SEGSERVE_DEADLINE_MS: '1500',
         SEGSERVE_DEFAULT_MODEL: 'b',
         SEGSERVE_MAX_MESSAGE_BYTES: '1048576',
+        SEGSERVE_MEMORY_LIMIT_MB: '2048',
       },
       NOW,
     );
@@ -50,6 +52,7 @@ describe('loadConfig', () => {
       defaultModel: 'b',
       maxMessageBytes: 1048576,
       maxUploadBytes: 1048576 - DEFAULTS.envelopeBytes,
+      memoryLimitBytes: 2048 * 1024 * 1024,
     });
   });
 

@@ -1,9 +1,9 @@
 // The gateway's configuration: SEGSERVE_* environment → one frozen, validated object. Failing at
 // start with the variable's name beats a gateway that half-works.
-import { DEFAULT_MAX_MESSAGE_BYTES, isValidModelName, unknownSegserveVars, type RolloutState } from '@segserve/proto';
+import { DEFAULT_MAX_MESSAGE_BYTES, isValidModelName, type RolloutState } from '@segserve/proto';
 import { parseUpstreamsSpec, UpstreamsSpecError } from './domain/upstreams-spec.js';
 
-import { LOG_LEVELS, type LogLevel } from '@segserve/runtime';
+import { checkUnknownVars, ConfigError, intVar, listVar, logLevelVar, natsUrlVar, portVar, readVar, type Env, type LogLevel } from '@segserve/runtime';
 
 export interface RetryPolicy {
   /** Attempts in total, the first included (grpc-js caps this at 5). */
@@ -38,6 +38,8 @@ export interface GatewayConfig {
   readonly keepaliveMs: number;
   /** SIGTERM: how long in-flight requests may take before the servers are forced down, ms. */
   readonly shutdownGraceMs: number;
+  /** The memory limit to budget uploads against where no cgroup sets one, bytes. */
+  readonly memoryLimitBytes: number;
 }
 
 export const DEFAULTS = {
@@ -52,6 +54,7 @@ export const DEFAULTS = {
   retry: { maxAttempts: 4, initialBackoffMs: 50, maxBackoffMs: 1000 },
   keepaliveMs: 20_000,
   shutdownGraceMs: 10_000,
+  memoryLimitMb: 512, // the gateway container's limit (deploy/k8s)
 } as const;
 
 /** Variables this service reads (the rest of SEGSERVE_ENV_VARS belong to other services). */
@@ -66,40 +69,16 @@ export const GATEWAY_ENV_VARS = [
   'SEGSERVE_DEADLINE_MS',
   'SEGSERVE_DEFAULT_MODEL',
   'SEGSERVE_MAX_MESSAGE_BYTES',
+  'SEGSERVE_MEMORY_LIMIT_MB',
 ] as const;
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-  }
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function value(env: Env, name: string): string | undefined {
-  const v = env[name]?.trim();
-  return v === undefined || v === '' ? undefined : v;
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const text = value(env, name);
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text)) throw new ConfigError(name, `'${text}' is not a whole number`);
-  const n = Number(text);
-  if (n < min || n > max) throw new ConfigError(name, `${n} is outside ${min}–${max}`);
-  return n;
-}
+export { ConfigError };
 
 /** Parses the gateway's environment. `now` stamps the static routes' updated_at. */
 export function loadConfig(env: Env, now: Date = new Date()): GatewayConfig {
-  const unknown = unknownSegserveVars(env);
-  if (unknown.length > 0) throw new ConfigError(unknown[0] ?? '', `unknown variable (a typo?); known: see proto/src/env.ts`);
+  checkUnknownVars(env);
 
-  const upstreams = value(env, 'SEGSERVE_UPSTREAMS');
+  const upstreams = readVar(env, 'SEGSERVE_UPSTREAMS');
   let staticRoutes: RolloutState[] = [];
   if (upstreams !== undefined) {
     try {
@@ -109,52 +88,46 @@ export function loadConfig(env: Env, now: Date = new Date()): GatewayConfig {
       throw err;
     }
   }
-  const natsUrl = value(env, 'SEGSERVE_NATS_URL');
-  if (natsUrl !== undefined && !/^(nats|tls|ws|wss):\/\/|^[^:/\s]+:\d+$/.test(natsUrl.split(',')[0] ?? '')) {
-    throw new ConfigError('SEGSERVE_NATS_URL', `'${natsUrl}' is not a NATS URL (nats://host:4222)`);
-  }
+  const natsUrl = natsUrlVar(env);
   if (staticRoutes.length === 0 && natsUrl === undefined) {
     throw new ConfigError('SEGSERVE_UPSTREAMS', 'set SEGSERVE_UPSTREAMS (static routes) or SEGSERVE_NATS_URL (follow the rollout state); the gateway has nowhere to send requests');
   }
 
-  const apiKeys = (value(env, 'SEGSERVE_API_KEYS') ?? '')
-    .split(',')
-    .map((k) => k.trim())
-    .filter((k) => k.length > 0);
+  const apiKeys = listVar(env, 'SEGSERVE_API_KEYS');
   // The key itself must never appear in an error message: name its position instead.
   apiKeys.forEach((k, i) => {
     if (k.length < 16) throw new ConfigError('SEGSERVE_API_KEYS', `key #${i + 1} is shorter than 16 characters`);
     if (/\s/.test(k)) throw new ConfigError('SEGSERVE_API_KEYS', `key #${i + 1} contains whitespace`);
   });
 
-  const logLevel = (value(env, 'SEGSERVE_LOG_LEVEL') ?? DEFAULTS.logLevel) as LogLevel;
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError('SEGSERVE_LOG_LEVEL', `'${String(logLevel)}' is not one of ${LOG_LEVELS.join(', ')}`);
+  const logLevel = logLevelVar(env, DEFAULTS.logLevel);
 
-  const defaultModel = value(env, 'SEGSERVE_DEFAULT_MODEL') ?? (staticRoutes.length === 1 ? staticRoutes[0]?.model : undefined) ?? DEFAULTS.defaultModel;
+  const defaultModel = readVar(env, 'SEGSERVE_DEFAULT_MODEL') ?? (staticRoutes.length === 1 ? staticRoutes[0]?.model : undefined) ?? DEFAULTS.defaultModel;
   if (!isValidModelName(defaultModel)) throw new ConfigError('SEGSERVE_DEFAULT_MODEL', `'${defaultModel}' is not a valid model name`);
 
-  const host = value(env, 'SEGSERVE_HOST') ?? DEFAULTS.host;
+  const host = readVar(env, 'SEGSERVE_HOST') ?? DEFAULTS.host;
   if (!/^[A-Za-z0-9.:_-]+$/.test(host)) throw new ConfigError('SEGSERVE_HOST', `'${host}' is not a host name or address`);
 
   // Shared with inference: both edges and the pods must agree, or an upload the gateway accepts
   // would be refused upstream.
-  const maxMessageBytes = integer(env, 'SEGSERVE_MAX_MESSAGE_BYTES', DEFAULTS.maxMessageBytes, 64 * 1024, 1024 * 1024 * 1024);
+  const maxMessageBytes = intVar(env, 'SEGSERVE_MAX_MESSAGE_BYTES', DEFAULTS.maxMessageBytes, { min: 64 * 1024, max: 1024 * 1024 * 1024 });
 
   const config: GatewayConfig = {
     host,
-    httpPort: integer(env, 'SEGSERVE_HTTP_PORT', DEFAULTS.httpPort, 0, 65535),
-    grpcPort: integer(env, 'SEGSERVE_GRPC_PORT', DEFAULTS.grpcPort, 0, 65535),
+    httpPort: portVar(env, 'SEGSERVE_HTTP_PORT', DEFAULTS.httpPort),
+    grpcPort: portVar(env, 'SEGSERVE_GRPC_PORT', DEFAULTS.grpcPort),
     staticRoutes,
     natsUrl,
     apiKeys,
     logLevel,
-    deadlineMs: integer(env, 'SEGSERVE_DEADLINE_MS', DEFAULTS.deadlineMs, 1, 3_600_000),
+    deadlineMs: intVar(env, 'SEGSERVE_DEADLINE_MS', DEFAULTS.deadlineMs, { min: 1, max: 3_600_000 }),
     defaultModel,
     maxMessageBytes,
     maxUploadBytes: maxMessageBytes - DEFAULTS.envelopeBytes,
     retry: DEFAULTS.retry,
     keepaliveMs: DEFAULTS.keepaliveMs,
     shutdownGraceMs: DEFAULTS.shutdownGraceMs,
+    memoryLimitBytes: intVar(env, 'SEGSERVE_MEMORY_LIMIT_MB', DEFAULTS.memoryLimitMb, { min: 128, max: 1024 * 1024 }) * 1024 * 1024,
   };
   return Object.freeze(config);
 }

@@ -14,7 +14,7 @@ import { LayeredRolloutSource, StaticRolloutSource, type RolloutSource } from '.
 import { UpstreamPool } from './adapters/upstreams.js';
 import { buildHttpServer } from './adapters/http/server.js';
 import { bindGrpc, buildGrpcServer } from './adapters/grpc/server.js';
-import type { Logger } from '@segserve/runtime';
+import { MemoryLedger, requestBudgetBytes, type Logger } from '@segserve/runtime';
 
 export const GATEWAY_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -24,10 +24,24 @@ export interface GatewayDeps {
   readonly random?: () => number;
   /** Replaces the configured state source (tests). */
   readonly source?: RolloutSource;
+  /** The cgroup memory limit, bytes (main.ts reads it); absent: config.memoryLimitBytes. */
+  readonly cgroupMemoryLimitBytes?: number;
+  /** Resident memory of this process now, bytes (the budget's baseline). */
+  readonly residentBytes?: () => number;
 }
+
+/**
+ * Kept out of the upload budget: the V8 heap's growth under load, sockets, and the garbage
+ * buffers between two collections.
+ */
+export const MEMORY_HEADROOM_BYTES = 96 * 1024 * 1024;
+/** Uploads that may wait for room in the budget at once (REST; gRPC is refused at once). */
+const MAX_WAITING_UPLOADS = 32;
 
 export interface RunningGateway {
   readonly httpPort: number;
+  /** What uploads in flight may hold at once, bytes. */
+  readonly uploadBudgetBytes: number;
   readonly grpcPort: number;
   readonly core: GatewayCore;
   readonly readiness: Readiness;
@@ -53,6 +67,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const core = new GatewayCore({ router, metrics, logger });
   const readiness = new Readiness({ router });
   const apiKeys = new ApiKeys(config.apiKeys);
+  const budgetBytes = requestBudgetBytes({
+    limitBytes: deps.cgroupMemoryLimitBytes,
+    configuredBytes: config.memoryLimitBytes,
+    baselineBytes: (deps.residentBytes ?? (() => process.memoryUsage.rss()))(),
+    headroomBytes: MEMORY_HEADROOM_BYTES,
+  });
+  const ledger = new MemoryLedger({ capacityBytes: budgetBytes, maxWaiting: MAX_WAITING_UPLOADS, onChange: (s) => metrics.setMemory(s) });
+  metrics.setMemory(ledger.snapshot);
 
   const { app: http } = await buildHttpServer({
     core,
@@ -64,6 +86,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     maxUploadBytes: config.maxUploadBytes,
     defaultModel: config.defaultModel,
     version: GATEWAY_VERSION,
+    ledger,
   });
   const grpcServer = buildGrpcServer({
     core,
@@ -73,6 +96,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     maxMessageBytes: config.maxMessageBytes,
     defaultModel: config.defaultModel,
     version: GATEWAY_VERSION,
+    ledger,
   });
 
   let grpcPort: number;
@@ -115,5 +139,5 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     return stopping;
   };
 
-  return { httpPort, grpcPort, core, readiness, http, grpc: grpcServer, stop };
+  return { httpPort, grpcPort, uploadBudgetBytes: budgetBytes, core, readiness, http, grpc: grpcServer, stop };
 }

@@ -1,7 +1,7 @@
 // The only place that reads process.env and installs signal handlers.
 import { ConfigError, loadConfig } from './config.js';
 import { GATEWAY_VERSION, startGateway } from './gateway.js';
-import { createLogger } from '@segserve/runtime';
+import { createLogger, memoryLimit } from '@segserve/runtime';
 import { startupLine } from '@segserve/proto';
 
 /** `segserve gateway`: runs until SIGTERM/SIGINT, then drains and resolves with the exit code. */
@@ -25,7 +25,8 @@ export async function runGateway(argv: readonly string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.logLevel, service: 'gateway' });
-  const gateway = await startGateway(config, { logger });
+  const cgroup = memoryLimit();
+  const gateway = await startGateway(config, { logger, ...(cgroup === undefined ? {} : { cgroupMemoryLimitBytes: cgroup }) });
   logger.announce(
     ...startupLine('gateway', {
       http_port: gateway.httpPort,
@@ -35,6 +36,7 @@ export async function runGateway(argv: readonly string[]): Promise<number> {
       models: gateway.core.router.states().map((s) => s.model),
       nats: config.natsUrl !== undefined,
       api_keys: config.apiKeys.length > 0,
+      upload_budget_mb: Math.round(gateway.uploadBudgetBytes / 2 ** 20),
     }),
   );
 

@@ -2,17 +2,18 @@
 // it): metrics, admission, the service core, gRPC and metrics servers, then the model load loop.
 // Ports are bound before the model loads so that health reports NOT_SERVING during warm-up.
 
-import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { SharpCodec } from './adapters/image-codec.js';
 import { AdmissionGate } from './adapters/admission-gate.js';
-import type { Logger } from '@segserve/runtime';
-import { startupLine } from '@segserve/proto';
+import { MemoryLedger, requestBudgetBytes, type Logger } from '@segserve/runtime';
+import { startupLine, type SegserveError } from '@segserve/proto';
 import { InferenceMetrics } from './adapters/metrics.js';
 import { startMetricsServer, type MetricsServer } from './adapters/metrics-server.js';
 import { OrtWorkerPool } from './adapters/ort-backend.js';
-import type { InferenceConfig } from './config.js';
-import { ModelLoadError } from './domain/model.js';
+import { imageLimits, type InferenceConfig } from './config.js';
+import { readMemory, resetPeak, type MemoryReading } from './adapters/memory-probe.js';
+import { ACTIVATION_PER_INPUT_BYTE } from './domain/image-cost.js';
+import { ModelLoadError, segmentSpec } from './domain/model.js';
 import { bindServer, createGrpcServer, shutdownServer } from './grpc/server.js';
 import { loadPipeline, type BackendFactory, type LoadedPipeline } from './model-loader.js';
 import type { ModelStore } from './ports.js';
@@ -33,7 +34,7 @@ export interface StartOptions {
   readonly config: InferenceConfig;
   readonly logger: Logger;
   readonly store: ModelStore;
-  /** Memory limit reported as segserve_memory_limit_bytes (cgroup; host memory when none). */
+  /** The cgroup memory limit, when one is set (else config.memoryLimitBytes): segserve_memory_limit_bytes and the admission budget. */
   readonly memoryLimitBytes?: number;
   /** A worker thread died and none is left: the process cannot serve any more. */
   readonly onFatal?: (err: Error) => void;
@@ -51,6 +52,29 @@ function packageVersion(): string {
   }
 }
 
+const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
+
+/**
+ * The admission budget from what the warm-up run did to this process's memory: the RSS after
+ * it is the baseline, its peak above that is one run's activations. Where the peak cannot be
+ * reset (not Linux), activations are estimated from the input size.
+ */
+function measureBudget(before: MemoryReading | undefined, l: LoadedPipeline, config: InferenceConfig, cgroupLimit: number | undefined): { budgetBytes: number; baselineBytes: number; activationBytes: number; measured: boolean } {
+  const after = readMemory();
+  const inputBytes = l.model.input.shape.reduce((a, b) => a * b, 1) * 4;
+  const measured = before !== undefined && after !== undefined;
+  const baselineBytes = after?.rssBytes ?? 0;
+  const activationBytes = measured ? Math.max(0, after.peakBytes - after.rssBytes) : inputBytes * ACTIVATION_PER_INPUT_BYTE;
+  const budgetBytes = requestBudgetBytes({
+    limitBytes: cgroupLimit,
+    configuredBytes: config.memoryLimitBytes,
+    // One set of activations per session may be live at any time, whatever the requests are.
+    baselineBytes: baselineBytes + config.ort.sessions * activationBytes,
+    headroomBytes: (cgroupLimit ?? config.memoryLimitBytes) * config.memoryHeadroom,
+  });
+  return { budgetBytes, baselineBytes, activationBytes, measured };
+}
+
 export function defaultBackendFactory(config: InferenceConfig, onFatal?: (err: Error) => void, logger?: Logger): BackendFactory {
   return (artifact) =>
     OrtWorkerPool.create({
@@ -58,6 +82,7 @@ export function defaultBackendFactory(config: InferenceConfig, onFatal?: (err: E
       io: { inputName: artifact.manifest.input.name, dims: [1, 3, artifact.manifest.input.height, artifact.manifest.input.width], outputName: artifact.manifest.output.name },
       workers: config.ort.sessions,
       settings: config.ort,
+      segment: segmentSpec(artifact.manifest),
       onWorkerExit: (err, remaining) => {
         logger?.error('inference worker died', { remaining, error: err });
         if (remaining === 0) onFatal?.(err);
@@ -67,8 +92,10 @@ export function defaultBackendFactory(config: InferenceConfig, onFatal?: (err: E
 
 export async function startInference(options: StartOptions): Promise<InferenceProcess> {
   const { config, logger, store } = options;
-  const metrics = new InferenceMetrics();
-  metrics.memoryLimitBytes.set(options.memoryLimitBytes ?? os.totalmem());
+  // Read at scrape time only, once the service below exists.
+  const metrics: InferenceMetrics = new InferenceMetrics({ abandoned: (): number => service.abandonedWork });
+  const limitBytes = options.memoryLimitBytes ?? config.memoryLimitBytes;
+  metrics.memoryLimitBytes.set(limitBytes);
   const gate = new AdmissionGate(
     { maxConcurrency: config.maxConcurrency, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeoutMs },
     {
@@ -78,8 +105,15 @@ export async function startInference(options: StartOptions): Promise<InferencePr
       },
     },
   );
-  const service = new InferenceService({ gate, logger, metrics, fault: config.fault });
-  const { server, health } = createGrpcServer(service, { serverName: 'segserve-inference', serverVersion: packageVersion() }, config);
+  const service: InferenceService = new InferenceService({ gate, logger, metrics, fault: config.fault });
+  // Calls the gRPC edge refuses (over-size, undecodable, too many repeated values) never reach
+  // the service; they are counted and logged here like the service's own answers.
+  const onRefusal = (method: string, err: SegserveError): void => {
+    const m = service.model;
+    metrics.observe(m?.name ?? '', m?.version ?? '', err.code, {});
+    logger.warn('request rejected', { method: method.slice(method.lastIndexOf('/') + 1), code: err.code, message: err.message, at: 'edge' });
+  };
+  const { server, health } = createGrpcServer(service, { serverName: 'segserve-inference', serverVersion: packageVersion() }, { ...config, onRefusal });
   service.onStateChange((s) => health.setAll(s === 'serving' ? 'SERVING' : 'NOT_SERVING'));
 
   const grpcPort = await bindServer(server, config.host, config.grpcPort);
@@ -93,6 +127,7 @@ export async function startInference(options: StartOptions): Promise<InferencePr
   logger.info('starting', { grpc_port: grpcPort, metrics_port: metricsServer.port, model_source: store.location });
 
   const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
+  const limits = imageLimits(config);
   const createBackend = options.createBackend ?? defaultBackendFactory(config, options.onFatal, logger);
   let loaded: LoadedPipeline | undefined;
   let stopping = false;
@@ -101,16 +136,28 @@ export async function startInference(options: StartOptions): Promise<InferencePr
   const loadLoop = async (): Promise<void> => {
     for (let attempt = 0, delay = RETRY_MIN_MS; !stopping; attempt++, delay = Math.min(RETRY_MAX_MS, delay * 2)) {
       try {
-        const l = await loadPipeline({ store, createBackend, codec });
+        let before: MemoryReading | undefined;
+        const l = await loadPipeline({
+          store,
+          createBackend,
+          codec,
+          limits,
+          beforeWarmUp: () => {
+            before = resetPeak() ? readMemory() : undefined;
+          },
+        });
         if (stopping) {
           await l.backend.close();
           return;
         }
         loaded = l;
         const m = l.model;
+        const budget = measureBudget(before, l, config, options.memoryLimitBytes);
+        const memory = new MemoryLedger({ capacityBytes: budget.budgetBytes, maxWaiting: config.maxQueue, onChange: (snap) => metrics.admittedBytes.set(snap.held) });
+        metrics.memoryBudgetBytes.set(budget.budgetBytes);
         metrics.servingModel(m.name, m.version, m.sha256);
         metrics.modelLoadSeconds.set(l.loadSeconds);
-        service.serve(l.pipeline);
+        service.serve(l.pipeline, memory);
         logger.announce(
           ...startupLine('inference', {
             grpc_port: grpcPort,
@@ -122,6 +169,11 @@ export async function startInference(options: StartOptions): Promise<InferencePr
             max_concurrency: config.maxConcurrency,
             max_queue: config.maxQueue,
             intra_op_threads: config.ort.intraOpThreads,
+            memory_limit_mb: mb(limitBytes),
+            baseline_mb: mb(budget.baselineBytes),
+            activation_mb: mb(budget.activationBytes),
+            activation_measured: budget.measured,
+            budget_mb: mb(budget.budgetBytes),
           }),
         );
         return;

@@ -53,10 +53,10 @@ describe('parseConfig', () => {
   });
 
   it.each<[string, Record<string, string | undefined>, RegExp]>([
-    ['a typo', { ...base, SEGSERVE_MAX_CONCURENCY: '2' }, /unknown variable SEGSERVE_MAX_CONCURENCY/],
+    ['a typo', { ...base, SEGSERVE_MAX_CONCURENCY: '2' }, /SEGSERVE_MAX_CONCURENCY: unknown variable/],
     ['no model', {}, /no model: set SEGSERVE_MODEL_DIR/],
-    ['bad port', { ...base, SEGSERVE_GRPC_PORT: '70000' }, /SEGSERVE_GRPC_PORT: 70000 is outside 0..65535/],
-    ['not a number', { ...base, SEGSERVE_MAX_QUEUE: 'ten' }, /SEGSERVE_MAX_QUEUE: 'ten' is not a non-negative integer/],
+    ['bad port', { ...base, SEGSERVE_GRPC_PORT: '70000' }, /SEGSERVE_GRPC_PORT: 70000 is outside 0–65535/],
+    ['not a number', { ...base, SEGSERVE_MAX_QUEUE: 'ten' }, /SEGSERVE_MAX_QUEUE: 'ten' is not a whole number/],
     ['zero concurrency', { ...base, SEGSERVE_MAX_CONCURRENCY: '0' }, /SEGSERVE_MAX_CONCURRENCY: 0 is outside/],
     ['bad boolean', { ...base, SEGSERVE_ORT_ARENA: 'maybe' }, /SEGSERVE_ORT_ARENA: 'maybe' is not a boolean/],
     ['bad ratio', { ...base, SEGSERVE_FAULT_ERROR_RATIO: '1.5' }, /SEGSERVE_FAULT_ERROR_RATIO/],
@@ -82,8 +82,8 @@ describe('applyFlags', () => {
   });
 
   it.each([
-    [['--modle', 'x'], /unknown option '--modle'/],
-    [['--model'], /--model needs a value/],
+    [['--modle', 'x'], /--modle: unknown option/],
+    [['--model'], /--model: needs a value/],
   ])('rejects %j', (argv, message) => {
     expect(() => applyFlags({}, argv)).toThrow(message);
   });

@@ -2,10 +2,11 @@
 // injected env so that tests need no process.env; a bad value or an unknown SEGSERVE_* name
 // fails start-up with a message naming the variable.
 
-import { DEFAULT_MAX_MESSAGE_BYTES, isValidModelName, isValidModelVersion, unknownSegserveVars } from '@segserve/proto';
+import { DEFAULT_MAX_MESSAGE_BYTES, isValidModelName, isValidModelVersion } from '@segserve/proto';
 import path from 'node:path';
+import type { ImageLimits } from './domain/image-cost.js';
 
-import { LOG_LEVELS, type LogLevel } from '@segserve/runtime';
+import { boolVar, checkUnknownVars, ConfigError, deepFreeze, intVar, logLevelVar, natsUrlVar, portVar, ratioVar, readVar, sha256Var, type Env, type LogLevel } from '@segserve/runtime';
 
 export type ModelSource =
   | { readonly kind: 'directory'; readonly dir: string; readonly sha256: string | undefined }
@@ -41,6 +42,12 @@ export interface InferenceConfig {
   readonly maxQueue: number;
   readonly queueTimeoutMs: number;
   readonly maxInputPixels: number;
+  /** How far an image's aspect ratio may be from the model input's (either way). */
+  readonly maxAspectFactor: number;
+  /** The memory limit where no cgroup sets one (the admission budget is derived from it). */
+  readonly memoryLimitBytes: number;
+  /** Fraction of the memory limit kept free of admission charges (V8 heap growth, gRPC buffers, fragmentation). */
+  readonly memoryHeadroom: number;
   readonly maxMessageBytes: number;
   readonly shutdownGraceMs: number;
   readonly maxConnectionAgeMs: number;
@@ -60,6 +67,15 @@ export const DEFAULTS = {
   queueTimeoutMs: 10_000,
   /** 24 MP (6000×4000): larger images are refused before decoding (RELIABILITY.md 6). */
   maxInputPixels: 24_000_000,
+  /**
+   * A panorama of 12:1 passes on a 3:2 model; a 24000000×1 strip (seconds of CPU for a
+   * one-row smear) does not.
+   */
+  maxAspectFactor: 8,
+  /** The pod's limit (deploy/), for a process that runs without a memory cgroup. */
+  memoryLimitMb: 512,
+  /** Kept out of the admission budget: see docs/benchmarks.md, "Admission by cost". */
+  memoryHeadroom: 0.1,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   /** Within Kubernetes' default 30 s termination grace. */
   shutdownGraceMs: 20_000,
@@ -92,106 +108,59 @@ export interface SystemFacts {
   readonly tmpDir: string;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-function read(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = read(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name}: '${raw}' is not a non-negative integer`);
-  const v = Number(raw);
-  if (v < min || v > max) throw new ConfigError(`${name}: ${v} is outside ${min}..${max}`);
-  return v;
-}
-
-function ratio(env: Env, name: string): number {
-  const raw = read(env, name);
-  if (raw === undefined) return 0;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || v < 0 || v > 1) throw new ConfigError(`${name}: '${raw}' is not a number in 0..1`);
-  return v;
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = read(env, name)?.toLowerCase();
-  if (raw === undefined) return fallback;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(`${name}: '${raw}' is not a boolean (true/false)`);
-}
-
-function sha256(env: Env, name: string): string | undefined {
-  const raw = read(env, name)?.toLowerCase();
-  if (raw !== undefined && !/^[0-9a-f]{64}$/.test(raw)) throw new ConfigError(`${name}: not a hex sha256 digest`);
-  return raw;
-}
+export { ConfigError };
 
 function modelSource(env: Env, system: SystemFacts): ModelSource {
-  const digest = sha256(env, 'SEGSERVE_MODEL_SHA256');
-  const dir = read(env, 'SEGSERVE_MODEL_DIR');
+  const digest = sha256Var(env, 'SEGSERVE_MODEL_SHA256');
+  const dir = readVar(env, 'SEGSERVE_MODEL_DIR');
   // A directory wins: SEGSERVE_NATS_URL is shared by every service of a local stack.
   if (dir !== undefined) return { kind: 'directory', dir: path.resolve(dir), sha256: digest };
-  const url = read(env, 'SEGSERVE_NATS_URL');
-  const name = read(env, 'SEGSERVE_MODEL_NAME');
-  const version = read(env, 'SEGSERVE_MODEL_VERSION');
+  const url = natsUrlVar(env);
+  const name = readVar(env, 'SEGSERVE_MODEL_NAME');
+  const version = readVar(env, 'SEGSERVE_MODEL_VERSION');
   if (url === undefined || name === undefined || version === undefined) {
-    throw new ConfigError('no model: set SEGSERVE_MODEL_DIR (or --model <dir>), or SEGSERVE_NATS_URL with SEGSERVE_MODEL_NAME and SEGSERVE_MODEL_VERSION');
+    throw new ConfigError('SEGSERVE_MODEL_DIR', 'no model: set SEGSERVE_MODEL_DIR (or --model <dir>), or SEGSERVE_NATS_URL with SEGSERVE_MODEL_NAME and SEGSERVE_MODEL_VERSION');
   }
-  if (!isValidModelName(name)) throw new ConfigError(`SEGSERVE_MODEL_NAME: '${name}' is not a valid model name`);
-  if (!isValidModelVersion(version)) throw new ConfigError(`SEGSERVE_MODEL_VERSION: '${version}' is not a valid version`);
-  const cacheDir = read(env, 'SEGSERVE_MODEL_CACHE_DIR') ?? path.join(system.tmpDir, 'segserve-models');
+  if (!isValidModelName(name)) throw new ConfigError('SEGSERVE_MODEL_NAME', `'${name}' is not a valid model name`);
+  if (!isValidModelVersion(version)) throw new ConfigError('SEGSERVE_MODEL_VERSION', `'${version}' is not a valid version`);
+  const cacheDir = readVar(env, 'SEGSERVE_MODEL_CACHE_DIR') ?? path.join(system.tmpDir, 'segserve-models');
   return { kind: 'nats', url, name, version, sha256: digest, cacheDir: path.resolve(cacheDir) };
 }
 
 export function parseConfig(env: Env, system: SystemFacts): InferenceConfig {
-  const unknown = unknownSegserveVars(env);
-  if (unknown.length > 0) throw new ConfigError(`unknown variable${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (a typo?)`);
+  checkUnknownVars(env);
   const cpu = Math.max(1, Math.floor(system.cpuLimit));
-  const maxConcurrency = int(env, 'SEGSERVE_MAX_CONCURRENCY', cpu, 1, 256);
-  const sessions = Math.min(maxConcurrency, int(env, 'SEGSERVE_ORT_SESSIONS', DEFAULTS.sessions, 1, 256));
-  const logLevel = (read(env, 'SEGSERVE_LOG_LEVEL')?.toLowerCase() ?? DEFAULTS.logLevel) as LogLevel;
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`SEGSERVE_LOG_LEVEL: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
+  const maxConcurrency = intVar(env, 'SEGSERVE_MAX_CONCURRENCY', cpu, { min: 1, max: 256 });
+  const sessions = Math.min(maxConcurrency, intVar(env, 'SEGSERVE_ORT_SESSIONS', DEFAULTS.sessions, { min: 1, max: 256 }));
+  const logLevel = logLevelVar(env, DEFAULTS.logLevel);
   const config: InferenceConfig = {
-    host: read(env, 'SEGSERVE_HOST') ?? DEFAULTS.host,
-    grpcPort: int(env, 'SEGSERVE_GRPC_PORT', DEFAULTS.grpcPort, 0, 65535),
-    metricsPort: int(env, 'SEGSERVE_METRICS_PORT', DEFAULTS.metricsPort, 0, 65535),
+    host: readVar(env, 'SEGSERVE_HOST') ?? DEFAULTS.host,
+    grpcPort: portVar(env, 'SEGSERVE_GRPC_PORT', DEFAULTS.grpcPort),
+    metricsPort: portVar(env, 'SEGSERVE_METRICS_PORT', DEFAULTS.metricsPort),
     model: modelSource(env, system),
     maxConcurrency,
-    maxQueue: int(env, 'SEGSERVE_MAX_QUEUE', DEFAULTS.maxQueue, 0, 100_000),
-    queueTimeoutMs: int(env, 'SEGSERVE_QUEUE_TIMEOUT_MS', DEFAULTS.queueTimeoutMs, 1, 3_600_000),
-    maxInputPixels: int(env, 'SEGSERVE_MAX_INPUT_PIXELS', DEFAULTS.maxInputPixels, 1, 2 ** 31),
-    maxMessageBytes: int(env, 'SEGSERVE_MAX_MESSAGE_BYTES', DEFAULTS.maxMessageBytes, 1024, 2 ** 31 - 1),
-    shutdownGraceMs: int(env, 'SEGSERVE_SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 3_600_000),
-    maxConnectionAgeMs: int(env, 'SEGSERVE_MAX_CONNECTION_AGE_MS', DEFAULTS.maxConnectionAgeMs, 1000, 2 ** 31 - 1),
+    maxQueue: intVar(env, 'SEGSERVE_MAX_QUEUE', DEFAULTS.maxQueue, { min: 0, max: 100_000 }),
+    queueTimeoutMs: intVar(env, 'SEGSERVE_QUEUE_TIMEOUT_MS', DEFAULTS.queueTimeoutMs, { min: 1, max: 3_600_000 }),
+    maxInputPixels: intVar(env, 'SEGSERVE_MAX_INPUT_PIXELS', DEFAULTS.maxInputPixels, { min: 1, max: 2 ** 31 }),
+    maxAspectFactor: intVar(env, 'SEGSERVE_MAX_ASPECT_FACTOR', DEFAULTS.maxAspectFactor, { min: 1, max: 1_000_000 }),
+    memoryLimitBytes: intVar(env, 'SEGSERVE_MEMORY_LIMIT_MB', DEFAULTS.memoryLimitMb, { min: 64, max: 1_048_576 }) * 2 ** 20,
+    memoryHeadroom: DEFAULTS.memoryHeadroom,
+    maxMessageBytes: intVar(env, 'SEGSERVE_MAX_MESSAGE_BYTES', DEFAULTS.maxMessageBytes, { min: 1024, max: 2 ** 31 - 1 }),
+    shutdownGraceMs: intVar(env, 'SEGSERVE_SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, { min: 0, max: 3_600_000 }),
+    maxConnectionAgeMs: intVar(env, 'SEGSERVE_MAX_CONNECTION_AGE_MS', DEFAULTS.maxConnectionAgeMs, { min: 1000, max: 2 ** 31 - 1 }),
     maxConnectionAgeGraceMs: DEFAULTS.maxConnectionAgeGraceMs,
     ort: {
       sessions,
       // Concurrent runs share the CPUs: N runs × T threads should not exceed the quota.
-      intraOpThreads: int(env, 'SEGSERVE_INTRA_OP_THREADS', Math.max(1, Math.floor(cpu / sessions)), 1, 256),
-      interOpThreads: int(env, 'SEGSERVE_INTER_OP_THREADS', DEFAULTS.interOpThreads, 1, 256),
-      arena: bool(env, 'SEGSERVE_ORT_ARENA', DEFAULTS.arena),
-      memPattern: bool(env, 'SEGSERVE_ORT_MEM_PATTERN', DEFAULTS.memPattern),
+      intraOpThreads: intVar(env, 'SEGSERVE_INTRA_OP_THREADS', Math.max(1, Math.floor(cpu / sessions)), { min: 1, max: 256 }),
+      interOpThreads: intVar(env, 'SEGSERVE_INTER_OP_THREADS', DEFAULTS.interOpThreads, { min: 1, max: 256 }),
+      arena: boolVar(env, 'SEGSERVE_ORT_ARENA', DEFAULTS.arena),
+      memPattern: boolVar(env, 'SEGSERVE_ORT_MEM_PATTERN', DEFAULTS.memPattern),
     },
     logLevel,
-    fault: { delayMs: int(env, 'SEGSERVE_FAULT_DELAY_MS', 0, 0, 600_000), errorRatio: ratio(env, 'SEGSERVE_FAULT_ERROR_RATIO') },
+    fault: { delayMs: intVar(env, 'SEGSERVE_FAULT_DELAY_MS', 0, { min: 0, max: 600_000 }), errorRatio: ratioVar(env, 'SEGSERVE_FAULT_ERROR_RATIO', 0) },
   };
   return deepFreeze(config);
-}
-
-function deepFreeze<T extends object>(value: T): T {
-  for (const v of Object.values(value)) if (v !== null && typeof v === 'object') deepFreeze(v as object);
-  return Object.freeze(value);
 }
 
 /** CLI flags of `segserve inference`, each overriding one variable. */
@@ -214,10 +183,15 @@ export function applyFlags(env: Env, argv: readonly string[], flags: Readonly<Re
     const eq = arg.indexOf('=');
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const name = flags[flag];
-    if (name === undefined) throw new ConfigError(`unknown option '${flag}' (options: ${Object.keys(flags).join(', ')})`);
+    if (name === undefined) throw new ConfigError(flag, `unknown option (options: ${Object.keys(flags).join(', ')})`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new ConfigError(`option ${flag} needs a value`);
+    if (value === undefined) throw new ConfigError(flag, 'needs a value');
     out[name] = value;
   }
   return out;
+}
+
+/** The limits every upload is checked against before it is decoded. */
+export function imageLimits(config: Pick<InferenceConfig, 'maxInputPixels' | 'maxAspectFactor'>): ImageLimits {
+  return { maxPixels: config.maxInputPixels, maxAspectFactor: config.maxAspectFactor };
 }

@@ -2,11 +2,10 @@
 // that serving and evaluation cannot disagree. Per-class IoU, mIoU, pixel accuracy, latency
 // p50/p95 of the whole pipeline (decode → PNG), and the process's peak RSS.
 
-import { readFile } from 'node:fs/promises';
-import { accumulate, emptyConfusion, percentile, scores } from '@segserve/proto';
-import { listGoldenSet, goldenSetSha256 } from './golden-set.js';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { decodePngMask, goldenSetDigest, listGoldenSet, percentile, readMask, SegmentationScorer } from '@segserve/runtime';
 import { StageTimer, type Pipeline } from './pipeline.js';
-import type { ImageCodec } from './ports.js';
 
 export interface EvalReport {
   readonly model: string;
@@ -41,22 +40,31 @@ export async function peakRssMb(): Promise<number> {
 async function runOne(pipeline: Pipeline, file: string, image: Buffer): Promise<{ mask: Buffer; ms: number }> {
   const timer = new StageTimer();
   try {
-    const probed = await pipeline.probe(image, timer);
-    const result = await pipeline.segment(image, probed, 'PNG', timer);
+    const result = await pipeline.segment(image, pipeline.inspect(image), 'PNG', timer);
     return { mask: result.mask, ms: timer.finish().total ?? 0 };
   } catch (err) {
     throw new Error(`${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 
-export async function evaluate(options: { pipeline: Pipeline; codec: ImageCodec; goldenDir: string; passes?: number }): Promise<EvalReport> {
-  const { pipeline, codec, goldenDir } = options;
+export interface EvaluateOptions {
+  readonly pipeline: Pipeline;
+  readonly goldenDir: string;
+  /** Passes over the set for latency; accuracy comes from the first. */
+  readonly passes?: number;
+  /** Writes each predicted mask (PNG, as served) of the first pass to <dumpDir>/<name>.png. */
+  readonly dumpDir?: string;
+}
+
+export async function evaluate(options: EvaluateOptions): Promise<EvalReport> {
+  const { pipeline, goldenDir } = options;
   const passes = Math.max(1, options.passes ?? 1);
   const model = pipeline.model;
   const items = await listGoldenSet(goldenDir);
-  const confusion = emptyConfusion(model.manifest.classes.length);
+  const scorer = new SegmentationScorer(model.manifest.classes.length);
   const latencies: number[] = [];
   // One untimed run first, like the warm-up before SERVING: the first decode pays one-off costs.
+  if (options.dumpDir) await mkdir(options.dumpDir, { recursive: true });
   const first = items[0];
   if (first) await runOne(pipeline, first.imagePath, await readFile(first.imagePath));
   for (let pass = 0; pass < passes; pass++) {
@@ -64,26 +72,16 @@ export async function evaluate(options: { pipeline: Pipeline; codec: ImageCodec;
       const { mask, ms } = await runOne(pipeline, item.imagePath, await readFile(item.imagePath));
       latencies.push(ms);
       if (pass > 0) continue;
-      const predicted = await codec.decodeMask(mask);
-      let truth: { data: Uint8Array; width: number; height: number };
-      try {
-        truth = await codec.decodeMask(await readFile(item.maskPath));
-      } catch (err) {
-        throw new Error(`${item.maskPath}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-      }
-      if (truth.width !== predicted.width || truth.height !== predicted.height) {
-        throw new Error(`${item.maskPath}: mask is ${truth.width}×${truth.height} but the image ${item.imagePath} is ${predicted.width}×${predicted.height}`);
-      }
-      const invalid = accumulate(confusion, predicted.data, truth.data);
-      if (invalid > 0) throw new Error(`${item.maskPath}: ${invalid} pixels are not a class index 0..${model.manifest.classes.length - 1} (or 255 = ignore)`);
+      if (options.dumpDir) await writeFile(path.join(options.dumpDir, `${item.name}.png`), mask);
+      scorer.add(decodePngMask(mask, `${item.imagePath} (predicted mask)`), await readMask(item.maskPath), { truth: item.maskPath, image: item.imagePath });
     }
   }
-  const s = scores(confusion);
+  const s = scorer.scores();
   return {
     model: model.name,
     version: model.version,
     sha256: model.sha256,
-    golden: { dir: goldenDir, sha256: await goldenSetSha256(goldenDir), images: items.length },
+    golden: { dir: goldenDir, sha256: await goldenSetDigest(goldenDir), images: items.length },
     classes: model.manifest.classes.map((name, i) => ({ name, iou: s.iou[i] ?? null })),
     metrics: {
       miou: s.miou,

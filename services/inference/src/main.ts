@@ -7,7 +7,7 @@ import { DirectoryModelStore } from './adapters/directory-store.js';
 import { SharpCodec } from './adapters/image-codec.js';
 import { createLogger, type Logger } from '@segserve/runtime';
 import { defaultBackendFactory, startInference } from './app.js';
-import { ConfigError, applyFlags, parseConfig, type InferenceConfig, type ModelSource } from './config.js';
+import { ConfigError, applyFlags, imageLimits, parseConfig, type InferenceConfig, type ModelSource } from './config.js';
 import { evaluate, formatReport } from './eval.js';
 import { loadPipeline } from './model-loader.js';
 import type { ModelStore } from './ports.js';
@@ -91,11 +91,12 @@ export async function runInference(argv: readonly string[]): Promise<number> {
   });
 }
 
-const EVAL_USAGE = 'usage: segserve eval --model <dir> --golden <dir> [--json] [--passes n]';
+const EVAL_USAGE = 'usage: segserve eval --model <dir> --golden <dir> [--json] [--passes n] [--dump <dir>]';
 
-/** `segserve eval --model <dir> --golden <dir> [--json] [--passes n]`. */
+/** `segserve eval --model <dir> --golden <dir> [--json] [--passes n] [--dump <dir>]`. */
 export async function runEval(argv: readonly string[]): Promise<number> {
   let golden: string | undefined;
+  let dump: string | undefined;
   let json = false;
   let passes = 1;
   const rest: string[] = [];
@@ -105,6 +106,7 @@ export async function runEval(argv: readonly string[]): Promise<number> {
     else if (a === '--golden') golden = argv[++i];
     else if (a.startsWith('--golden=')) golden = a.slice('--golden='.length);
     else if (a === '--passes') passes = Number(argv[++i]);
+    else if (a === '--dump') dump = argv[++i];
     else if (a === '--help' || a === '-h') {
       process.stdout.write(`${EVAL_USAGE}\n`);
       return 0;
@@ -120,14 +122,15 @@ export async function runEval(argv: readonly string[]): Promise<number> {
   const logger = createLogger({ level: config.logLevel === 'debug' ? 'debug' : 'warn', service: 'eval', write: (l) => process.stderr.write(l) });
   const store = await createStore(config.model, logger);
   const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
+  const limits = imageLimits(config);
   // One session, the serving thread settings: latency as one request sees it on an idle pod.
-  const loaded = await loadPipeline({ store, codec, createBackend: defaultBackendFactory({ ...config, ort: { ...config.ort, sessions: 1 } }, undefined, logger) }).catch((err: unknown) => {
+  const loaded = await loadPipeline({ store, codec, limits, createBackend: defaultBackendFactory({ ...config, ort: { ...config.ort, sessions: 1 } }, undefined, logger) }).catch((err: unknown) => {
     process.stderr.write(`segserve eval: ${err instanceof Error ? err.message : String(err)}\n`);
     return undefined;
   });
   if (!loaded) return 1;
   try {
-    const report = await evaluate({ pipeline: loaded.pipeline, codec, goldenDir: golden, passes });
+    const report = await evaluate({ pipeline: loaded.pipeline, goldenDir: golden, passes, ...(dump ? { dumpDir: dump } : {}) });
     process.stdout.write(json ? `${JSON.stringify({ ...report, settings: { intra_op_threads: config.ort.intraOpThreads, arena: config.ort.arena, mem_pattern: config.ort.memPattern } })}\n` : formatReport(report));
     return 0;
   } catch (err) {

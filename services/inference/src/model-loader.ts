@@ -3,6 +3,7 @@
 
 import { describeModel, type LoadedModel, type ModelArtifact } from './domain/model.js';
 import { Pipeline } from './pipeline.js';
+import type { ImageLimits } from './domain/image-cost.js';
 import type { ImageCodec, InferenceBackend, ModelStore } from './ports.js';
 
 export type BackendFactory = (artifact: ModelArtifact) => Promise<InferenceBackend>;
@@ -15,16 +16,26 @@ export interface LoadedPipeline {
   readonly loadSeconds: number;
 }
 
-export async function loadPipeline(options: { store: ModelStore; createBackend: BackendFactory; codec: ImageCodec; now?: () => number }): Promise<LoadedPipeline> {
+export interface LoadOptions {
+  readonly store: ModelStore;
+  readonly createBackend: BackendFactory;
+  readonly codec: ImageCodec;
+  readonly limits: ImageLimits;
+  /** Called between session creation and the warm-up run (memory is measured around it). */
+  readonly beforeWarmUp?: () => void;
+  readonly now?: () => number;
+}
+
+export async function loadPipeline(options: LoadOptions): Promise<LoadedPipeline> {
   const now = options.now ?? (() => performance.now());
   const t0 = now();
   const artifact = await options.store.load();
   const backend = await options.createBackend(artifact);
   try {
     const model = describeModel(artifact, backend.inputs, backend.outputs);
-    const elements = model.input.shape.reduce((a, b) => a * b, 1);
-    await backend.warmUp(() => new Float32Array(elements));
-    return { pipeline: new Pipeline({ model, codec: options.codec, backend }), model, backend, loadSeconds: (now() - t0) / 1000 };
+    options.beforeWarmUp?.();
+    await backend.warmUp();
+    return { pipeline: new Pipeline({ model, codec: options.codec, backend, limits: options.limits }), model, backend, loadSeconds: (now() - t0) / 1000 };
   } catch (err) {
     await backend.close();
     throw err;

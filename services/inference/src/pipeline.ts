@@ -1,13 +1,16 @@
-// The segmentation pipeline (DESIGN.md §3): decode → resize → normalise → run → argmax or
-// threshold → nearest-neighbour back to the image's size → PNG or RAW, with every stage timed.
+// The segmentation pipeline (docs/architecture.md): header → decode with shrink-on-load and
+// resize → (next to the session:) normalise → run → argmax or threshold → class statistics →
+// nearest-neighbour back to the image's size while writing the PNG (or RAW), every stage timed.
 // Serving (gRPC) and evaluation (`segserve eval`) call this same code, so they cannot disagree.
 
-import { classMap, classStatsResized, resizeNearest, type ClassStat } from './domain/mask.js';
-import type { LoadedModel } from './domain/model.js';
-import { toNchw } from './domain/tensor.js';
-import type { Stage, StageTimings } from './domain/stages.js';
-import type { ImageCodec, InferenceBackend, InferenceOutput, ProbedImage } from './ports.js';
 import { SegserveError } from '@segserve/proto';
+import { checkImage, segmentWorkBytes, type ImageLimits } from './domain/image-cost.js';
+import { readImageHeader, type ImageHeader } from './domain/image-header.js';
+import { classStatsResized, resizeNearest, type ClassStat } from './domain/mask.js';
+import { encodeMaskPng } from './domain/mask-png.js';
+import type { LoadedModel } from './domain/model.js';
+import type { Stage, StageTimings } from './domain/stages.js';
+import type { ImageCodec, InferenceBackend, InferenceOutput } from './ports.js';
 
 export type MaskFormat = 'PNG' | 'RAW';
 
@@ -55,43 +58,68 @@ export class StageTimer {
   }
 }
 
+export interface PipelineOptions {
+  readonly model: LoadedModel;
+  readonly codec: ImageCodec;
+  readonly backend: InferenceBackend;
+  readonly limits: ImageLimits;
+}
+
+/** An upload whose header was read and accepted, with what running it will hold. */
+export interface InspectedImage {
+  readonly header: ImageHeader;
+  /** Bytes held while it runs, beyond the upload itself (the admission charge's `work`). */
+  readonly workBytes: number;
+}
+
 export class Pipeline {
   readonly model: LoadedModel;
   readonly #codec: ImageCodec;
   readonly #backend: InferenceBackend;
+  readonly #limits: ImageLimits;
+  readonly #input: { readonly width: number; readonly height: number };
 
-  constructor(options: { model: LoadedModel; codec: ImageCodec; backend: InferenceBackend }) {
+  constructor(options: PipelineOptions) {
     this.model = options.model;
     this.#codec = options.codec;
     this.#backend = options.backend;
-  }
-
-  /** Header checks only (format allowlist, pixel limit): cheap enough to run before queueing. */
-  probe(image: Uint8Array, timer: StageTimer): Promise<ProbedImage> {
-    return timer.time('decode', () => this.#codec.probe(image));
-  }
-
-  async segment(image: Uint8Array, probed: ProbedImage, maskFormat: MaskFormat, timer: StageTimer, signal?: AbortSignal): Promise<SegmentResult> {
+    this.#limits = options.limits;
     const [, , height, width] = this.model.input.shape as [number, number, number, number];
+    this.#input = { width, height };
+  }
+
+  /**
+   * The header alone, synchronously (format allowlist, animation, pixel and side limits) and
+   * what the request will cost: cheap enough to run before admission.
+   */
+  inspect(image: Uint8Array): InspectedImage {
+    const header = readImageHeader(image);
+    checkImage(header, this.#limits, this.#input);
+    return { header, workBytes: segmentWorkBytes(header, this.#input) };
+  }
+
+  async segment(image: Uint8Array, inspected: InspectedImage, maskFormat: MaskFormat, timer: StageTimer, signal?: AbortSignal): Promise<SegmentResult> {
+    const { width, height } = this.#input;
+    const { header } = inspected;
     const rgb = await timer.time('decode', () => this.#codec.decodeResized(image, width, height));
     signal?.throwIfAborted();
-    const tensor = await timer.time('preprocess', () => toNchw(rgb, width, height, this.model.tables, this.model.normalization.channelOrder));
-    const output = await timer.time('infer', () => this.#backend.run(tensor, signal));
-    // Waiting for a session (fewer sessions than requests inside) is queueing, not inference.
-    timer.move('infer', 'queue', output.waitedMs ?? 0);
+    const out = await timer.time('infer', () => this.#backend.segment(rgb, signal));
+    // Waiting for a session is queueing; building the tensor and the argmax happen next to
+    // the session and are reported as the stages they are.
+    timer.move('infer', 'queue', out.waitedMs);
+    timer.move('infer', 'preprocess', out.ms.preprocess);
+    timer.move('infer', 'postprocess', out.ms.postprocess);
     signal?.throwIfAborted();
-    const { mask, classes } = await timer.time('postprocess', () => {
-      const [, channels, oh, ow] = this.#outputDims(output);
-      const small = classMap(output.data, channels, oh * ow, this.model.outputSpec);
-      return {
-        mask: resizeNearest(small, ow, oh, probed.width, probed.height),
-        classes: classStatsResized(small, ow, oh, probed.width, probed.height, this.model.manifest.classes),
-      };
-    });
-    const bytes = await timer.time('encode', () =>
-      maskFormat === 'PNG' ? this.#codec.encodeMask(mask, probed.width, probed.height) : Buffer.from(mask.buffer, mask.byteOffset, mask.byteLength),
+    const classes = await timer.time('postprocess', () => classStatsResized(out.classes, out.width, out.height, header.width, header.height, this.model.manifest.classes));
+    const mask = await timer.time('encode', () =>
+      maskFormat === 'PNG' ? encodeMaskPng(out.classes, out.width, out.height, header.width, header.height) : rawMask(resizeNearest(out.classes, out.width, out.height, header.width, header.height)),
     );
-    return { width: probed.width, height: probed.height, mask: bytes, maskFormat, classes };
+    return { width: header.width, height: header.height, mask, maskFormat, classes };
+  }
+
+  /** Model runs still going whose callers have gone away. */
+  get abandonedRuns(): number {
+    return this.#backend.abandoned ?? 0;
   }
 
   /** The raw model output for an already-built input tensor (Open Inference Protocol). */
@@ -110,3 +138,5 @@ export class Pipeline {
     return d as [number, number, number, number];
   }
 }
+
+const rawMask = (mask: Uint8Array): Buffer => Buffer.from(mask.buffer, mask.byteOffset, mask.byteLength);

@@ -5,8 +5,8 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SegserveError, toSegserveError, type ModelInferRequest__Output } from '@segserve/proto';
-import type { AdmissionGate } from './adapters/admission-gate.js';
-import type { Logger } from '@segserve/runtime';
+import type { AdmissionGate, Permit } from './adapters/admission-gate.js';
+import type { Charge, Logger, MemoryLedger } from '@segserve/runtime';
 import type { InferenceMetrics } from './adapters/metrics.js';
 import type { LoadedModel } from './domain/model.js';
 import { parseInferInput } from './domain/oip.js';
@@ -21,6 +21,17 @@ export interface CallContext {
   readonly signal: AbortSignal;
   readonly method: string;
   readonly peer?: string;
+  /** The upload's door charge, taken by the edge at the message's first bytes (reserveUpload). */
+  readonly upload?: UploadReservation;
+}
+
+/**
+ * A place and the compressed bytes of a message still arriving, reserved by the gRPC edge. The
+ * request that carries it adopts it; a call that never reaches the service releases it.
+ */
+export interface UploadReservation {
+  readonly bytes: number;
+  release(): void;
 }
 
 export interface SegmentInput {
@@ -66,7 +77,11 @@ export class InferenceService {
   readonly #now: () => number;
   readonly #listeners: ((s: ServiceState) => void)[] = [];
   #state: ServiceState = 'loading';
+  #abandoned = 0;
+  /** Calls whose message is still arriving, with a reservation (reserveUpload). */
+  #arriving = 0;
   #pipeline: Pipeline | undefined;
+  #ledger: MemoryLedger | undefined;
 
   constructor(options: InferenceServiceOptions) {
     this.#gate = options.gate;
@@ -85,14 +100,27 @@ export class InferenceService {
     return this.#pipeline?.model;
   }
 
+  /**
+   * Work still under way whose caller has gone away: decodes and encodes in libuv's pool and
+   * model runs, none of which can be interrupted — CPU spent for nobody, and memory still
+   * charged (a decode's) until it ends.
+   */
+  get abandonedWork(): number {
+    return this.#abandoned + (this.#pipeline?.abandonedRuns ?? 0);
+  }
+
   onStateChange(listener: (s: ServiceState) => void): void {
     this.#listeners.push(listener);
   }
 
-  /** The model is loaded and warm: start serving (unless already draining). */
-  serve(pipeline: Pipeline): void {
+  /**
+   * The model is loaded and warm: start serving (unless already draining), charging requests
+   * to `memory` (the admission budget, known once the baseline has been measured).
+   */
+  serve(pipeline: Pipeline, memory: MemoryLedger): void {
     if (this.#state === 'draining') return;
     this.#pipeline = pipeline;
+    this.#ledger = memory;
     this.#setState('serving');
   }
 
@@ -126,42 +154,131 @@ export class InferenceService {
     return true;
   }
 
+  /** The memory budget of the model being served (the gRPC edge charges uploads to it at the door). */
+  get memory(): MemoryLedger | undefined {
+    return this.#ledger;
+  }
+
   modelFor(name: string, version: string): LoadedModel {
     return this.#resolve(name, version).model;
   }
 
   segment(req: SegmentInput, ctx: CallContext): Promise<SegmentReply> {
     return this.#handle(ctx, req.model, req.version, { bytes: req.image.length }, async (pipeline, timer) => {
-      // The excess of a burst is answered before the header check, which would wait for
-      // libuv's threads behind the admitted requests' decodes and encodes.
-      this.#gate.refuseIfFull();
-      const probed = await pipeline.probe(req.image, timer);
-      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
-      try {
-        await this.#faultDelay(ctx.signal, timer);
-        const result = await pipeline.segment(req.image, probed, req.maskFormat, timer, ctx.signal);
-        return { ...result, model: pipeline.model.name, version: pipeline.model.version, timings: timer.ms };
-      } finally {
-        permit.release();
-      }
+      // The excess of a burst is answered first; then the upload is charged, its header read
+      // (synchronously: a bad or oversized upload is answered at once) and what running it will
+      // hold charged before it takes a slot.
+      const charge = this.#doorCharge(ctx, req.image.length);
+      return this.#admitted(ctx, charge, timer, async () => {
+        const inspected = pipeline.inspect(req.image);
+        await timer.time('queue', () => charge.growWhenRoom(inspected.workBytes, { waitMs: this.#gate.limits.queueTimeoutMs, signal: ctx.signal }));
+        return async () => {
+          const result = await pipeline.segment(req.image, inspected, req.maskFormat, timer, ctx.signal);
+          return { ...result, model: pipeline.model.name, version: pipeline.model.version, timings: timer.ms };
+        };
+      });
     });
   }
 
   infer(req: ModelInferRequest__Output, ctx: CallContext): Promise<InferReply> {
     return this.#handle(ctx, req.model_name, req.model_version, {}, async (pipeline, timer) => {
       const m = pipeline.model;
-      this.#gate.refuseIfFull();
-      const tensor = await timer.time('preprocess', () => parseInferInput(req, m.input, m.output.name));
-      const permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
+      // The request's tensor (its upload), then the raw output of the model's size.
+      const charge = this.#doorCharge(ctx, req.raw_input_contents.reduce((a, b) => a + b.length, 0) || m.input.shape.reduce((a, b) => a * b, 4));
+      let tensor: Float32Array;
       try {
-        await this.#faultDelay(ctx.signal, timer);
-        const output = await pipeline.infer(tensor, timer, ctx.signal);
-        ctx.signal.throwIfAborted();
-        return { model: m, id: req.id, output };
-      } finally {
-        permit.release();
+        tensor = await timer.time('preprocess', () => parseInferInput(req, m.input, m.output.name));
+      } catch (err) {
+        charge.release();
+        throw err;
       }
+      return this.#admitted(ctx, charge, timer, async () => {
+        const [, , h, w] = m.input.shape as [number, number, number, number];
+        await timer.time('queue', () => charge.growWhenRoom(m.output.channels * h * w * 4, { waitMs: this.#gate.limits.queueTimeoutMs, signal: ctx.signal }));
+        return async () => ({ model: m, id: req.id, output: await pipeline.infer(tensor, timer, ctx.signal) });
+      });
     });
+  }
+
+  /**
+   * Reserves a place and charges `bytes` for a message whose first bytes have just arrived
+   * (called synchronously by the gRPC edge, at the length prefix): OVERLOADED when the calls
+   * inside and arriving already take every place or the bytes do not fit now, TOO_LARGE when
+   * they never could. The excess of a burst is refused while its bytes are still on the wire.
+   */
+  reserveUpload(bytes: number): UploadReservation {
+    if (this.#state !== 'serving') throw new SegserveError('UNAVAILABLE', this.#state === 'draining' ? 'shutting down' : 'model not loaded yet');
+    this.#gate.refuseArrival(this.#arriving);
+    const charge = this.#memory().tryCharge(bytes);
+    this.#arriving++;
+    let open = true;
+    const reservation: Reservation = {
+      bytes,
+      charge,
+      adopt: () => {
+        if (!open) return undefined;
+        open = false;
+        this.#arriving--;
+        return charge;
+      },
+      release: () => {
+        if (!open) return;
+        open = false;
+        this.#arriving--;
+        charge.release();
+      },
+    };
+    return reservation;
+  }
+
+  /** The door charge of a request: the edge's reservation when it made one, else taken now. */
+  #doorCharge(ctx: CallContext, bytes: number): Charge {
+    const adopted = (ctx.upload as Reservation | undefined)?.adopt?.();
+    if (adopted) return adopted;
+    this.#gate.refuseIfFull();
+    return this.#memory().tryCharge(bytes);
+  }
+
+  #memory(): MemoryLedger {
+    const l = this.#ledger;
+    if (!l) throw new SegserveError('UNAVAILABLE', 'model not loaded yet');
+    return l;
+  }
+
+  /**
+   * `prepare` (header checks, the wait for memory) runs holding the charge; then a slot is
+   * taken and the work it returns runs. The caller is answered as soon as the work ends or the
+   * caller goes away, whichever is first, and the slot is given back then. Work that cannot be
+   * interrupted (a decode in libuv's pool, a model run) keeps its memory charge until it really
+   * ends, and is counted as abandoned meanwhile, so the CPU it still burns shows.
+   */
+  async #admitted<T>(ctx: CallContext, charge: Charge, timer: StageTimer, prepare: () => Promise<() => Promise<T>>): Promise<T> {
+    let running: Promise<T> | undefined;
+    let abortedAt: number | undefined;
+    let permit: Permit | undefined;
+    try {
+      const work = await prepare();
+      permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
+      running = (async () => {
+        await this.#faultDelay(ctx.signal, timer);
+        return work();
+      })();
+      return await untilAborted(running, ctx.signal, () => (abortedAt = this.#now()));
+    } finally {
+      permit?.release();
+      if (running === undefined || abortedAt === undefined) charge.release();
+      else {
+        this.#abandoned++;
+        const since = abortedAt;
+        void running
+          .catch(() => undefined)
+          .finally(() => {
+            charge.release();
+            this.#abandoned--;
+            this.#logger.debug('abandoned work ended', { method: ctx.method, ms_after_abort: Math.round(this.#now() - since) });
+          });
+      }
+    }
   }
 
   async #handle<T>(ctx: CallContext, name: string, version: string, fields: Record<string, unknown>, work: (p: Pipeline, t: StageTimer) => Promise<T>): Promise<T> {
@@ -179,6 +296,8 @@ export class InferenceService {
       this.#logError(ctx, e);
       throw e;
     } finally {
+      // A reservation the request did not adopt (it failed first) is given back here.
+      ctx.upload?.release();
       const timings = timer.finish();
       const model = this.#pipeline?.model;
       this.#metrics?.observe(model?.name ?? '', model?.version ?? '', code, timings);
@@ -215,6 +334,31 @@ export class InferenceService {
     if (err.code === 'INTERNAL') this.#logger.error('request failed', { method: ctx.method, code: err.code, error: err.cause ?? err });
     else this.#logger.warn('request rejected', { method: ctx.method, code: err.code, message: err.message });
   }
+}
+
+interface Reservation extends UploadReservation {
+  readonly charge: Charge;
+  /** Hands the charge to the request (once); undefined when already released or adopted. */
+  adopt(): Charge | undefined;
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (`onAbort` is told when). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  if (signal.aborted) {
+    onAbort();
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => {
+      onAbort();
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (v) => (signal.removeEventListener('abort', abort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', abort), reject(e)),
+    );
+  });
 }
 
 function describeResult(result: unknown): Record<string, unknown> {

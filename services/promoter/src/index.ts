@@ -21,7 +21,6 @@ export { parseConfig, ConfigError, type PromoterConfig } from './config.js';
 // use: the stores they read, the signing keys, the upload and the formats the promoter shares.
 export { durationMs, fmt } from './domain/policy.js';
 export { defaultExperimentId } from './domain/experiment-result.js';
-export { goldenDigest } from './verify/golden-set.js';
 export { DecisionStore } from './adapters/decision-store.js';
 export { ensureNatsObjects, type NatsLimits } from './adapters/nats-setup.js';
 export { ModelRegistry, type UploadProgress } from './adapters/object-store.js';

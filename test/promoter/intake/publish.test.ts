@@ -8,7 +8,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { EXPERIMENT_HEADERS, NATS_NAMES, decodeExperimentResult, type DecisionRecord } from '@segserve/proto';
 import { verifyResultSignature } from '../../../services/promoter/src/adapters/signing.js';
 import type { Intake } from '../../../services/promoter/src/intake/intake.js';
-import { loadGoldenSet } from '../../../services/promoter/src/verify/golden-set.js';
+import { loadGoldenSet } from '@segserve/runtime';
 import { runGoldenSet } from '../../../services/promoter/src/verify/golden-run.js';
 import { SEGSERVE_BIN, spawnProcess, tempDir, waitFor, type TempDir } from '../../helpers/process.js';
 import { FIXTURE_MODELS, ScriptedRunner, TINY_GOLDEN, startWorld, type World } from './support.js';

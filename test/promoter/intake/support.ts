@@ -4,7 +4,7 @@ import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { EXPERIMENT_HEADERS, NATS_NAMES, isTerminalDecision, type DecisionRecord, type ExperimentResult } from '@segserve/proto';
-import { createLogger, type Logger } from '@segserve/runtime';
+import { createLogger, goldenSetDigest, type Logger } from '@segserve/runtime';
 import { DEFAULT_NATS_LIMITS, ensureNatsObjects, intakeConsumerName, type NatsLimits, type NatsObjects } from '../../../services/promoter/src/adapters/nats-setup.js';
 import { DecisionStore } from '../../../services/promoter/src/adapters/decision-store.js';
 import { ModelRegistry } from '../../../services/promoter/src/adapters/object-store.js';
@@ -14,7 +14,6 @@ import { parsePolicy, type Policy } from '../../../services/promoter/src/domain/
 import type { LocalDeployer } from '../../../services/promoter/src/adapters/local-deployer.js';
 import type { Candidate, CandidateVerifier, RolloutOutcome, RolloutRunner } from '../../../services/promoter/src/domain/ports.js';
 import { createIntake, type Intake, type IntakeOptions } from '../../../services/promoter/src/intake/intake.js';
-import { goldenDigest } from '../../../services/promoter/src/verify/golden-set.js';
 import { startNats, type NatsServer } from '../../helpers/nats.js';
 import { REPO_ROOT, waitFor } from '../../helpers/process.js';
 
@@ -134,7 +133,7 @@ export async function startWorld(options: { limits?: NatsLimits; policies?: Poli
   const objects = await ensureNatsObjects(nc, options.limits ?? TEST_NATS_LIMITS);
   const registry = new ModelRegistry(objects.models);
   const keys = generateSigningKeys();
-  const goldenSha = await goldenDigest(TINY_GOLDEN);
+  const goldenSha = await goldenSetDigest(TINY_GOLDEN);
   const log = memoryLogger();
   const intakes: Intake[] = [];
   const policies = new Map((options.policies ?? [tinyPolicy('tiny-seg'), tinyPolicy('tiny-prob')]).map((p) => [p.model, p]));

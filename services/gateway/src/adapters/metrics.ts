@@ -2,6 +2,7 @@
 // alerts and the promoter's canary analysis query them.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Track } from '@segserve/proto';
+import type { LedgerSnapshot } from '@segserve/runtime';
 
 export type Protocol = 'rest' | 'grpc' | 'oip';
 
@@ -22,6 +23,7 @@ export class GatewayMetrics {
   readonly #duration: Histogram<'protocol' | 'model' | 'version'>;
   readonly #retries: Counter;
   readonly #routeWeight: Gauge<'model' | 'track'>;
+  readonly #memory: Gauge<'kind'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -49,6 +51,17 @@ export class GatewayMetrics {
       labelNames: ['model', 'track'],
       registers: [this.registry],
     });
+    this.#memory = new Gauge({
+      name: 'segserve_gateway_upload_memory_bytes',
+      help: 'The memory budget for uploads (kind="budget") and what uploads and answers in flight hold of it (kind="held").',
+      labelNames: ['kind'],
+      registers: [this.registry],
+    });
+  }
+
+  setMemory(s: LedgerSnapshot): void {
+    this.#memory.set({ kind: 'budget' }, s.capacity);
+    this.#memory.set({ kind: 'held' }, s.held);
   }
 
   observeRequest(o: RequestObservation): void {

@@ -1,12 +1,18 @@
 // The one core both edges call (STYLE.md: convert at the edge). REST and gRPC turn their wire
 // formats into these calls; routing, deadlines, error parsing and metrics happen here once.
-import { SegserveError, toSegserveError, type RolloutState, type ModelInferRequest, type ModelInferResponse__Output, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
+import { SegserveError, toSegserveError, type RolloutState, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
+import { encodeStringField, lastString } from '@segserve/runtime';
 import type { GatewayMetrics, Protocol } from '../adapters/metrics.js';
 import type { Logger } from '@segserve/runtime';
 import { encodePalettePng } from '../domain/palette-png.js';
 import { routeWeights, trackState } from '../domain/routing.js';
 import type { Router } from './router.js';
 import { unaryCall, type CallContext } from './upstream-call.js';
+
+const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+/** Field numbers shared by ModelInferRequest and ModelInferResponse (grpc_predict_v2.proto). */
+const MODEL_INFER_FIELDS = { modelName: 1, modelVersion: 2 } as const;
+const asBytes = (b: Buffer): Buffer => b;
 
 /** A 1×1 PNG: the cheapest image that still makes an upstream name its classes. */
 const PROBE_IMAGE = encodePalettePng(Uint8Array.of(0), 1, 1, 1);
@@ -107,15 +113,27 @@ export class GatewayCore {
     return { response, model: input.model, track: route.track, version, upstreamMs: this.#clock() - started };
   }
 
-  async infer(request: ModelInferRequest, ctx: CallContext): Promise<Served<ModelInferResponse__Output>> {
-    const model = request.model_name ?? '';
-    const route = this.#router.route(model, request.model_version ?? '');
+  /** The model an OIP ModelInferRequest names (its bytes, scanned at the edge). */
+  inferModel(request: Buffer): string {
+    return lastString(request, MODEL_INFER_FIELDS.modelName);
+  }
+
+  /**
+   * OIP ModelInfer, forwarded as bytes: the gateway reads the model name and version, routes,
+   * appends the routed version when it differs (protobuf keeps the last value of a field), and
+   * passes the upstream's answer back as it came. Tensors are never decoded here.
+   */
+  async infer(request: Buffer, ctx: CallContext): Promise<Served<Buffer>> {
+    const model = this.inferModel(request);
+    const requested = lastString(request, MODEL_INFER_FIELDS.modelVersion);
+    const route = this.#router.route(model, requested);
     const started = this.#clock();
     const { oip } = route.upstream;
-    const forwarded: ModelInferRequest = { ...request, model_version: route.version };
-    const { response } = await unaryCall<ModelInferResponse__Output>((md, o, cb) => oip.ModelInfer(forwarded, md, o, cb), ctx, this.#onRetries);
-    this.#router.noteServed(model, route.track, response.model_version);
-    return { response, model, track: route.track, version: response.model_version, upstreamMs: this.#clock() - started };
+    const forwarded = route.version === requested ? request : Buffer.concat([request, encodeStringField(MODEL_INFER_FIELDS.modelVersion, route.version)]);
+    const { response } = await unaryCall<Buffer>((md, o, cb) => oip.makeUnaryRequest(MODEL_INFER_PATH, asBytes, asBytes, forwarded, md, o, cb), ctx, this.#onRetries);
+    const version = lastString(response, MODEL_INFER_FIELDS.modelVersion);
+    this.#router.noteServed(model, route.track, version);
+    return { response, model, track: route.track, version, upstreamMs: this.#clock() - started };
   }
 
   async modelMetadata(name: string, version: string, ctx: CallContext): Promise<Served<ModelMetadata>> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inflateSync } from 'node:zlib';
-import { classColor, encodePalettePng, hexColor } from './palette-png.js';
+import { classColor, encodePalettePng, encodePalettePngAsync, hexColor } from './palette-png.js';
 
 /** Minimal PNG chunk reader, enough to check what we wrote. */
 function chunks(png: Buffer): Map<string, Buffer> {
@@ -36,6 +36,33 @@ describe('encodePalettePng', () => {
 
   it('rejects a mask of the wrong length', () => {
     expect(() => encodePalettePng(new Uint8Array(5), 3, 2, 2)).toThrow(RangeError);
+  });
+});
+
+describe('encodePalettePngAsync', () => {
+  it('writes the same PNG as the synchronous encoder, letting the event loop run meanwhile', async () => {
+    const width = 2400;
+    const height = 1700; // four slices of scanning and copying
+    const raw = new Uint8Array(width * height);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i >> 12) % 3;
+    raw[raw.length - 1] = 7; // an index beyond the class count, in the last slice
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const png = await encodePalettePngAsync(raw, width, height, 3);
+    counting = false;
+    expect(png.equals(encodePalettePng(raw, width, height, 3))).toBe(true);
+    expect(chunks(png).get('PLTE')!.length).toBe(8 * 3);
+    // Other callbacks ran between the slices: the loop was never held for the whole mask.
+    expect(turns).toBeGreaterThanOrEqual(8);
+  });
+
+  it('rejects a mask of the wrong length', async () => {
+    await expect(encodePalettePngAsync(new Uint8Array(5), 3, 2, 2)).rejects.toThrow(RangeError);
   });
 
   it('gives stable, distinct colours', () => {

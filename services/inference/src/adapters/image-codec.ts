@@ -1,12 +1,12 @@
-// sharp (libvips) behind the ImageCodec port. Untrusted input: the format is judged by its
-// bytes (allowlist), the pixel count by the header before any decoding, truncation and decoder
-// warnings are errors (`failOn: 'warning'`), and EXIF orientation is applied so that the mask
-// matches the image as displayed.
+// sharp (libvips) behind the ImageCodec port. Untrusted input: only images whose header was read
+// and checked (domain/image-header.ts, image-cost.ts) get here; truncation and decoder warnings
+// are errors (`failOn: 'warning'`), and EXIF orientation is applied so that the mask matches the
+// image as displayed. The resize to the model's input lets libvips shrink JPEG (DCT scaling)
+// and WebP on load, so a large upload is never decoded in full.
 
 import sharp from 'sharp';
 import { SegserveError } from '@segserve/proto';
-import { ALLOWED_FORMATS, sniffImageFormat } from '../domain/image-format.js';
-import type { ImageCodec, ProbedImage } from '../ports.js';
+import type { ImageCodec } from '../ports.js';
 
 export interface SharpCodecOptions {
   readonly maxInputPixels: number;
@@ -40,29 +40,6 @@ export class SharpCodec implements ImageCodec {
     this.#kernel = options.kernel ?? 'linear';
   }
 
-  async probe(bytes: Uint8Array): Promise<ProbedImage> {
-    if (bytes.length === 0) throw new SegserveError('INVALID_INPUT', 'empty image');
-    const format = sniffImageFormat(bytes);
-    if (format === undefined) throw new SegserveError('UNSUPPORTED_MEDIA_TYPE', `not a ${ALLOWED_FORMATS.join(', ')} image`);
-    let meta: sharp.Metadata;
-    try {
-      meta = await sharp(bytesOf(bytes), { failOn: 'warning', limitInputPixels: false }).metadata();
-    } catch (err) {
-      throw new SegserveError('INVALID_INPUT', `unreadable ${format} header`, { cause: err });
-    }
-    if (meta.format !== format) {
-      throw new SegserveError('UNSUPPORTED_MEDIA_TYPE', `${format} signature but ${meta.format} content`);
-    }
-    if ((meta.pages ?? 1) > 1) throw new SegserveError('UNSUPPORTED_MEDIA_TYPE', `animated ${format} is not supported`);
-    const width = meta.autoOrient.width;
-    const height = meta.autoOrient.height;
-    if (!(width > 0 && height > 0)) throw new SegserveError('INVALID_INPUT', `${format} has no size`);
-    if (width * height > this.#maxPixels) {
-      throw new SegserveError('TOO_LARGE', `image is ${width}×${height} = ${width * height} pixels; the limit is ${this.#maxPixels}`);
-    }
-    return { format, width, height };
-  }
-
   async decodeResized(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array> {
     try {
       const { data, info } = await sharp(bytesOf(bytes), { failOn: 'warning', limitInputPixels: this.#maxPixels, sequentialRead: true })
@@ -79,27 +56,5 @@ export class SharpCodec implements ImageCodec {
     } catch (err) {
       throw new SegserveError('INVALID_INPUT', 'corrupt or truncated image', { cause: err });
     }
-  }
-
-  async encodeMask(mask: Uint8Array, width: number, height: number): Promise<Buffer> {
-    // Masks are flat regions: fast zlib and no adaptive filtering is small enough and cheap.
-    // b-w keeps one channel: sharp would otherwise convert to its default sRGB output.
-    return sharp(bytesOf(mask), { raw: { width, height, channels: 1 } })
-      .toColourspace('b-w')
-      .png({ compressionLevel: 2, adaptiveFiltering: false })
-      .toBuffer();
-  }
-
-  async decodeMask(bytes: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
-    const image = sharp(bytesOf(bytes), { failOn: 'warning', limitInputPixels: this.#maxPixels });
-    const meta = await image.metadata();
-    // Class indices must be the stored values: a palette or colour image would be expanded to
-    // colours by the decoder and mean nothing as classes.
-    if (meta.format !== 'png' || meta.channels !== 1 || meta.isPalette || meta.depth !== 'uchar') {
-      throw new Error(`a mask must be a single-channel 8-bit PNG (got ${meta.format}, ${meta.channels} channel(s)${meta.isPalette ? ', palette' : ''}, ${meta.depth})`);
-    }
-    const { data, info } = await image.toColourspace('b-w').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    if (info.channels !== 1) throw new Error(`mask decoded to ${info.channels} channels`);
-    return { data, width: info.width, height: info.height };
   }
 }

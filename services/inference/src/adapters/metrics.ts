@@ -16,8 +16,11 @@ export class InferenceMetrics {
   readonly modelInfo: Gauge<'model' | 'version' | 'sha256'>;
   readonly modelLoadSeconds: Gauge;
   readonly memoryLimitBytes: Gauge;
+  readonly memoryBudgetBytes: Gauge;
+  readonly admittedBytes: Gauge;
+  readonly abandoned: Gauge;
 
-  constructor(options: { defaults?: boolean } = {}) {
+  constructor(options: { defaults?: boolean; abandoned?: () => number } = {}) {
     this.registry = new Registry();
     const registers = [this.registry];
     if (options.defaults !== false) collectDefaultMetrics({ register: this.registry });
@@ -28,6 +31,15 @@ export class InferenceMetrics {
     this.modelInfo = new Gauge({ name: 'segserve_model_info', help: 'The model version this process serves (value 1).', labelNames: ['model', 'version', 'sha256'], registers });
     this.modelLoadSeconds = new Gauge({ name: 'segserve_model_load_seconds', help: 'Time to fetch, verify, load and warm up the model.', registers });
     this.memoryLimitBytes = new Gauge({ name: 'segserve_memory_limit_bytes', help: 'Memory limit of this container (cgroup), or the host memory when none is set.', registers });
+    this.memoryBudgetBytes = new Gauge({ name: 'segserve_inference_memory_budget_bytes', help: 'Bytes admitted requests may hold at once: the memory limit less headroom, the measured baseline and the model runs.', registers });
+    this.admittedBytes = new Gauge({ name: 'segserve_inference_admitted_bytes', help: 'Bytes charged to running and queued requests and to abandoned work still under way.', registers });
+    const abandoned = options.abandoned;
+    this.abandoned = new Gauge({
+      name: 'segserve_inference_abandoned_in_flight',
+      help: 'Work whose caller went away but which cannot be interrupted (a decode, an encode or a model run): CPU still being spent.',
+      registers,
+      ...(abandoned ? { collect(this: Gauge) { this.set(abandoned()); } } : {}),
+    });
   }
 
   /**

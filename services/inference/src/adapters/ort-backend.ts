@@ -1,26 +1,30 @@
 // onnxruntime-node behind the InferenceBackend port: a fixed pool of worker threads, one
-// session each, explicit thread/arena/memory-pattern settings (DESIGN.md §10). Admission
-// control upstream keeps at most `workers` runs in flight; the pool still queues FIFO so that
-// direct library use (eval) is safe too.
+// session each, explicit thread/arena/memory-pattern settings (docs/architecture.md). Requests
+// inside the pipeline wait here, FIFO, for a free session; the wait is reported as queue time.
 
 import { Worker } from 'node:worker_threads';
 import { SegserveError } from '@segserve/proto';
 import type { OrtSettings } from '../config.js';
 import { ModelLoadError, type GraphValue } from '../domain/model.js';
-import type { InferenceBackend, InferenceOutput } from '../ports.js';
-import type { FromWorker, RunMessage, ToWorker } from './ort-protocol.js';
+import type { ClassMapOutput, InferenceBackend, InferenceOutput } from '../ports.js';
+import type { FromWorker, SegmentSpec, ToWorker } from './ort-protocol.js';
+
+type Work = { readonly type: 'run'; readonly input: Float32Array } | { readonly type: 'segment'; readonly rgb: Uint8Array };
 
 interface Job {
   readonly id: number;
-  readonly input: Float32Array;
+  readonly work: Work;
   readonly enqueuedAt: number;
   waitedMs?: number;
-  readonly resolve: (out: InferenceOutput) => void;
-  readonly reject: (err: Error) => void;
+  /** Its caller went away while it ran: the session is busy for nobody. */
+  abandoned: boolean;
+  /** Settles the caller's promise; later calls (a result after an abort) are ignored. */
+  readonly settle: (msg: FromWorker | Error) => void;
 }
 
 interface Slot {
   readonly worker: Worker;
+  /** The job the worker is busy with, even when its caller has gone away. */
   job: Job | undefined;
 }
 
@@ -30,13 +34,15 @@ export interface OrtBackendOptions {
   readonly io: { readonly inputName: string; readonly dims: readonly number[]; readonly outputName: string };
   readonly workers: number;
   readonly settings: OrtSettings;
+  /** How Segment inputs are built and outputs reduced (from model.json). */
+  readonly segment: SegmentSpec;
   /** Called when a worker thread dies; the pool continues with the others. */
   readonly onWorkerExit?: (err: Error, remaining: number) => void;
 }
 
 const WORKER_URL = new URL('./ort-worker.js', import.meta.url);
 
-function startWorker(onnx: Uint8Array, settings: OrtSettings): Promise<{ worker: Worker; inputs: GraphValue[]; outputs: GraphValue[] }> {
+function startWorker(options: OrtBackendOptions): Promise<{ worker: Worker; inputs: GraphValue[]; outputs: GraphValue[] }> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_URL);
     const fail = (err: Error): void => {
@@ -51,8 +57,8 @@ function startWorker(onnx: Uint8Array, settings: OrtSettings): Promise<{ worker:
     });
     // Each worker gets its own exact-size copy, transferred: the main thread keeps no model
     // bytes. (Buffer#slice would be a view whose transfer detaches the caller's buffer.)
-    const copy = new Uint8Array(onnx);
-    const init: ToWorker = { type: 'init', onnx: copy, settings };
+    const copy = new Uint8Array(options.onnx);
+    const init: ToWorker = { type: 'init', onnx: copy, settings: options.settings, io: options.io, segment: options.segment };
     worker.postMessage(init, [copy.buffer]);
   });
 }
@@ -82,7 +88,7 @@ export class OrtWorkerPool implements InferenceBackend {
   }
 
   static async create(options: OrtBackendOptions): Promise<OrtWorkerPool> {
-    const started = await Promise.allSettled(Array.from({ length: Math.max(1, options.workers) }, () => startWorker(options.onnx, options.settings)));
+    const started = await Promise.allSettled(Array.from({ length: Math.max(1, options.workers) }, () => startWorker(options)));
     const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -97,54 +103,91 @@ export class OrtWorkerPool implements InferenceBackend {
   }
 
   run(input: Float32Array, signal?: AbortSignal): Promise<InferenceOutput> {
+    return this.#submit({ type: 'run', input }, signal, (msg, waitedMs) => {
+      if (msg.type !== 'result') throw new Error(`unexpected '${msg.type}' answer to a run`);
+      return { data: msg.data, dims: msg.dims, waitedMs };
+    });
+  }
+
+  segment(rgb: Uint8Array, signal?: AbortSignal): Promise<ClassMapOutput> {
+    return this.#submit({ type: 'segment', rgb }, signal, (msg, waitedMs) => {
+      if (msg.type !== 'classes') throw new Error(`unexpected '${msg.type}' answer to a segment`);
+      return { classes: msg.classes, width: msg.width, height: msg.height, waitedMs, ms: msg.ms };
+    });
+  }
+
+  /**
+   * Queues work for the next free session. An abort while it waits withdraws it; an abort
+   * while it runs answers the caller at once (the run itself cannot be interrupted: the
+   * session stays busy until it ends, and its result is dropped).
+   */
+  #submit<T>(work: Work, signal: AbortSignal | undefined, read: (msg: FromWorker, waitedMs: number) => T): Promise<T> {
     if (this.#closed) return Promise.reject(new SegserveError('UNAVAILABLE', 'inference backend closed'));
     if (this.#slots.length === 0) return Promise.reject(new SegserveError('INTERNAL', 'internal error', { cause: new Error('no inference workers left') }));
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    return new Promise((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
       const job: Job = {
         id: this.#nextId++,
-        input,
+        work,
         enqueuedAt: performance.now(),
-        resolve: (out) => (signal?.removeEventListener('abort', withdraw), resolve(out)),
-        reject: (err) => (signal?.removeEventListener('abort', withdraw), reject(err)),
+        abandoned: false,
+        settle: (msg) => {
+          if (settled) return;
+          settled = true;
+          signal?.removeEventListener('abort', onAbort);
+          if (msg instanceof Error) reject(msg);
+          else if (msg.type === 'error') reject(new SegserveError('INTERNAL', 'internal error', { cause: new Error(`onnxruntime: ${msg.message}`) }));
+          else {
+            try {
+              resolve(read(msg, job.waitedMs ?? 0));
+            } catch (err) {
+              reject(new SegserveError('INTERNAL', 'internal error', { cause: err }));
+            }
+          }
+        },
       };
-      // Still waiting for a session: leave the line. Already running: the run finishes.
-      const withdraw = (): void => {
+      const onAbort = (): void => {
         const i = this.#pending.indexOf(job);
-        if (i >= 0) {
-          this.#pending.splice(i, 1);
-          job.reject(signal?.reason as Error);
-        }
+        if (i >= 0) this.#pending.splice(i, 1);
+        else job.abandoned = true;
+        job.settle(signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)));
       };
-      signal?.addEventListener('abort', withdraw, { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.push(job);
       this.#dispatch();
     });
   }
 
-  async warmUp(makeInput: () => Float32Array): Promise<void> {
-    await Promise.all(this.#slots.map(() => this.run(makeInput())));
+  async warmUp(): Promise<void> {
+    const [, , h, w] = this.#io.dims as [number, number, number, number];
+    await Promise.all(this.#slots.map(() => this.segment(new Uint8Array(w * h * 3))));
+  }
+
+  /** Runs in flight whose callers have gone away (their sessions are still busy). */
+  get abandoned(): number {
+    return this.#slots.filter((s) => s.job !== undefined && s.job.abandoned).length;
   }
 
   #dispatch(): void {
-    const io = this.#io;
     for (const slot of this.#slots) {
       if (slot.job !== undefined) continue;
       const job = this.#pending.shift();
       if (!job) return;
       slot.job = job;
       job.waitedMs = performance.now() - job.enqueuedAt;
-      const msg: RunMessage = { type: 'run', id: job.id, input: job.input, inputName: io.inputName, dims: io.dims, outputName: io.outputName };
-      slot.worker.postMessage(msg, [job.input.buffer as ArrayBuffer]);
+      const w = job.work;
+      const msg: ToWorker = w.type === 'run' ? { type: 'run', id: job.id, input: w.input } : { type: 'segment', id: job.id, rgb: w.rgb };
+      // A tensor is ours to move; decoded RGB may sit in a buffer sharp owns, so it is copied.
+      slot.worker.postMessage(msg, w.type === 'run' ? [w.input.buffer as ArrayBuffer] : []);
     }
   }
 
   #onMessage(slot: Slot, msg: FromWorker): void {
     const job = slot.job;
-    if (!job || (msg.type !== 'result' && msg.type !== 'error') || msg.id !== job.id) return;
+    if (!job || !('id' in msg) || msg.id !== job.id) return;
     slot.job = undefined;
-    if (msg.type === 'result') job.resolve({ data: msg.data, dims: msg.dims, waitedMs: job.waitedMs ?? 0 });
-    else job.reject(new SegserveError('INTERNAL', 'internal error', { cause: new Error(`onnxruntime: ${msg.message}`) }));
+    job.settle(msg);
     this.#dispatch();
   }
 
@@ -152,12 +195,12 @@ export class OrtWorkerPool implements InferenceBackend {
     const i = this.#slots.indexOf(slot);
     if (i < 0) return;
     this.#slots.splice(i, 1);
-    slot.job?.reject(new SegserveError('INTERNAL', 'internal error', { cause: err }));
+    slot.job?.settle(new SegserveError('INTERNAL', 'internal error', { cause: err }));
     slot.job = undefined;
     if (this.#closed) return;
     this.#onWorkerExit?.(err, this.#slots.length);
     if (this.#slots.length === 0) {
-      for (const job of this.#pending.splice(0)) job.reject(new SegserveError('INTERNAL', 'internal error', { cause: err }));
+      for (const job of this.#pending.splice(0)) job.settle(new SegserveError('INTERNAL', 'internal error', { cause: err }));
     } else {
       this.#dispatch();
     }
@@ -165,7 +208,7 @@ export class OrtWorkerPool implements InferenceBackend {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const job of this.#pending.splice(0)) job.reject(new SegserveError('UNAVAILABLE', 'inference backend closed'));
+    for (const job of this.#pending.splice(0)) job.settle(new SegserveError('UNAVAILABLE', 'inference backend closed'));
     await Promise.all(this.#slots.splice(0).map((s) => s.worker.terminate()));
   }
 }

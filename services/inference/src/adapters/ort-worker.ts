@@ -1,20 +1,59 @@
 // One onnxruntime session on its own thread (see ort-protocol.ts for why). Receives the model
-// bytes once, then runs tensors one at a time; buffers move by transfer, not copy.
+// bytes once, then runs one request at a time; buffers move by transfer, not copy.
 
 import ort from 'onnxruntime-node';
 import { parentPort } from 'node:worker_threads';
-import type { FromWorker, ToWorker } from './ort-protocol.js';
+import { classMap } from '../domain/mask.js';
+import { channelTables, toNchw } from '../domain/tensor.js';
 import type { GraphValue } from '../domain/model.js';
+import type { FromWorker, InitMessage, ToWorker, WorkerTimings } from './ort-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('ort-worker.js must run in a worker thread');
 
-let session: ort.InferenceSession | undefined;
+interface Loaded {
+  readonly session: ort.InferenceSession;
+  readonly init: InitMessage;
+  readonly tables: ReturnType<typeof channelTables>;
+  /** The Segment input tensor, written in place for every request. */
+  readonly tensor: Float32Array;
+}
+
+let loaded: Loaded | undefined;
 
 const post = (msg: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
 
 function graphValues(meta: readonly ort.InferenceSession.ValueMetadata[]): GraphValue[] {
   return meta.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
+}
+
+async function runGraph(l: Loaded, input: Float32Array): Promise<ort.Tensor> {
+  const { io } = l.init;
+  const out = await l.session.run({ [io.inputName]: new ort.Tensor('float32', input, io.dims) }, [io.outputName]);
+  const t = out[io.outputName];
+  if (!t || t.type !== 'float32') throw new Error(`output '${io.outputName}' missing or not float32`);
+  return t;
+}
+
+async function handle(l: Loaded, msg: Exclude<ToWorker, InitMessage>): Promise<void> {
+  const t0 = performance.now();
+  if (msg.type === 'run') {
+    const t = await runGraph(l, msg.input);
+    const data = t.data as Float32Array;
+    const ms: WorkerTimings = { preprocess: 0, infer: performance.now() - t0, postprocess: 0 };
+    post({ type: 'result', id: msg.id, data, dims: t.dims, ms }, [data.buffer as ArrayBuffer]);
+    return;
+  }
+  const [, , height, width] = l.init.io.dims as [number, number, number, number];
+  toNchw(msg.rgb, width, height, l.tables, l.init.segment.normalization.channelOrder, l.tensor);
+  const t1 = performance.now();
+  const t = await runGraph(l, l.tensor);
+  const t2 = performance.now();
+  const [, channels, oh, ow] = t.dims as [number, number, number, number];
+  const classes = classMap(t.data as Float32Array, channels, oh * ow, l.init.segment.output);
+  t.dispose();
+  const ms: WorkerTimings = { preprocess: t1 - t0, infer: t2 - t1, postprocess: performance.now() - t2 };
+  post({ type: 'classes', id: msg.id, classes, width: ow, height: oh, ms }, [classes.buffer as ArrayBuffer]);
 }
 
 port.on('message', (msg: ToWorker) => {
@@ -29,30 +68,19 @@ port.on('message', (msg: ToWorker) => {
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
     }).then(
-      (s) => {
-        session = s;
-        post({ type: 'ready', inputs: graphValues(s.inputMetadata), outputs: graphValues(s.outputMetadata) });
+      (session) => {
+        const elements = msg.io.dims.reduce((a, b) => a * b, 1);
+        loaded = { session, init: msg, tables: channelTables(msg.segment.normalization), tensor: new Float32Array(elements) };
+        post({ type: 'ready', inputs: graphValues(session.inputMetadata), outputs: graphValues(session.outputMetadata) });
       },
       (err: unknown) => post({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
     );
     return;
   }
-  const s = session;
-  if (!s) {
+  const l = loaded;
+  if (!l) {
     post({ type: 'error', id: msg.id, message: 'session not initialised' });
     return;
   }
-  const feeds = { [msg.inputName]: new ort.Tensor('float32', msg.input, msg.dims) };
-  s.run(feeds, [msg.outputName]).then(
-    (out) => {
-      const t = out[msg.outputName];
-      if (!t || t.type !== 'float32') {
-        post({ type: 'error', id: msg.id, message: `output '${msg.outputName}' missing or not float32` });
-        return;
-      }
-      const data = t.data as Float32Array;
-      post({ type: 'result', id: msg.id, data, dims: t.dims }, [data.buffer as ArrayBuffer]);
-    },
-    (err: unknown) => post({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) }),
-  );
+  handle(l, msg).catch((err: unknown) => post({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) }));
 });

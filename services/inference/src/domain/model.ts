@@ -74,6 +74,14 @@ export interface LoadedModel {
   readonly outputSpec: OutputSpec;
 }
 
+/** How the onnxruntime worker builds a Segment input and reduces its output (model.json alone). */
+export function segmentSpec(m: ModelManifest): { normalization: Normalization; output: OutputSpec } {
+  return {
+    normalization: { mean: m.input.mean, std: m.input.std, scale: m.input.scale, channelOrder: m.input.channel_order ?? 'RGB' },
+    output: { kind: m.output.kind, threshold: m.output.threshold ?? 0.5 },
+  };
+}
+
 /** Checks the manifest against the graph and derives what the pipeline needs. */
 export function describeModel(artifact: Pick<ModelArtifact, 'manifest' | 'sha256'>, inputs: readonly GraphValue[], outputs: readonly GraphValue[]): LoadedModel {
   const m = artifact.manifest;
@@ -98,7 +106,7 @@ export function describeModel(artifact: Pick<ModelArtifact, 'manifest' | 'sha256
   if (single ? m.classes.length !== 2 : c !== m.classes.length) {
     throw bad(`output '${go.name}' has ${c} channel(s) but model.json lists ${m.classes.length} classes (kind ${m.output.kind})`);
   }
-  const normalization: Normalization = { mean: m.input.mean, std: m.input.std, scale: m.input.scale, channelOrder: m.input.channel_order ?? 'RGB' };
+  const { normalization, output: outputSpec } = segmentSpec(m);
   return {
     manifest: m,
     sha256: artifact.sha256,
@@ -108,6 +116,6 @@ export function describeModel(artifact: Pick<ModelArtifact, 'manifest' | 'sha256
     output: { name: go.name, channels: c, shape: go.shape.map((d) => (typeof d === 'number' ? d : -1)) },
     normalization,
     tables: channelTables(normalization),
-    outputSpec: { kind: m.output.kind, threshold: m.output.threshold ?? 0.5 },
+    outputSpec,
   };
 }

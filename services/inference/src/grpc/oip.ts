@@ -2,7 +2,7 @@
 // service: readiness, metadata and ModelInfer with one FP32 input of the model's exact shape,
 // returning the model's raw output as FP32 raw_output_contents.
 
-import type { sendUnaryData } from '@grpc/grpc-js';
+import type { Metadata, sendUnaryData } from '@grpc/grpc-js';
 import type { GRPCInferenceServiceHandlers } from '@segserve/proto';
 import type { InferenceService } from '../service.js';
 import { callContext } from './call-context.js';
@@ -25,7 +25,8 @@ function answer<T>(callback: sendUnaryData<T>, body: () => T): void {
   callback(null, value);
 }
 
-export function oipHandlers(service: InferenceService, info: OipInfo): GRPCInferenceServiceHandlers {
+/** `handOff` as in segmenter.ts: the edge's door charge is given back as the service takes over. */
+export function oipHandlers(service: InferenceService, info: OipInfo, handOff: (metadata: Metadata) => void = () => undefined): GRPCInferenceServiceHandlers {
   return {
     ServerLive: (_call, callback) => callback(null, { live: true }),
     ServerReady: (_call, callback) => callback(null, { ready: service.state === 'serving' }),
@@ -44,6 +45,7 @@ export function oipHandlers(service: InferenceService, info: OipInfo): GRPCInfer
       }),
     ModelInfer: (call, callback) => {
       const ctx = callContext(call, 'ModelInfer');
+      handOff(call.metadata);
       service.infer(call.request, ctx).then(
         (r) => {
           ctx.done();

@@ -1,14 +1,20 @@
 // segserve.v1.Segmenter/Segment: wire ↔ InferenceService.
 
+import type { Metadata } from '@grpc/grpc-js';
 import type { SegmenterHandlers } from '@segserve/proto';
 import type { InferenceService } from '../service.js';
 import { callContext } from './call-context.js';
 import { toServiceError } from './errors.js';
 
-export function segmenterHandlers(service: InferenceService): SegmenterHandlers {
+/**
+ * `handOff(call.metadata)` gives back the edge's door charge; it is called just before the
+ * service charges the same upload itself (synchronously, so the bytes are never counted twice).
+ */
+export function segmenterHandlers(service: InferenceService, handOff: (metadata: Metadata) => void = () => undefined): SegmenterHandlers {
   return {
     Segment: (call, callback) => {
       const ctx = callContext(call, 'Segment');
+      handOff(call.metadata);
       const req = call.request;
       const maskFormat = req.mask_format === 'RAW' ? 'RAW' : 'PNG';
       service.segment({ model: req.model, version: req.version, image: req.image, maskFormat }, ctx).then(

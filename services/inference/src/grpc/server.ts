@@ -1,11 +1,15 @@
 // The gRPC server of an inference process: Segmenter, the Open Inference Protocol, health and
-// reflection, with explicit message-size limits (equal to the gateway's, DESIGN.md §4) and a
-// maximum connection age so that clients re-resolve and new pods get traffic.
+// reflection, with a maximum connection age so that clients re-resolve and new pods get traffic.
+// Every call passes the edge guard first (@segserve/runtime grpc-edge): each method has its own
+// receive limit, applied at the message's length prefix — Segment the upload limit (equal to
+// the gateway's), ModelInfer the model's input tensor and a small envelope, everything else a
+// few kilobytes — and requests are scanned before they are decoded, so a message of a million
+// empty entries is refused without a million objects.
 
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { loadProtos } from '@segserve/proto';
-import { bindWithReceiveWindows } from '@segserve/runtime';
+import { loadProtos, type SegserveError } from '@segserve/proto';
+import { bindWithReceiveWindows, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MessageRule } from '@segserve/runtime';
 import type { InferenceService } from '../service.js';
 import { HealthBoard } from './health.js';
 import { oipHandlers, type OipInfo } from './oip.js';
@@ -20,6 +24,8 @@ export interface GrpcServerOptions {
   readonly maxMessageBytes: number;
   readonly maxConnectionAgeMs: number;
   readonly maxConnectionAgeGraceMs: number;
+  /** Hears every call the edge answers before the service sees it (metrics, logs). */
+  readonly onRefusal?: (method: string, err: SegserveError) => void;
 }
 
 export interface GrpcEdge {
@@ -27,8 +33,43 @@ export interface GrpcEdge {
   readonly health: HealthBoard;
 }
 
+const NOTHING_HELD = { release: (): void => undefined };
+
+/** Receive limit of the small methods (health, metadata, readiness, reflection), bytes. */
+const SMALL_MESSAGE_BYTES = 64 * 1024;
+/** A ModelInferRequest around its tensor: names, datatype, shape, parameters, id. */
+export const OIP_ENVELOPE_BYTES = 64 * 1024;
+
+/** The receive limit and wire rule of ModelInfer for the model this process serves. */
+export function modelInferLimits(service: InferenceService, maxMessageBytes: number): { maxBytes: () => number; rule: () => MessageRule } {
+  const elements = (): number | undefined => service.model?.input.shape.reduce((a, b) => a * b, 1);
+  return {
+    // Before the model is loaded the service answers UNAVAILABLE; the upload limit applies.
+    maxBytes: () => {
+      const n = elements();
+      return n === undefined ? maxMessageBytes : Math.min(maxMessageBytes, n * 4 + OIP_ENVELOPE_BYTES);
+    },
+    // The model takes one FP32 tensor: its values as fp32_contents or raw bytes, nothing else.
+    rule: () => {
+      const n = elements();
+      return modelInferRequestRule(n === undefined ? GENERIC_OIP_BOUNDS : { ...GENERIC_OIP_BOUNDS, fp32Values: n, otherValues: 0 });
+    },
+  };
+}
+
 export function createGrpcServer(service: InferenceService, info: OipInfo, options: GrpcServerOptions): GrpcEdge {
+  const guard = new GrpcEdgeGuard({
+    defaultMaxBytes: SMALL_MESSAGE_BYTES,
+    // An upload is charged to the served model's budget at its length prefix, before it is
+    // buffered; the service takes the charge over when the request reaches it (handOff).
+    admit: (_path, bytes) => service.memory?.tryCharge(bytes) ?? NOTHING_HELD,
+    ...(options.onRefusal ? { onRefusal: options.onRefusal } : {}),
+  });
+  /** Gives the door charge back just before the service charges the same bytes itself. */
+  const handOff = (metadata: grpc.Metadata): void => guard.chargeOf(metadata)?.release();
   const server = new grpc.Server({
+    interceptors: [guard.interceptor],
+    // A backstop: the guard applies each method's own limit at the message's length prefix.
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': options.maxMessageBytes,
     'grpc.max_connection_age_ms': options.maxConnectionAgeMs,
@@ -36,8 +77,9 @@ export function createGrpcServer(service: InferenceService, info: OipInfo, optio
   });
   const protos = loadProtos();
   const health = new HealthBoard(HEALTH_SERVICES);
-  server.addService(protos.segmenter.segserve.v1.Segmenter.service, segmenterHandlers(service));
-  server.addService(protos.predictV2.inference.GRPCInferenceService.service, oipHandlers(service, info));
+  const segment = { maxBytes: () => options.maxMessageBytes, rule: () => SEGMENT_REQUEST_RULE, charged: true };
+  server.addService(guard.service(protos.segmenter.segserve.v1.Segmenter.service, { Segment: segment }), segmenterHandlers(service, handOff));
+  server.addService(guard.service(protos.predictV2.inference.GRPCInferenceService.service, { ModelInfer: { ...modelInferLimits(service, options.maxMessageBytes), charged: true } }), oipHandlers(service, info, handOff));
   server.addService(protos.health.grpc.health.v1.Health.service, health.handlers());
   const d = protos.definitions;
   new ReflectionService({ ...d.segmenter, ...d.predictV2, ...d.health }).addToServer(server);

@@ -9,10 +9,9 @@
 // which goes first, never two requests at once. A busy moment on a shared machine then lands
 // on both sides alike, which is what makes a 5 % latency tolerance between them meaningful.
 import * as grpc from '@grpc/grpc-js';
-import { DEFAULT_MAX_MESSAGE_BYTES, accumulate, emptyConfusion, loadProtos, percentile, scores, type Confusion, type SegmentRequest, type SegmentResponse__Output, type SegmenterClient } from '@segserve/proto';
+import { DEFAULT_MAX_MESSAGE_BYTES, loadProtos, type SegmentRequest, type SegmentResponse__Output, type SegmenterClient } from '@segserve/proto';
+import { decodePngMask, percentile, SegmentationScorer, type GoldenSet, type LoadedGoldenItem } from '@segserve/runtime';
 import type { Metrics } from '../domain/ports.js';
-import type { GoldenItem, GoldenSet } from './golden-set.js';
-import { decodePngMask } from './png-mask.js';
 import { RssSampler } from './rss-sampler.js';
 
 export interface GoldenTarget {
@@ -42,6 +41,9 @@ export interface GoldenMeasurement {
   readonly iou: readonly (number | null)[];
   readonly rssSamples: number;
   readonly latencySource: 'server' | 'client';
+  /** Per measured request, in order (after warm-up): the process's own total, and the round trip. */
+  readonly serverMs: readonly number[];
+  readonly clientMs: readonly number[];
 }
 
 function segment(client: SegmenterClient, request: SegmentRequest, deadlineMs: number, signal: AbortSignal): Promise<SegmentResponse__Output> {
@@ -64,7 +66,7 @@ class Side {
   readonly sampler: RssSampler;
   readonly serverMs: number[] = [];
   readonly clientMs: number[] = [];
-  confusion: Confusion | undefined;
+  scorer: SegmentationScorer | undefined;
 
   constructor(readonly t: GoldenTarget) {
     const { segmenter } = loadProtos();
@@ -75,7 +77,7 @@ class Side {
     this.sampler = new RssSampler(t.metricsEndpoints);
   }
 
-  async call(item: GoldenItem, s: GoldenRunSettings, score: boolean): Promise<void> {
+  async call(item: LoadedGoldenItem, s: GoldenRunSettings, score: boolean): Promise<void> {
     s.signal.throwIfAborted();
     const started = performance.now();
     const res = await segment(this.client, { model: this.t.model, version: '', image: item.image, mask_format: 'PNG' }, s.requestDeadlineMs, s.signal);
@@ -87,15 +89,15 @@ class Side {
     this.clientMs.push(elapsed);
     this.serverMs.push(res.timings?.total_ms ?? 0);
     if (score) {
-      this.confusion ??= emptyConfusion(Math.max(2, res.classes.length));
-      accumulate(this.confusion, decodePngMask(new Uint8Array(res.mask), `${item.name} (predicted)`).pixels, item.mask.pixels);
+      this.scorer ??= new SegmentationScorer(Math.max(2, res.classes.length));
+      this.scorer.add(decodePngMask(new Uint8Array(res.mask), `${item.name} (predicted)`), item.mask, { truth: `masks/${item.name}.png`, image: item.name });
     }
   }
 
   result(images: number): GoldenMeasurement {
     const useServer = this.serverMs.every((ms) => ms > 0);
     const latencies = useServer ? this.serverMs : this.clientMs;
-    const scored = scores(this.confusion ?? emptyConfusion(2));
+    const scored = (this.scorer ?? new SegmentationScorer(2)).scores();
     const iou = [...scored.iou];
     const peak = this.sampler.peakMb;
     const metrics: Record<string, number> = {
@@ -105,7 +107,7 @@ class Side {
       pixel_accuracy: scored.pixels === 0 ? Number.NaN : scored.pixelAccuracy,
     };
     if (peak !== null) metrics['peak_rss_mb'] = peak;
-    return { metrics, images, iou, rssSamples: this.sampler.samples, latencySource: useServer ? 'server' : 'client' };
+    return { metrics, images, iou, rssSamples: this.sampler.samples, latencySource: useServer ? 'server' : 'client', serverMs: [...this.serverMs], clientMs: [...this.clientMs] };
   }
 }
 

@@ -39,5 +39,4 @@ export function createVerifier(w: VerifierWiring): CandidateVerifier & Verificat
 export { GoldenVerifier, type GoldenVerifierOptions, type VerificationJournal } from './verifier.js';
 export { LocalInferenceSandbox, type InferenceSandbox, type LocalSandboxOptions, type SandboxInstance } from './sandbox.js';
 export { currentStableFrom, verificationFrom, type StableRef } from './current-stable.js';
-export { goldenDigest, loadGoldenSet, type GoldenSet } from './golden-set.js';
 export { runGoldenSet, runGoldenSetPaired, type GoldenMeasurement, type GoldenRunOptions, type GoldenTarget } from './golden-run.js';

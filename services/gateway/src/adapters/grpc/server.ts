@@ -1,5 +1,9 @@
 // The gRPC edge: segserve.v1.Segmenter and the Open Inference Protocol proxied by model name,
-// grpc.health.v1 and server reflection. Same core, same error table as REST.
+// grpc.health.v1 and server reflection. Same core, same error table as REST. Every call passes
+// the edge guard first (@segserve/runtime grpc-edge): the API key is checked before the message
+// is read, each method has its own receive limit, an upload is charged to the gateway's memory
+// budget at its length prefix, and requests are scanned before they are decoded — ModelInfer
+// is never decoded here at all: its bytes go to the upstream as they came.
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import {
@@ -7,14 +11,15 @@ import {
   loadProtos,
   SegserveError,
   toSegserveError,
-  type GRPCInferenceServiceHandlers,
   type HealthHandlers,
-  type SegmenterHandlers,
+  type SegmentRequest__Output,
+  type SegmentResponse__Output,
 } from '@segserve/proto';
-import { bindWithReceiveWindows } from '@segserve/runtime';
+import { bindWithReceiveWindows, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MemoryLedger } from '@segserve/runtime';
 import type { ApiKeys } from '../../domain/api-keys.js';
 import { earliestDeadline } from '../../domain/deadline.js';
 import { sniffImage } from '../../domain/image-sniff.js';
+import { uploadChargeBytes } from '../../domain/upload-charge.js';
 import type { GatewayCore } from '../../app/gateway-core.js';
 import type { Readiness } from '../../app/readiness.js';
 import type { CallContext } from '../../app/upstream-call.js';
@@ -30,6 +35,21 @@ export interface GrpcServerOptions {
   readonly defaultModel: string;
   /** The gateway's own version (OIP ServerMetadata). */
   readonly version: string;
+  /** The gateway's memory budget for uploads. */
+  readonly ledger: MemoryLedger;
+}
+
+/** Receive limit of the small methods (health, metadata, readiness, reflection), bytes. */
+const SMALL_MESSAGE_BYTES = 64 * 1024;
+
+/** Methods anyone may call, key or not: health (Kubernetes probes), liveness, readiness, reflection. */
+function isOpen(path: string): boolean {
+  return (
+    path.startsWith('/grpc.health.v1.Health/') ||
+    path.startsWith('/grpc.reflection.') ||
+    path === '/inference.GRPCInferenceService/ServerLive' ||
+    path === '/inference.GRPCInferenceService/ServerReady'
+  );
 }
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown>;
@@ -48,23 +68,32 @@ function contextOf(call: AnyCall, deadlineMs: number): CallContext {
 }
 
 export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
-  const { core, readiness, apiKeys } = options;
+  const { core, readiness, apiKeys, ledger } = options;
   const protos = loadProtos();
 
-  const authorized = (call: AnyCall): boolean => {
-    const value = call.metadata.get('authorization')[0];
-    return apiKeys.acceptsAuthorization(typeof value === 'string' ? value : undefined);
-  };
+  const guard = new GrpcEdgeGuard({
+    authorize: (path, metadata) => {
+      if (isOpen(path)) return true;
+      const value = metadata.get('authorization')[0];
+      return apiKeys.acceptsAuthorization(typeof value === 'string' ? value : undefined);
+    },
+    defaultMaxBytes: SMALL_MESSAGE_BYTES,
+    admit: (_path, bytes) => ledger.tryCharge(uploadChargeBytes(bytes)),
+    onRefusal: (path, err) => {
+      const protocol: Protocol = path.startsWith('/inference.') ? 'oip' : 'grpc';
+      core.observe(protocol, '', '', err, core.now());
+      core.report(protocol, err, { method: path });
+    },
+  });
 
   /**
-   * Runs one proxied unary call: auth, the core call, the version header, metrics and the error
+   * Runs one proxied unary call: the core call, the version header, metrics and the error
    * table. `work` returns the response and the version that served it.
    */
   const serve = <Res>(protocol: Protocol, call: AnyCall, callback: grpc.sendUnaryData<Res>, model: string, work: (ctx: CallContext) => Promise<{ response: Res; version: string }>): void => {
     const started = core.now();
     const run = async (): Promise<{ response: Res; version: string }> => {
       if (readiness.shuttingDown) throw new SegserveError('UNAVAILABLE', 'the gateway is shutting down');
-      if (!authorized(call)) throw new SegserveError('UNAUTHENTICATED', 'a valid API key is required (authorization: Bearer <key>)');
       return work(contextOf(call, options.deadlineMs));
     };
     run().then(
@@ -85,8 +114,8 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
     );
   };
 
-  const segmenter: SegmenterHandlers = {
-    Segment(call, callback) {
+  const segmenter = {
+    Segment(call: grpc.ServerUnaryCall<SegmentRequest__Output, SegmentResponse__Output>, callback: grpc.sendUnaryData<SegmentResponse__Output>) {
       const req = call.request;
       const model = req.model === '' ? options.defaultModel : req.model;
       serve('grpc', call, callback, model, async (ctx) => {
@@ -99,7 +128,8 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
     },
   };
 
-  const oip: GRPCInferenceServiceHandlers = {
+  type Unary<Req, Res = unknown> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
+  const oip: Record<'ServerLive' | 'ServerReady' | 'ServerMetadata' | 'ModelReady' | 'ModelMetadata', Unary<{ name: string; version: string }>> & { ModelInfer: Unary<Buffer, Buffer> } = {
     ServerLive(_call, callback) {
       callback(null, { live: true });
     },
@@ -123,15 +153,19 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
         return { response: served.response, version: served.version };
       });
     },
+    // The request arrives as bytes (scanned by the guard) and leaves as bytes; so does the answer.
     ModelInfer(call, callback) {
-      serve('oip', call, callback, call.request.model_name, async (ctx) => {
-        const served = await core.infer(call.request, ctx);
+      const raw = call.request;
+      serve('oip', call, callback, core.inferModel(raw), async (ctx) => {
+        const served = await core.infer(raw, ctx);
         return { response: served.response, version: served.version };
       });
     },
   };
 
   const server = new grpc.Server({
+    interceptors: [guard.interceptor],
+    // A backstop: the guard applies each method's own limit at the message's length prefix.
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': options.maxMessageBytes,
     // Clients reconnect now and then, so a scaled-out gateway Deployment gets its share.
@@ -140,8 +174,14 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
   });
-  server.addService(protos.segmenter.segserve.v1.Segmenter.service, segmenter);
-  server.addService(protos.predictV2.inference.GRPCInferenceService.service, oip);
+  const uploadLimit = (): number => options.maxMessageBytes;
+  server.addService(guard.service(protos.segmenter.segserve.v1.Segmenter.service, { Segment: { maxBytes: uploadLimit, rule: () => SEGMENT_REQUEST_RULE, charged: true } }), segmenter);
+  server.addService(
+    guard.service(protos.predictV2.inference.GRPCInferenceService.service, {
+      ModelInfer: { maxBytes: uploadLimit, rule: () => modelInferRequestRule(GENERIC_OIP_BOUNDS), charged: true, raw: true },
+    }),
+    oip,
+  );
   server.addService(protos.health.grpc.health.v1.Health.service, healthHandlers(readiness) satisfies HealthHandlers);
   const { segmenter: s, predictV2, health } = protos.definitions;
   new ReflectionService({ ...s, ...predictV2, ...health }).addToServer(server);

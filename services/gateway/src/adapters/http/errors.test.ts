@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SegserveError } from '@segserve/proto';
-import { httpError } from './errors.js';
+import { clientErrorResponse, httpError } from './errors.js';
 
 describe('httpError: framework errors onto the table', () => {
   it.each([
@@ -16,5 +16,20 @@ describe('httpError: framework errors onto the table', () => {
   it('keeps SegserveErrors as they are', () => {
     const e = new SegserveError('DEADLINE', 'late');
     expect(httpError(e)).toBe(e);
+  });
+});
+
+describe('clientErrorResponse: what the HTTP parser refuses, in the table', () => {
+  it.each([
+    ['HPE_HEADER_OVERFLOW', 431, 'TOO_LARGE'],
+    ['ERR_HTTP_REQUEST_TIMEOUT', 408, 'DEADLINE'],
+    ['HPE_INVALID_METHOD', 400, 'INVALID_INPUT'],
+    [undefined, 400, 'INVALID_INPUT'],
+  ])('%s → %i %s', (nodeCode, status, code) => {
+    const raw = clientErrorResponse(nodeCode);
+    const [head, body] = raw.split('\r\n\r\n');
+    expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(head).toContain(`Content-Length: ${Buffer.byteLength(body ?? '')}`);
+    expect(JSON.parse(body ?? '')).toMatchObject({ error: { code } });
   });
 });

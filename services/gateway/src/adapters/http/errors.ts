@@ -21,3 +21,19 @@ export function sendError(reply: FastifyReply, err: SegserveError, status: numbe
   if (err.code === 'UNAUTHENTICATED') void reply.header('www-authenticate', 'Bearer');
   return reply.code(status).type('application/json; charset=utf-8').send(err.toJSON());
 }
+
+/**
+ * The raw HTTP/1.1 answer to what Node's parser refuses before any route runs (Fastify's
+ * clientErrorHandler): 431 for headers over the limit, 408 for a request that did not arrive in
+ * time, 400 for anything malformed — each with the table's JSON body. The connection closes.
+ */
+export function clientErrorResponse(nodeCode: string | undefined): string {
+  const [status, reason, err] =
+    nodeCode === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', new SegserveError('TOO_LARGE', 'the request headers are larger than the server accepts')]
+      : nodeCode === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', new SegserveError('DEADLINE', 'the request did not arrive in time')]
+        : [400, 'Bad Request', new SegserveError('INVALID_INPUT', 'the request is not valid HTTP')];
+  const body = JSON.stringify(err.toJSON());
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}

@@ -6,7 +6,7 @@ import { ApiKeys } from '../../domain/api-keys.js';
 import { GatewayCore } from '../../app/gateway-core.js';
 import { Readiness } from '../../app/readiness.js';
 import { Router } from '../../app/router.js';
-import { createLogger } from '@segserve/runtime';
+import { createLogger, MemoryLedger } from '@segserve/runtime';
 import { GatewayMetrics } from '../metrics.js';
 import { StaticRolloutSource } from '../rollout-source.js';
 import { UpstreamPool } from '../upstreams.js';
@@ -19,7 +19,7 @@ async function registeredRoutes(): Promise<string[]> {
   const pool = new UpstreamPool({ maxMessageBytes: 1024 * 1024, retry: { maxAttempts: 2, initialBackoffMs: 10, maxBackoffMs: 10 }, keepaliveMs: 10_000 });
   const router = new Router({ source: new StaticRolloutSource([]), pool, metrics, logger });
   const core = new GatewayCore({ router, metrics, logger });
-  const { app, routes } = await buildHttpServer({ core, readiness: new Readiness({ router }), metrics, apiKeys: new ApiKeys([]), logger, deadlineMs: 1000, maxUploadBytes: 1024, defaultModel: 'm', version: '0' });
+  const { app, routes } = await buildHttpServer({ core, readiness: new Readiness({ router }), metrics, apiKeys: new ApiKeys([]), logger, deadlineMs: 1000, maxUploadBytes: 1024, defaultModel: 'm', version: '0', ledger: new MemoryLedger({ capacityBytes: 1 << 20, maxWaiting: 0 }) });
   await app.close();
   return routes.map((r) => `${r.method} ${r.url}`).sort();
 }

@@ -2,9 +2,11 @@
 // palette PNG or JSON). The wire format is converted here; the core does the rest.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isValidModelName, SegserveError, type SegmentResponse__Output } from '@segserve/proto';
+import type { Charge, MemoryLedger } from '@segserve/runtime';
 import { effectiveTimeoutMs, TIMEOUT_HEADER } from '../../domain/deadline.js';
 import { sniffImage } from '../../domain/image-sniff.js';
-import { classColor, encodePalettePng, hexColor } from '../../domain/palette-png.js';
+import { classColor, encodePalettePngAsync, hexColor } from '../../domain/palette-png.js';
+import { ANSWER_COPIES, restDoor, uploadChargeBytes } from '../../domain/upload-charge.js';
 import type { GatewayCore, Served } from '../../app/gateway-core.js';
 import { httpError, sendError } from './errors.js';
 import { readImageUpload } from './upload.js';
@@ -13,6 +15,24 @@ export interface SegmentRouteOptions {
   readonly core: GatewayCore;
   readonly deadlineMs: number;
   readonly maxUploadBytes: number;
+  /** The gateway's memory budget: an upload is charged before its body is read. */
+  readonly ledger: MemoryLedger;
+}
+
+/** How long an upload may wait for room in the memory budget before it is OVERLOADED, ms. */
+export const BUDGET_WAIT_MS = 2_000;
+
+/** Charges the upload at the door: from Content-Length when given, else as its bytes arrive. */
+async function chargeAtTheDoor(options: SegmentRouteOptions, request: FastifyRequest, signal: AbortSignal): Promise<{ charge: Charge; reserve: (capacity: number) => void }> {
+  const header = request.headers['content-length'];
+  const door = restDoor(Array.isArray(header) ? header[0] : header, options.maxUploadBytes);
+  if (door.kind === 'too-large') throw new SegserveError('TOO_LARGE', `the request body has ${door.declared} bytes; the image may have at most ${options.maxUploadBytes}`);
+  const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: BUDGET_WAIT_MS, signal });
+  const reserve = (capacity: number): void => {
+    const wanted = uploadChargeBytes(capacity);
+    if (wanted > charge.bytes) charge.grow(wanted - charge.bytes);
+  };
+  return { charge, reserve };
 }
 
 interface SegmentQuery {
@@ -58,6 +78,14 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
   const { core } = options;
   const started = core.now();
   let version = '';
+  // The client hanging up withdraws a wait for memory and cancels the upstream call, which frees
+  // the pod's slot.
+  const abort = new AbortController();
+  const onClose = (): void => {
+    if (!reply.raw.writableFinished) abort.abort(new SegserveError('UNAVAILABLE', 'the client went away'));
+  };
+  reply.raw.once('close', onClose);
+  const held: Charge[] = [];
   try {
     // Cheap checks first: nothing is read or forwarded for a request that cannot succeed.
     if (!isValidModelName(model) || !core.router.knows(model)) throw new SegserveError('MODEL_NOT_FOUND', `model '${model}' is not served here`);
@@ -66,23 +94,24 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
     const timeout = effectiveTimeoutMs(options.deadlineMs, Array.isArray(header) ? header[0] : header);
     if (!timeout.ok) throw new SegserveError('INVALID_INPUT', timeout.message);
 
-    const image = await readImageUpload(request, { fileSize: options.maxUploadBytes });
+    const door = await chargeAtTheDoor(options, request, abort.signal);
+    held.push(door.charge);
+    const image = await readImageUpload(request, { fileSize: options.maxUploadBytes, reserve: door.reserve });
     const sniffed = sniffImage(image);
     if (sniffed.kind === 'rejected') throw new SegserveError('UNSUPPORTED_MEDIA_TYPE', `${sniffed.format} is not supported; send a JPEG, PNG or WebP image`);
 
-    // The client hanging up cancels the upstream call, which frees the pod's slot.
-    const abort = new AbortController();
-    const onClose = (): void => {
-      if (!reply.raw.writableFinished) abort.abort();
-    };
-    reply.raw.once('close', onClose);
     const served = await core.segment(
       { model, version: requested, image, maskFormat: color ? 'RAW' : 'PNG' },
       { deadline: Date.now() + timeout.ms, signal: abort.signal },
     );
     version = served.version;
     const r = served.response;
-    const mask = color ? encodePalettePng(r.mask, r.width, r.height, r.classes.length) : r.mask;
+    let mask = r.mask;
+    if (color) {
+      // The RAW mask has arrived (width × height bytes); it and its PNG are held until sent.
+      held.push(options.ledger.hold(ANSWER_COPIES * r.mask.length));
+      mask = await encodePalettePngAsync(r.mask, r.width, r.height, r.classes.length);
+    }
     const totalMs = core.now() - started;
     void reply
       .header('segserve-model', served.model)
@@ -96,5 +125,8 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
     core.observe('rest', model, version, e, started);
     core.report('rest', e, { model });
     return sendError(reply, e);
+  } finally {
+    for (const c of held) c.release();
+    reply.raw.off('close', onClose);
   }
 }

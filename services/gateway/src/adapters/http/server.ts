@@ -1,13 +1,15 @@
 // The REST edge (DESIGN.md §5) on Fastify. Routes are thin: parse, call the core, format.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
+import type { Socket } from 'node:net';
 import { SegserveError } from '@segserve/proto';
+import type { MemoryLedger } from '@segserve/runtime';
 import type { ApiKeys } from '../../domain/api-keys.js';
 import type { GatewayCore } from '../../app/gateway-core.js';
 import type { Readiness } from '../../app/readiness.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { Logger } from '@segserve/runtime';
-import { httpError, sendError } from './errors.js';
+import { clientErrorResponse, httpError, sendError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { loadPageAssets, PAGE_SECURITY_HEADERS, type PageAsset } from './page.js';
 import { handleSegment } from './segment-route.js';
@@ -25,6 +27,8 @@ export interface HttpServerOptions {
   /** The gateway's own version (OpenAPI info). */
   readonly version: string;
   readonly pageAssets?: readonly PageAsset[];
+  /** The gateway's memory budget for uploads. */
+  readonly ledger: MemoryLedger;
 }
 
 export interface RegisteredRoute {
@@ -54,6 +58,13 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
     frameworkErrors: (err, _request, reply) => {
       const what = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 100 characters' : 'the URL is not valid';
       void sendError(reply, new SegserveError('INVALID_INPUT', what));
+    },
+    // What Node's HTTP parser refuses before Fastify sees a request (headers over 16 KiB,
+    // malformed requests, a request that took too long to arrive): the table's shape too.
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(clientErrorResponse(err.code));
+      socket.destroy(err);
     },
   });
   const routes: RegisteredRoute[] = [];
@@ -92,7 +103,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
     sendError(reply, new SegserveError('INVALID_INPUT', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`), 404),
   );
 
-  const segment = { core, deadlineMs: options.deadlineMs, maxUploadBytes: options.maxUploadBytes };
+  const segment = { core, deadlineMs: options.deadlineMs, maxUploadBytes: options.maxUploadBytes, ledger: options.ledger };
   app.post<{ Params: { model: string } }>('/v1/models/:model/segment', { config: { protected: true } }, (request, reply) => handleSegment(segment, request.params.model, request, reply));
   app.post('/segmentator-api', { config: { protected: true } }, (request, reply) => handleSegment(segment, options.defaultModel, request, reply));
 

@@ -11,6 +11,11 @@ export const IMAGE_FIELD = 'image';
 export interface UploadLimits {
   /** Largest image, bytes. */
   readonly fileSize: number;
+  /**
+   * Told the collector's capacity before it allocates (first, and whenever it grows); throws to
+   * refuse (the memory budget: a chunked upload is charged as it arrives).
+   */
+  readonly reserve?: (capacityBytes: number) => void;
 }
 
 /** Busboy limits for every multipart request (RELIABILITY.md 2, 3). */
@@ -31,14 +36,22 @@ class ByteCollector {
   #buf: Buffer;
   #length = 0;
 
-  constructor(capacity: number) {
-    this.#buf = Buffer.allocUnsafe(Math.max(capacity, 1024));
+  constructor(
+    capacity: number,
+    private readonly reserve: (capacityBytes: number) => void = () => undefined,
+  ) {
+    const size = Math.max(capacity, 1024);
+    reserve(size);
+    this.#buf = Buffer.allocUnsafe(size);
   }
 
   push(chunk: Buffer): void {
     const needed = this.#length + chunk.length;
     if (needed > this.#buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(needed, this.#buf.length * 2));
+      const size = Math.max(needed, this.#buf.length * 2);
+      // Both buffers exist while the bytes are copied.
+      this.reserve(this.#buf.length + size);
+      const grown = Buffer.allocUnsafe(size);
       this.#buf.copy(grown, 0, 0, this.#length);
       this.#buf = grown;
     }
@@ -93,7 +106,7 @@ export async function readImageUpload(request: FastifyRequest, limits: UploadLim
         await finished(part.file).catch(() => undefined);
         continue;
       }
-      const sink = new ByteCollector(hint);
+      const sink = new ByteCollector(hint, limits.reserve);
       for await (const chunk of part.file) sink.push(chunk as Buffer);
       if (part.file.truncated) sawTruncated = true;
       image = sink.bytes();

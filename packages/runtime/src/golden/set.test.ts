@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { comparePaths } from './golden-set.js';
+import { comparePaths } from './set.js';
 
 describe('comparePaths (Python pathlib order)', () => {
   it.each<[string[], string[]]>([

@@ -1,8 +1,9 @@
 // Segmentation quality on a golden set: one confusion matrix accumulated over every image,
 // then per-class IoU, mIoU and pixel accuracy (the usual dataset-level definition, so large and
-// small images weigh by their pixels). A contract, hence in proto/: `segserve eval`, the
-// promoter's verification and experiments/metrics.py score the same way, so serving and
-// evaluation can never disagree.
+// small images weigh by their pixels). `segserve eval`, the promoter's verification and
+// experiments/metrics.py score the same way; test/fixtures/golden-vectors.json holds cases both
+// languages check themselves against, so serving and evaluation can never disagree.
+import type { MaskImage } from './png-mask.js';
 
 /** Ground-truth value that marks "don't care" pixels (common in segmentation datasets). */
 export const IGNORE_INDEX = 255;
@@ -75,6 +76,44 @@ export function scores(confusion: Confusion): SegmentationScores {
     pixelAccuracy: total === 0 ? 0 : correct / total,
     pixels: total,
   };
+}
+
+/** Where a predicted mask and its ground truth come from, for error messages. */
+export interface MaskNames {
+  /** The ground-truth mask (a file). */
+  readonly truth: string;
+  /** The image the prediction was made for. */
+  readonly image: string;
+}
+
+/**
+ * Scores a golden set image by image: refuses a prediction of another size than its truth, and
+ * truth pixels that are neither a class nor IGNORE_INDEX, naming the files.
+ */
+export class SegmentationScorer {
+  readonly #confusion: Confusion;
+  #images = 0;
+
+  constructor(readonly numClasses: number) {
+    this.#confusion = emptyConfusion(numClasses);
+  }
+
+  add(predicted: MaskImage, truth: MaskImage, names: MaskNames): void {
+    if (truth.width !== predicted.width || truth.height !== predicted.height) {
+      throw new Error(`${names.truth}: mask is ${truth.width}×${truth.height} but the image ${names.image} is ${predicted.width}×${predicted.height}`);
+    }
+    const invalid = accumulate(this.#confusion, predicted.pixels, truth.pixels);
+    if (invalid > 0) throw new Error(`${names.truth}: ${invalid} pixels are not a class index 0..${this.numClasses - 1} (or ${IGNORE_INDEX} = ignore)`);
+    this.#images++;
+  }
+
+  get images(): number {
+    return this.#images;
+  }
+
+  scores(): SegmentationScores {
+    return scores(this.#confusion);
+  }
 }
 
 /** Linear-interpolated percentile (numpy's default), q in [0, 100]. */

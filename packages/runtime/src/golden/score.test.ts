@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IGNORE_INDEX, accumulate, emptyConfusion, percentile, scores } from './segmentation-score.js';
+import { IGNORE_INDEX, accumulate, emptyConfusion, percentile, scores } from './score.js';
 
 const u8 = (v: number[]): Uint8Array => Uint8Array.from(v);
 

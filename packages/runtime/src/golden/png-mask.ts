@@ -1,7 +1,8 @@
-// Decodes ground-truth masks: PNGs whose pixel values are class indices (8-bit grayscale, or
-// palette images whose indices are the classes). A general image decoder (sharp) would expand a
-// palette into colours and lose the indices, so this small decoder reads the indices
-// themselves. 16-bit and interlaced PNGs are refused: they are not masks.
+// Decodes masks: PNGs whose pixel values are class indices — grayscale (1, 2, 4 or 8 bits), or
+// palette images whose indices are the classes (what `?format=color` serves, and what many
+// datasets ship). A general image decoder (sharp) would expand a palette into colours and lose
+// the indices, so this small decoder reads the indices themselves. Colour (RGB, RGBA, grey +
+// alpha), 16-bit and interlaced PNGs are refused: they do not hold class indices.
 import { inflateSync } from 'node:zlib';
 
 export interface MaskImage {
@@ -14,6 +15,7 @@ export interface MaskImage {
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** Channels per colour type: gray, -, RGB, palette, gray+alpha, -, RGBA. */
 const CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const COLOUR_NAMES: Readonly<Record<number, string>> = { 2: 'RGB', 4: 'grey + alpha', 6: 'RGBA' };
 
 function paeth(a: number, b: number, c: number): number {
   const p = a + b - c;
@@ -51,7 +53,8 @@ export function decodePngMask(data: Uint8Array, name = 'mask'): MaskImage {
   }
   const channels = CHANNELS[colorType];
   if (!channels || width === 0 || height === 0) throw new Error(`${name}: unsupported PNG (colour type ${colorType})`);
-  if (bitDepth > 8 || (channels > 1 && bitDepth !== 8)) throw new Error(`${name}: ${bitDepth}-bit PNG is not a class-index mask`);
+  if (channels > 1) throw new Error(`${name}: a mask must be a single-channel PNG of class indices (grey or palette), not ${COLOUR_NAMES[colorType] ?? `colour type ${colorType}`}`);
+  if (bitDepth > 8) throw new Error(`${name}: ${bitDepth}-bit PNG is not a class-index mask`);
   const raw = inflateSync(Buffer.concat(idat));
   const bitsPerPixel = bitDepth * channels;
   const stride = Math.ceil((width * bitsPerPixel) / 8);
@@ -83,8 +86,7 @@ export function decodePngMask(data: Uint8Array, name = 'mask'): MaskImage {
     for (let x = 0; x < width; x++) {
       let v: number;
       if (bitDepth === 8) {
-        // Colour masks: the first channel carries the class (grey-looking RGB masks).
-        v = lines[y * stride + x * channels] as number;
+        v = lines[y * stride + x] as number;
       } else {
         const bit = x * bitDepth;
         const byte = lines[y * stride + (bit >> 3)] as number;
