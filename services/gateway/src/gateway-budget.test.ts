@@ -48,7 +48,7 @@ describe('upload budget', () => {
 
   it('refuses TOO_LARGE an upload that could never fit, before forwarding anything', async () => {
     const calls = up.calls.length;
-    const res = await post(sized(8 * MiB));
+    const res = await post(sized(12 * MiB));
     expect(res.status).toBe(413);
     expect(await errorCode(res)).toBe('TOO_LARGE');
     expect(up.calls.length).toBe(calls);

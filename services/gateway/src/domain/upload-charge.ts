@@ -2,13 +2,14 @@
 // more upload bytes than its own budget"), decided from what is known at the door. The ledger
 // (@segserve/runtime MemoryLedger, decideCharge) then admits, makes wait, or refuses.
 //
-// The gateway holds an upload from its first byte until the upstream has answered, in three
-// copies at the peak: the bytes it received (a REST form's image, a gRPC message), the upstream
-// request built from them (a protobuf encoding, or the received OIP message with the routed
-// version appended), and the framed copy grpc-js writes to the HTTP/2 stream.
+// The gateway holds an upload from its first byte until the upstream has answered: the bytes it
+// received and the framed copy grpc-js writes to the HTTP/2 stream — and, for a gRPC call, the
+// upstream request built from the received message in between (a protobuf encoding of the
+// decoded Segment request, or the OIP message with the routed version appended). A REST upload
+// is collected with room for the request's header in front of it, so it has no such copy.
 
-/** Copies of an upload the gateway holds at once. */
-export const UPLOAD_COPIES = 3;
+/** Copies of an upload the gateway holds at once, by the way it came in. */
+export const UPLOAD_COPIES = { rest: 2, grpc: 3 } as const;
 
 /** Copies of an upstream answer the gateway holds while it passes it on (received, framed). */
 export const ANSWER_COPIES = 2;
@@ -16,9 +17,9 @@ export const ANSWER_COPIES = 2;
 /** Multipart framing and the form fields the gateway tolerates beside the image (upload.ts limits). */
 export const FORM_OVERHEAD_BYTES = 64 * 1024;
 
-/** Bytes charged for an upload of `bytes`. */
-export function uploadChargeBytes(bytes: number): number {
-  return UPLOAD_COPIES * bytes;
+/** Bytes charged for an upload of `bytes` that came in by `kind`. */
+export function uploadChargeBytes(kind: keyof typeof UPLOAD_COPIES, bytes: number): number {
+  return UPLOAD_COPIES[kind] * bytes;
 }
 
 export type RestDoor =
@@ -34,5 +35,5 @@ export function restDoor(contentLength: string | undefined, maxImageBytes: numbe
   if (contentLength === undefined || !/^\d+$/.test(contentLength.trim())) return { kind: 'unknown' };
   const declared = Number(contentLength);
   if (declared > maxImageBytes + FORM_OVERHEAD_BYTES) return { kind: 'too-large', declared };
-  return { kind: 'charge', bytes: uploadChargeBytes(Math.min(declared, maxImageBytes)) };
+  return { kind: 'charge', bytes: uploadChargeBytes('rest', Math.min(declared, maxImageBytes)) };
 }
