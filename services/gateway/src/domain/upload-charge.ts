@@ -2,14 +2,13 @@
 // more upload bytes than its own budget"), decided from what is known at the door. The ledger
 // (@segserve/runtime MemoryLedger, decideCharge) then admits, makes wait, or refuses.
 //
-// The gateway holds an upload from its first byte until the upstream has answered: the bytes it
-// received and the framed copy grpc-js writes to the HTTP/2 stream — and, for a gRPC call, the
-// upstream request built from the received message in between (a protobuf encoding of the
-// decoded Segment request, or the OIP message with the routed version appended). A REST upload
-// is collected with room for the request's header in front of it, so it has no such copy.
+// The gateway holds an upload from its first byte until the upstream has answered. A REST upload
+// is collected with room for the upstream request's headers in front of it and sent from that
+// memory: one copy. A gRPC call may be encoded again (a decoded Segment request; an OIP message
+// with the routed version appended) and then framed by grpc-js: up to three.
 
 /** Copies of an upload the gateway holds at once, by the way it came in. */
-export const UPLOAD_COPIES = { rest: 2, grpc: 3 } as const;
+export const UPLOAD_COPIES = { rest: 1, grpc: 3 } as const;
 
 /** Copies of an upstream answer the gateway holds while it passes it on (received, framed). */
 export const ANSWER_COPIES = 2;

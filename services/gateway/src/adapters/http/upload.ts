@@ -5,6 +5,7 @@
 import type { FastifyRequest } from 'fastify';
 import { finished } from 'node:stream/promises';
 import { SegserveError } from '@segserve/proto';
+import { GRPC_FRAME_HEADER_BYTES, preFramed } from '@segserve/runtime';
 
 export const IMAGE_FIELD = 'image';
 
@@ -33,16 +34,19 @@ export function multipartLimits(fileSize: number): Record<string, number> {
 
 /**
  * Room kept in front of the image for the upstream request's protobuf header (model, version,
- * mask format, the image's tag and length): the gateway then sends the upload on without
- * encoding a copy of it (for a large upload a fresh copy costs more in page faults than in
- * memcpy).
+ * mask format, the image's tag and length) and its gRPC frame header: the gateway then sends
+ * the upload on from the memory it arrived in (@segserve/runtime grpc-preframed) — for a large
+ * upload, a fresh copy costs more in page faults than in memcpy.
  */
 export const REQUEST_HEADER_ROOM = 512;
 
 /** An uploaded image, and the same memory with a header written right in front of it. */
 export interface UploadedImage {
   readonly image: Buffer;
-  /** `header` (≤ REQUEST_HEADER_ROOM bytes) followed by the image, without a copy of the image. */
+  /**
+   * `header` (≤ REQUEST_HEADER_ROOM − 5 bytes) followed by the image, in the image's memory and
+   * registered to be sent without a copy.
+   */
   prefixed(header: Buffer): Buffer;
 }
 
@@ -89,9 +93,10 @@ class ByteCollector {
     return {
       image: buf.subarray(REQUEST_HEADER_ROOM, end),
       prefixed: (header) => {
-        if (header.length > REQUEST_HEADER_ROOM) throw new RangeError(`a request header of ${header.length} bytes does not fit the ${REQUEST_HEADER_ROOM} kept for it`);
-        header.copy(buf, REQUEST_HEADER_ROOM - header.length);
-        return buf.subarray(REQUEST_HEADER_ROOM - header.length, end);
+        const start = REQUEST_HEADER_ROOM - header.length - GRPC_FRAME_HEADER_BYTES;
+        if (start < 0) throw new RangeError(`a request header of ${header.length} bytes does not fit the ${REQUEST_HEADER_ROOM} kept for it`);
+        header.copy(buf, start + GRPC_FRAME_HEADER_BYTES);
+        return preFramed(buf.subarray(start, end));
       },
     };
   }
