@@ -1,7 +1,8 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 // Three projects:
-// - unit: fast tests beside the code, files in parallel;
+// - unit: fast tests beside the code and test/repo's checks of the repository's own files,
+//   files in parallel;
 // - integration: test/ files that start real nats-server, prometheus, inference and gateway
 //   processes on loopback, one file at a time;
 // - e2e: the long journeys through the whole system (a rollout from publish to promotion or
@@ -25,7 +26,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['proto/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'packages/*/src/**/*.test.ts'],
+          include: ['proto/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'test/repo/**/*.test.ts'],
           environment: 'node',
           // Before the process tests, not beside them: both would share the two cores.
           sequence: { groupOrder: 0 },
@@ -35,7 +36,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...E2E],
+          // test/repo: checks of the repository's own files (no processes), in the unit project.
+          exclude: [...configDefaults.exclude, 'test/repo/**', ...E2E],
           ...processTests,
           sequence: { groupOrder: 1 },
         },
