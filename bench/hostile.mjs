@@ -418,6 +418,13 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
       await sleep(3_000);
     }
     await sleep(1_000);
+    // An attacker connects when it attacks. A connection older than the server's maximum age is
+    // being drained (GOAWAY), and streams opened on it meanwhile are refused at the HTTP/2 level
+    // (REFUSED_STREAM, which grpc-js reports as UNAVAILABLE: retry on a new connection) — that is
+    // the drain every long-lived client meets, not the attack's answer.
+    ctx.gw.close();
+    ctx.inf.close();
+    ctx = clients();
     const watch = new MemoryWatch({ gateway: stack.gateway.pid, inference: stack.inference.pid }, 50).start();
     observer.begin();
     await gatewayLoopMaxMs(ctx.gwHttp);
