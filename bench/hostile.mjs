@@ -21,7 +21,7 @@ import sharp from 'sharp';
 import { ERROR_CODE_METADATA_KEY } from '@segserve/proto';
 import { httpAgent, isTableCode, multipartBody, postRaw } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
-import { MemoryWatch, REPO, defaultModelDir, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
+import { MemoryWatch, REPO, cpuSeconds, defaultModelDir, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
 import { countBy, percentile, round } from './lib/stats.mjs';
 
 /** The container image's V8 heap cap (deploy/docker/Dockerfile, deploy/k8s). */
@@ -422,11 +422,19 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
     observer.begin();
     await gatewayLoopMaxMs(ctx.gwHttp);
     const loadavg = loadAverage();
+    // CPU seconds of each process over the attack: the attacker (this process, both threads)
+    // shares the machine's two cores with its targets.
+    const cpu0 = { gateway: cpuSeconds(stack.gateway.pid), inference: cpuSeconds(stack.inference.pid), bench: process.cpuUsage() };
     const t0 = performance.now();
     const outcomes = await Promise.all(step.parts.flatMap((a) => a.run(ctx).map((p) => p.then((o) => ({ attack: a.name, ...o })))));
     const attackS = (performance.now() - t0) / 1000;
     // Ordinary uploads get at least 5 s of the attack's aftermath, so a short attack still has some.
     await sleep(Math.max(0, 5_000 - attackS * 1000));
+    const cpu = {
+      gateway: round(cpuSeconds(stack.gateway.pid) - cpu0.gateway, 2),
+      inference: round(cpuSeconds(stack.inference.pid) - cpu0.inference, 2),
+      bench: round((process.cpuUsage(cpu0.bench).user + process.cpuUsage(cpu0.bench).system) / 1e6, 2),
+    };
     const window = await observer.end();
     const during = window.uploads;
     const probe = { ...window.health, gateway_loop_max_ms: alive(stack.gateway) ? await gatewayLoopMaxMs(ctx.gwHttp) : Number.NaN };
@@ -441,6 +449,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
       survived: { gateway: alive(stack.gateway), inference: alive(stack.inference) },
       peak_rss_mb: { gateway: round(mem.gateway.peakRssMb), inference: round(mem.inference.peakRssMb) },
       rss_after_mb: { gateway: round(mem.gateway.lastRssMb), inference: round(mem.inference.lastRssMb) },
+      cpu_s: cpu,
       codes,
       outcomes: outcomes.map((o) => ({ attack: o.attack, label: o.label, code: o.code, ms: round(o.ms), ...(o.details && !isTableCode(o.code) ? { details: o.details.slice(0, 120) } : {}) })),
       all_table_codes: outcomes.every((o) => TABLE_CODES_OK(o.code)),
@@ -451,7 +460,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
     results.attacks.push(entry);
     log(
       `  ${step.name.padEnd(24)} ${String(entry.seconds).padStart(6)} s  RSS gw ${entry.peak_rss_mb.gateway} MB${entry.survived.gateway ? '' : ' DIED'}, inf ${entry.peak_rss_mb.inference} MB${entry.survived.inference ? '' : ' DIED'}; ` +
-        `codes ${JSON.stringify(codes)}; ordinary ${ok.length}/${during.length} OK p95 ×${entry.ordinary.p95_ratio}; health max ${probe.max_ms} ms (${probe.failures} failed), gateway loop max ${probe.gateway_loop_max_ms} ms; load ${loadavg[0]}`,
+        `codes ${JSON.stringify(codes)}; ordinary ${ok.length}/${during.length} OK p95 ×${entry.ordinary.p95_ratio}; CPU s gw ${cpu.gateway} inf ${cpu.inference} bench ${cpu.bench}; health max ${probe.max_ms} ms (${probe.failures} failed), gateway loop max ${probe.gateway_loop_max_ms} ms; load ${loadavg[0]}`,
     );
   }
   await observer.stop();
@@ -476,13 +485,13 @@ export function hostileMarkdown(h) {
   const lines = [
     `Ordinary uploads before the attacks: ${h.baseline.ok} OK, p95 ${fmt(h.baseline.p95_ms)} ms; slowest /healthz ${fmt(h.baseline.health?.max_ms)} ms, gateway event-loop delay max ${fmt(h.baseline.health?.gateway_loop_max_ms)} ms.`,
     '',
-    '| attack | s | gateway peak RSS MiB | inference peak RSS MiB | survived | codes | ordinary uploads: OK, p95 × before | slowest /healthz ms | gateway loop delay max ms | load |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| attack | s | gateway peak RSS MiB | inference peak RSS MiB | survived | codes | ordinary uploads: OK, p95 × before | slowest /healthz ms | gateway loop delay max ms | CPU s: gateway / inference / attacker | load |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const a of h.attacks) {
     const died = [a.survived.gateway ? '' : 'gateway DIED', a.survived.inference ? '' : 'inference DIED'].filter(Boolean).join(', ');
     lines.push(
-      `| ${a.name} | ${a.seconds} | ${fmt(a.peak_rss_mb.gateway)} | ${fmt(a.peak_rss_mb.inference)} | ${died || 'both'} | ${Object.entries(a.codes).map(([k, v]) => `${k} ${v}`).join(', ')} | ${a.ordinary.ok}/${a.ordinary.sent}, ×${fmt(a.ordinary.p95_ratio)} | ${fmt(a.health.max_ms)} | ${fmt(a.health.gateway_loop_max_ms)} | ${a.loadavg[0]} |`,
+      `| ${a.name} | ${a.seconds} | ${fmt(a.peak_rss_mb.gateway)} | ${fmt(a.peak_rss_mb.inference)} | ${died || 'both'} | ${Object.entries(a.codes).map(([k, v]) => `${k} ${v}`).join(', ')} | ${a.ordinary.ok}/${a.ordinary.sent}, ×${fmt(a.ordinary.p95_ratio)} | ${fmt(a.health.max_ms)} | ${fmt(a.health.gateway_loop_max_ms)} | ${a.cpu_s ? `${fmt(a.cpu_s.gateway)} / ${fmt(a.cpu_s.inference)} / ${fmt(a.cpu_s.bench)}` : '—'} | ${a.loadavg[0]} |`,
     );
   }
   return lines.join('\n');

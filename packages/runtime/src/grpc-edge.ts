@@ -20,8 +20,13 @@
 // whether this grpc-js still has them, and grpc-edge.test.ts fails on an upgrade that renames
 // them. Without them the limits are checked after buffering and grpc-js's own statuses stay.
 import * as grpc from '@grpc/grpc-js';
+import http2 from 'node:http2';
 import { ERROR_CODE_METADATA_KEY, SegserveError, toGrpcServerError } from '@segserve/proto';
+import { reuseReceivedFrame } from './grpc-preframed.js';
 import { scanMessage, WireScanError, type MessageRule } from './wire-scan.js';
+
+/** Received messages at least this large are kept sendable as they came (grpc-preframed.ts). */
+const REUSE_FRAME_MIN_BYTES = 64 * 1024;
 
 export interface EdgeMethod {
   /** The largest request message, bytes; asked per call (a model loaded later may change it). */
@@ -58,6 +63,8 @@ interface BaseCall {
   decoder: { write(data: Buffer): Buffer[] };
   maxReceiveMessageSize: number;
   sendStatus(status: grpc.StatusObject | PartialStatus): void;
+  /** The HTTP/2 stream; used, when present, to stop a refused upload (RST_STREAM NO_ERROR). */
+  stream?: { close?(code?: number): void; closed?: boolean; destroyed?: boolean };
 }
 
 type PartialStatus = { code: grpc.status; details: string; metadata?: grpc.Metadata | null };
@@ -125,7 +132,8 @@ class GuardedDecoder {
         if (this.#headFill < 5) break;
         const length = this.#head.readUInt32BE(1);
         this.onLength(length); // throws to refuse
-        this.#message = Buffer.allocUnsafe(5 + length);
+        // Its own memory (never a slice of Node's pool), so it can be sent on as it came.
+        this.#message = Buffer.allocUnsafeSlow(5 + length);
         this.#head.copy(this.#message, 0);
         this.#fill = 5;
       }
@@ -199,6 +207,8 @@ export class GrpcEdgeGuard {
     let charge: Releasable | undefined;
     let refusal: SegserveError | undefined;
     let failed = false;
+    /** The whole request message has arrived (nothing more for the client to send). */
+    let received = false;
     let metadata: grpc.Metadata | undefined;
     const release = (): void => {
       charge?.release();
@@ -232,6 +242,9 @@ export class GrpcEdgeGuard {
         if (status.code === grpc.status.OK || hasTrailer(status)) return send(status);
         const err = refusal ?? frameworkError(status);
         send(err ? tableStatus(err) : status);
+        // A refused upload still on its way: after the status, RST_STREAM NO_ERROR tells the
+        // client to stop sending (HTTP/2 transport of gRPC), so its bytes are neither sent nor read.
+        if (err && !received && base.stream?.close && !base.stream.closed && !base.stream.destroyed) base.stream.close(http2.constants.NGHTTP2_NO_ERROR);
       };
     }
 
@@ -250,10 +263,14 @@ export class GrpcEdgeGuard {
             nextMd(md);
           },
           onReceiveMessage: (message: Buffer, nextMessage) => {
+            received = true;
             if (failed) return;
             try {
               // Without grpc-js's hooks the limit and the charge come after buffering.
               if (!hooked) checkSize(message.length);
+              // A large request forwarded unchanged (the gateway's ModelInfer) leaves from the
+              // memory it arrived in: its frame header is still in front of it.
+              else if (method?.raw && message.length >= REUSE_FRAME_MIN_BYTES) reuseReceivedFrame(message);
               nextMessage(method ? decodeGuarded(path, method, message) : message);
             } catch (err) {
               fail(err instanceof SegserveError ? err : new SegserveError('INTERNAL', 'internal error', { cause: err }));

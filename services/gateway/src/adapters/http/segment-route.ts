@@ -17,19 +17,18 @@ export interface SegmentRouteOptions {
   readonly maxUploadBytes: number;
   /** The gateway's memory budget: an upload is charged before its body is read. */
   readonly ledger: MemoryLedger;
+  /** How long an upload may wait for room in the budget before it is OVERLOADED, ms. */
+  readonly budgetWaitMs: number;
 }
-
-/** How long an upload may wait for room in the memory budget before it is OVERLOADED, ms. */
-export const BUDGET_WAIT_MS = 2_000;
 
 /** Charges the upload at the door: from Content-Length when given, else as its bytes arrive. */
 async function chargeAtTheDoor(options: SegmentRouteOptions, request: FastifyRequest, signal: AbortSignal): Promise<{ charge: Charge; reserve: (capacity: number) => void }> {
   const header = request.headers['content-length'];
   const door = restDoor(Array.isArray(header) ? header[0] : header, options.maxUploadBytes);
   if (door.kind === 'too-large') throw new SegserveError('TOO_LARGE', `the request body has ${door.declared} bytes; the image may have at most ${options.maxUploadBytes}`);
-  const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: BUDGET_WAIT_MS, signal });
+  const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: options.budgetWaitMs, signal });
   const reserve = (capacity: number): void => {
-    const wanted = uploadChargeBytes(capacity);
+    const wanted = uploadChargeBytes('rest', capacity);
     if (wanted > charge.bytes) charge.grow(wanted - charge.bytes);
   };
   return { charge, reserve };
@@ -96,12 +95,12 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
 
     const door = await chargeAtTheDoor(options, request, abort.signal);
     held.push(door.charge);
-    const image = await readImageUpload(request, { fileSize: options.maxUploadBytes, reserve: door.reserve });
+    const { image, prefixed } = await readImageUpload(request, { fileSize: options.maxUploadBytes, reserve: door.reserve });
     const sniffed = sniffImage(image);
     if (sniffed.kind === 'rejected') throw new SegserveError('UNSUPPORTED_MEDIA_TYPE', `${sniffed.format} is not supported; send a JPEG, PNG or WebP image`);
 
     const served = await core.segment(
-      { model, version: requested, image, maskFormat: color ? 'RAW' : 'PNG' },
+      { model, version: requested, image, maskFormat: color ? 'RAW' : 'PNG', prefixed },
       { deadline: Date.now() + timeout.ms, signal: abort.signal },
     );
     version = served.version;
