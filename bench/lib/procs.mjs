@@ -20,7 +20,7 @@ export function defaultModelDir() {
 }
 
 /**
- * The environment a pod sees — the container image's glibc malloc settings (DESIGN.md §10,
+ * The environment a pod sees — the container image's glibc malloc settings (docs/architecture.md#memory-and-admission-by-cost,
  * INFERENCE_MALLOC_ENV), none of our SEGSERVE_* — plus `extra`; an `undefined` in `extra`
  * removes that variable (e.g. to measure glibc's own defaults).
  */

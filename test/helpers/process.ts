@@ -1,4 +1,4 @@
-// Test helpers that start real processes on loopback (STYLE.md: like nats.js's `nst`):
+// Test helpers that start real processes on loopback (like nats.js's `nst`):
 // random ports, temp dirs, an early-exit race, a clear error when a binary is missing, and
 // Symbol.asyncDispose cleanup.
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -54,7 +54,7 @@ export class InferenceProcess {
       // Earlier processes of this version wrote to the same file: read only what this one writes.
       const offset = fstatSync(fd).size;
       // glibc reads its malloc settings at exec: they must be in the environment the child
-      // starts with (DESIGN.md §10); a caller's explicit value wins.
+      // starts with (docs/architecture.md#memory-and-admission-by-cost); a caller's explicit value wins.
       const env = { ...INFERENCE_MALLOC_ENV, ...spec.env };
       const child = spawn(cmd, [...pre, ...spec.args], { env, stdio: ['ignore', fd, fd] });
       const proc = new InferenceProcess(child.pid ?? -1, spec.logFile, child, offset);
