@@ -1,6 +1,6 @@
 // One inference process of the local driver. Its stdout/stderr go to a log file, not a pipe:
 // a promoter that is killed leaves the process serving (a pipe would break on the next log
-// line), and the restarted promoter adopts it by pid and port (RELIABILITY 35).
+// line), and the restarted promoter adopts it by pid and port (docs/reliability.md item 35).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
