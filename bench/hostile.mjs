@@ -22,7 +22,7 @@ import { ERROR_CODE_METADATA_KEY } from '@segserve/proto';
 import { PNG_SIGNATURE, pngChunk, pngHeader } from '@segserve/runtime';
 import { httpAgent, isTableCode, multipartBody, postRaw } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
-import { MemoryWatch, REPO, cpuSeconds, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
+import { MemoryWatch, REPO, cpuSeconds, defaultModelDir, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
 import { countBy, percentile, round } from './lib/stats.mjs';
 
 /** The container image's V8 heap cap (deploy/docker/Dockerfile, deploy/k8s). */
@@ -501,7 +501,7 @@ function args(argv) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const a = args(process.argv.slice(2));
-  const modelDir = path.resolve(REPO, a.model ?? 'models/facade-ads/2');
+  const modelDir = a.model ? path.resolve(REPO, a.model) : defaultModelDir();
   const started = new Date().toISOString();
   const command = `node bench/hostile.mjs ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`${command}\n  ${JSON.stringify(machine())}\n  load average ${loadAverage().join(' ')}`);
