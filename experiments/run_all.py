@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -205,7 +206,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="measurement rounds per version")
     ap.add_argument("--legacy", action="store_true", help="also re-export and re-measure v1–v5 (golden set 1)")
     ap.add_argument("--passes", type=int, default=None, help="golden-set passes per segserve eval (default: the spec's, else 5)")
-    ap.add_argument("--timing-wrapper", default="", help="command prefix for the study's timing runs, split on spaces "
+    ap.add_argument("--timing-wrapper", default="", help="command prefix for the timing runs (segserve eval, the study), split on spaces "
                     "(e.g. a script that pauses background trainings while it runs)")
     a = ap.parse_args(argv)
     t0 = time.time()
@@ -227,8 +228,8 @@ def main(argv: list[str]) -> int:
         contact_sheet.build(REPO / "models" / "facade-ads" / "2", REPO / "docs" / "contact-sheet-facade-ads-2.png")
         write_table(legacy)
         mans += legacy
-    found = versions.build(None, rounds=a.rounds, log=log, which="study", passes=a.passes)
-    write_study(found, a.rounds, log, a.timing_wrapper.split() or None, " ".join(["/usr/bin/python3 -m experiments.run_all", *argv]))
+    found = versions.build(None, rounds=a.rounds, log=log, which="study", passes=a.passes, wrapper=a.timing_wrapper.split() or None)
+    write_study(found, a.rounds, log, a.timing_wrapper.split() or None, shlex.join(["/usr/bin/python3", "-m", "experiments.run_all", *argv]))
     mans += found
     summary = {"seconds": round(time.time() - t0, 1), "versions": [v["dir"] for v in mans]}
     (versions.RESULTS / "run_all.json").write_text(json.dumps(summary, indent=2) + "\n")

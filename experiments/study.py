@@ -141,6 +141,7 @@ def measure(rows: list[dict], rounds: int = 3, runs: int = 8, images: int = 12, 
 
 def main(argv: list[str]) -> int:
     import argparse
+    import shlex
 
     from . import run_all  # run_all owns which versions form the study and the table
 
@@ -151,7 +152,7 @@ def main(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     last = json.loads((RESULTS / "last.json").read_text())
     st = run_all.write_study(last["versions"], a.rounds, print, a.timing_wrapper.split() or None,
-                             " ".join(["/usr/bin/python3 -m experiments.study", *argv]))
+                             shlex.join(["/usr/bin/python3", "-m", "experiments.study", *argv]))
     print(json.dumps(st, indent=2)[:2000])
     return 0
 
