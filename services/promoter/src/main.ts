@@ -19,7 +19,8 @@ import type { Logger, MetricsSource, ModelDeployer, ModelRef } from './domain/po
 import { initialRecord, type RolloutSettings } from './domain/rollout.js';
 import { createIntake, loadPolicies } from './intake/index.js';
 import { serveRollbacks } from './rollout/control.js';
-import { jetStreamEventSink } from './rollout/events.js';
+import { jetStreamEventSink, withViews } from './rollout/events.js';
+import type { RolloutEventSink } from './rollout/controller.js';
 import { GrpcGoldenReplayer } from './rollout/golden-replay.js';
 import { startHttpEndpoint } from './adapters/http-endpoint.js';
 import { createLogger } from '@segserve/runtime';
@@ -87,12 +88,17 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
   const stateDir = path.join(os.tmpdir(), `segserve-promoter-${createHash('sha256').update(natsUrl).digest('hex').slice(0, 12)}`);
   let local: LocalDeployer | undefined;
   let deployer: ModelDeployer;
+  const views: { name: string; sink: RolloutEventSink }[] = [];
   if (config.deployer === 'local') {
     local = await LocalDeployer.create({ command, env: childEnv, resolve, stateDir, envFor: (ref) => config.localVersionEnv[ref.version], log });
     deployer = local;
   } else {
     const { KubernetesDeployer } = await import('./adapters/kubernetes-deployer.js');
-    deployer = await KubernetesDeployer.fromEnvironment({ log });
+    const { KubernetesRolloutEvents } = await import('./adapters/kubernetes-events.js');
+    const kube = await KubernetesDeployer.fromEnvironment({ log });
+    deployer = kube;
+    // Every phase change, check and rollback also as a Kubernetes Event on the Deployments.
+    if (kube.eventsApi) views.push({ name: 'kubernetes events', sink: new KubernetesRolloutEvents({ api: kube.eventsApi, deployments: kube, log }) });
   }
   const localTargets = local;
   const scrape = config.prometheusUrl ? undefined : new ScrapeMetrics({ endpoints: () => localTargets?.scrapeTargets() ?? [] }).start();
@@ -105,7 +111,7 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
     verifier,
     metrics,
     replayer: new GrpcGoldenReplayer({ goldenRoot: config.goldenRoot }),
-    events: jetStreamEventSink(objects.js),
+    events: withViews(jetStreamEventSink(objects.js), views, log),
     telemetry,
     settings: settingsFor(policies, config.deployer),
     log,
