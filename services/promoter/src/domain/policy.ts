@@ -1,7 +1,7 @@
 // Promotion policy (docs/architecture.md#promotion): parsing, and the pure "does the candidate beat the stable?"
 // decision with its one-sentence explanation. No I/O here beyond the schema compiled at load.
 //
-// Semantics, also in the README ("Publishing, intake and verification"):
+// Semantics, also in docs/architecture.md#promotion:
 // - A tolerance or minimum improvement is relative (a fraction of the stable's figure) when
 //   the objective says `relative: true`, else absolute. `claim_tolerance` follows the same rule.
 // - `limits`: `<metric>_min` / `<metric>_max`, or a bare `<metric>` meaning the bound on the
