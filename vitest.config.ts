@@ -28,6 +28,11 @@ export default defineConfig({
           name: 'unit',
           include: ['proto/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'test/repo/**/*.test.ts'],
           environment: 'node',
+          // A hang detector, not a speed check (speed is measured in bench/): on a 2-core machine
+          // shared with other work a worker can wait many seconds for a core, even in a test that
+          // does almost nothing, so vitest's default of 5 s fails tests that are not slow.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
           // Before the process tests, not beside them: both would share the two cores.
           sequence: { groupOrder: 0 },
         },

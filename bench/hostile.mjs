@@ -16,13 +16,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { ERROR_CODE_METADATA_KEY } from '@segserve/proto';
+import { PNG_SIGNATURE, pngChunk, pngHeader } from '@segserve/runtime';
 import { httpAgent, isTableCode, multipartBody, postRaw } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
-import { MemoryWatch, REPO, cpuSeconds, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
+import { MemoryWatch, REPO, cpuSeconds, defaultModelDir, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
 import { countBy, percentile, round } from './lib/stats.mjs';
+import { args } from './lib/args.mjs';
 
 /** The container image's V8 heap cap (deploy/docker/Dockerfile, deploy/k8s). */
 const IMAGE_NODE_OPTIONS = '--max-old-space-size=192';
@@ -66,23 +68,7 @@ const undecodable = () => Buffer.concat([str(1, 'fac'), Buffer.from([0x0f, 0x00]
 
 // ---- images ------------------------------------------------------------------------------------
 
-function pngChunk(type, data) {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'ascii');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(data, crc32(head.subarray(4))) >>> 0, 0);
-  return Buffer.concat([head, data, crc]);
-}
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-function ihdr(width, height) {
-  const h = Buffer.alloc(13);
-  h.writeUInt32BE(width, 0);
-  h.writeUInt32BE(height, 4);
-  h[8] = 8; // bit depth
-  h[9] = 0; // greyscale
-  return h;
-}
+const ihdr = (width, height) => pngHeader(width, height, 8, 0); // 8-bit greyscale
 
 /** A valid, all-black greyscale PNG of width × height: tiny on the wire, huge decoded. */
 function blackPng(width, height) {
@@ -418,6 +404,13 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
       await sleep(3_000);
     }
     await sleep(1_000);
+    // An attacker connects when it attacks. A connection older than the server's maximum age is
+    // being drained (GOAWAY), and streams opened on it meanwhile are refused at the HTTP/2 level
+    // (REFUSED_STREAM, which grpc-js reports as UNAVAILABLE: retry on a new connection) — that is
+    // the drain every long-lived client meets, not the attack's answer.
+    ctx.gw.close();
+    ctx.inf.close();
+    ctx = clients();
     const watch = new MemoryWatch({ gateway: stack.gateway.pid, inference: stack.inference.pid }, 50).start();
     observer.begin();
     await gatewayLoopMaxMs(ctx.gwHttp);
@@ -497,19 +490,9 @@ export function hostileMarkdown(h) {
   return lines.join('\n');
 }
 
-function args(argv) {
-  const a = {};
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) a[k] = 'true';
-    else a[k] = argv[++i];
-  }
-  return a;
-}
-
 if (import.meta.url === `file://${process.argv[1]}`) {
   const a = args(process.argv.slice(2));
-  const modelDir = path.resolve(REPO, a.model ?? 'models/facade-ads/2');
+  const modelDir = a.model ? path.resolve(REPO, a.model) : defaultModelDir();
   const started = new Date().toISOString();
   const command = `node bench/hostile.mjs ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`${command}\n  ${JSON.stringify(machine())}\n  load average ${loadAverage().join(' ')}`);

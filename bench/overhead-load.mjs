@@ -8,7 +8,7 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { httpAgent, multipartBody, postRaw, segment, segmenterClient } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
-import { REPO, loadAverage, startGateway, startInference } from './lib/procs.mjs';
+import { REPO, defaultModelDir, loadAverage, startGateway, startInference } from './lib/procs.mjs';
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -62,7 +62,7 @@ async function compare(n, concurrency, rounds, paths) {
   });
 }
 
-const modelDir = path.resolve(arg('--model', path.join(REPO, 'models', 'facade-ads', '2')));
+const modelDir = path.resolve(arg('--model', defaultModelDir()));
 const manifest = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
 const imageFile = arg('--image', loadImages()[0]?.file);
 if (!imageFile) throw new Error('no image: pass --image <file>');

@@ -20,18 +20,9 @@ import { aggregate, markdown, plots, targets } from './report.mjs';
 import { closedLoop } from './lib/load.mjs';
 import { segmenterClient, segment } from './lib/clients.mjs';
 import { describeImages, loadImages } from './lib/images.mjs';
-import { MemoryWatch, REPO, loadAverage, machine, startInference } from './lib/procs.mjs';
+import { MemoryWatch, REPO, defaultModelDir, loadAverage, machine, startInference } from './lib/procs.mjs';
 import { median, round } from './lib/stats.mjs';
-
-function args(argv) {
-  const a = {};
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) a[k] = 'true';
-    else a[k] = argv[++i];
-  }
-  return a;
-}
+import { args } from './lib/args.mjs';
 
 /** Single-image latency: c=1 over gRPC with the service defaults and with two sessions of 1 thread. */
 async function runLatency({ modelDir, images, repeats, requests, log }) {
@@ -75,7 +66,7 @@ async function runLatency({ modelDir, images, repeats, requests, log }) {
 
 const a = args(process.argv.slice(2));
 const quick = a.quick === 'true';
-const models = (a.models ?? 'models/facade-ads-full/2,models/facade-ads/2').split(',').map((m) => path.resolve(REPO, m));
+const models = a.models ? a.models.split(',').map((m) => path.resolve(REPO, m)) : [path.join(REPO, 'models', 'facade-ads-full', '2'), defaultModelDir()];
 const concurrencies = (a.concurrency ?? (quick ? '1,10' : '1,10,50')).split(',').map(Number);
 const repeats = Number(a.repeats ?? (quick ? 1 : 3));
 const cellSeconds = Number(a['cell-seconds'] ?? (quick ? 3 : 10));

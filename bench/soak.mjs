@@ -21,21 +21,12 @@ import { createInterface } from 'node:readline';
 import { closedLoop } from './lib/load.mjs';
 import { httpAgent, isTableCode, multipartBody, postRaw, segment, segmenterClient } from './lib/clients.mjs';
 import { badInputs, loadImages, resizedSet } from './lib/images.mjs';
-import { REPO, SEGSERVE_BIN, baseEnv, launch, loadAverage, machine, memory } from './lib/procs.mjs';
+import { REPO, SEGSERVE_BIN, baseEnv, defaultModelDir, launch, loadAverage, machine, memory } from './lib/procs.mjs';
 import { chartSvg, writePng } from './lib/plot.mjs';
 import { countBy, mean, round, slope } from './lib/stats.mjs';
 import { createServer } from 'node:net';
 import { parseStartupLine } from '@segserve/proto';
-
-function args(argv) {
-  const a = {};
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) a[k] = 'true';
-    else a[k] = argv[++i];
-  }
-  return a;
-}
+import { args } from './lib/args.mjs';
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -96,7 +87,7 @@ if (a.replot) {
   process.exit(0);
 }
 const minutes = Number(a.minutes ?? 20);
-const modelDir = path.resolve(REPO, a.model ?? 'models/facade-ads/2');
+const modelDir = a.model ? path.resolve(REPO, a.model) : defaultModelDir();
 const candidateDir = a.candidate ? path.resolve(REPO, a.candidate) : undefined;
 const rolloutAt = Number(a['rollout-at'] ?? 0.25);
 const concurrency = Number(a.concurrency ?? 4);

@@ -7,11 +7,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { chooseDefaultModel } from '@segserve/cli';
 import { parseStartupLine } from '@segserve/proto';
 import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEGSERVE_BIN = path.join(REPO, 'packages', 'cli', 'dist', 'bin.js');
+
+/** The bundled default model's directory, as `segserve start` serves it (models/facade-ads/DEFAULT names it). */
+export function defaultModelDir() {
+  return chooseDefaultModel(REPO).dir;
+}
 
 /**
  * The environment a pod sees — the container image's glibc malloc settings (docs/architecture.md#memory-and-admission-by-cost,

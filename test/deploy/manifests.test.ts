@@ -194,34 +194,40 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     }
   });
 
-  it('RBAC (docs/reliability.md item 37): only the promoter, only get/list/watch/patch on its inference Deployments, by name', () => {
+  it('RBAC (docs/reliability.md item 37): only the promoter, only get/list/watch/patch on its inference Deployments, by name, and create on events', () => {
     const objects = render(overlay);
     const roles = byKind(objects, 'Role');
     expect(roles.map((r) => r.metadata.name)).toEqual(['promoter']);
     const rules: Json[] = roles[0]!['rules'];
-    expect(rules).toHaveLength(1);
-    const rule = rules[0];
+    expect(rules).toHaveLength(2);
+    const [rule, events] = rules;
     expect(rule.apiGroups).toEqual(['apps']);
     expect(rule.resources).toEqual(['deployments']);
     for (const verb of rule.verbs) expect(['get', 'list', 'watch', 'patch']).toContain(verb);
-    // The verbs are the ones the Kubernetes driver needs: each AppsV1Api call it makes maps to one.
-    const driver = readFileSync(path.join(REPO_ROOT, 'services', 'promoter', 'src', 'adapters', 'kubernetes-deployer.ts'), 'utf8');
+    // Events: create only, in the namespace (a Role), on events.k8s.io.
+    expect(events).toEqual({ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] });
+    // The verbs are the ones the Kubernetes driver needs: each API call it makes maps to one.
+    const source = (file: string): string => readFileSync(path.join(REPO_ROOT, 'services', 'promoter', 'src', 'adapters', file), 'utf8');
+    const driver = source('kubernetes-deployer.ts') + source('kubernetes-events.ts');
     const VERB: Record<string, string> = { read: 'get', patch: 'patch', list: 'list', watch: 'watch', replace: 'update', create: 'create', delete: 'delete' };
     const calls = [...new Set([...driver.matchAll(/\.(read|patch|list|watch|replace|create|delete)Namespaced(\w+)\(/g)].map((m) => `${m[1]}:${m[2]}`))];
     expect(calls.length).toBeGreaterThan(0);
+    const onDeployments = calls.filter((c) => c.endsWith(':Deployment'));
     for (const call of calls) {
       const [op, what] = call.split(':') as [string, string];
-      expect(what, `the driver calls ${call} — not on a Deployment`).toBe('Deployment');
-      expect(rule.verbs, `the driver calls ${call}`).toContain(VERB[op]);
+      expect(['Deployment', 'Event'], `the driver calls ${call} — neither a Deployment nor an Event`).toContain(what);
+      expect((what === 'Deployment' ? rule : events).verbs, `the driver calls ${call}`).toContain(VERB[op]);
     }
-    expect([...rule.verbs].sort(), 'verbs the driver never uses').toEqual([...new Set(calls.map((c) => VERB[c.split(':')[0]!]))].sort());
+    expect(calls.filter((c) => c.endsWith(':Event'))).toEqual(['create:Event']);
+    expect([...rule.verbs].sort(), 'verbs the driver never uses').toEqual([...new Set(onDeployments.map((c) => VERB[c.split(':')[0]!]))].sort());
     expect([...rule.resourceNames].sort()).toEqual([...INFERENCE].sort());
     for (const name of rule.resourceNames) find(objects, 'Deployment', name);
     for (const r of rules) {
       expect(r.resources.join()).not.toMatch(/secrets|pods|exec|\*/);
-      expect(r.verbs.join()).not.toMatch(/\*|create|delete|update|escalate|bind|impersonate/);
+      expect(r.verbs.join()).not.toMatch(/\*|delete|update|escalate|bind|impersonate/);
       expect(r.apiGroups.join()).not.toContain('*');
     }
+    expect(rule.verbs.join()).not.toMatch(/create/);
     const bindings = byKind(objects, 'RoleBinding');
     expect(bindings).toHaveLength(1);
     expect(bindings[0]!['roleRef']).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'promoter' });

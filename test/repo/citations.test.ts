@@ -1,7 +1,7 @@
 // The repository stands on its own: nothing in it cites a design, style, team or test-plan
 // document that lives outside it, and every `docs/architecture.md#<anchor>` and
 // `docs/reliability.md item <n>` it cites exists (docs/architecture.md#tests). Runs in the unit
-// project: a fast grep over the tracked files.
+// project: a fast grep over the tracked files. And the README stays short.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -54,6 +54,12 @@ function hits(files: { file: string; text: string }[], re: RegExp): string[] {
 }
 
 const files = trackedTextFiles();
+
+describe('the README', () => {
+  it('stays a guide a person reads: at most 12 KB (details belong in docs/)', () => {
+    expect(readFileSync(path.join(ROOT, 'README.md')).length).toBeLessThanOrEqual(12 * 1024);
+  });
+});
 
 describe('the repository cites only itself', () => {
   it('finds the tracked files', () => {

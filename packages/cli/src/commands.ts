@@ -17,10 +17,11 @@ const start = async (): Promise<CliEntry> => (await import('./start.js')).run;
 const stack = async (): Promise<CliEntry> => (await import('./stack.js')).run;
 const intake = async (): Promise<CliEntry> => (await import('./intake.js')).run;
 const rollout = async (): Promise<CliEntry> => (await import('./rollout.js')).run;
+const evaluate = async (): Promise<CliEntry> => (await import('./eval.js')).run;
 
 export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   inference: { summary: 'one inference server on a model directory (--model <dir>)', load: inference },
-  eval: { summary: 'mIoU, per-class IoU, latency and peak RSS on a golden set', load: inference },
+  eval: { summary: 'mIoU, per-class IoU, latency and peak RSS on a golden set; --against <stable dir>: paired, as ratios', load: evaluate },
   gateway: { summary: 'the REST + gRPC front door', load: gateway },
   start: { summary: 'inference + gateway on the bundled default model (what `npm start` runs)', load: start },
   promoter: { summary: 'the rollout controller', load: promoter },

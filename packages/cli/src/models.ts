@@ -33,20 +33,23 @@ export function describeModel(dir: string, note: string): ModelChoice {
 }
 
 /**
- * The bundled default version (issue 4: `models/facade-ads/2`, the reduced PSPNet-ResNet18 that
- * meets the study's targets). Other bundled versions are candidates for promotion demos, so
- * "newest" is not "default". A `models/facade-ads/DEFAULT` file (one version per line) overrides.
+ * The one place that names the default model: `models/facade-ads/DEFAULT`, one version per line
+ * (`2`: the reduced PSPNet-ResNet18 that meets the study's targets). `start`, `stack`, the
+ * benchmarks (bench/lib/procs.mjs) and the README's commands all follow it; a better model
+ * becomes the default by changing that file. Other bundled versions are candidates for the
+ * promotion demos, so "newest" is not "default".
  */
-export const BUNDLED_DEFAULT_VERSION = '2';
+export const DEFAULT_MODEL_FILE = path.join('models', 'facade-ads', 'DEFAULT');
 
 /**
- * The model `start` serves: models/facade-ads/<DEFAULT file, else 2, else the newest>, and while
- * none is in the repository, the tiny test fixture so that the command still works.
+ * The model `start` serves: models/facade-ads/<the DEFAULT file's version>, else the newest
+ * version, and while none is in the repository, the tiny test fixture so that the command
+ * still works.
  */
 export function chooseDefaultModel(root: string = REPO_ROOT): ModelChoice {
   const bundled = path.join(root, 'models', 'facade-ads');
-  const marker = path.join(bundled, 'DEFAULT');
-  const preferred = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : BUNDLED_DEFAULT_VERSION;
+  const marker = path.join(root, DEFAULT_MODEL_FILE);
+  const preferred = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : '';
   if (preferred !== '' && isModelDir(path.join(bundled, preferred))) return describeModel(path.join(bundled, preferred), 'the bundled default model');
   const newest = versionDirs(bundled)[0];
   if (newest) return describeModel(path.join(bundled, newest), 'the bundled default model');

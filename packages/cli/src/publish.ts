@@ -4,17 +4,17 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyPair } from '@nats-io/nkeys';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
-import { EXPERIMENT_HEADERS, NATS_NAMES, SegserveError, parseExperimentResult, type ExperimentResult, type ModelManifest } from '@segserve/proto';
-import { defaultExperimentId, ensureNatsObjects, ModelRegistry, signResult, type NatsLimits, type UploadProgress } from '@segserve/promoter';
+import { EXPERIMENT_HEADERS, NATS_NAMES, SegserveError, parseExperimentResult, type ExperimentBaseline, type ExperimentResult, type ModelManifest } from '@segserve/proto';
+import { defaultExperimentId, defaultGoldenDir, ensureNatsObjects, ModelRegistry, signResult, type NatsLimits, type UploadProgress } from '@segserve/promoter';
 import { goldenSetDigest } from '@segserve/runtime';
 
 export interface PublishOptions {
   readonly nc: NatsConnection;
   /** A model version directory: model.onnx + model.json. */
   readonly modelDir: string;
-  /** Claimed figures: a metrics object, or `{metrics, golden?: {sha256}, source?, id?}`; default model.json `metrics`. */
+  /** Claimed figures: a metrics object, or `{metrics, golden?: {sha256}, source?, id?, baseline?}` (`segserve eval --against --out`); default model.json `metrics`. */
   readonly resultFile?: string;
-  /** Golden set whose digest goes into the result when the result file has none (default `<modelDir>/../golden`). */
+  /** Golden set whose digest goes into the result when the result file has none (default `<modelDir>/../<the newest set the model's policy accepts>`). */
   readonly goldenDir?: string;
   readonly id?: string;
   readonly key: KeyPair;
@@ -37,6 +37,8 @@ export interface Published {
 
 interface ResultFile {
   readonly metrics: Record<string, number>;
+  /** The second form (`segserve eval --against --out`): the stable measured in the same run. */
+  readonly baseline?: ExperimentBaseline;
   readonly goldenSha256?: string;
   readonly source?: ExperimentResult['source'];
   readonly id?: string;
@@ -58,6 +60,7 @@ async function readResultFile(file: string): Promise<ResultFile> {
     ...(golden?.sha256 ? { goldenSha256: golden.sha256 } : {}),
     ...(obj['source'] ? { source: obj['source'] as ExperimentResult['source'] } : {}),
     ...(typeof obj['id'] === 'string' ? { id: obj['id'] } : {}),
+    ...(obj['baseline'] !== undefined ? { baseline: obj['baseline'] as ExperimentBaseline } : {}),
   };
 }
 
@@ -77,7 +80,7 @@ export async function publishModel(o: PublishOptions): Promise<Published> {
   if (!metrics || Object.keys(metrics).length === 0) {
     throw new SegserveError('INVALID_INPUT', `no claimed metrics: ${path.join(o.modelDir, 'model.json')} has none; pass --result <metrics.json>`);
   }
-  const goldenDir = o.goldenDir ?? path.join(o.modelDir, '..', 'golden');
+  const goldenDir = o.goldenDir ?? (await defaultGoldenDir(o.modelDir));
   const goldenSha256 =
     file?.goldenSha256 ??
     manifestGoldenSha(upload.manifest) ??
@@ -89,6 +92,7 @@ export async function publishModel(o: PublishOptions): Promise<Published> {
     version: upload.manifest.version,
     artifact: { sha256: upload.onnx.sha256, size: upload.onnx.size },
     metrics,
+    ...(file?.baseline !== undefined ? { schema_version: 2 as const, baseline: file.baseline } : {}),
     golden: { sha256: goldenSha256 },
     source: file?.source ?? o.source,
   };

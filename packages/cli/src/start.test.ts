@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chooseDefaultModel, sampleImage } from './models.js';
+import { chooseDefaultModel, DEFAULT_MODEL_FILE, REPO_ROOT, sampleImage } from './models.js';
 import { banner, shellQuote } from './start.js';
 
 let root: string;
@@ -25,10 +25,17 @@ describe('chooseDefaultModel', () => {
     expect(chooseDefaultModel(root)).toMatchObject({ name: 'tiny-seg', version: '2', note: expect.stringContaining('tiny') as string });
   });
 
-  it('prefers facade-ads/2 over newer candidates', () => {
+  it('prefers the DEFAULT file\'s version over newer candidates', () => {
     addModel('test/fixtures/models/tiny-seg/1', 'tiny-seg', '1');
     for (const v of ['2', '4', '10']) addModel(`models/facade-ads/${v}`, 'facade-ads', v);
+    writeFileSync(path.join(root, DEFAULT_MODEL_FILE), '2\n');
     expect(chooseDefaultModel(root)).toMatchObject({ name: 'facade-ads', version: '2', note: 'the bundled default model' });
+  });
+
+  it('the repository names its default in one place, and it is a committed model', () => {
+    const model = chooseDefaultModel();
+    expect(readFileSync(path.join(REPO_ROOT, DEFAULT_MODEL_FILE), 'utf8').trim()).toBe(model.version);
+    expect(model.dir).toBe(path.join(REPO_ROOT, 'models', 'facade-ads', model.version));
   });
 
   it('follows a DEFAULT file, else takes the newest version (numeric order)', () => {

@@ -46,4 +46,24 @@ describe('status formatting', () => {
     expect(watchLine(canary, NOW)).toBe('10:00:30  facade-ads  Canary 2 (25%)  candidate 4  stable 3  last check pass (failed 1)');
     expect(watchLine({ ...canary, phase: 'Failed', canary: null, reason: 'manual rollback: bad' }, NOW)).toBe('10:00:30  facade-ads  Failed  candidate 4  stable 3  — manual rollback: bad');
   });
+
+  it('says in words what a hold is waiting for', () => {
+    const held: RolloutRecord = { ...canary, last_verdict: 'hold', holds: 2, last_checks: [{ check: 'requests', result: 'hold', value: 8, threshold: 50, detail: 'the canary served 8 requests (fewer than 50)' }] };
+    expect(watchLine(held, NOW)).toBe(
+      '10:00:30  facade-ads  Canary 2 (25%)  candidate 4  stable 3  last check hold (failed 1)  — holding (2 in a row): waiting for 50 requests to the canary in the window (8 so far; the golden set is replayed through it)',
+    );
+    const baking: RolloutRecord = {
+      ...held,
+      phase: 'Baking',
+      canary: null,
+      bake_until: '2026-11-27T10:01:10.000Z',
+      bake_extensions: 1,
+      bake_passes: 0,
+      last_checks: [{ check: 'latency_ratio', result: 'hold', value: 1.12, low: 0.91, high: 1.43, threshold: 1.2, detail: 'p95 …' }],
+    };
+    expect(watchLine(baking, NOW)).toBe(
+      '10:00:30  facade-ads  Baking (ends in 40s, extended 1× for lack of a passing check)  candidate 4  stable 3  last check hold (failed 1)  — holding (2 in a row): waiting for a p95 ratio decisively under or over ×1.2 (now ×1.12, interval ×0.91–×1.43; more requests narrow it)',
+    );
+    expect(statusText(baking, NOW)).toContain('  passing checks during the bake: 0 (Succeeded needs one)\n');
+  });
 });

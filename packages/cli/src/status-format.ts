@@ -1,5 +1,5 @@
 // Human-readable rollout state for `segserve rollout status|watch` (pure: `now` is passed).
-import type { RolloutRecord } from '@segserve/promoter';
+import { holdExplanation, type RolloutRecord } from '@segserve/promoter';
 
 function ago(iso: string | undefined, now: Date): string {
   if (!iso) return '';
@@ -26,12 +26,19 @@ export function phaseLabel(s: RolloutRecord, now: Date, steps?: number): string 
     case 'Canary':
       return `Canary ${(s.step ?? 0) + 1}${steps ? `/${steps}` : ''} (${s.canary?.weight ?? 0}%)`;
     case 'Baking':
-      return `Baking (ends ${until(s.bake_until, now)})`;
+      return `Baking (ends ${until(s.bake_until, now)}${s.bake_extensions ? `, extended ${s.bake_extensions}× for lack of a passing check` : ''})`;
     case 'Failed':
       return s.restore ? `Failed (restoring ${s.restore.version})` : 'Failed';
     default:
       return s.phase;
   }
+}
+
+/** What a held check is waiting for, in words; empty unless the last check held. */
+export function holding(s: RolloutRecord): string {
+  if (s.last_verdict !== 'hold' || !s.last_checks || (s.phase !== 'Canary' && s.phase !== 'Baking')) return '';
+  const why = holdExplanation(s.last_checks, s.phase === 'Canary' ? 'canary' : 'new stable');
+  return why ? `holding (${s.holds ?? 1} in a row): ${why}` : '';
 }
 
 /** One line per change, for `rollout watch`. */
@@ -42,6 +49,7 @@ export function watchLine(s: RolloutRecord, now: Date): string {
   if (s.last_verdict && s.last_check_at && (s.phase === 'Canary' || s.phase === 'Baking')) parts.push(`last check ${s.last_verdict} (failed ${s.failed_checks ?? 0})`);
   if ((s.phase === 'Failed' || s.phase === 'Succeeded') && s.reason) parts.push(`— ${s.reason}`);
   else if (s.rollback_requested) parts.push(`— rollback requested: ${s.rollback_requested.reason}`);
+  else if (holding(s)) parts.push(`— ${holding(s)}`);
   return parts.join('  ');
 }
 
@@ -60,6 +68,8 @@ export function statusText(s: RolloutRecord, now: Date): string {
     lines.push(`  last check ${ago(s.last_check_at, now)}: ${s.last_verdict ?? '?'}, failed checks so far ${s.failed_checks ?? 0}`);
     for (const c of s.last_checks) lines.push(`    ${c.check.padEnd(14)}${c.result.padEnd(6)}${fmtValue(c.check, c.value).padEnd(10)}${c.detail}`);
   }
+  if (holding(s)) lines.push(`  ${holding(s)}`);
+  if (s.phase === 'Baking') lines.push(`  passing checks during the bake: ${s.bake_passes ?? 0} (Succeeded needs one)`);
   if ((s.phase === 'Canary' || s.phase === 'Baking') && s.next_check_at) lines.push(`  next check ${until(s.next_check_at, now)}`);
   lines.push(`  updated  ${s.updated_at} (revision ${s.revision})`);
   return `${lines.join('\n')}\n`;

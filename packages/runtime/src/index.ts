@@ -13,3 +13,4 @@ export * from './grpc-edge.js';
 export * from './grpc-preframed.js';
 export * from './cgroup.js';
 export * from './golden/index.js';
+export * from './png.js';

@@ -56,12 +56,12 @@ describe('segment', () => {
     expect(Buffer.from(body['mask'] as string, 'base64')).toEqual(fakeMaskPng(6, 4, 2));
   });
 
-  it('?format=color asks upstream for RAW and answers a palette PNG', async () => {
+  it('?format=color answers the upstream PNG as a palette PNG (same scanlines, class colours)', async () => {
     const res = await segment(form({ image: fakeImage() }), { query: '?format=color' });
     expect(res.status).toBe(200);
     const png = Buffer.from(await res.arrayBuffer());
     expect(png.readUInt8(25)).toBe(3); // IHDR colour type: palette
-    expect(up.calls.at(-1)?.format).toBe('RAW');
+    expect(up.calls.at(-1)?.format).toBe('PNG');
     const idatAt = png.indexOf('IDAT');
     const scan = inflateSync(png.subarray(idatAt + 4, idatAt + 4 + png.readUInt32BE(idatAt - 4)));
     expect([...scan.subarray(0, 7)]).toEqual([0, 0, 1, 0, 1, 0, 1]);

@@ -2,7 +2,7 @@
 export type * from './domain/ports.js';
 // Rollout: the pure state machine and canary analysis, the runner, the state store.
 export { analysisWindowSeconds, decide, desiredTracks, initialRecord, isSettled, observationsNeeded, outcomeOf, rollbackRefusal, startRollout, type CandidateRecord, type Decision, type Observation, type RolloutEvent, type RolloutRecord, type RolloutSettings } from './domain/rollout.js';
-export { analyzeBake, analyzeCanary, type Analysis, type Check, type CheckName, type CheckResult, type Verdict } from './domain/canary-analysis.js';
+export { analyzeBake, analyzeCanary, holdExplanation, type Analysis, type Check, type CheckName, type CheckResult, type Verdict } from './domain/canary-analysis.js';
 export { Rollouts, type RollbackAnswer, type RolloutsOptions } from './rollout/rollouts.js';
 export { ModelController, type ControllerDeps, type RolloutEventSink, type RolloutStateStore } from './rollout/controller.js';
 export { RolloutStore, RolloutConflictError, type StoredRollout } from './adapters/rollout-store.js';
@@ -19,7 +19,10 @@ export { GrpcGoldenReplayer } from './rollout/golden-replay.js';
 export { parseConfig, ConfigError, type PromoterConfig } from './config.js';
 // What the `segserve` client commands (packages/cli: publish, keys, decisions, rollout, rollback)
 // use: the stores they read, the signing keys, the upload and the formats the promoter shares.
-export { durationMs, fmt } from './domain/policy.js';
+export { defaultGoldenSet, durationMs, fmt } from './domain/policy.js';
+export { BUNDLED_POLICIES, defaultGoldenDir, loadPolicies } from './intake/policies.js';
+export { describeRatio, type RatioInterval } from './domain/ratio.js';
+export { measureAgainst, type AgainstOptions, type AgainstReport, type PairedClaims } from './verify/against.js';
 export { defaultExperimentId } from './domain/experiment-result.js';
 export { DecisionStore } from './adapters/decision-store.js';
 export { ensureNatsObjects, type NatsLimits } from './adapters/nats-setup.js';

@@ -14,12 +14,13 @@ import { PrometheusMetrics } from './adapters/prometheus-metrics.js';
 import { RolloutStore } from './adapters/rollout-store.js';
 import { ScrapeMetrics } from './adapters/scrape-metrics.js';
 import { ConfigError, PROMOTER_VARS, parseConfig, type PromoterConfig } from './config.js';
-import { parsePolicy, type Policy } from './domain/policy.js';
+import { defaultGoldenSet, parsePolicy, type Policy } from './domain/policy.js';
 import type { Logger, MetricsSource, ModelDeployer, ModelRef } from './domain/ports.js';
 import { initialRecord, type RolloutSettings } from './domain/rollout.js';
 import { createIntake, loadPolicies } from './intake/index.js';
 import { serveRollbacks } from './rollout/control.js';
-import { jetStreamEventSink } from './rollout/events.js';
+import { jetStreamEventSink, withViews } from './rollout/events.js';
+import type { RolloutEventSink } from './rollout/controller.js';
 import { GrpcGoldenReplayer } from './rollout/golden-replay.js';
 import { startHttpEndpoint } from './adapters/http-endpoint.js';
 import { createLogger } from '@segserve/runtime';
@@ -87,12 +88,17 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
   const stateDir = path.join(os.tmpdir(), `segserve-promoter-${createHash('sha256').update(natsUrl).digest('hex').slice(0, 12)}`);
   let local: LocalDeployer | undefined;
   let deployer: ModelDeployer;
+  const views: { name: string; sink: RolloutEventSink }[] = [];
   if (config.deployer === 'local') {
     local = await LocalDeployer.create({ command, env: childEnv, resolve, stateDir, envFor: (ref) => config.localVersionEnv[ref.version], log });
     deployer = local;
   } else {
     const { KubernetesDeployer } = await import('./adapters/kubernetes-deployer.js');
-    deployer = await KubernetesDeployer.fromEnvironment({ log });
+    const { KubernetesRolloutEvents } = await import('./adapters/kubernetes-events.js');
+    const kube = await KubernetesDeployer.fromEnvironment({ log });
+    deployer = kube;
+    // Every phase change, check and rollback also as a Kubernetes Event on the Deployments.
+    if (kube.eventsApi) views.push({ name: 'kubernetes events', sink: new KubernetesRolloutEvents({ api: kube.eventsApi, deployments: kube, log }) });
   }
   const localTargets = local;
   const scrape = config.prometheusUrl ? undefined : new ScrapeMetrics({ endpoints: () => localTargets?.scrapeTargets() ?? [] }).start();
@@ -104,8 +110,8 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
     deployer,
     verifier,
     metrics,
-    replayer: new GrpcGoldenReplayer({ goldenRoot: config.goldenRoot }),
-    events: jetStreamEventSink(objects.js),
+    replayer: new GrpcGoldenReplayer({ goldenRoot: config.goldenRoot, goldenSet: (model) => defaultGoldenSet(policies.get(model)) }),
+    events: withViews(jetStreamEventSink(objects.js), views, log),
     telemetry,
     settings: settingsFor(policies, config.deployer),
     log,

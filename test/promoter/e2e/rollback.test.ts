@@ -9,9 +9,11 @@ let load: Load;
 let stableTarget: string;
 
 beforeAll(async () => {
-  // The candidate (version 1) answers 300 ms late: the golden-set verification (wide latency
-  // tolerance in the test policy) lets it through; the canary's p95 ratio does not.
-  stack = await E2eStack.start({ versionEnv: { '1': { SEGSERVE_FAULT_DELAY_MS: '300' } } });
+  // The candidate (version 1) answers 1.5 s late: the golden-set verification (wide latency
+  // tolerance in the test policy) lets it through; the canary's p95 ratio does not. The delay
+  // must dwarf the stable's p95 on a loaded machine (where a tiny model's p95 through the
+  // gateway reaches hundreds of ms), or the ratio stays under the limit and the canary passes.
+  stack = await E2eStack.start({ versionEnv: { '1': { SEGSERVE_FAULT_DELAY_MS: '1500' } } });
   stableTarget = (await stack.state())?.stable?.target ?? '';
   load = stack.startLoad();
 }, 300_000);
@@ -34,7 +36,7 @@ describe('rollback end to end', () => {
     expect(output).toMatch(/decision\s+rolled_back\s+\[canary_analysis_failed\]/);
     const s = await stack.state();
     expect(s).toMatchObject({ phase: 'Failed', outcome: 'rolled_back', reason_code: 'canary_analysis_failed', canary: null, stable: { version: '2', target: stableTarget } });
-    expect(s?.reason).toMatch(/2 failed checks \(max 2\).*p95 .* limit ×8/);
+    expect(s?.reason).toMatch(/2 failed checks \(max 2\).*p95 .* limit ×5/);
     // Latency under load is noisy: a check may pass before two fail, but it never gets promoted.
     const phases = stack.phases(id);
     expect(phases.slice(0, 2)).toEqual(['Verifying', 'Canary@10']);

@@ -125,6 +125,42 @@ describe('segserve keys / publish / decisions', () => {
   });
 });
 
+describe('segserve eval --against, then publish: a result of the second form', () => {
+  it('measures the candidate paired with the stable, writes the claims, and publish sends them with the baseline', async () => {
+    const candidate = path.join(FIXTURE_MODELS, 'tiny-seg', '1');
+    const stable = path.join(FIXTURE_MODELS, 'tiny-seg', '2');
+    const out = path.join(dir.path, 'paired.json');
+    const evaluated = await segserve(['eval', '--model', candidate, '--against', stable, '--golden', TINY_GOLDEN, '--passes', '2', '--out', out]);
+    expect(evaluated.code, evaluated.out).toBe(0);
+    expect(evaluated.out).toMatch(/candidate tiny-seg\/1 {2}against {2}stable tiny-seg\/2 {3}\(6 golden images × 2 passes = 12 pairs, alternating\)/);
+    expect(evaluated.out).toMatch(/latency p95\s+[\d.]+ ms\s+[\d.]+ ms\s+×[\d.]+ \(90 % interval ×[\d.]+–×[\d.]+, 12 pairs\)/);
+    const claims = JSON.parse(await readFile(out, 'utf8')) as { schema_version: number; metrics: Record<string, number>; baseline: { version: string; sha256: string; metrics: Record<string, number>; intervals: Record<string, [number, number]>; pairs: number }; golden: { sha256: string } };
+    const stableSha = (JSON.parse(await readFile(path.join(stable, 'model.json'), 'utf8')) as { sha256: string }).sha256;
+    expect(claims).toMatchObject({ schema_version: 2, baseline: { version: '2', sha256: stableSha, pairs: 12 }, golden: { sha256: world.goldenSha } });
+    // mIoU is deterministic: the same as the single-model evaluation.
+    expect(claims.metrics['miou']).toBeCloseTo(0.9729, 3);
+    expect(claims.baseline.metrics['miou']).toBeCloseTo(0.9723, 3);
+    expect(claims.baseline.intervals['latency_ms_p95']?.[0]).toBeLessThanOrEqual(claims.metrics['latency_ms_p95']! / claims.baseline.metrics['latency_ms_p95']! + 1e-3);
+
+    const published = await segserve(['publish', '--model', candidate, '--result', out, '--golden', TINY_GOLDEN, '--id', 'tiny-seg-1-paired'], { SEGSERVE_NATS_URL: world.nats.url, SEGSERVE_SIGNING_SEED: world.keys.seed });
+    expect(published.code, published.out).toBe(0);
+    const decided = await world.waitDecision('tiny-seg-1-paired');
+    expect(decided).toMatchObject({ status: 'promoted', claimed: claims.metrics });
+    expect(runner.calls.at(-1)).toMatchObject({ id: 'tiny-seg-1-paired', baseline: claims.baseline });
+    expect(decided.details).toMatchObject({ baseline: claims.baseline, claimed_ratios: { latency_ms_p95: { samples: 12 } } });
+  });
+
+  it('refuses what cannot be compared', async () => {
+    const same = await segserve(['eval', '--model', path.join(FIXTURE_MODELS, 'tiny-seg', '1'), '--against', path.join(FIXTURE_MODELS, 'tiny-seg', '1'), '--golden', TINY_GOLDEN]);
+    expect(same.code).toBe(1);
+    expect(same.out).toMatch(/have the same model.onnx: nothing to compare/);
+    const other = await segserve(['eval', '--model', path.join(FIXTURE_MODELS, 'tiny-seg', '1'), '--against', path.join(FIXTURE_MODELS, 'tiny-prob', '1'), '--golden', TINY_GOLDEN]);
+    expect(other.code).toBe(1);
+    expect(other.out).toMatch(/is model 'tiny-seg' but .* is 'tiny-prob'/);
+    expect((await segserve(['eval', '--against', 'x'])).code).toBe(2);
+  });
+});
+
 describe('loading a published version from the object store', () => {
   it('an inference process started on segserve_models/tiny-seg/2 serves the same masks as the directory', async () => {
     const manifest = JSON.parse(await readFile(path.join(FIXTURE_MODELS, 'tiny-seg', '2', 'model.json'), 'utf8')) as { sha256: string };

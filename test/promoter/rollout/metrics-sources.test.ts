@@ -79,10 +79,12 @@ describe('metrics sources', () => {
     expect(canary.requests).toBe(40);
     expect(canary.errors).toBeGreaterThan(0);
     expect(stable.latencyP95Seconds).toBeGreaterThan(0);
+    // The histogram behind the p95 (the latency ratio's uncertainty comes from it): every request in +Inf.
+    expect(stable.latencyBuckets?.get(Infinity)).toBe(25);
     expect(stable.rssBytes).toBeGreaterThan(10 * 2 ** 20);
     expect(stable.memoryLimitBytes).toBeGreaterThan(stable.rssBytes ?? 0);
     // The wrong version on a track has no figures.
-    expect(await scrape.trackMetrics('tiny-seg', '2', 'stable', 600)).toMatchObject({ requests: 0, latencyP95Seconds: null, rssBytes: null });
+    expect(await scrape.trackMetrics('tiny-seg', '2', 'stable', 600)).toMatchObject({ requests: 0, latencyP95Seconds: null, latencyBuckets: null, rssBytes: null });
 
     // A 1 s window after a snapshot: only what happened since.
     await scrape.trackMetrics('tiny-seg', '1', 'stable', 1);
@@ -109,14 +111,25 @@ describe('metrics sources', () => {
     expect(stable.errors).toBe(0);
     expect(canary.errors).toBeGreaterThan(0);
     expect(stable.latencyP95Seconds).toBeGreaterThan(0);
+    // increase() extrapolates: about the requests of the window, in the +Inf bucket.
+    expect(stable.latencyBuckets?.get(Infinity)).toBeGreaterThanOrEqual(40);
     expect(stable.rssBytes).toBeGreaterThan(10 * 2 ** 20);
     expect(stable.memoryLimitBytes).toBeGreaterThan(stable.rssBytes ?? 0);
-    expect(await source.trackMetrics('tiny-seg', '9', 'canary', 120)).toEqual({ requests: 0, errors: 0, latencyP95Seconds: null, rssBytes: null, memoryLimitBytes: null });
+    expect(await source.trackMetrics('tiny-seg', '9', 'canary', 120)).toEqual({ requests: 0, errors: 0, latencyP95Seconds: null, latencyBuckets: null, rssBytes: null, memoryLimitBytes: null });
   });
 
   it('Prometheus unreachable: an error the controller turns into a hold', async () => {
     const source = new PrometheusMetrics({ url: 'http://127.0.0.1:1', timeoutMs: 1_000 });
     expect(await source.isOnline()).toBe(false);
     await expect(source.trackMetrics('tiny-seg', '1', 'stable', 30)).rejects.toThrow();
+  });
+
+  it('the golden replayer replays the golden set it is told (the policy\'s newest accepted one; last: its requests would count in the windows above)', async () => {
+    const signal = new AbortController().signal;
+    const missing = new GrpcGoldenReplayer({ goldenRoot: golden.path, goldenSet: () => 'golden-2' });
+    await expect(missing.replay('tiny-seg', v1.grpc, 2, signal)).rejects.toThrow(/tiny-seg\/golden-2\/images/);
+    await symlink(path.join(REPO_ROOT, 'test/fixtures/golden-tiny'), path.join(golden.path, 'tiny-seg', 'golden-2'));
+    const newer = new GrpcGoldenReplayer({ goldenRoot: golden.path, goldenSet: (model) => (model === 'tiny-seg' ? 'golden-2' : 'golden') });
+    expect(await newer.replay('tiny-seg', v1.grpc, 3, signal)).toEqual({ sent: 3, failed: 0 });
   });
 });

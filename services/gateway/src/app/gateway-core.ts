@@ -1,10 +1,10 @@
 // The one core both edges call (convert at the edge: docs/architecture.md#conventions). REST and gRPC turn their wire
 // formats into these calls; routing, deadlines, error parsing and metrics happen here once.
 import { loadProtos, SegserveError, toSegserveError, type RolloutState, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
-import { encodeLengthDelimitedHead, encodeStringField, encodeVarintField, lastString } from '@segserve/runtime';
+import { deflateSync } from 'node:zlib';
+import { encodeLengthDelimitedHead, encodeStringField, encodeVarintField, lastString, PNG_SIGNATURE, pngChunk, pngHeader } from '@segserve/runtime';
 import type { GatewayMetrics, Protocol } from '../adapters/metrics.js';
 import type { Logger } from '@segserve/runtime';
-import { encodePalettePng } from '../domain/palette-png.js';
 import { routeWeights, trackState } from '../domain/routing.js';
 import type { Router } from './router.js';
 import { unaryCall, type CallContext } from './upstream-call.js';
@@ -28,7 +28,8 @@ export function segmentRequestHeader(model: string, version: string, maskFormat:
 }
 
 /** A 1×1 PNG: the cheapest image that still makes an upstream name its classes. */
-const PROBE_IMAGE = encodePalettePng(Uint8Array.of(0), 1, 1, 1);
+/** A 1×1 greyscale PNG: the smallest image that makes the upstream name its classes. */
+const PROBE_IMAGE = Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', pngHeader(1, 1, 8, 0)), pngChunk('IDAT', deflateSync(Uint8Array.of(0, 0))), pngChunk('IEND', new Uint8Array(0))]);
 
 export interface SegmentInput {
   readonly model: string;

@@ -1,70 +1,59 @@
 import { describe, expect, it } from 'vitest';
-import { inflateSync } from 'node:zlib';
-import { classColor, encodePalettePng, encodePalettePngAsync, hexColor } from './palette-png.js';
+import { deflateSync, inflateSync } from 'node:zlib';
+import sharp from 'sharp';
+import { PNG_SIGNATURE, pngChunk, pngHeader, readPngChunks } from '@segserve/runtime';
+import { classColor, hexColor, paletteMaskPng } from './palette-png.js';
 
-/** Minimal PNG chunk reader, enough to check what we wrote. */
-function chunks(png: Buffer): Map<string, Buffer> {
-  expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-  const out = new Map<string, Buffer>();
-  let at = 8;
-  while (at < png.length) {
-    const len = png.readUInt32BE(at);
-    const type = png.toString('ascii', at + 4, at + 8);
-    out.set(type, Buffer.concat([out.get(type) ?? Buffer.alloc(0), png.subarray(at + 8, at + 8 + len)]));
-    at += 12 + len;
-  }
-  return out;
+/** A PNG of class indices, one filter-None scanline per row. */
+function png(width: number, height: number, indices: number[], depth = 8, colourType = 0, interlace = 0): Buffer {
+  const header = Buffer.from(pngHeader(width, height, depth, colourType));
+  header[12] = interlace;
+  const rows = Array.from({ length: height }, (_, y) => [0, ...indices.slice(y * width, (y + 1) * width)]).flat();
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', header), pngChunk('IDAT', deflateSync(Uint8Array.from(rows))), pngChunk('IEND', new Uint8Array(0))]);
 }
 
-describe('encodePalettePng', () => {
-  it('writes an 8-bit palette PNG whose pixels are the class indices', () => {
-    const raw = Uint8Array.from([0, 1, 1, 0, 2, 0]);
-    const c = chunks(encodePalettePng(raw, 3, 2, 3));
-    const ihdr = c.get('IHDR')!;
-    expect([ihdr.readUInt32BE(0), ihdr.readUInt32BE(4), ihdr[8], ihdr[9]]).toEqual([3, 2, 8, 3]);
-    expect(c.get('PLTE')).toEqual(Buffer.from([...classColor(0), ...classColor(1), ...classColor(2)]));
-    expect(c.get('tRNS')).toEqual(Buffer.from([0, 255, 255]));
-    const scanlines = inflateSync(c.get('IDAT')!);
-    expect([...scanlines]).toEqual([0, 0, 1, 1, 0, 0, 2, 0]);
-    expect(c.has('IEND')).toBe(true);
+const byType = (file: Uint8Array): Map<string, Uint8Array> => new Map(readPngChunks(file).map((c) => [c.type, c.data]));
+
+describe('paletteMaskPng', () => {
+  it('keeps the scanlines and makes them palette indices in the class colours, background transparent', () => {
+    const grey = png(3, 2, [0, 1, 1, 0, 2, 7]);
+    const out = byType(paletteMaskPng(grey));
+    const ihdr = out.get('IHDR')!;
+    expect([...ihdr]).toEqual([...pngHeader(3, 2, 8, 3)]);
+    expect(out.get('PLTE')!.length).toBe(256 * 3);
+    expect([...out.get('PLTE')!.subarray(7 * 3, 8 * 3)]).toEqual([...classColor(7)]);
+    expect([...out.get('tRNS')!]).toEqual([0]);
+    expect(Buffer.from(out.get('IDAT')!)).toEqual(Buffer.from(byType(grey).get('IDAT')!));
+    expect([...inflateSync(out.get('IDAT')!)]).toEqual([0, 0, 1, 1, 0, 0, 2, 7]);
   });
 
-  it('covers indices beyond the class count', () => {
-    const c = chunks(encodePalettePng(Uint8Array.from([5]), 1, 1, 2));
-    expect(c.get('PLTE')!.length).toBe(6 * 3);
+  it('is an image libvips decodes to the class colours, index 0 transparent', async () => {
+    const { data, info } = await sharp(paletteMaskPng(png(2, 1, [0, 1]))).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([2, 1, 4]);
+    expect([...data.subarray(0, 4)]).toEqual([0, 0, 0, 0]);
+    expect([...data.subarray(4, 8)]).toEqual([...classColor(1), 255]);
   });
 
-  it('rejects a mask of the wrong length', () => {
-    expect(() => encodePalettePng(new Uint8Array(5), 3, 2, 2)).toThrow(RangeError);
+  it('costs a copy of the PNG, whatever the mask size: nothing is inflated or deflated', () => {
+    const side = 4898; // the largest square under the pixel limit
+    const grey = Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', pngHeader(side, side, 8, 0)), pngChunk('IDAT', deflateSync(new Uint8Array((side + 1) * side))), pngChunk('IEND', new Uint8Array(0))]);
+    const out = paletteMaskPng(grey);
+    expect(out.length).toBe(grey.length + 12 + 256 * 3 + 12 + 1); // + PLTE + tRNS chunks
+    expect(Buffer.from(byType(out).get('IDAT')!)).toEqual(Buffer.from(byType(grey).get('IDAT')!));
+  });
+
+  it.each([
+    ['16-bit grey', png(1, 1, [0, 0], 16)],
+    ['RGB', png(1, 1, [0, 0, 0], 8, 2)],
+    ['interlaced', png(1, 1, [0], 8, 0, 1)],
+    ['not a PNG', Buffer.from('GIF89a')],
+    ['cut short', png(4, 4, Array(16).fill(1)).subarray(0, 40)],
+  ])('refuses %s', (_what, file) => {
+    expect(() => paletteMaskPng(file)).toThrow(RangeError);
   });
 });
 
-describe('encodePalettePngAsync', () => {
-  it('writes the same PNG as the synchronous encoder, letting the event loop run meanwhile', async () => {
-    const width = 2400;
-    const height = 1700; // four slices of scanning and copying
-    const raw = new Uint8Array(width * height);
-    for (let i = 0; i < raw.length; i++) raw[i] = (i >> 12) % 3;
-    raw[raw.length - 1] = 7; // an index beyond the class count, in the last slice
-    let turns = 0;
-    let counting = true;
-    const count = (): void => {
-      turns++;
-      if (counting) setImmediate(count);
-    };
-    setImmediate(count);
-    const png = await encodePalettePngAsync(raw, width, height, 3);
-    counting = false;
-    expect(png.equals(encodePalettePng(raw, width, height, 3))).toBe(true);
-    expect(chunks(png).get('PLTE')!.length).toBe(8 * 3);
-    // Other callbacks ran between the slices: the loop was never held for the whole mask.
-    expect(turns).toBeGreaterThanOrEqual(8);
-  });
-
-  it('rejects a mask of the wrong length', async () => {
-    await expect(encodePalettePngAsync(new Uint8Array(5), 3, 2, 2)).rejects.toThrow(RangeError);
-  });
-
+describe('classColor', () => {
   it('gives stable, distinct colours', () => {
     const colours = new Set(Array.from({ length: 40 }, (_, i) => hexColor(classColor(i))));
     expect(colours.size).toBe(40);

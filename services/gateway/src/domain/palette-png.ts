@@ -1,10 +1,9 @@
 // `?format=color`: a class-index mask as an 8-bit palette PNG that people can look at, with
-// class 0 (background) transparent so it can lie over the photo. Encoding only (zlib), no
-// decoding: the upstream sends the RAW mask (width × height class indices) for this case.
-import { promisify } from 'node:util';
-import { crc32, deflate, deflateSync } from 'node:zlib';
-
-const deflateAsync = promisify(deflate);
+// class 0 (background) transparent so it can lie over the photo. Nothing is decoded or
+// compressed: the upstream's mask PNG (8-bit greyscale, values = class indices) has exactly the
+// scanlines of an 8-bit palette PNG of the same indices, so its header is re-labelled and a
+// palette added; the cost is a copy of a few kilobytes whatever the image's size.
+import { PNG_SIGNATURE, pngChunk, pngHeader, readPngChunks } from '@segserve/runtime';
 
 export type Rgb = readonly [number, number, number];
 
@@ -47,85 +46,25 @@ function hslToRgb(h: number, s: number, l: number): Rgb {
   return [f(0), f(8), f(4)];
 }
 
-function chunk(type: string, data: Uint8Array): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'ascii');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(data, crc32(head.subarray(4))) >>> 0, 0);
-  return Buffer.concat([head, data, crc]);
-}
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** Palette entries a mask needs: `classCount`, or more if an index beyond it occurs. */
-function paletteEntries(raw: Uint8Array, start: number, end: number, atLeast: number): number {
-  let max = atLeast - 1;
-  for (let i = start; i < end; i++) if (raw[i]! > max) max = raw[i]!;
-  return max + 1;
-}
-
-function checkSize(raw: Uint8Array, width: number, height: number): void {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) throw new RangeError(`bad mask size ${width}×${height}`);
-  if (raw.length !== width * height) throw new RangeError(`mask has ${raw.length} bytes, expected ${width}×${height}`);
-}
-
-/** Filter type 0 (None) per scanline, rows [from, to): class masks are long runs, which deflate handles well. */
-function copyScanlines(raw: Uint8Array, width: number, scanlines: Buffer, from: number, to: number): void {
-  for (let y = from; y < to; y++) scanlines.set(raw.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
-}
-
-function assemble(width: number, height: number, entries: number, idat: Uint8Array): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 3; // colour type: palette
-  // compression, filter, interlace: 0
-  const plte = Buffer.alloc(entries * 3);
-  const trns = Buffer.alloc(entries, 255);
-  for (let i = 0; i < entries; i++) plte.set(classColor(i), i * 3);
-  trns[0] = 0;
-  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('PLTE', plte), chunk('tRNS', trns), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
-}
-
-const DEFLATE_LEVEL = 6;
+/** Every index a byte can hold has its colour, so any mask's indices are covered. */
+const PLTE = pngChunk('PLTE', Uint8Array.from(Array.from({ length: 256 }, (_, i) => classColor(i)).flat()));
+/** Index 0 transparent; entries beyond the tRNS data are opaque. */
+const TRNS = pngChunk('tRNS', Uint8Array.of(0));
 
 /**
- * Encodes a RAW class-index mask (row-major uint8, `width × height` bytes) as a palette PNG
- * with `classCount` entries (at least every index that occurs must be < 256). Synchronous: for
- * small masks only (the class-name probe, tests); requests use encodePalettePngAsync.
+ * Re-labels an 8-bit greyscale PNG of class indices (what the inference service answers for
+ * mask_format PNG) as a palette PNG in the class colours. Throws RangeError for anything else
+ * (another bit depth or colour type, interlacing, a broken file).
  */
-export function encodePalettePng(raw: Uint8Array, width: number, height: number, classCount: number): Buffer {
-  checkSize(raw, width, height);
-  const scanlines = Buffer.alloc((width + 1) * height);
-  copyScanlines(raw, width, scanlines, 0, height);
-  return assemble(width, height, paletteEntries(raw, 0, raw.length, Math.max(classCount, 1)), deflateSync(scanlines, { level: DEFLATE_LEVEL }));
-}
-
-/** Bytes of mask handled between two turns of the event loop. */
-const SLICE_BYTES = 1 << 20;
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * The same PNG without holding the event loop (issue 11: a 4898×4898 mask took a second of it):
- * the mask is scanned and copied a megabyte at a time between turns of the loop, and deflated
- * on libuv's thread pool.
- */
-export async function encodePalettePngAsync(raw: Uint8Array, width: number, height: number, classCount: number): Promise<Buffer> {
-  checkSize(raw, width, height);
-  let entries = Math.max(classCount, 1);
-  for (let start = 0; start < raw.length; start += SLICE_BYTES) {
-    entries = paletteEntries(raw, start, Math.min(raw.length, start + SLICE_BYTES), entries);
-    await nextTurn();
+export function paletteMaskPng(greyPng: Uint8Array): Buffer {
+  const chunks = readPngChunks(greyPng);
+  const ihdr = chunks[0];
+  if (ihdr?.type !== 'IHDR' || ihdr.data.length !== 13) throw new RangeError('mask PNG does not start with IHDR');
+  const view = new DataView(ihdr.data.buffer, ihdr.data.byteOffset, 13);
+  const [depth, colourType, interlace] = [ihdr.data[8], ihdr.data[9], ihdr.data[12]];
+  if (depth !== 8 || colourType !== 0 || interlace !== 0) {
+    throw new RangeError(`mask PNG is bit depth ${depth}, colour type ${colourType}, interlace ${interlace}; expected an 8-bit greyscale, non-interlaced PNG`);
   }
-  const scanlines = Buffer.alloc((width + 1) * height);
-  const rows = Math.max(1, Math.floor(SLICE_BYTES / width));
-  for (let y = 0; y < height; y += rows) {
-    copyScanlines(raw, width, scanlines, y, Math.min(height, y + rows));
-    await nextTurn();
-  }
-  const idat = await deflateAsync(scanlines, { level: DEFLATE_LEVEL });
-  return assemble(width, height, entries, idat);
+  const rest = chunks.slice(1).filter((c) => c.type !== 'PLTE' && c.type !== 'tRNS' && c.type !== 'bKGD' && c.type !== 'sBIT');
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', pngHeader(view.getUint32(0), view.getUint32(4), 8, 3)), PLTE, TRNS, ...rest.map((c) => c.raw)]);
 }

@@ -3,6 +3,7 @@
 // mocked client). Behaviour is steered per request through the image bytes' first line.
 import * as grpc from '@grpc/grpc-js';
 import { deflateSync } from 'node:zlib';
+import { PNG_SIGNATURE, pngChunk, pngHeader } from '@segserve/runtime';
 import { ERROR_CODE_METADATA_KEY, GRPC_STATUS, isErrorCode, loadProtos, type GRPCInferenceServiceHandlers, type HealthHandlers, type SegmenterHandlers } from '@segserve/proto';
 
 export interface FakeUpstream {
@@ -25,17 +26,7 @@ export interface FakeUpstreamOptions {
 export function fakeMaskPng(w: number, h: number, classes: number): Buffer {
   const raw = Buffer.alloc((w + 1) * h);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw[y * (w + 1) + 1 + x] = (x + y) % classes;
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(data.length, 0);
-    head.write(type, 4, 'ascii');
-    return Buffer.concat([head, data, Buffer.alloc(4)]); // CRC not checked by the tests
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', pngHeader(w, h, 8, 0)), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', new Uint8Array(0))]);
 }
 
 /**

@@ -67,6 +67,10 @@ port.on('message', (msg: ToWorker) => {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      // onnxruntime's intra-op threads spin between parallel sections by default, burning CPU that
+      // the next upload's decode and the last one's mask need on the same cores; blocking instead
+      // keeps the model's own time and frees the rest (docs/benchmarks.md, "Spinning").
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     }).then(
       (session) => {
         const elements = msg.io.dims.reduce((a, b) => a * b, 1);

@@ -6,7 +6,7 @@
 // codes, runs of zeros as distance-1 copies. Cost grows with rows and class boundaries, not
 // with pixels; the adler32 of the runs is computed arithmetically.
 
-import { crc32 } from 'node:zlib';
+import { PNG_SIGNATURE, pngChunk, pngHeader } from '@segserve/runtime';
 import { nearestSource } from './mask.js';
 
 const ADLER_MOD = 65521;
@@ -182,26 +182,9 @@ export function maskIdat(src: Uint8Array, srcWidth: number, srcHeight: number, w
   return z.finish();
 }
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)) >>> 0);
-  return out;
-}
-
-const SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
-
 /** A single-channel 8-bit PNG of resizeNearest(src, srcWidth, srcHeight, width, height). */
 export function encodeMaskPng(src: Uint8Array, srcWidth: number, srcHeight: number, width: number, height: number): Buffer {
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new RangeError(`bad mask size ${width}×${height}`);
-  const ihdr = new Uint8Array(13);
-  const v = new DataView(ihdr.buffer);
-  v.setUint32(0, width);
-  v.setUint32(4, height);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 0; // greyscale; compression, filter, interlace: 0
-  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', maskIdat(src, srcWidth, srcHeight, width, height)), chunk('IEND', new Uint8Array(0))]);
+  const ihdr = pngHeader(width, height, 8, 0); // 8-bit greyscale
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', maskIdat(src, srcWidth, srcHeight, width, height)), pngChunk('IEND', new Uint8Array(0))]);
 }

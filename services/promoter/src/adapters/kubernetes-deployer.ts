@@ -9,14 +9,19 @@
 //   replica is updated and available, no old ones left; `ProgressDeadlineExceeded` is failed.
 // - Kubernetes has no server-side undo: a rollback re-applies the previous version's env.
 // - The stable's replica count belongs to its HPA; only the canary is scaled here.
-// RBAC: get/patch on these Deployments only (deploy/k8s/base/promoter/rbac.yaml).
+// - The rollout shows on the Deployments themselves: `annotate` writes the phase annotations
+//   (a metadata-only patch: no new pods), and kubernetes-events.ts records each step as an
+//   Event regarding both Deployments (`regarding` carries their uid, as kubectl describe needs).
+// RBAC: get/patch on these Deployments only, and create on events (deploy/k8s/base/promoter/rbac.yaml).
 import { readFile } from 'node:fs/promises';
-import { AppsV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Container, type V1Deployment } from '@kubernetes/client-node';
+import { AppsV1Api, EventsV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Container, type V1Deployment, type V1ObjectReference } from '@kubernetes/client-node';
 import type { Track } from '@segserve/proto';
 import type { Logger, ModelDeployer, ModelRef, Readiness } from '../domain/ports.js';
 
 export interface KubernetesDeployerOptions {
   readonly apps: AppsV1Api;
+  /** events.k8s.io/v1: the rollout's Events (kubernetes-events.ts); made from the same kubeconfig. */
+  readonly events?: EventsV1Api;
   readonly namespace: string;
   readonly log: Logger;
   /** Replicas of a deployed canary (default 1). */
@@ -66,7 +71,7 @@ export class KubernetesDeployer implements ModelDeployer {
 
   static fromKubeConfig(kc: KubeConfig, options: { log: Logger; namespace?: string; canaryReplicas?: number; maxAttempts?: number }): KubernetesDeployer {
     const namespace = options.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
-    return new KubernetesDeployer({ apps: kc.makeApiClient(AppsV1Api), namespace, log: options.log, ...(options.canaryReplicas ? { canaryReplicas: options.canaryReplicas } : {}), ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}) });
+    return new KubernetesDeployer({ apps: kc.makeApiClient(AppsV1Api), events: kc.makeApiClient(EventsV1Api), namespace, log: options.log, ...(options.canaryReplicas ? { canaryReplicas: options.canaryReplicas } : {}), ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}) });
   }
 
   deploymentName(model: string, track: Track): string {
@@ -103,6 +108,35 @@ export class KubernetesDeployer implements ModelDeployer {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+
+  get namespace(): string {
+    return this.options.namespace;
+  }
+
+  get eventsApi(): EventsV1Api | undefined {
+    return this.options.events;
+  }
+
+  /** A reference to a track's Deployment with its uid (what an Event's `regarding` needs); null when it does not exist. */
+  async reference(model: string, track: Track): Promise<V1ObjectReference | null> {
+    const name = this.deploymentName(model, track);
+    try {
+      const d = await this.read(name);
+      return { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: this.options.namespace, ...(d.metadata?.uid ? { uid: d.metadata.uid } : {}) };
+    } catch (err) {
+      if (statusCode(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Sets annotations on a track's Deployment: metadata only, so no new ReplicaSet, and no
+   * resourceVersion (a concurrent writer of other fields does not conflict with it).
+   */
+  async annotate(model: string, track: Track, annotations: Readonly<Record<string, string>>): Promise<void> {
+    const name = this.deploymentName(model, track);
+    await this.options.apps.patchNamespacedDeployment({ name, namespace: this.options.namespace, body: { metadata: { annotations } }, fieldManager: 'segserve-promoter' }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
   }
 
   private read(name: string): Promise<V1Deployment> {

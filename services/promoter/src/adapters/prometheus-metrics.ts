@@ -20,7 +20,7 @@ export interface PrometheusMetricsOptions {
 interface QueryResponse {
   readonly status: string;
   readonly error?: string;
-  readonly data?: { readonly resultType: string; readonly result: readonly { readonly value: readonly [number, string] }[] };
+  readonly data?: { readonly resultType: string; readonly result: readonly { readonly metric?: Readonly<Record<string, string>>; readonly value: readonly [number, string] }[] };
 }
 
 /** A PromQL string literal. */
@@ -46,7 +46,7 @@ export class PrometheusMetrics implements MetricsSource {
   }
 
   /** The PromQL used for one track (exposed for tests and for the README). */
-  queries(model: string, version: string, windowSeconds: number): Record<'requests' | 'errors' | 'p95' | 'rss' | 'limit', string> {
+  queries(model: string, version: string, windowSeconds: number): Record<'requests' | 'errors' | 'p95' | 'buckets' | 'rss' | 'limit', string> {
     const w = `${Math.max(Math.round(windowSeconds), this.options.minWindowSeconds ?? 30)}s`;
     const sel = `model=${lit(model)},version=${lit(version)}`;
     const info = `segserve_model_info{${sel}}`;
@@ -54,6 +54,8 @@ export class PrometheusMetrics implements MetricsSource {
       requests: `sum(increase(segserve_inference_requests_total{${sel}}[${w}]))`,
       errors: `sum(increase(segserve_inference_requests_total{${sel},code=~${lit(SERVER_ERROR_CODES.join('|'))}}[${w}]))`,
       p95: `histogram_quantile(0.95, sum by (le) (rate(segserve_inference_duration_seconds_bucket{${sel},stage="total"}[${w}])))`,
+      // The histogram itself: the ratio's uncertainty comes from its counts.
+      buckets: `sum by (le) (increase(segserve_inference_duration_seconds_bucket{${sel},stage="total"}[${w}]))`,
       rss: `max(max_over_time(process_resident_memory_bytes[${w}]) and on (instance) ${info})`,
       limit: `min(segserve_memory_limit_bytes and on (instance) ${info})`,
     };
@@ -61,23 +63,41 @@ export class PrometheusMetrics implements MetricsSource {
 
   async trackMetrics(model: string, version: string, _track: Track, windowSeconds: number): Promise<TrackMetrics> {
     const q = this.queries(model, version, windowSeconds);
-    const [requests, errors, p95, rss, limit] = await Promise.all([this.scalar(q.requests), this.scalar(q.errors), this.scalar(q.p95), this.scalar(q.rss), this.scalar(q.limit)]);
+    const [requests, errors, p95, buckets, rss, limit] = await Promise.all([this.scalar(q.requests), this.scalar(q.errors), this.scalar(q.p95), this.buckets(q.buckets), this.scalar(q.rss), this.scalar(q.limit)]);
     return {
       // increase() extrapolates to the window edges; requests are whole.
       requests: Math.round(requests ?? 0),
       errors: Math.round(errors ?? 0),
       latencyP95Seconds: p95,
+      latencyBuckets: buckets,
       rssBytes: rss,
       memoryLimitBytes: limit,
     };
   }
 
-  /** The single value of an instant query; null for an empty result or NaN. */
-  private async scalar(promql: string): Promise<number | null> {
+  private async query(promql: string): Promise<NonNullable<QueryResponse['data']>['result']> {
     const res = await fetch(`${this.url}/api/v1/query?query=${encodeURIComponent(promql)}`, { signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000) });
     const body = (await res.json()) as QueryResponse;
     if (body.status !== 'success' || !body.data) throw new Error(`prometheus: ${body.error ?? `HTTP ${res.status}`} for ${promql}`);
-    const first = body.data.result[0];
+    return body.data.result;
+  }
+
+  /** A `sum by (le)` vector as cumulative bucket counts; null without samples. */
+  private async buckets(promql: string): Promise<Map<number, number> | null> {
+    const out = new Map<number, number>();
+    for (const r of await this.query(promql)) {
+      const le = r.metric?.['le'];
+      const v = Number(r.value[1]);
+      if (le === undefined || !Number.isFinite(v)) continue;
+      out.set(le === '+Inf' ? Infinity : Number(le), v);
+    }
+    return out.size > 1 ? out : null;
+  }
+
+  /** The single value of an instant query; null for an empty result or NaN. */
+  private async scalar(promql: string): Promise<number | null> {
+    const result = await this.query(promql);
+    const first = result[0];
     if (!first) return null;
     const v = Number(first.value[1]);
     return Number.isFinite(v) ? v : null;

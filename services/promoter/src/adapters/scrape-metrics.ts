@@ -112,7 +112,7 @@ export class ScrapeMetrics implements MetricsSource {
       const l = value(now.samples, 'segserve_memory_limit_bytes');
       if (l !== null && l > 0) limit = limit === null ? l : Math.min(limit, l);
     }
-    return { requests, errors, latencyP95Seconds: histogramQuantile(0.95, buckets), rssBytes: rss, memoryLimitBytes: limit };
+    return { requests, errors, latencyP95Seconds: histogramQuantile(0.95, buckets), latencyBuckets: buckets.size > 0 ? buckets : null, rssBytes: rss, memoryLimitBytes: limit };
   }
 
   /**

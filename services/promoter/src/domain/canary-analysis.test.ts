@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeBake, analyzeCanary, type CheckName, type CheckResult, type Verdict } from './canary-analysis.js';
+import { analyzeBake, analyzeCanary, fromBucketPairs, holdExplanation, toBucketPairs, type CheckName, type CheckResult, type Verdict } from './canary-analysis.js';
 import type { CanaryPolicy } from './policy.js';
 import type { TrackMetrics } from './ports.js';
 
@@ -68,8 +68,57 @@ describe('analyzeBake', () => {
     ['no baseline (first model) skips latency', m({ latencyP95Seconds: 9 }), null, 'pass', { latency_ratio: 'skip' }],
   ];
   it.each(rows)('%s', (_name, stable, baseline, verdict, results) => {
-    const a = analyzeBake(POLICY, stable, baseline);
+    const a = analyzeBake(POLICY, stable, { p95Seconds: baseline, buckets: null });
     expect(a.verdict).toBe(verdict);
     for (const [check, result] of Object.entries(results)) expect(a.checks.find((c) => c.check === check)?.result, check).toBe(result);
+  });
+});
+
+/** Cumulative histogram over the inference buckets from per-bucket counts. */
+const BOUNDS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, Infinity];
+function hist(counts: number[]): Map<number, number> {
+  let sum = 0;
+  return new Map(BOUNDS.map((b, i) => [b, (sum += counts[i] ?? 0)]));
+}
+const withHist = (counts: number[], p95: number): TrackMetrics => m({ requests: counts.reduce((a, b) => a + b, 0), latencyP95Seconds: p95, latencyBuckets: hist(counts) });
+
+describe('latency judged as a ratio with its uncertainty (histograms)', () => {
+  const stableMany = withHist([0, 100, 600, 280, 20], 0.25);
+  const rows: [string, TrackMetrics, TrackMetrics, CheckResult, string[]][] = [
+    ['a canary a bucket slower, many requests: the whole interval above ×1.2 → fail', withHist([0, 0, 300, 500, 200], 0.4), stableMany, 'fail', []],
+    ['the same distribution, many requests: the whole interval under ×1.2 → pass', withHist([0, 100, 600, 280, 20], 0.25), stableMany, 'pass', []],
+    ['the same distribution, 60 requests: the interval straddles ×1.2 → hold, replay both', withHist([0, 6, 36, 15, 3], 0.25), withHist([0, 6, 36, 15, 3], 0.25), 'hold', ['canary', 'stable']],
+  ];
+  it.each(rows)('%s', (_name, canary, stable, result, needSamples) => {
+    const a = analyzeCanary(POLICY, canary, stable);
+    const latency = a.checks.find((c) => c.check === 'latency_ratio');
+    expect(latency?.result).toBe(result);
+    expect(latency?.low).toBeLessThanOrEqual(latency?.value ?? 0);
+    expect(latency?.high).toBeGreaterThanOrEqual(latency?.value ?? 0);
+    expect(latency?.detail).toMatch(/^p95 \d+ ms vs stable \d+ ms = ×[\d.]+ \(90 % interval ×[\d.]+–×[\d.]+, \d+ requests\)/);
+    expect(a.needSamples).toEqual(needSamples);
+    expect(a.verdict).toBe(result);
+  });
+
+  it('a straddling interval says what it waits for', () => {
+    const a = analyzeCanary(POLICY, withHist([0, 6, 36, 15, 3], 0.25), withHist([0, 6, 36, 15, 3], 0.25));
+    expect(a.checks.find((c) => c.check === 'latency_ratio')?.detail).toMatch(/the interval straddles the limit ×1.2, waiting for more requests to tell$/);
+    expect(holdExplanation(a.checks, 'canary')).toMatch(/^waiting for a p95 ratio decisively under or over ×1.2 \(now ×1.00, interval ×[\d.]+–×[\d.]+; more requests narrow it\)$/);
+  });
+
+  it('the stable histogram of a window is kept as the bake baseline, through JSON', () => {
+    const a = analyzeCanary(POLICY, withHist([0, 100, 600, 280, 20], 0.25), stableMany);
+    const stored = JSON.parse(JSON.stringify(a.stableLatencyBuckets)) as [number | null, number][];
+    expect(stored.at(-1)).toEqual([null, 1000]);
+    expect(fromBucketPairs(stored)).toEqual(hist([0, 100, 600, 280, 20]));
+    expect(toBucketPairs(null)).toBeNull();
+    const bake = analyzeBake(POLICY, withHist([0, 0, 300, 500, 200], 0.4), { p95Seconds: 0.25, buckets: fromBucketPairs(stored) });
+    expect(bake.checks.find((c) => c.check === 'latency_ratio')?.result).toBe('fail');
+  });
+
+  it('explains a hold for requests', () => {
+    const a = analyzeCanary(POLICY, m({ requests: 12 }), m());
+    expect(holdExplanation(a.checks, 'canary')).toBe('waiting for 50 requests to the canary in the window (12 so far; the golden set is replayed through it)');
+    expect(holdExplanation(analyzeCanary(POLICY, m(), m()).checks, 'canary')).toBe('');
   });
 });

@@ -5,12 +5,18 @@
 //   requests is noise (it never passes and never fails; the controller replays the golden set).
 // - Error rate: server-side gRPC failures over all requests. It fails above `max_error_rate`
 //   unless the stable fails as often in the same window (a shared cause, not the canary's).
-// - Latency: canary p95 / stable p95 over the same window; a stable without enough samples to
-//   compare against is a HOLD too. Whenever the canary holds, the golden set is replayed
-//   through both tracks, paced over the interval, so that neither p95 is skewed by the replay.
+// - Latency: canary p95 / stable p95 over the same window, with its uncertainty: from the two
+//   latency histograms, a Poisson-bootstrap interval of the ratio (domain/ratio.ts). It fails
+//   when the whole interval is above `max_latency_ratio`, passes when the whole interval is at
+//   or under it, and HOLDS when the interval straddles it (one window's p95 on a busy machine is
+//   not evidence either way): the window keeps growing until the ratio is decisive. Without
+//   histograms, the two p95s alone decide. A stable without enough samples to compare against
+//   is a HOLD too. Whenever a check holds for samples, the golden set is replayed through the
+//   tracks, paced over the interval, so that neither p95 is skewed by the replay.
 // - Memory: peak RSS as a fraction of the memory limit; skipped when no limit is known.
 import type { CanaryPolicy } from './policy.js';
 import type { TrackMetrics } from './ports.js';
+import { describeRatio, histogramQuantileRatio, sideOf, type Buckets } from './ratio.js';
 import type { Track } from '@segserve/proto';
 
 export type CheckName = 'requests' | 'error_rate' | 'latency_ratio' | 'rss_fraction';
@@ -23,7 +29,28 @@ export interface Check {
   /** The measured figure (rate, ratio, fraction or count); null when it could not be measured. */
   readonly value: number | null;
   readonly threshold: number;
+  /** A ratio's confidence interval, when the check judged one. */
+  readonly low?: number;
+  readonly high?: number;
   readonly detail: string;
+}
+
+/** A latency histogram as JSON can carry it: cumulative counts by `le`, null for +Inf. */
+export type BucketPairs = readonly (readonly [number | null, number])[];
+
+export function toBucketPairs(b: Buckets | null | undefined): BucketPairs | null {
+  if (!b || b.size === 0) return null;
+  return [...b.entries()].sort((x, y) => x[0] - y[0]).map(([le, n]) => [Number.isFinite(le) ? le : null, n] as const);
+}
+
+export function fromBucketPairs(p: BucketPairs | null | undefined): Buckets | null {
+  return p && p.length > 0 ? new Map(p.map(([le, n]) => [le ?? Infinity, n])) : null;
+}
+
+/** What a latency comparison is made against: a p95, and when known the histogram behind it. */
+export interface LatencyBaseline {
+  readonly p95Seconds: number | null;
+  readonly buckets: Buckets | null;
 }
 
 export interface Analysis {
@@ -35,6 +62,8 @@ export interface Analysis {
   readonly needSamples: readonly Track[];
   /** Stable p95 of this window: the baseline the bake compares the promoted version with. */
   readonly stableLatencyP95Seconds: number | null;
+  /** The stable's latency histogram of this window (the bake's baseline, with its spread). */
+  readonly stableLatencyBuckets: BucketPairs | null;
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(x < 0.1 ? 2 : 1)}%`;
@@ -69,19 +98,28 @@ function errorRateCheck(policy: CanaryPolicy, m: TrackMetrics, baseline: TrackMe
   };
 }
 
-function latencyCheck(policy: CanaryPolicy, m: TrackMetrics, baselineP95: number | null, baselineName: string): Check {
+function latencyCheck(policy: CanaryPolicy, m: TrackMetrics, baseline: LatencyBaseline, baselineName: string): Check {
   const p95 = m.latencyP95Seconds;
-  if (p95 === null) return { check: 'latency_ratio', result: 'skip', value: null, threshold: policy.maxLatencyRatio, detail: 'no latency samples (every request failed?)' };
-  if (baselineP95 === null || baselineP95 <= 0) {
-    return { check: 'latency_ratio', result: 'hold', value: null, threshold: policy.maxLatencyRatio, detail: `no ${baselineName} p95 to compare with` };
+  const max = policy.maxLatencyRatio;
+  if (p95 === null) return { check: 'latency_ratio', result: 'skip', value: null, threshold: max, detail: 'no latency samples (every request failed?)' };
+  if (baseline.p95Seconds === null || baseline.p95Seconds <= 0) {
+    return { check: 'latency_ratio', result: 'hold', value: null, threshold: max, detail: `no ${baselineName} p95 to compare with` };
   }
-  const ratio = p95 / baselineP95;
+  const figures = `p95 ${ms(p95)} vs ${baselineName} ${ms(baseline.p95Seconds)}`;
+  const r = m.latencyBuckets && baseline.buckets ? histogramQuantileRatio(m.latencyBuckets, baseline.buckets, 0.95) : null;
+  if (r) {
+    const side = sideOf(r, max);
+    const result = side === 'above' ? 'fail' : side === 'below' ? 'pass' : 'hold';
+    const why = side === 'across' ? `: the interval straddles the limit ×${max}, waiting for more requests to tell` : `, limit ×${max}`;
+    return { check: 'latency_ratio', result, value: r.ratio, low: r.low, high: r.high, threshold: max, detail: `${figures} = ${describeRatio(r, 'requests')}${why}` };
+  }
+  const ratio = p95 / baseline.p95Seconds;
   return {
     check: 'latency_ratio',
-    result: ratio > policy.maxLatencyRatio ? 'fail' : 'pass',
+    result: ratio > max ? 'fail' : 'pass',
     value: ratio,
-    threshold: policy.maxLatencyRatio,
-    detail: `p95 ${ms(p95)} vs ${baselineName} ${ms(baselineP95)} = ×${ratio.toFixed(2)}, limit ×${policy.maxLatencyRatio}`,
+    threshold: max,
+    detail: `${figures} = ×${ratio.toFixed(2)}, limit ×${max}`,
   };
 }
 
@@ -110,29 +148,48 @@ function summarize(verdict: Verdict, checks: readonly Check[]): string {
   return `${verdict}: ${relevant.map((c) => c.detail).join('; ')}`;
 }
 
-function analysis(checks: Check[], needSamples: Track[], stableLatencyP95Seconds: number | null): Analysis {
+function analysis(checks: Check[], needSamples: Track[], stable: LatencyBaseline): Analysis {
   const verdict = verdictOf(checks);
-  return { verdict, checks, reason: summarize(verdict, checks), needSamples, stableLatencyP95Seconds };
+  return { verdict, checks, reason: summarize(verdict, checks), needSamples, stableLatencyP95Seconds: stable.p95Seconds, stableLatencyBuckets: toBucketPairs(stable.buckets) };
 }
 
 /** Canary against stable over the same window. */
 export function analyzeCanary(policy: CanaryPolicy, canary: TrackMetrics, stable: TrackMetrics): Analysis {
   const requests = requestsCheck(policy, canary, 'the canary');
   const stableEnough = stable.requests >= policy.minRequests;
-  const stableP95 = stableEnough ? stable.latencyP95Seconds : null;
+  const baseline: LatencyBaseline = stableEnough ? { p95Seconds: stable.latencyP95Seconds, buckets: stable.latencyBuckets ?? null } : { p95Seconds: null, buckets: null };
   // Replayed images go through both tracks alike: the latency comparison stays like for like.
-  if (requests.result === 'hold') return analysis([requests], ['canary', 'stable'], stableP95);
-  const checks = [requests, errorRateCheck(policy, canary, stable), latencyCheck(policy, canary, stableP95, 'stable'), rssCheck(policy, canary)];
-  return analysis(checks, stableEnough ? [] : ['stable'], stableP95);
+  if (requests.result === 'hold') return analysis([requests], ['canary', 'stable'], baseline);
+  const latency = latencyCheck(policy, canary, baseline, 'stable');
+  const checks = [requests, errorRateCheck(policy, canary, stable), latency, rssCheck(policy, canary)];
+  const needSamples: Track[] = !stableEnough ? ['stable'] : latency.result === 'hold' ? ['canary', 'stable'] : [];
+  return analysis(checks, needSamples, baseline);
 }
 
 /**
  * The promoted version during the bake: absolute error rate and memory, and p95 against the
- * previous stable's p95 measured in the last canary window (`baselineP95Seconds`).
+ * previous stable's in the last canary window (`baseline`, with its histogram when known).
  */
-export function analyzeBake(policy: CanaryPolicy, stable: TrackMetrics, baselineP95Seconds: number | null): Analysis {
+export function analyzeBake(policy: CanaryPolicy, stable: TrackMetrics, baseline: LatencyBaseline): Analysis {
   const requests = requestsCheck(policy, stable, 'the new stable');
-  if (requests.result === 'hold') return analysis([requests], ['stable'], baselineP95Seconds);
-  const latency = baselineP95Seconds === null ? ({ check: 'latency_ratio', result: 'skip', value: null, threshold: policy.maxLatencyRatio, detail: 'no baseline p95 (first model)' } as const) : latencyCheck(policy, stable, baselineP95Seconds, 'the previous stable');
-  return analysis([requests, errorRateCheck(policy, stable, null), latency, rssCheck(policy, stable)], [], baselineP95Seconds);
+  if (requests.result === 'hold') return analysis([requests], ['stable'], baseline);
+  const latency = baseline.p95Seconds === null ? ({ check: 'latency_ratio', result: 'skip', value: null, threshold: policy.maxLatencyRatio, detail: 'no baseline p95 (first model)' } as const) : latencyCheck(policy, stable, baseline, 'the previous stable');
+  return analysis([requests, errorRateCheck(policy, stable, null), latency, rssCheck(policy, stable)], latency.result === 'hold' ? ['stable'] : [], baseline);
+}
+
+/**
+ * What a held check waits for, in words (for `rollout watch`): the checks that held, each as
+ * the figure it needs. Empty when nothing held.
+ */
+export function holdExplanation(checks: readonly Check[], track: 'canary' | 'new stable'): string {
+  const parts = checks
+    .filter((c) => c.result === 'hold')
+    .map((c) => {
+      if (c.check === 'requests') return `${c.threshold} requests to the ${track} in the window (${c.value ?? 0} so far; the golden set is replayed through it)`;
+      if (c.check === 'latency_ratio' && c.value !== null && c.low !== undefined && c.high !== undefined) {
+        return `a p95 ratio decisively under or over ×${c.threshold} (now ×${c.value.toFixed(2)}, interval ×${c.low.toFixed(2)}–×${c.high.toFixed(2)}; more requests narrow it)`;
+      }
+      return c.detail;
+    });
+  return parts.length > 0 ? `waiting for ${parts.join(' and ')}` : '';
 }

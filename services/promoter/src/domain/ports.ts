@@ -2,7 +2,7 @@
 // Implementations live in src/adapters/, one file each; only main.ts constructs them.
 import type { ExperimentBaseline, Track } from '@segserve/proto';
 import type { ClaimFigure, ObjectiveFigure } from './policy.js';
-import type { RatioInterval } from './ratio.js';
+import type { Buckets, RatioInterval } from './ratio.js';
 export type { LogFields, Logger } from '@segserve/runtime';
 
 export interface ModelRef {
@@ -47,6 +47,8 @@ export interface TrackMetrics {
   readonly requests: number;
   readonly errors: number;
   readonly latencyP95Seconds: number | null;
+  /** The window's latency histogram (cumulative counts by `le`): the p95's uncertainty comes from it. */
+  readonly latencyBuckets?: Buckets | null;
   readonly rssBytes: number | null;
   readonly memoryLimitBytes: number | null;
 }

@@ -2,7 +2,7 @@
 // questions the controller asks about it besides `decide`: what each track should run, what
 // to observe, how wide the metrics window is, whether a rollout can start or be rolled back.
 import type { ExperimentBaseline, RolloutPhase, RolloutState, TrackState } from '@segserve/proto';
-import type { Analysis, Check, Verdict } from './canary-analysis.js';
+import type { Analysis, BucketPairs, Check, Verdict } from './canary-analysis.js';
 import type { CanaryPolicy } from './policy.js';
 import type { Candidate, Metrics, ModelRef, Readiness, RolloutOutcome, VerificationReport } from './ports.js';
 
@@ -38,6 +38,14 @@ export interface RolloutRecord extends RolloutState {
   readonly last_verdict?: Verdict;
   readonly last_check_at?: string;
   readonly baseline_p95_seconds?: number | null;
+  /** The previous stable's latency histogram in the last passing canary window (the bake's baseline). */
+  readonly baseline_latency_buckets?: BucketPairs | null;
+  /** Checks in a row that held at this canary step (or in this bake). */
+  readonly holds?: number;
+  /** Passing checks during the bake: Succeeded needs at least one. */
+  readonly bake_passes?: number;
+  /** Times the bake was extended for lack of a passing check. */
+  readonly bake_extensions?: number;
   readonly outcome?: OutcomeKind;
   readonly reason_code?: string;
   readonly verification?: VerificationReport;
@@ -60,7 +68,7 @@ export interface Observation {
   readonly analysis?: Analysis;
 }
 
-export type RolloutEventType = 'phase' | 'check' | 'target' | 'rollback_requested' | 'rollback_refused' | 'restored';
+export type RolloutEventType = 'phase' | 'check' | 'target' | 'bake_extended' | 'rollback_requested' | 'rollback_refused' | 'restored';
 
 /** One message on ROLLOUT_EVENTS `segserve.rollouts.<model>`. */
 export interface RolloutEvent {

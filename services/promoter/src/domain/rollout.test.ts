@@ -29,7 +29,7 @@ const STABLE: TrackState = { version: '3', sha256: 'a'.repeat(64), target: 'ipv4
 const CANDIDATE: Candidate = { id: 'exp-4', ref: { model: 'facade-ads', version: '4', sha256: 'b'.repeat(64) }, claimed: { miou: 0.8 }, goldenSha256: 'c'.repeat(64) };
 const VERIFIED: VerificationReport = { ok: true, reasonCode: 'verified', reason: 'reproduced and beats the stable', claimed: { miou: 0.8 }, measured: { miou: 0.8 }, stableMeasured: { miou: 0.78 } };
 const READY = (port: number) => ({ state: 'ready', target: `ipv4:127.0.0.1:${port}` }) as const;
-const analysis = (verdict: Verdict, needSamples: ('canary' | 'stable')[] = []): Analysis => ({ verdict, checks: [], reason: `${verdict}: figures`, needSamples, stableLatencyP95Seconds: 0.4 });
+const analysis = (verdict: Verdict, needSamples: ('canary' | 'stable')[] = []): Analysis => ({ verdict, checks: [], reason: `${verdict}: figures`, needSamples, stableLatencyP95Seconds: 0.4, stableLatencyBuckets: [[0.5, 10], [null, 10]] });
 
 function started(stable: TrackState | null = STABLE): RolloutRecord {
   const base = stable ? initialRecord('facade-ads', stable, T0) : null;
@@ -132,8 +132,54 @@ describe('decide: one step at a time', () => {
 
   it('Baking: the bake period over without regression → Succeeded', () => {
     const d = step(baking(), { stable: READY(6001), analysis: analysis('pass') }, 161_000);
-    expect(d.state).toMatchObject({ phase: 'Succeeded', outcome: 'promoted', stable: { version: '4' }, previous_stable: STABLE });
-    expect(outcomeOf(d.state)).toEqual({ outcome: 'promoted', reason: '4 promoted and baked' });
+    expect(d.state).toMatchObject({ phase: 'Succeeded', outcome: 'promoted', stable: { version: '4' }, previous_stable: STABLE, bake_passes: 1 });
+    expect(outcomeOf(d.state)).toEqual({ outcome: 'promoted', reason: '4 promoted and baked (1 passing check during the bake)' });
+  });
+
+  const hold = (): Analysis => ({ ...analysis('hold', ['stable']), checks: [{ check: 'requests', result: 'hold', value: 0, threshold: 50, detail: 'the new stable served 0 requests (fewer than 50)' }], reason: 'hold: the new stable served 0 requests (fewer than 50)' });
+
+  it('Baking: no live traffic — holds replay the golden set through the new stable; no passing check → extended, then Failed with no_evidence', () => {
+    let s = baking(); // bake_until +161 s, checks every 30 s
+    const trail: string[] = [];
+    let replays: string[] = [];
+    for (const ms of [131_000, 161_000, 191_000, 221_000, 251_000, 281_000]) {
+      const d = step(s, { stable: READY(6001), analysis: hold() }, ms);
+      replays = [...replays, ...d.replay];
+      s = d.state;
+      trail.push(`${s.phase}:${s.bake_extensions ?? 0}:${d.events.map((e) => e.type).join('+')}`);
+    }
+    expect(trail).toEqual(['Baking:0:check', 'Baking:1:check+bake_extended', 'Baking:1:check', 'Baking:2:check+bake_extended', 'Baking:2:check', 'Failed:2:check+phase']);
+    expect(replays).toEqual(['stable', 'stable', 'stable', 'stable', 'stable', 'stable']);
+    expect(s).toMatchObject({ phase: 'Failed', outcome: 'rolled_back', reason_code: 'no_evidence', restore: STABLE, previous_stable: null });
+    expect(s.reason).toBe('no passing check during the bake and 2 extensions; last: hold: the new stable served 0 requests (fewer than 50)');
+    expect(desiredTracks(s).stable?.version).toBe('3');
+  });
+
+  it('Baking: on_no_evidence succeed → Succeeded with the reason recorded', () => {
+    const settings: RolloutSettings = { ...SETTINGS, canary: { ...SETTINGS.canary, bakeExtensions: 0, onNoEvidence: 'succeed' } };
+    const d = decide(settings, baking(), { stable: READY(6001), analysis: hold() }, at(161_000));
+    expect(d.state).toMatchObject({ phase: 'Succeeded', outcome: 'promoted', reason_code: 'no_evidence', stable: { version: '4' } });
+    expect(d.state.reason).toMatch(/^4 promoted without evidence: no passing check during the bake and 0 extensions; last: hold: the new stable served 0 requests .*\(the policy says on_no_evidence: succeed\)$/);
+  });
+
+  it('Baking: a hold, then a pass in the extension → Succeeded', () => {
+    const held = step(baking(), { stable: READY(6001), analysis: hold() }, 161_000).state;
+    expect(held).toMatchObject({ phase: 'Baking', bake_extensions: 1 });
+    const d = step(held, { stable: READY(6001), analysis: analysis('pass') }, 191_000);
+    expect(d.state).toMatchObject({ phase: 'Baking', bake_passes: 1 });
+    expect(step(d.state, { stable: READY(6001) }, 221_000).state).toMatchObject({ phase: 'Succeeded', outcome: 'promoted', reason_code: 'promoted' });
+  });
+
+  it('Canary: max_holds checks in a row that hold → Failed with no_evidence; a decisive check resets the count', () => {
+    let s = inCanary();
+    s = step(s, { canary: READY(6001), analysis: analysis('hold', ['canary', 'stable']) }, 35_000).state;
+    s = step(s, { canary: READY(6001), analysis: analysis('fail') }, 65_000).state;
+    expect(s.holds).toBe(0);
+    for (let i = 0; i < 9; i++) s = step(s, { canary: READY(6001), analysis: analysis('hold', ['canary', 'stable']) }, 95_000 + i * 30_000).state;
+    expect(s).toMatchObject({ phase: 'Canary', holds: 9 });
+    s = step(s, { canary: READY(6001), analysis: analysis('hold', ['canary', 'stable']) }, 400_000).state;
+    expect(s).toMatchObject({ phase: 'Failed', outcome: 'rolled_back', reason_code: 'no_evidence', canary: null, stable: STABLE });
+    expect(s.reason).toBe('no decisive check at 10%: 10 checks in a row held (max_holds 10); last: hold: figures');
   });
 
   it('Failed: the restored stable ready → routed to again, settled', () => {
@@ -256,7 +302,7 @@ describe('scenarios (tick, tick, assert phase)', () => {
     tick({ stable: READY(6001), analysis: analysis('hold', ['stable']) }, 187_000);
     expect(trail).toEqual(['Verifying', 'Canary@10', 'Canary@10', 'Canary@25', 'Canary@50', 'Promoting', 'Promoting', 'Baking', 'Baking', 'Succeeded']);
     expect(isSettled(s)).toBe(true);
-    expect(s).toMatchObject({ stable: { version: '4', target: 'ipv4:127.0.0.1:6001' }, previous_stable: STABLE, canary: null, baseline_p95_seconds: 0.4 });
+    expect(s).toMatchObject({ stable: { version: '4', target: 'ipv4:127.0.0.1:6001' }, previous_stable: STABLE, canary: null, baseline_p95_seconds: 0.4, baseline_latency_buckets: [[0.5, 10], [null, 10]] });
   });
 
   it('a candidate that misbehaves live: rolled back after max_failed_checks, stable untouched', () => {

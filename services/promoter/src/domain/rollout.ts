@@ -6,6 +6,12 @@
 //   Idle → Verifying → Canary(step 0…n-1) → Promoting → Baking → Succeeded
 //                 ╰──────────────┴──────────────┴───────────┴──→ Failed (reason)
 //
+// No success without evidence: a canary step moves on only on a passing check, and gives up
+// with `no_evidence` after `max_holds` held checks in a row; a bake ends Succeeded only after a
+// passing check — without one it is extended (`bake_extensions` times), then ends with
+// `no_evidence`: Failed (the previous stable restored) or, where the policy says
+// `on_no_evidence: succeed`, Succeeded with that reason recorded.
+//
 // Every phase is re-entrant: the infrastructure of a phase is a function of the state, so a
 // restarted promoter converges to it and carries on (docs/reliability.md item 35). A rollback that must put
 // a previous version back first records it in `restore`; the state keeps routing to what runs
@@ -74,7 +80,8 @@ function readinessTimedOut(settings: RolloutSettings, s: RolloutRecord, now: Dat
 
 function recordChecks(d: Draft, a: Analysis, now: Date, failedChecks: number): void {
   const at = now.toISOString();
-  d.state = { ...d.state, last_checks: a.checks, last_verdict: a.verdict, last_check_at: at, failed_checks: failedChecks, ...(a.verdict === 'hold' ? {} : { window_start: at }) };
+  const holds = a.verdict === 'hold' ? (d.state.holds ?? 0) + 1 : 0;
+  d.state = { ...d.state, last_checks: a.checks, last_verdict: a.verdict, last_check_at: at, failed_checks: failedChecks, holds, ...(a.verdict === 'hold' ? {} : { window_start: at }) };
   d.events.push(event(d.state, 'check', at, { verdict: a.verdict, checks: a.checks, reason: a.reason, failed_checks: failedChecks }));
   if (a.verdict === 'hold') d.replay.push(...a.needSamples);
 }
@@ -165,12 +172,14 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
         d.wakeAt = next;
         if (a.verdict === 'fail' && failed >= policy.maxFailedChecks) {
           fail(d, now, 'rolled_back', 'canary_analysis_failed', `${failed} failed checks (max ${policy.maxFailedChecks}); last: ${a.reason}`, null);
+        } else if (a.verdict === 'hold' && (d.state.holds ?? 0) >= policy.maxHolds) {
+          fail(d, now, 'rolled_back', 'no_evidence', `no decisive check at ${canary.weight}%: ${d.state.holds ?? 0} checks in a row held (max_holds ${policy.maxHolds}); last: ${a.reason}`, null);
         } else if (a.verdict === 'pass') {
           const step = (s.step ?? 0) + 1;
-          if (a.stableLatencyP95Seconds !== null) d.state = { ...d.state, baseline_p95_seconds: a.stableLatencyP95Seconds };
+          if (a.stableLatencyP95Seconds !== null) d.state = { ...d.state, baseline_p95_seconds: a.stableLatencyP95Seconds, baseline_latency_buckets: a.stableLatencyBuckets };
           const weight = policy.steps[step];
           if (weight !== undefined) {
-            enter(d, 'Canary', now, { step, canary: { ...(d.state.canary ?? canary), weight }, window_start: at }, `check passed; canary at ${weight}%`);
+            enter(d, 'Canary', now, { step, canary: { ...(d.state.canary ?? canary), weight }, window_start: at, holds: 0 }, `check passed; canary at ${weight}%`);
           } else {
             enter(d, 'Promoting', now, {}, `all ${policy.steps.length} canary steps passed`);
             d.wakeAt = now;
@@ -186,7 +195,7 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
         } else if (r?.state === 'ready' && cand) {
           const promoted: TrackState = { version: cand.version, sha256: cand.sha256, target: r.target };
           const next = addMs(now, policy.intervalMs);
-          enter(d, 'Baking', now, { stable: promoted, canary: null, previous_stable: s.stable ?? null, failed_checks: 0, next_check_at: next.toISOString(), window_start: at, bake_until: addMs(now, policy.bakeMs).toISOString() }, `promoted ${cand.version}; baking for ${policy.bakeMs / 1000} s`);
+          enter(d, 'Baking', now, { stable: promoted, canary: null, previous_stable: s.stable ?? null, failed_checks: 0, holds: 0, bake_passes: 0, bake_extensions: 0, next_check_at: next.toISOString(), window_start: at, bake_until: addMs(now, policy.bakeMs).toISOString() }, `promoted ${cand.version}; baking for ${policy.bakeMs / 1000} s`);
           d.wakeAt = new Date(Math.min(next.getTime(), now.getTime() + policy.bakeMs));
         } else d.wakeAt = poll;
         break;
@@ -203,13 +212,29 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
         if (a) {
           failed += a.verdict === 'fail' ? 1 : 0;
           recordChecks(d, a, now, failed);
-          d.state = { ...d.state, next_check_at: addMs(now, policy.intervalMs).toISOString() };
+          d.state = { ...d.state, next_check_at: addMs(now, policy.intervalMs).toISOString(), ...(a.verdict === 'pass' ? { bake_passes: (s.bake_passes ?? 0) + 1 } : {}) };
         }
+        const passes = d.state.bake_passes ?? 0;
+        const extensions = d.state.bake_extensions ?? 0;
+        const version = s.stable?.version ?? '?';
         if (a?.verdict === 'fail' && failed >= policy.maxFailedChecks) {
           fail(d, now, 'rolled_back', 'bake_regression', `${failed} failed checks during the bake (max ${policy.maxFailedChecks}); last: ${a.reason}`, restore, { previous_stable: null });
         } else if (s.bake_until !== undefined && now.getTime() >= Date.parse(s.bake_until)) {
-          enter(d, 'Succeeded', now, { outcome: 'promoted', reason_code: 'promoted' }, `${s.stable?.version ?? '?'} promoted and baked`);
-          d.wakeAt = null;
+          const last = d.state.last_checks?.length ? `; last: ${d.state.last_verdict ?? '?'}: ${(d.state.last_checks ?? []).filter((c) => c.result === d.state.last_verdict).map((c) => c.detail).join('; ')}` : '; no check ran';
+          if (passes > 0) {
+            enter(d, 'Succeeded', now, { outcome: 'promoted', reason_code: 'promoted' }, `${version} promoted and baked (${passes} passing check${passes === 1 ? '' : 's'} during the bake)`);
+            d.wakeAt = null;
+          } else if (extensions < policy.bakeExtensions) {
+            const until = addMs(now, policy.bakeMs);
+            d.state = { ...d.state, bake_until: until.toISOString(), bake_extensions: extensions + 1 };
+            d.events.push(event(d.state, 'bake_extended', at, { reason: `no passing check during the bake yet${last}; baking ${policy.bakeMs / 1000} s more (extension ${extensions + 1} of ${policy.bakeExtensions})` }));
+            d.wakeAt = new Date(Math.min(Date.parse(d.state.next_check_at ?? until.toISOString()), until.getTime()));
+          } else if (policy.onNoEvidence === 'succeed') {
+            enter(d, 'Succeeded', now, { outcome: 'promoted', reason_code: 'no_evidence' }, `${version} promoted without evidence: no passing check during the bake and ${extensions} extension${extensions === 1 ? '' : 's'}${last} (the policy says on_no_evidence: succeed)`);
+            d.wakeAt = null;
+          } else {
+            fail(d, now, 'rolled_back', 'no_evidence', `no passing check during the bake and ${extensions} extension${extensions === 1 ? '' : 's'}${last}`, restore, { previous_stable: null });
+          }
         } else {
           const times = [d.state.next_check_at, s.bake_until].filter((x): x is string => x !== undefined).map((x) => Date.parse(x));
           d.wakeAt = new Date(times.length ? Math.min(...times) : poll.getTime());

@@ -4,7 +4,7 @@
 // Everything it does is derived from the state in KV, so a restarted promoter picks up exactly
 // where the last one stopped, and a write that lost the race is simply decided again.
 import type { Track } from '@segserve/proto';
-import { analyzeBake, analyzeCanary, type Analysis } from '../domain/canary-analysis.js';
+import { analyzeBake, analyzeCanary, fromBucketPairs, type Analysis } from '../domain/canary-analysis.js';
 import type { CandidateVerifier, GoldenReplayer, Logger, MetricsSource, ModelDeployer, Readiness, TrackMetrics, VerificationReport } from '../domain/ports.js';
 import { analysisWindowSeconds, decide, desiredTracks, observationsNeeded, type Needs, type Observation, type RolloutEvent, type RolloutRecord, type RolloutSettings } from '../domain/rollout.js';
 import type { PromoterTelemetry } from './telemetry.js';
@@ -194,11 +194,11 @@ export class ModelController {
         return analyzeCanary(settings.canary, c, st);
       }
       const st = s.stable ? await metrics.trackMetrics(this.model, s.stable.version, 'stable', window) : NO_METRICS;
-      return analyzeBake(settings.canary, st, s.baseline_p95_seconds ?? null);
+      return analyzeBake(settings.canary, st, { p95Seconds: s.baseline_p95_seconds ?? null, buckets: fromBucketPairs(s.baseline_latency_buckets) });
     } catch (err) {
       // No figures is no verdict: hold (never pass, never fail) until the source answers.
       const detail = `metrics from ${metrics.name} unavailable: ${err instanceof Error ? err.message : String(err)}`;
-      return { verdict: 'hold', checks: [{ check: 'requests', result: 'hold', value: null, threshold: settings.canary.minRequests, detail }], reason: `hold: ${detail}`, needSamples: [], stableLatencyP95Seconds: s.baseline_p95_seconds ?? null };
+      return { verdict: 'hold', checks: [{ check: 'requests', result: 'hold', value: null, threshold: settings.canary.minRequests, detail }], reason: `hold: ${detail}`, needSamples: [], stableLatencyP95Seconds: s.baseline_p95_seconds ?? null, stableLatencyBuckets: s.baseline_latency_buckets ?? null };
     }
   }
 

@@ -73,7 +73,7 @@ class FakeDeployer implements ModelDeployer {
 
 const healthy: TrackMetrics = { requests: 100, errors: 0, latencyP95Seconds: 0.1, rssBytes: 100, memoryLimitBytes: 1000 };
 
-function world(options: { metrics?: (version: string, track: Track) => TrackMetrics; store?: MemoryStore; deployer?: FakeDeployer; verify?: (c: Candidate) => VerificationReport } = {}) {
+function world(options: { metrics?: (version: string, track: Track) => TrackMetrics; store?: MemoryStore; deployer?: FakeDeployer; verify?: (c: Candidate) => VerificationReport; onReplay?: (target: string) => void } = {}) {
   const store = options.store ?? new MemoryStore();
   const deployer = options.deployer ?? new FakeDeployer();
   const events: RolloutEvent[] = [];
@@ -94,6 +94,7 @@ function world(options: { metrics?: (version: string, track: Track) => TrackMetr
     replayer: {
       replay: (_m, target, n) => {
         replays.push(target);
+        options.onReplay?.(target);
         return Promise.resolve({ sent: n, failed: 0 });
       },
     },
@@ -123,7 +124,7 @@ describe('Rollouts', () => {
   it('takes a good candidate through the canary steps to Succeeded', async () => {
     const w = world({ store: await seeded() });
     const outcome = await w.rollouts.run(cand('e2', '2'), w.hooks);
-    expect(outcome).toEqual({ outcome: 'promoted', reason: '2 promoted and baked' });
+    expect(outcome).toMatchObject({ outcome: 'promoted', reason: expect.stringMatching(/^2 promoted and baked \(\d+ passing checks? during the bake\)$/) as string });
     const phases = w.events.filter((e) => e.type === 'phase').map((e) => `${e.phase}${e.phase === 'Canary' ? `@${e.weight}` : ''}`);
     expect(phases).toEqual(['Verifying', 'Canary@10', 'Canary@25', 'Canary@50', 'Promoting', 'Baking', 'Succeeded']);
     const final = (await w.store.get('m'))?.record;
@@ -153,6 +154,54 @@ describe('Rollouts', () => {
     expect(checks.slice(0, 2)).toEqual(['hold', 'hold']);
     expect(w.replays.length).toBeGreaterThanOrEqual(1);
     await w.rollouts.close();
+  });
+
+  describe('no success without evidence', () => {
+    const idle: TrackMetrics = { ...healthy, requests: 0, latencyP95Seconds: null };
+
+    it('no traffic at all and replays that bring none: the canary holds max_holds times and ends Failed (no_evidence), never Succeeded', async () => {
+      const w = world({ store: await seeded(), metrics: () => idle });
+      const outcome = await w.rollouts.run(cand('e2', '2'), w.hooks);
+      expect(outcome).toMatchObject({ outcome: 'rolled_back', reasonCode: 'no_evidence', reason: expect.stringMatching(/^no decisive check at 10%: 10 checks in a row held \(max_holds 10\); last: hold: the canary served 0 requests/) as string });
+      expect(w.events.some((e) => e.phase === 'Succeeded')).toBe(false);
+      expect(w.events.filter((e) => e.type === 'check').every((e) => e.verdict === 'hold')).toBe(true);
+      expect(w.replays.length).toBeGreaterThan(0);
+      expect((await w.store.get('m'))?.record).toMatchObject({ phase: 'Failed', stable: STABLE, canary: null });
+      await w.rollouts.close();
+    });
+
+    it('a bake with no traffic: the golden set is replayed through the new stable; without a passing check it is extended, then Failed (no_evidence) and the previous stable restored', async () => {
+      const w = world({ store: await seeded(), metrics: (v, track) => (track === 'stable' && v === '2' ? idle : healthy) });
+      const outcome = await w.rollouts.run(cand('e2', '2'), w.hooks);
+      // The canary passes on live traffic; once promoted, the new stable serves none.
+      expect(outcome).toMatchObject({ outcome: 'rolled_back', reasonCode: 'no_evidence', reason: expect.stringMatching(/^no passing check during the bake and 2 extensions; last: hold: the new stable served 0 requests/) as string });
+      expect(w.events.filter((e) => e.type === 'bake_extended')).toHaveLength(2);
+      const newStable = w.events.find((e) => e.type === 'phase' && e.phase === 'Baking');
+      expect(newStable).toBeDefined();
+      const record = (await w.store.get('m'))?.record;
+      expect(record).toMatchObject({ phase: 'Failed', stable: STABLE, restore: null });
+      // The replay went to the new stable's target during the bake.
+      expect(w.replays).toContain('ipv4:127.0.0.1:2001');
+      expect(w.deployer.tracks.stable?.version).toBe('1');
+      await w.rollouts.close();
+    });
+
+    it('a bake with no live traffic succeeds once the golden replay through the new stable gives a passing check', async () => {
+      let replayedNewStable = false;
+      const w = world({
+        store: await seeded(),
+        metrics: (v, track) => (track === 'stable' && (v === '1' || !replayedNewStable) ? (v === '1' ? healthy : idle) : healthy),
+        onReplay: (target) => {
+          if (target === 'ipv4:127.0.0.1:2001') replayedNewStable = true;
+        },
+      });
+      const outcome = await w.rollouts.run(cand('e2', '2'), w.hooks);
+      expect(outcome).toMatchObject({ outcome: 'promoted' });
+      const bakeChecks = w.events.filter((e) => e.type === 'check' && e.phase === 'Baking').map((e) => e.verdict);
+      expect(bakeChecks[0]).toBe('hold');
+      expect(bakeChecks).toContain('pass');
+      await w.rollouts.close();
+    });
   });
 
   it('rejects a candidate that never becomes ready, with the stable untouched', async () => {

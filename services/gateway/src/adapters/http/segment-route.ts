@@ -5,7 +5,7 @@ import { isValidModelName, SegserveError, type SegmentResponse__Output } from '@
 import type { Charge, MemoryLedger } from '@segserve/runtime';
 import { effectiveTimeoutMs, TIMEOUT_HEADER } from '../../domain/deadline.js';
 import { sniffImage } from '../../domain/image-sniff.js';
-import { classColor, encodePalettePngAsync, hexColor } from '../../domain/palette-png.js';
+import { classColor, hexColor, paletteMaskPng } from '../../domain/palette-png.js';
 import { ANSWER_COPIES, restDoor, uploadChargeBytes } from '../../domain/upload-charge.js';
 import type { GatewayCore, Served } from '../../app/gateway-core.js';
 import { httpError, sendError } from './errors.js';
@@ -100,16 +100,16 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
     if (sniffed.kind === 'rejected') throw new SegserveError('UNSUPPORTED_MEDIA_TYPE', `${sniffed.format} is not supported; send a JPEG, PNG or WebP image`);
 
     const served = await core.segment(
-      { model, version: requested, image, maskFormat: color ? 'RAW' : 'PNG', prefixed },
+      { model, version: requested, image, maskFormat: 'PNG', prefixed },
       { deadline: Date.now() + timeout.ms, signal: abort.signal },
     );
     version = served.version;
     const r = served.response;
     let mask = r.mask;
     if (color) {
-      // The RAW mask has arrived (width × height bytes); it and its PNG are held until sent.
+      // The upstream's PNG and its re-labelled copy are held until sent.
       held.push(options.ledger.hold(ANSWER_COPIES * r.mask.length));
-      mask = await encodePalettePngAsync(r.mask, r.width, r.height, r.classes.length);
+      mask = recolour(r.mask);
     }
     const totalMs = core.now() - started;
     void reply
@@ -127,5 +127,14 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
   } finally {
     for (const c of held) c.release();
     reply.raw.off('close', onClose);
+  }
+}
+
+/** The palette PNG of the upstream's class-index PNG; a mask in another form breaks the upstream contract. */
+function recolour(greyPng: Uint8Array): Buffer {
+  try {
+    return paletteMaskPng(greyPng);
+  } catch (err) {
+    throw new SegserveError('INTERNAL', 'the model server answered a mask that is not an 8-bit greyscale PNG', { cause: err });
   }
 }
