@@ -24,6 +24,7 @@ import { httpAgent, isTableCode, multipartBody, postRaw } from './lib/clients.mj
 import { loadImages } from './lib/images.mjs';
 import { MemoryWatch, REPO, cpuSeconds, defaultModelDir, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
 import { countBy, percentile, round } from './lib/stats.mjs';
+import { args } from './lib/args.mjs';
 
 /** The container image's V8 heap cap (deploy/docker/Dockerfile, deploy/k8s). */
 const IMAGE_NODE_OPTIONS = '--max-old-space-size=192';
@@ -487,16 +488,6 @@ export function hostileMarkdown(h) {
     );
   }
   return lines.join('\n');
-}
-
-function args(argv) {
-  const a = {};
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) a[k] = 'true';
-    else a[k] = argv[++i];
-  }
-  return a;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -22,16 +22,7 @@ import { segmenterClient, segment } from './lib/clients.mjs';
 import { describeImages, loadImages } from './lib/images.mjs';
 import { MemoryWatch, REPO, defaultModelDir, loadAverage, machine, startInference } from './lib/procs.mjs';
 import { median, round } from './lib/stats.mjs';
-
-function args(argv) {
-  const a = {};
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) a[k] = 'true';
-    else a[k] = argv[++i];
-  }
-  return a;
-}
+import { args } from './lib/args.mjs';
 
 /** Single-image latency: c=1 over gRPC with the service defaults and with two sessions of 1 thread. */
 async function runLatency({ modelDir, images, repeats, requests, log }) {

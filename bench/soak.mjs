@@ -26,16 +26,7 @@ import { chartSvg, writePng } from './lib/plot.mjs';
 import { countBy, mean, round, slope } from './lib/stats.mjs';
 import { createServer } from 'node:net';
 import { parseStartupLine } from '@segserve/proto';
-
-function args(argv) {
-  const a = {};
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) a[k] = 'true';
-    else a[k] = argv[++i];
-  }
-  return a;
-}
+import { args } from './lib/args.mjs';
 
 const freePort = () =>
   new Promise((resolve) => {

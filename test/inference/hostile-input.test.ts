@@ -68,7 +68,7 @@ describe('hostile uploads at the inference service (issue 11)', () => {
     await expectAlive(s!);
   });
 
-  it('an animated PNG (acTL) → UNSUPPORTED_MEDIA_TYPE, as the README says', async () => {
+  it('an animated PNG (acTL) → UNSUPPORTED_MEDIA_TYPE, as docs/architecture.md#request-data-flow says', async () => {
     const r = await segment(s!.clients, apng(await png(syntheticImage(32, 32))));
     expect(r.code).toBe('UNSUPPORTED_MEDIA_TYPE');
     expect(r.error?.details).toMatch(/animated png/);

@@ -1,4 +1,4 @@
-// The README's quick start works: a spawned `segserve inference` on a bundled tiny model,
+// The example gRPC client works: a spawned `segserve inference` on a bundled tiny model,
 // called with the example grpc-js client (services/inference/examples/segment.mjs).
 
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { REPO_ROOT, spawnProcess, spawnSegserve, tempDir } from '../helpers/process.js';
 import { GOLDEN_TINY, MODELS } from './helpers.js';
 
-describe('README quick start', () => {
+describe('example gRPC client', () => {
   it('the example client segments an image through a server on the tiny model', async () => {
     await using server = spawnSegserve(['inference', '--model', path.relative(REPO_ROOT, MODELS.seg), '--grpc-port', '0', '--metrics-port', '0'], { env: { SEGSERVE_HOST: '127.0.0.1' } });
     const { grpc_port: port } = await server.waitForStartup('inference');

@@ -33,8 +33,9 @@ export async function run(command: string, argv: readonly string[]): Promise<num
     return 2;
   }
   const candidateDir = path.resolve(values.model);
-  const goldenDir = path.resolve(values.golden ?? path.join(candidateDir, '..', 'golden'));
-  const { measureAgainst, describeRatio } = await import('@segserve/promoter');
+  const { measureAgainst, describeRatio, defaultGoldenDir } = await import('@segserve/promoter');
+  // By default the newest golden set the model's policy accepts (verify.golden_sets).
+  const goldenDir = path.resolve(values.golden ?? (await defaultGoldenDir(candidateDir)));
   const logDir = await mkdtemp(path.join(os.tmpdir(), 'segserve-eval-'));
   // The processes get this environment minus what picks a model or a port.
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !/^SEGSERVE_(MODEL_|GRPC_PORT|METRICS_PORT|NATS_URL)/.test(e[0])));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { KeyPair } from '@nats-io/nkeys';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { EXPERIMENT_HEADERS, NATS_NAMES, SegserveError, parseExperimentResult, type ExperimentBaseline, type ExperimentResult, type ModelManifest } from '@segserve/proto';
-import { defaultExperimentId, ensureNatsObjects, ModelRegistry, signResult, type NatsLimits, type UploadProgress } from '@segserve/promoter';
+import { defaultExperimentId, defaultGoldenDir, ensureNatsObjects, ModelRegistry, signResult, type NatsLimits, type UploadProgress } from '@segserve/promoter';
 import { goldenSetDigest } from '@segserve/runtime';
 
 export interface PublishOptions {
@@ -14,7 +14,7 @@ export interface PublishOptions {
   readonly modelDir: string;
   /** Claimed figures: a metrics object, or `{metrics, golden?: {sha256}, source?, id?, baseline?}` (`segserve eval --against --out`); default model.json `metrics`. */
   readonly resultFile?: string;
-  /** Golden set whose digest goes into the result when the result file has none (default `<modelDir>/../golden`). */
+  /** Golden set whose digest goes into the result when the result file has none (default `<modelDir>/../<the newest set the model's policy accepts>`). */
   readonly goldenDir?: string;
   readonly id?: string;
   readonly key: KeyPair;
@@ -80,7 +80,7 @@ export async function publishModel(o: PublishOptions): Promise<Published> {
   if (!metrics || Object.keys(metrics).length === 0) {
     throw new SegserveError('INVALID_INPUT', `no claimed metrics: ${path.join(o.modelDir, 'model.json')} has none; pass --result <metrics.json>`);
   }
-  const goldenDir = o.goldenDir ?? path.join(o.modelDir, '..', 'golden');
+  const goldenDir = o.goldenDir ?? (await defaultGoldenDir(o.modelDir));
   const goldenSha256 =
     file?.goldenSha256 ??
     manifestGoldenSha(upload.manifest) ??

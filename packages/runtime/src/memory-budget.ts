@@ -1,4 +1,4 @@
-// Admission by cost (docs/architecture.md, "Memory"): each process has a budget for what its
+// Admission by cost (docs/architecture.md#memory-and-admission-by-cost): each process has a budget for what its
 // requests hold — its memory limit minus its measured baseline and a headroom — and every
 // request is charged the bytes it will hold as soon as they are known (its compressed bytes at
 // the door, more once its size is known). A charge that could never fit is TOO_LARGE; one that

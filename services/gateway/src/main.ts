@@ -7,7 +7,7 @@ import { startupLine } from '@segserve/proto';
 /** `segserve gateway`: runs until SIGTERM/SIGINT, then drains and resolves with the exit code. */
 export async function runGateway(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: segserve gateway\n\nConfigured by SEGSERVE_* variables; see the README section "Gateway".\n');
+    process.stdout.write('usage: segserve gateway\n\nConfigured by SEGSERVE_* variables; see docs/configuration.md.\n');
     return 0;
   }
   if (argv.length > 0) {

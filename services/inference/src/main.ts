@@ -35,7 +35,7 @@ function configFrom(command: string, argv: readonly string[]): InferenceConfig |
 /** `segserve inference [--model <dir>] [--grpc-port n] …`: serves until SIGTERM/SIGINT. */
 const INFERENCE_USAGE = `usage: segserve inference [--model <dir>] [--grpc-port n] [--metrics-port n] [--host addr]
                           [--max-concurrency n] [--max-queue n] [--queue-timeout-ms n] [--log-level level]
-Every option has a SEGSERVE_* variable (README "Inference"); options win over variables.
+Every option has a SEGSERVE_* variable (docs/configuration.md); options win over variables.
 `;
 
 export async function runInference(argv: readonly string[]): Promise<number> {

@@ -1,4 +1,4 @@
-// The segmentation pipeline (docs/architecture.md): header → decode with shrink-on-load and
+// The segmentation pipeline (docs/architecture.md#request-data-flow): header → decode with shrink-on-load and
 // resize → (next to the session:) normalise → run → argmax or threshold → class statistics →
 // nearest-neighbour back to the image's size while writing the PNG (or RAW), every stage timed.
 // Serving (gRPC) and evaluation (`segserve eval`) call this same code, so they cannot disagree.

@@ -1,6 +1,6 @@
 // `segserve promoter`: the promoter process. Wired in main.ts (the only place that reads the
 // environment), loaded lazily so that `segserve --help` loads nothing.
-const USAGE = 'usage: segserve promoter   (SEGSERVE_NATS_URL, SEGSERVE_POLICY, SEGSERVE_DEPLOYER=local|kubernetes, SEGSERVE_PROMETHEUS_URL, SEGSERVE_SIGNERS; see the README)';
+const USAGE = 'usage: segserve promoter   (SEGSERVE_NATS_URL, SEGSERVE_POLICY, SEGSERVE_DEPLOYER=local|kubernetes, SEGSERVE_PROMETHEUS_URL, SEGSERVE_SIGNERS; see docs/configuration.md)';
 
 export async function run(command: string, argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

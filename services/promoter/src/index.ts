@@ -19,7 +19,8 @@ export { GrpcGoldenReplayer } from './rollout/golden-replay.js';
 export { parseConfig, ConfigError, type PromoterConfig } from './config.js';
 // What the `segserve` client commands (packages/cli: publish, keys, decisions, rollout, rollback)
 // use: the stores they read, the signing keys, the upload and the formats the promoter shares.
-export { durationMs, fmt } from './domain/policy.js';
+export { defaultGoldenSet, durationMs, fmt } from './domain/policy.js';
+export { BUNDLED_POLICIES, defaultGoldenDir, loadPolicies } from './intake/policies.js';
 export { describeRatio, type RatioInterval } from './domain/ratio.js';
 export { measureAgainst, type AgainstOptions, type AgainstReport, type PairedClaims } from './verify/against.js';
 export { defaultExperimentId } from './domain/experiment-result.js';

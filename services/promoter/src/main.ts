@@ -14,7 +14,7 @@ import { PrometheusMetrics } from './adapters/prometheus-metrics.js';
 import { RolloutStore } from './adapters/rollout-store.js';
 import { ScrapeMetrics } from './adapters/scrape-metrics.js';
 import { ConfigError, PROMOTER_VARS, parseConfig, type PromoterConfig } from './config.js';
-import { parsePolicy, type Policy } from './domain/policy.js';
+import { defaultGoldenSet, parsePolicy, type Policy } from './domain/policy.js';
 import type { Logger, MetricsSource, ModelDeployer, ModelRef } from './domain/ports.js';
 import { initialRecord, type RolloutSettings } from './domain/rollout.js';
 import { createIntake, loadPolicies } from './intake/index.js';
@@ -110,7 +110,7 @@ async function runPromoter(config: PromoterConfig, env: NodeJS.ProcessEnv): Prom
     deployer,
     verifier,
     metrics,
-    replayer: new GrpcGoldenReplayer({ goldenRoot: config.goldenRoot }),
+    replayer: new GrpcGoldenReplayer({ goldenRoot: config.goldenRoot, goldenSet: (model) => defaultGoldenSet(policies.get(model)) }),
     events: withViews(jetStreamEventSink(objects.js), views, log),
     telemetry,
     settings: settingsFor(policies, config.deployer),

@@ -4,6 +4,7 @@
 import { mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { goldenSetDigest } from '@segserve/runtime';
 import type { RolloutState } from '@segserve/proto';
 import { LocalDeployer } from '../../../services/promoter/src/adapters/local-deployer.js';
 import { modelResolver } from '../../../services/promoter/src/adapters/local-models.js';
@@ -16,13 +17,14 @@ import { FIXTURE_MODELS, TINY_GOLDEN, VerifyThenStopRunner, startWorld, tinyPoli
 const COMMAND = [process.execPath, SEGSERVE_BIN, 'inference'];
 // Latency of the tiny models is a few ms and noisy on a shared 2-core machine: these tests judge
 // mIoU (deterministic) and leave latency and memory to wide tolerances.
-const policy = tinyPolicy('tiny-seg', {
+const OBJECTIVES = {
   objectives: [
     { metric: 'miou', better: 'higher', tolerance: 0.0001 },
     { metric: 'latency_ms_p95', better: 'lower', tolerance: 100, relative: true },
     { metric: 'peak_rss_mb', better: 'lower', tolerance: 10, relative: true },
   ],
-});
+};
+const policy = tinyPolicy('tiny-seg', OBJECTIVES);
 const policies = new Map([[policy.model, policy]]);
 
 let world: World;
@@ -67,6 +69,12 @@ beforeAll(async () => {
   FIXTURE_MODELS_GOLDEN_ROOT = path.join(dir.path, 'golden-root');
   await mkdir(path.join(FIXTURE_MODELS_GOLDEN_ROOT, 'tiny-seg'), { recursive: true });
   await symlink(TINY_GOLDEN, path.join(FIXTURE_MODELS_GOLDEN_ROOT, 'tiny-seg', 'golden'));
+  // A newer golden set beside it: three of the six images (another digest, other figures).
+  const newer = path.join(FIXTURE_MODELS_GOLDEN_ROOT, 'tiny-seg', 'golden-2');
+  for (const sub of ['images', 'masks']) {
+    await mkdir(path.join(newer, sub), { recursive: true });
+    for (const f of ['facade-00.png', 'facade-02.png', 'facade-03.png']) await symlink(path.join(TINY_GOLDEN, sub, f), path.join(newer, sub, f));
+  }
   sandbox = new LocalInferenceSandbox({ command: COMMAND, env: { PATH: process.env['PATH'] ?? '' }, resolve: modelResolver({ roots: [FIXTURE_MODELS] }), logDir: dir.path });
   countingSandbox = {
     start: (r, signal) => {
@@ -98,7 +106,7 @@ describe('GoldenVerifier with real inference processes', () => {
     expect(report.measured['miou']).toBeCloseTo(0.9729, 3);
     expect(report.measured['latency_ms_p95']).toBeGreaterThan(0);
     expect(report.measured['peak_rss_mb']).toBeGreaterThan(30);
-    expect(report.reason).toMatch(/^Verified on 6 golden images \(miou 0\.97\d*, latency_ms_p95 [\d.]+, peak_rss_mb [\d.]+\): The claimed miou, latency_ms_p95 reproduce on the golden set; there is no stable version yet/);
+    expect(report.reason).toMatch(/^Verified on 6 golden images of golden \(miou 0\.97\d*, latency_ms_p95 [\d.]+, peak_rss_mb [\d.]+\): The claimed miou, latency_ms_p95 reproduce on the golden set; there is no stable version yet/);
   });
 
   it('an inflated mIoU claim is rejected with the claimed and the measured figure (docs/reliability.md item 27)', async () => {
@@ -156,6 +164,45 @@ describe('GoldenVerifier with real inference processes', () => {
     const report = await verifier.verify(await candidate('1', HONEST), v2.target, new AbortController().signal);
     expect(report).toMatchObject({ ok: false, reasonCode: 'verification_failed' });
     expect(report.reason).toMatch(/answered as version '2', expected '1'/);
+  });
+});
+
+describe('accepted golden sets (verify.golden_sets, newest first)', () => {
+  const withSets = (sets: string[]): CandidateVerifier => {
+    const p = tinyPolicy('tiny-seg', { ...OBJECTIVES, verify: { golden: true, golden_sets: sets, claim_tolerance: { miou: 0.01, latency_ms_p95: 50 } } });
+    return createVerifier({ policies: new Map([[p.model, p]]), goldenRoot: FIXTURE_MODELS_GOLDEN_ROOT, rollouts: world.objects.rollouts, deployer: { metricsTargets: () => candidateMetrics }, sandbox: countingSandbox, log: world.log });
+  };
+
+  it('a result is verified on the accepted set whose digest it names: candidate and stable both measured on it', async () => {
+    await setStable('2');
+    const newerSha = await goldenSetDigest(path.join(FIXTURE_MODELS_GOLDEN_ROOT, 'tiny-seg', 'golden-2'));
+    expect(newerSha).not.toBe(world.goldenSha);
+    const v = withSets(['golden-2', 'golden']);
+    const v1 = await serve('1');
+    const onNewer = await v.verify({ ...(await candidate('1', { ...HONEST, miou: 0.9795 }, newerSha)), id: 'on-golden-2' }, v1.target, new AbortController().signal);
+    expect(onNewer, onNewer.reason).toMatchObject({ ok: true, reasonCode: 'verified' });
+    expect(onNewer.reason).toMatch(/^Verified on 3 golden images of golden-2 /);
+    // Both sides on the three images: the stable's figure is its golden-2 one, not its golden one (0.9723).
+    expect(onNewer.measured['miou']).toBeCloseTo(0.9795, 3);
+    expect(onNewer.stableMeasured?.['miou']).toBeCloseTo(0.9791, 3);
+
+    const onOlder = await v.verify({ ...(await candidate('1', HONEST)), id: 'on-golden' }, v1.target, new AbortController().signal);
+    expect(onOlder, onOlder.reason).toMatchObject({ ok: true, reasonCode: 'verified' });
+    expect(onOlder.reason).toMatch(/^Verified on 6 golden images of golden /);
+    expect(onOlder.stableMeasured?.['miou']).toBeCloseTo(0.9723, 3);
+  });
+
+  it('a digest of no accepted set is golden_mismatch, naming the accepted ones', async () => {
+    const report = await withSets(['golden-2', 'golden']).verify(await candidate('1', HONEST, 'e'.repeat(64)), 'ipv4:127.0.0.1:1', new AbortController().signal);
+    expect(report).toMatchObject({ ok: false, reasonCode: 'golden_mismatch' });
+    expect(report.reason).toMatch(/^Rejected: the claims were measured on golden set eeeeeeeeeeee, but this promoter accepts golden-2 \([0-9a-f]{12}\), golden \([0-9a-f]{12}\), so they cannot be checked\.$/);
+  });
+
+  it('a set no longer accepted is golden_mismatch; no accepted set readable is golden_missing', async () => {
+    expect((await withSets(['golden-2']).verify(await candidate('1', HONEST), 'ipv4:127.0.0.1:1', new AbortController().signal)).reasonCode).toBe('golden_mismatch');
+    const report = await withSets(['golden-9']).verify(await candidate('1', HONEST), 'ipv4:127.0.0.1:1', new AbortController().signal);
+    expect(report).toMatchObject({ ok: false, reasonCode: 'golden_missing' });
+    expect(report.reason).toMatch(/^Rejected: no golden set of tiny-seg can be read \(golden-9: /);
   });
 });
 

@@ -123,4 +123,13 @@ describe('metrics sources', () => {
     expect(await source.isOnline()).toBe(false);
     await expect(source.trackMetrics('tiny-seg', '1', 'stable', 30)).rejects.toThrow();
   });
+
+  it('the golden replayer replays the golden set it is told (the policy\'s newest accepted one; last: its requests would count in the windows above)', async () => {
+    const signal = new AbortController().signal;
+    const missing = new GrpcGoldenReplayer({ goldenRoot: golden.path, goldenSet: () => 'golden-2' });
+    await expect(missing.replay('tiny-seg', v1.grpc, 2, signal)).rejects.toThrow(/tiny-seg\/golden-2\/images/);
+    await symlink(path.join(REPO_ROOT, 'test/fixtures/golden-tiny'), path.join(golden.path, 'tiny-seg', 'golden-2'));
+    const newer = new GrpcGoldenReplayer({ goldenRoot: golden.path, goldenSet: (model) => (model === 'tiny-seg' ? 'golden-2' : 'golden') });
+    expect(await newer.replay('tiny-seg', v1.grpc, 3, signal)).toEqual({ sent: 3, failed: 0 });
+  });
 });

@@ -7,7 +7,7 @@ import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { NATS_NAMES, parseNatsUrl, redactNatsUrl, type RolloutState } from '@segserve/proto';
 import { parseRolloutEntry } from '../domain/rollout-entry.js';
 import type { Logger } from '@segserve/runtime';
-import type { RolloutSnapshot, RolloutSource } from './rollout-source.js';
+import { SnapshotFeed, type RolloutSnapshot, type RolloutSource } from './rollout-source.js';
 
 export interface NatsRolloutOptions {
   readonly url: string;
@@ -20,8 +20,7 @@ export interface NatsRolloutOptions {
 export class NatsRolloutSource implements RolloutSource {
   readonly #options: NatsRolloutOptions;
   readonly #states = new Map<string, RolloutState>();
-  readonly #listeners = new Set<(s: RolloutSnapshot) => void>();
-  #snapshot: RolloutSnapshot = new Map();
+  readonly #feed = new SnapshotFeed();
   #nc: NatsConnection | undefined;
   #watch: { stop(): void } | undefined;
   #closed = false;
@@ -35,12 +34,11 @@ export class NatsRolloutSource implements RolloutSource {
   }
 
   snapshot(): RolloutSnapshot {
-    return this.#snapshot;
+    return this.#feed.current;
   }
 
   subscribe(listener: (snapshot: RolloutSnapshot) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#feed.subscribe(listener);
   }
 
   async close(): Promise<void> {
@@ -55,8 +53,7 @@ export class NatsRolloutSource implements RolloutSource {
   }
 
   #publish(): void {
-    this.#snapshot = new Map(this.#states);
-    for (const l of this.#listeners) l(this.#snapshot);
+    this.#feed.publish(new Map(this.#states));
   }
 
   async #pause(): Promise<void> {

@@ -12,6 +12,30 @@ export interface RolloutSource {
   close(): Promise<void>;
 }
 
+/** The current snapshot of a changing source and the listeners told of each change. */
+export class SnapshotFeed {
+  readonly #listeners = new Set<(s: RolloutSnapshot) => void>();
+  #current: RolloutSnapshot;
+
+  constructor(initial: RolloutSnapshot = new Map()) {
+    this.#current = initial;
+  }
+
+  get current(): RolloutSnapshot {
+    return this.#current;
+  }
+
+  publish(next: RolloutSnapshot): void {
+    this.#current = next;
+    for (const l of this.#listeners) l(next);
+  }
+
+  subscribe(listener: (snapshot: RolloutSnapshot) => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+}
+
 /** Routes fixed at start-up (SEGSERVE_UPSTREAMS). */
 export class StaticRolloutSource implements RolloutSource {
   readonly #snapshot: RolloutSnapshot;
@@ -39,19 +63,15 @@ export class StaticRolloutSource implements RolloutSource {
  * rollout, or while NATS has never been reachable).
  */
 export class LayeredRolloutSource implements RolloutSource {
-  readonly #listeners = new Set<(s: RolloutSnapshot) => void>();
+  readonly #feed: SnapshotFeed;
   readonly #unsubscribe: Array<() => void>;
-  #snapshot: RolloutSnapshot;
 
   constructor(
     readonly primary: RolloutSource,
     readonly fallback: RolloutSource,
   ) {
-    this.#snapshot = this.#merge();
-    const onChange = (): void => {
-      this.#snapshot = this.#merge();
-      for (const l of this.#listeners) l(this.#snapshot);
-    };
+    this.#feed = new SnapshotFeed(this.#merge());
+    const onChange = (): void => this.#feed.publish(this.#merge());
     this.#unsubscribe = [primary.subscribe(onChange), fallback.subscribe(onChange)];
   }
 
@@ -60,12 +80,11 @@ export class LayeredRolloutSource implements RolloutSource {
   }
 
   snapshot(): RolloutSnapshot {
-    return this.#snapshot;
+    return this.#feed.current;
   }
 
   subscribe(listener: (snapshot: RolloutSnapshot) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#feed.subscribe(listener);
   }
 
   async close(): Promise<void> {

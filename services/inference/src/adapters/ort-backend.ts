@@ -1,5 +1,5 @@
 // onnxruntime-node behind the InferenceBackend port: a fixed pool of worker threads, one
-// session each, explicit thread/arena/memory-pattern settings (docs/architecture.md). Requests
+// session each, explicit thread/arena/memory-pattern settings (docs/architecture.md#memory-and-admission-by-cost). Requests
 // inside the pipeline wait here, FIFO, for a free session; the wait is reported as queue time.
 
 import { Worker } from 'node:worker_threads';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { checkClaims, durationMs, evaluatePolicy, fmt, parsePolicy, parsePolicyText, type Policy } from './policy.js';
+import { checkClaims, defaultGoldenSet, durationMs, evaluatePolicy, fmt, parsePolicy, parsePolicyText, type Policy } from './policy.js';
 import type { Metrics } from './ports.js';
 import type { RatioInterval } from './ratio.js';
 
@@ -38,7 +38,7 @@ describe('parsePolicy', () => {
       { key: 'peak_rss_mb', metric: 'peak_rss_mb', bound: 'max', value: 400 },
       { key: 'miou_min', metric: 'miou', bound: 'min', value: 0.75 },
     ]);
-    expect(policy.verify).toEqual({ golden: true, claimTolerance: { miou: 0.01, latency_ms_p95: 0.25 }, repeats: 1 });
+    expect(policy.verify).toEqual({ golden: true, goldenSets: ['golden'], claimTolerance: { miou: 0.01, latency_ms_p95: 0.25 }, repeats: 1 });
     expect(policy.canary).toEqual({
       steps: [10, 25, 50],
       intervalMs: 30_000,
@@ -61,6 +61,15 @@ describe('parsePolicy', () => {
     expect(p.limits).toEqual([]);
     expect(p.canary.steps).toEqual([10, 25, 50]);
     expect(p.verify.golden).toBe(true);
+    expect(p.verify.goldenSets).toEqual(['golden']);
+    expect(defaultGoldenSet(p)).toBe('golden');
+    expect(defaultGoldenSet(undefined)).toBe('golden');
+  });
+
+  it('reads the accepted golden sets, newest first: the first is the default', () => {
+    const p = parsePolicy({ ...base, verify: { golden_sets: ['golden-2', 'golden'] } });
+    expect(p.verify.goldenSets).toEqual(['golden-2', 'golden']);
+    expect(defaultGoldenSet(p)).toBe('golden-2');
   });
 
   const base = { model: 'm', objectives: [{ metric: 'miou', better: 'higher' }] };
@@ -80,6 +89,10 @@ describe('parsePolicy', () => {
     ['a machine-bound objective that is not relative', { ...base, objectives: [{ metric: 'latency_ms_p95', better: 'lower', machine_bound: true, relative: false }] }, /machine-bound objective is a ratio to the stable/],
     ['an unknown on_no_evidence', { ...base, canary: { on_no_evidence: 'maybe' } }, /on_no_evidence must be equal to one of the allowed values/],
     ['zero max_holds', { ...base, canary: { max_holds: 0 } }, /max_holds must be >= 1/],
+    ['no accepted golden set', { ...base, verify: { golden_sets: [] } }, /golden_sets must NOT have fewer than 1 items/],
+    ['a golden set named twice', { ...base, verify: { golden_sets: ['golden', 'golden'] } }, /golden_sets must NOT have duplicate items/],
+    ['a golden set outside the model directory', { ...base, verify: { golden_sets: ['../golden'] } }, /verify.golden_sets.0 must match pattern/],
+    ['a golden set path', { ...base, verify: { golden_sets: ['a/b'] } }, /must match pattern/],
     ['not an object', 'model: m', /must be object/],
   ])('rejects %s', (_name, doc, message) => {
     expect(() => parsePolicy(doc, 'p.yaml')).toThrow(message);

@@ -1,7 +1,7 @@
 // Promotion policy (docs/architecture.md#promotion): parsing, and the pure "does the candidate beat the stable?"
 // decision with its one-sentence explanation. No I/O here beyond the schema compiled at load.
 //
-// Semantics, also in the README ("Publishing, intake and verification"):
+// Semantics, also in docs/architecture.md#promotion:
 // - A tolerance or minimum improvement is relative (a fraction of the stable's figure) when
 //   the objective says `relative: true`, else absolute. `claim_tolerance` follows the same rule.
 // - `limits`: `<metric>_min` / `<metric>_max`, or a bare `<metric>` meaning the bound on the
@@ -46,6 +46,12 @@ export interface Limit {
 export interface VerifyPolicy {
   /** Run the golden set through the candidate before any live traffic. */
   readonly golden: boolean;
+  /**
+   * Accepted golden sets, newest first: directory names under `<goldenRoot>/<model>/`. A result
+   * is verified on the one whose digest it names; the first is the default for publish, eval and
+   * the canary's golden replay.
+   */
+  readonly goldenSets: readonly string[];
   /** How far a measured figure may fall short of the claim (one-sided, per metric). */
   readonly claimTolerance: Readonly<Record<string, number>>;
   /** Passes over the golden set when measuring latency (mIoU is taken from the first). */
@@ -83,7 +89,7 @@ interface PolicyDocument {
   objectives: { metric: string; better: Direction; tolerance?: number; relative?: boolean; machine_bound?: boolean }[];
   limits?: Record<string, number>;
   min_improvement?: Record<string, number>;
-  verify?: { golden?: boolean; claim_tolerance?: Record<string, number>; repeats?: number };
+  verify?: { golden?: boolean; golden_sets?: string[]; claim_tolerance?: Record<string, number>; repeats?: number };
   canary?: {
     steps?: number[];
     interval?: number | string;
@@ -100,7 +106,7 @@ interface PolicyDocument {
 }
 
 /** The example policy's values (docs/architecture.md#promotion), used for whatever a policy file leaves out. */
-export const DEFAULT_VERIFY = { golden: true, claim_tolerance: { miou: 0.01, latency_ms_p95: 0.25 }, repeats: 1 } as const;
+export const DEFAULT_VERIFY = { golden: true, golden_sets: ['golden'], claim_tolerance: { miou: 0.01, latency_ms_p95: 0.25 }, repeats: 1 } as const;
 export const DEFAULT_CANARY = {
   steps: [10, 25, 50],
   interval: '30s',
@@ -177,6 +183,7 @@ export function parsePolicy(value: unknown, source = 'policy'): Policy {
     limits: parseLimits(doc, objectives, source),
     verify: {
       golden: doc.verify?.golden ?? DEFAULT_VERIFY.golden,
+      goldenSets: [...(doc.verify?.golden_sets ?? DEFAULT_VERIFY.golden_sets)],
       claimTolerance: { ...(doc.verify?.claim_tolerance ?? DEFAULT_VERIFY.claim_tolerance) },
       repeats: doc.verify?.repeats ?? DEFAULT_VERIFY.repeats,
     },
@@ -194,6 +201,11 @@ export function parsePolicy(value: unknown, source = 'policy'): Policy {
       maxHolds: c.max_holds,
     },
   });
+}
+
+/** The golden set a model is measured on by default (publish, eval, the canary's replay): the policy's newest. */
+export function defaultGoldenSet(policy: Policy | undefined): string {
+  return policy?.verify.goldenSets[0] ?? DEFAULT_VERIFY.golden_sets[0];
 }
 
 /** Parses policy text; YAML is a superset of JSON, so one parser reads both. */

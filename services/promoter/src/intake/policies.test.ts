@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadPolicies } from './policies.js';
+import { BUNDLED_POLICIES, defaultGoldenDir, loadPolicies } from './policies.js';
 
 const dirs: string[] = [];
 async function dir(files: Record<string, string>): Promise<string> {
@@ -40,5 +40,21 @@ describe('loadPolicies', () => {
 
   it('refuses a path that does not exist', async () => {
     await expect(loadPolicies('/nonexistent/policies')).rejects.toThrow(/cannot be read/);
+  });
+});
+
+describe('defaultGoldenDir: the newest golden set the model\'s policy accepts, beside the version', () => {
+  const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+  it.each([
+    ['facade-ads (the bundled policy: golden_sets [golden-2, golden])', 'models/facade-ads/3', 'models/facade-ads/golden-2'],
+    ['a model without a policy', 'test/fixtures/models/tiny-seg/1', 'test/fixtures/models/tiny-seg/golden'],
+  ])('%s', async (_name, version, golden) => {
+    expect(await defaultGoldenDir(path.join(REPO, version))).toBe(path.join(REPO, golden));
+  });
+
+  it('follows the policy it is given, and the bundled one is where SEGSERVE_POLICY points by default', async () => {
+    const d = await dir({ 'tiny-seg.yaml': `${minimal('tiny-seg')}verify: {golden_sets: [golden-3, golden]}\n` });
+    expect(await defaultGoldenDir(path.join(REPO, 'test/fixtures/models/tiny-seg/1'), d)).toBe(path.join(REPO, 'test/fixtures/models/tiny-seg/golden-3'));
+    expect(BUNDLED_POLICIES).toBe(path.join(REPO, 'services', 'promoter', 'policies'));
   });
 });

@@ -8,8 +8,10 @@ import { DEFAULT_MAX_MESSAGE_BYTES, isValidModelName, loadProtos, type Segmenter
 import type { GoldenReplayer } from '../domain/ports.js';
 
 export interface GoldenReplayOptions {
-  /** Directory with `<model>/golden/images/` (SEGSERVE_GOLDEN_ROOT). */
+  /** Directory with `<model>/<golden set>/images/` (SEGSERVE_GOLDEN_ROOT). */
   readonly goldenRoot: string;
+  /** The golden set replayed for a model: the policy's newest accepted one (default `golden`). */
+  readonly goldenSet?: (model: string) => string;
   /** Requests in flight at once (default 2: the machine has few cores and live traffic). */
   readonly concurrency?: number;
   readonly deadlineMs?: number;
@@ -25,7 +27,7 @@ export class GrpcGoldenReplayer implements GoldenReplayer {
     if (!p) {
       p = (async () => {
         if (!isValidModelName(model)) throw new Error(`invalid model name '${model}'`);
-        const dir = path.join(this.options.goldenRoot, model, 'golden', 'images');
+        const dir = path.join(this.options.goldenRoot, model, this.options.goldenSet?.(model) ?? 'golden', 'images');
         const files = (await readdir(dir)).filter((f) => !f.startsWith('.')).sort();
         if (files.length === 0) throw new Error(`${dir} is empty`);
         return Promise.all(files.map(async (f) => new Uint8Array(await readFile(path.join(dir, f)))));

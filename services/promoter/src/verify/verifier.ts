@@ -26,7 +26,10 @@ import type { InferenceSandbox } from './sandbox.js';
 
 export interface GoldenVerifierOptions {
   readonly policies: ReadonlyMap<string, Policy>;
-  /** Directory holding `<model>/golden/{images,masks}/` (the repository's models/ by default). */
+  /**
+   * Directory holding `<model>/<golden set>/{images,masks}/` for each of the policy's accepted
+   * golden sets (`verify.golden_sets`, default `golden`; the repository's models/ by default).
+   */
   readonly goldenRoot: string;
   /** The model's current stable (from the rollout state); null before the first promotion. */
   readonly currentStable: (model: string) => Promise<ModelRef | null>;
@@ -105,20 +108,18 @@ export class GoldenVerifier implements CandidateVerifier, VerificationJournal {
     if (!policy) return report(false, 'unknown_model', `Rejected: model '${model}' has no promotion policy.`, candidate);
     if (!policy.verify.golden) return report(true, 'verification_skipped', 'Not verified: the policy turns golden-set verification off.', candidate);
 
-    let golden: GoldenSet;
-    try {
-      golden = await this.golden(model);
-    } catch (err) {
-      return report(false, 'golden_missing', `Rejected: the golden set of ${model} cannot be read (${err instanceof Error ? err.message : String(err)}).`, candidate);
-    }
-    if (golden.sha256 !== candidate.goldenSha256) {
+    // The accepted set the result names by digest: candidate and stable are both measured on it.
+    const found = await this.golden(model, policy.verify.goldenSets, candidate.goldenSha256);
+    if ('unreadable' in found) return report(false, 'golden_missing', `Rejected: no golden set of ${model} can be read (${found.unreadable.join('; ')}).`, candidate);
+    if ('accepted' in found) {
       return report(
         false,
         'golden_mismatch',
-        `Rejected: the claims were measured on golden set ${candidate.goldenSha256.slice(0, 12)}, but this promoter's golden set is ${golden.sha256.slice(0, 12)}, so they cannot be checked.`,
+        `Rejected: the claims were measured on golden set ${candidate.goldenSha256.slice(0, 12)}, but this promoter accepts ${found.accepted.join(', ')}, so they cannot be checked.`,
         candidate,
       );
     }
+    const { golden, name: goldenName } = found;
 
     const candidateTarget: GoldenTarget = { model, version, target, metricsEndpoints: this.options.candidateMetricsEndpoints(model, target) };
     const stable = await this.options.currentStable(model);
@@ -165,7 +166,7 @@ export class GoldenVerifier implements CandidateVerifier, VerificationJournal {
     return report(
       true,
       'verified',
-      `Verified on ${measured.images} golden images (${describe(measured.metrics)})${against}: ${claims.reason.replace(/\.$/, '')}; ${verdict.reason.replace(/^Accepted: /, '')}`,
+      `Verified on ${measured.images} golden images of ${goldenName} (${describe(measured.metrics)})${against}: ${claims.reason.replace(/\.$/, '')}; ${verdict.reason.replace(/^Accepted: /, '')}`,
       candidate,
       measured.metrics,
       stableMeasured,
@@ -173,15 +174,35 @@ export class GoldenVerifier implements CandidateVerifier, VerificationJournal {
     );
   }
 
-  /** The golden set, reloaded when its digest changed on disk. */
-  private async golden(model: string): Promise<GoldenSet> {
-    const dir = path.join(this.options.goldenRoot, model, 'golden');
-    const digest = await goldenSetDigest(dir);
-    const cached = this.goldenSets.get(model);
-    if (cached?.sha256 === digest) return cached;
-    const loaded = await loadGoldenSet(dir);
-    this.goldenSets.set(model, loaded);
-    return loaded;
+  /**
+   * Of the accepted golden sets (newest first), the one with `digest`; else what was accepted
+   * (name and digest of each readable set), or why none could be read. Loaded sets are kept by
+   * directory and reloaded when their digest changed on disk.
+   */
+  private async golden(model: string, names: readonly string[], digest: string): Promise<{ golden: GoldenSet; name: string } | { accepted: string[] } | { unreadable: string[] }> {
+    const accepted: string[] = [];
+    const unreadable: string[] = [];
+    for (const name of names) {
+      const dir = path.join(this.options.goldenRoot, model, name);
+      let sha: string;
+      try {
+        sha = await goldenSetDigest(dir);
+      } catch (err) {
+        unreadable.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      if (sha !== digest) {
+        accepted.push(`${name} (${sha.slice(0, 12)})`);
+        continue;
+      }
+      const cached = this.goldenSets.get(dir);
+      if (cached?.sha256 === sha) return { golden: cached, name };
+      const loaded = await loadGoldenSet(dir);
+      this.goldenSets.set(dir, loaded);
+      return { golden: loaded, name };
+    }
+    if (unreadable.length > 0) this.options.log.warn('golden sets not readable', { model, sets: unreadable });
+    return accepted.length > 0 ? { accepted } : { unreadable };
   }
 
   private measure(golden: GoldenSet, policy: Policy, at: GoldenTarget, signal: AbortSignal): Promise<GoldenMeasurement> {
