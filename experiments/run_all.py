@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -128,22 +129,36 @@ def write_table(mans: list[dict]) -> None:
     replace_between(START, END, t)
 
 
+# The study's rows: the teacher, the baseline and its int8 variants, then the reductions (configs
+# not named here come last, by name).
+STUDY_CONFIGS = ["r50-context", "r18-context-long", "r18-lowrank", "fact-r18", "fact-narrow", "fact-narrow-40",
+                 "fact-narrow-kd-r18", "fact-narrow-kd-r50"]
+
+
 def study_rows(mans: list[dict]) -> list[dict]:
-    """The study's rows in the order of the configs' version lists (teacher, baseline and its int8
-    variants, then the reductions), for the versions the current configs still list."""
-    order = [spec["dir"] for p in versions.configs_with_versions(None, "study") for spec in load_config(p)["versions"]]
+    """The study's rows in the order of STUDY_CONFIGS and each config's version list, for the
+    versions the current configs still list."""
+    paths = versions.configs_with_versions(None, "study")
+    paths.sort(key=lambda p: (STUDY_CONFIGS.index(p.stem) if p.stem in STUDY_CONFIGS else len(STUDY_CONFIGS), p.stem))
+    order = [spec["dir"] for p in paths for spec in load_config(p)["versions"]]
     found = sorted((v for v in mans if v.get("spec", {}).get("row") and v["dir"] in order), key=lambda v: order.index(v["dir"]))
     return [{"row": v["spec"]["row"], "study": v["spec"].get("study", ""), "dir": v["dir"], "full_dir": v["full_dir"],
              "manifest": v["manifest"], "gflops_full": v.get("gflops_full")} for v in found]
 
 
-def write_study(mans: list[dict], rounds: int, log, wrapper: list[str] | None, command: str) -> dict | None:
-    """Measure the study's rows by the one protocol and write its table into docs/experiments.md."""
+def write_study(mans: list[dict], rounds: int, log, wrapper: list[str] | None, command: str, measured: dict | None = None) -> dict | None:
+    """Measure the study's rows by the one protocol and write its table into docs/experiments.md
+    (``measured``: an earlier study.json, to rewrite the table without measuring again)."""
     rows = study_rows(mans)
     if not rows:
         return None
-    st = study.measure(rows, rounds=rounds, log=log, wrapper=wrapper)
-    t = study_table(rows, st, command)
+    if measured is None:
+        st = study.measure(rows, rounds=rounds, log=log, wrapper=wrapper)
+        st["command"], st["measured_at"] = command, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        (versions.RESULTS / "study.json").write_text(json.dumps(st, indent=2) + "\n")
+    else:
+        st = measured
+    t = study_table(rows, st, st["command"], st["measured_at"])
     (versions.RESULTS / "study.md").write_text(t + "\n")
     replace_between(STUDY_START, STUDY_END, t)
     return st
@@ -167,7 +182,7 @@ def _x(r: dict) -> str:
     return f"{r['median']:.2f}× ({r['min']:.2f}–{r['max']:.2f})"
 
 
-def study_table(rows: list[dict], st: dict, command: str) -> str:
+def study_table(rows: list[dict], st: dict, command: str, measured_at: str) -> str:
     by = {r["row"]: r for r in st["rows"]}
     head = ("| the study | here | golden mIoU [95 % CI] | Δ vs R18, points [95 % CI] | params M | GFLOPs 288×192 / 1152×768 | "
             "ONNX MB | model ms 288×192 | model ms 1152×768 | model 1152×768: speed-up vs R18 | vs its fp32 | end-to-end ms 288×192 | "
@@ -188,7 +203,7 @@ def study_table(rows: list[dict], st: dict, command: str) -> str:
             f"{train} | `{r['dir']}` |")
     rs = st["rounds"]
     loads = [x["loadavg_before"] for x in rs["288x192"] + rs["1152x768"]]
-    foot = (f"\nMeasured by `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Golden set `{st['golden']['set']}` ({st['golden']['images']} images, sha256 `{st['golden']['sha256'][:12]}…`); "
+    foot = (f"\nMeasured by `{command}` ({measured_at}). Golden set `{st['golden']['set']}` ({st['golden']['images']} images, sha256 `{st['golden']['sha256'][:12]}…`); "
             f"{len(rs['288x192'])} interleaved rounds; onnxruntime settings as served: {st['settings']['intra_op_threads']} "
             f"intra-op threads, one session, arena {'on' if st['settings']['arena'] else 'off'}, memory pattern "
             f"{'on' if st['settings']['mem_pattern'] else 'off'}; load average {min(loads):.1f}–{max(loads):.1f} during the rounds; "
@@ -205,7 +220,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="measurement rounds per version")
     ap.add_argument("--legacy", action="store_true", help="also re-export and re-measure v1–v5 (golden set 1)")
     ap.add_argument("--passes", type=int, default=None, help="golden-set passes per segserve eval (default: the spec's, else 5)")
-    ap.add_argument("--timing-wrapper", default="", help="command prefix for the study's timing runs, split on spaces "
+    ap.add_argument("--timing-wrapper", default="", help="command prefix for the timing runs (segserve eval, the study), split on spaces "
                     "(e.g. a script that pauses background trainings while it runs)")
     a = ap.parse_args(argv)
     t0 = time.time()
@@ -227,8 +242,8 @@ def main(argv: list[str]) -> int:
         contact_sheet.build(REPO / "models" / "facade-ads" / "2", REPO / "docs" / "contact-sheet-facade-ads-2.png")
         write_table(legacy)
         mans += legacy
-    found = versions.build(None, rounds=a.rounds, log=log, which="study", passes=a.passes)
-    write_study(found, a.rounds, log, a.timing_wrapper.split() or None, " ".join(["/usr/bin/python3 -m experiments.run_all", *argv]))
+    found = versions.build(None, rounds=a.rounds, log=log, which="study", passes=a.passes, wrapper=a.timing_wrapper.split() or None)
+    write_study(found, a.rounds, log, a.timing_wrapper.split() or None, shlex.join(["/usr/bin/python3", "-m", "experiments.run_all", *argv]))
     mans += found
     summary = {"seconds": round(time.time() - t0, 1), "versions": [v["dir"] for v in mans]}
     (versions.RESULTS / "run_all.json").write_text(json.dumps(summary, indent=2) + "\n")

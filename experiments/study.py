@@ -141,6 +141,7 @@ def measure(rows: list[dict], rounds: int = 3, runs: int = 8, images: int = 12, 
 
 def main(argv: list[str]) -> int:
     import argparse
+    import shlex
 
     from . import run_all  # run_all owns which versions form the study and the table
 
@@ -148,10 +149,12 @@ def main(argv: list[str]) -> int:
                                  "write the study table into docs/experiments.md.")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--timing-wrapper", default="", help="command prefix for the timing runs, split on spaces")
+    ap.add_argument("--table-only", action="store_true", help="rewrite the table from the last study.json, measuring nothing")
     a = ap.parse_args(argv)
     last = json.loads((RESULTS / "last.json").read_text())
+    measured = json.loads((RESULTS / "study.json").read_text()) if a.table_only else None
     st = run_all.write_study(last["versions"], a.rounds, print, a.timing_wrapper.split() or None,
-                             " ".join(["/usr/bin/python3 -m experiments.study", *argv]))
+                             shlex.join(["/usr/bin/python3", "-m", "experiments.study", *argv]), measured)
     print(json.dumps(st, indent=2)[:2000])
     return 0
 

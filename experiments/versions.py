@@ -47,19 +47,21 @@ def node() -> str:
 CLI = REPO / "packages" / "cli" / "dist" / "bin.js"
 
 
-def measure(model_dir: Path, passes: int = 5, dump: Path | None = None, golden_dir: Path = golden.GOLDEN) -> dict:
+def measure(model_dir: Path, passes: int = 5, dump: Path | None = None, golden_dir: Path = golden.GOLDEN,
+            wrapper: list[str] | None = None) -> dict:
     """Golden-set metrics of one version.
 
     With the CLI built, ``segserve eval --json`` — the product's own pipeline, so that the claim
     in model.json is what the promoter and `segserve eval` will reproduce; otherwise (or to dump
     the predicted masks) experiments/measure.mjs, a stand-alone copy of the same protocol.
     Both run with the service's default settings (intra-op threads = CPU limit / max concurrency,
-    arena and memory pattern off) and MALLOC_ARENA_MAX=2 as in the container image.
+    arena and memory pattern off) and MALLOC_ARENA_MAX=2 as in the container image. ``wrapper``
+    prefixes the command (e.g. one that pauses background trainings while it runs).
     """
     # without MALLOC_ARENA_MAX glibc's per-thread arenas add tens of MB of noise to the peak RSS
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     if CLI.exists() and dump is None:
-        cmd = [node(), str(CLI), "eval", "--model", str(model_dir), "--golden", str(golden_dir), "--json", "--passes", str(passes)]
+        cmd = [*(wrapper or []), node(), str(CLI), "eval", "--model", str(model_dir), "--golden", str(golden_dir), "--json", "--passes", str(passes)]
         out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, env=env)
         rep = json.loads(out.stdout.strip().splitlines()[-1])
         m = rep["metrics"]
@@ -246,7 +248,10 @@ def configs_with_versions(paths: list[str] | None = None, which: str = "all") ->
     return out
 
 
-def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str = "all", passes: int | None = None) -> list[dict]:
+def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str = "all", passes: int | None = None,
+          wrapper: list[str] | None = None, only: set[str] | None = None) -> list[dict]:
+    """Export and measure the versions of ``paths`` (default: every config with versions); ``only``:
+    just the versions with these directories."""
     torch.set_num_threads(1)
     jobs = []
     for p in configs_with_versions(paths, which):
@@ -256,6 +261,8 @@ def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str
             log(f"skip {p.name}: run {run} has not been trained")
             continue
         for spec in cfg["versions"]:
+            if only is not None and spec["dir"] not in only:
+                continue
             log(f"export {spec['dir']} ({spec.get('variant', 'fp32')}) from {run}")
             jobs.append((p, cfg, spec, export_version(cfg, spec)))
     # measure in rounds, alternating the order, so that a busy moment on the shared machine does
@@ -264,7 +271,7 @@ def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str
     for r in range(rounds):
         order = jobs if r % 2 == 0 else list(reversed(jobs))
         for p, cfg, spec, info in order:
-            res = measure(info["dir"], passes=passes or int(spec.get("passes", 5)), golden_dir=info["golden"].dir)
+            res = measure(info["dir"], passes=passes or int(spec.get("passes", 5)), golden_dir=info["golden"].dir, wrapper=wrapper)
             if res.get("golden_sha256", info["golden"].sha256) != info["golden"].sha256:
                 raise RuntimeError(f"{info['golden'].dir}: segserve eval saw digest {res['golden_sha256']}, not {info['golden'].sha256}")
             log(f"round {r + 1}: {spec['dir']}: mIoU {res['miou']} p95 {res['latency_ms_p95']} ms "

@@ -3,7 +3,7 @@
 // `docs/reliability.md item <n>` it cites exists (docs/architecture.md#tests). Runs in the unit
 // project: a fast grep over the tracked files. And the README stays short.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -55,9 +55,36 @@ function hits(files: { file: string; text: string }[], re: RegExp): string[] {
 
 const files = trackedTextFiles();
 
-describe('the README', () => {
-  it('stays a guide a person reads: at most 12 KB (details belong in docs/)', () => {
-    expect(readFileSync(path.join(ROOT, 'README.md')).length).toBeLessThanOrEqual(12 * 1024);
+describe('the README and docs/', () => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+
+  it('the README stays a guide a person reads: at most 12 KB (details belong in docs/)', () => {
+    expect(Buffer.byteLength(readme)).toBeLessThanOrEqual(12 * 1024);
+  });
+
+  it('every relative Markdown link of the README and docs/*.md points at a file (and an anchor of it) that exists', () => {
+    const pages = files.filter((f) => f.file === 'README.md' || /^docs\/[^/]+\.md$/.test(f.file));
+    const broken = pages.flatMap(({ file, text }) =>
+      [...text.replace(/```[\s\S]*?```/g, '').matchAll(/\]\(([^)\s]+)\)/g)].flatMap((m) => {
+        const target = m[1] ?? '';
+        if (/^[a-z]+:/i.test(target)) return []; // http(s), mailto
+        const [rel = '', anchor] = target.split('#');
+        const resolved = rel === '' ? file : path.normalize(path.join(path.dirname(file), rel));
+        if (!existsSync(path.join(ROOT, resolved))) return [`${file}: ${target}`];
+        if (anchor !== undefined && resolved.endsWith('.md') && !anchorsOf(readFileSync(path.join(ROOT, resolved), 'utf8')).has(anchor)) return [`${file}: ${target} (no such heading)`];
+        return [];
+      }),
+    );
+    expect(pages.length).toBeGreaterThan(3);
+    expect(broken).toEqual([]);
+  });
+
+  it('every `npx segserve <command>` the README prints is a command of the segserve table', () => {
+    const commands = new Set([...readFileSync(path.join(ROOT, 'packages/cli/src/commands.ts'), 'utf8').matchAll(/^ {2}([a-z]+): \{ summary:/gm)].map((m) => m[1]));
+    const printed = [...readme.matchAll(/npx segserve ([a-z-]+)/g)].map((m) => m[1] ?? '');
+    expect(commands.size).toBeGreaterThan(5);
+    expect(printed.length).toBeGreaterThan(5);
+    expect(printed.filter((c) => !commands.has(c))).toEqual([]);
   });
 });
 
