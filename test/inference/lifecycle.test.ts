@@ -218,9 +218,10 @@ async function copyDir(from: string, to: string): Promise<void> {
 describe('memory under overload (item 13)', () => {
   it('a flood beyond the queue bound is answered OVERLOADED and RSS stays bounded', async () => {
     // One inside, one queued, and no queue timeout within the test: the two admitted requests
-    // run one after the other on the slow fixture, however slow the machine is, and the other
-    // 38 find every place taken.
-    await using proc = await spawnInference(MODELS.slow, { SEGSERVE_MAX_CONCURRENCY: '1', SEGSERVE_MAX_QUEUE: '1', SEGSERVE_QUEUE_TIMEOUT_MS: '600000', NODE_OPTIONS: '--max-old-space-size=256' });
+    // hold their places one after the other (injected latency holds the slot like a slow model,
+    // without the slow model's compute, which a busy machine stretches), and the other 38 find
+    // every place taken.
+    await using proc = await spawnInference(MODELS.seg, { SEGSERVE_MAX_CONCURRENCY: '1', SEGSERVE_MAX_QUEUE: '1', SEGSERVE_QUEUE_TIMEOUT_MS: '600000', SEGSERVE_FAULT_DELAY_MS: '5000', NODE_OPTIONS: '--max-old-space-size=256' });
     const s = await serving(proc);
     try {
       const big = await png(syntheticImage(1152, 768, 3));
