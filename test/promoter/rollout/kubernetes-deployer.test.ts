@@ -6,13 +6,13 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KubernetesConflictError, KubernetesDeployer } from '../../../services/promoter/src/adapters/kubernetes-deployer.js';
 import type { ModelRef, Readiness, TrackMetrics } from '../../../services/promoter/src/domain/ports.js';
-import { initialRecord, type RolloutRecord } from '../../../services/promoter/src/domain/rollout.js';
-import type { RolloutStateStore, StoredRollout } from '../../../services/promoter/src/rollout/controller.js';
+import { initialRecord } from '../../../services/promoter/src/domain/rollout.js';
 import { silentLogger } from '@segserve/runtime';
 import { Rollouts } from '../../../services/promoter/src/rollout/rollouts.js';
 import { PromoterTelemetry } from '../../../services/promoter/src/rollout/telemetry.js';
 import { waitFor } from '../../helpers/process.js';
 import { FakeKube } from './fake-kube.js';
+import { memoryRolloutStore } from './support.js';
 
 const NS = 'segserve';
 const ref = (version: string): ModelRef => ({ model: 'facade-ads', version, sha256: version.repeat(64).slice(0, 64) });
@@ -122,18 +122,7 @@ describe('Kubernetes deployer', () => {
   });
 
   it('drives a whole rollout: canary deployed and scaled, stable patched to the candidate, canary back to zero', async () => {
-    const values = new Map<string, StoredRollout>();
-    let seq = 0;
-    const store: RolloutStateStore = {
-      get: (m) => Promise.resolve(values.get(m) ?? null),
-      write: (record: RolloutRecord, expected, now) => {
-        if ((values.get(record.model)?.revision ?? null) !== (expected?.revision ?? null)) return Promise.reject(Object.assign(new Error('conflict'), { name: 'RolloutConflictError' }));
-        const stored = { record: { ...record, revision: record.revision + 1, updated_at: now.toISOString() }, revision: ++seq };
-        values.set(record.model, stored);
-        return Promise.resolve(stored);
-      },
-      list: () => Promise.resolve([...values.values()]),
-    };
+    const store = memoryRolloutStore();
     await store.write(initialRecord('facade-ads', { version: '3', sha256: ref('3').sha256, target: `dns:///${STABLE}.${NS}.svc:50051` }, new Date()), null, new Date());
     const healthy: TrackMetrics = { requests: 100, errors: 0, latencyP95Seconds: 0.3, rssBytes: 1, memoryLimitBytes: 10 };
     const rollouts = new Rollouts({
@@ -154,7 +143,7 @@ describe('Kubernetes deployer', () => {
     expect(outcome.outcome).toBe('promoted');
     expect(kube.env(STABLE, 'SEGSERVE_MODEL_VERSION')).toBe('4');
     expect(kube.deployments.get(CANARY)?.spec.replicas).toBe(0);
-    expect(values.get('facade-ads')?.record).toMatchObject({ phase: 'Succeeded', stable: { version: '4', target: `dns:///${STABLE}.${NS}.svc:50051` }, previous_stable: { version: '3' } });
+    expect(store.values.get('facade-ads')?.record).toMatchObject({ phase: 'Succeeded', stable: { version: '4', target: `dns:///${STABLE}.${NS}.svc:50051` }, previous_stable: { version: '3' } });
     // Only get and patch, only on the two Deployments (the Role allows nothing else).
     expect(new Set(kube.requests.map((r) => `${r.method} ${r.path}`))).toEqual(new Set([`GET /apis/apps/v1/namespaces/${NS}/deployments/${STABLE}`, `PATCH /apis/apps/v1/namespaces/${NS}/deployments/${STABLE}`, `GET /apis/apps/v1/namespaces/${NS}/deployments/${CANARY}`, `PATCH /apis/apps/v1/namespaces/${NS}/deployments/${CANARY}`]));
   });

@@ -8,13 +8,13 @@ import { silentLogger } from '@segserve/runtime';
 import { KubernetesDeployer } from '../../../services/promoter/src/adapters/kubernetes-deployer.js';
 import { KubernetesRolloutEvents, ROLLOUT_ANNOTATIONS, kubernetesEventOf } from '../../../services/promoter/src/adapters/kubernetes-events.js';
 import type { ModelRef, TrackMetrics } from '../../../services/promoter/src/domain/ports.js';
-import { initialRecord, type RolloutEvent, type RolloutRecord } from '../../../services/promoter/src/domain/rollout.js';
-import type { RolloutStateStore, StoredRollout } from '../../../services/promoter/src/rollout/controller.js';
+import { initialRecord, type RolloutEvent } from '../../../services/promoter/src/domain/rollout.js';
 import { withViews } from '../../../services/promoter/src/rollout/events.js';
 import { Rollouts } from '../../../services/promoter/src/rollout/rollouts.js';
 import { PromoterTelemetry } from '../../../services/promoter/src/rollout/telemetry.js';
 import { memoryLogger } from '../intake/support.js';
 import { FakeKube } from './fake-kube.js';
+import { memoryRolloutStore } from './support.js';
 
 const NS = 'segserve';
 const STABLE = 'inference-facade-ads-stable';
@@ -41,25 +41,9 @@ beforeEach(async () => {
 
 afterEach(() => kube.stop());
 
-function memoryStore(): RolloutStateStore & { values: Map<string, StoredRollout> } {
-  const values = new Map<string, StoredRollout>();
-  let seq = 0;
-  return {
-    values,
-    get: (m) => Promise.resolve(values.get(m) ?? null),
-    write: (record: RolloutRecord, expected, now) => {
-      if ((values.get(record.model)?.revision ?? null) !== (expected?.revision ?? null)) return Promise.reject(Object.assign(new Error('conflict'), { name: 'RolloutConflictError' }));
-      const stored = { record: { ...record, revision: record.revision + 1, updated_at: now.toISOString() }, revision: ++seq };
-      values.set(record.model, stored);
-      return Promise.resolve(stored);
-    },
-    list: () => Promise.resolve([...values.values()]),
-  };
-}
-
 /** One rollout of facade-ads 4 over stable 3, driven by the real controller, Events as a view of ROLLOUT_EVENTS. */
 async function rollout(canary: TrackMetrics, log = memoryLogger()) {
-  const store = memoryStore();
+  const store = memoryRolloutStore();
   await store.write(initialRecord('facade-ads', { version: '3', sha256: ref('3').sha256, target: `dns:///${STABLE}.${NS}.svc:50051` }, new Date()), null, new Date());
   const published: RolloutEvent[] = [];
   const api = deployer.eventsApi;
