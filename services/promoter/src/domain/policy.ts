@@ -262,6 +262,12 @@ export interface LimitFigure {
   readonly limit: number;
   readonly value: number | null;
   readonly ok: boolean;
+  /**
+   * Why a broken limit did not count: a machine-bound limit that the stable, measured beside the
+   * candidate in the same run, breaks too — the machine is over it, whatever the model; the
+   * candidate/stable ratio judges that metric instead.
+   */
+  readonly waived?: string;
 }
 
 export interface PolicyVerdict {
@@ -357,9 +363,12 @@ export function evaluatePolicy(policy: Policy, candidate: Metrics, stable: Metri
   const servingSideOnly = (metric: string): boolean => options.measuredElsewhere === true && isMachineBound(policy, metric);
   const missing = requiredMetrics(policy).filter((k) => finite(candidate, k) === null && !(servingSideOnly(k) && options.ratios?.[k] !== undefined));
   const limits: LimitFigure[] = policy.limits.filter((l) => !servingSideOnly(l.metric)).map((l) => {
+    const holds = (v: number | null): boolean => v !== null && (l.bound === 'max' ? v <= l.value + EPSILON : v >= l.value - EPSILON);
     const value = finite(candidate, l.metric);
-    const ok = value !== null && (l.bound === 'max' ? value <= l.value + EPSILON : value >= l.value - EPSILON);
-    return { key: l.key, metric: l.metric, bound: l.bound, limit: l.value, value, ok };
+    const figure = { key: l.key, metric: l.metric, bound: l.bound, limit: l.value, value, ok: holds(value) };
+    const beside = finite(stable, l.metric);
+    if (figure.ok || value === null || beside === null || holds(beside) || !isMachineBound(policy, l.metric) || options.ratios?.[l.metric] === undefined) return figure;
+    return { ...figure, ok: true, waived: `the stable measured beside it is at ${fmt(beside)} too, so the machine is over the limit; the ratio to the stable judges ${l.metric}` };
   });
   const verdict = (accepted: boolean, code: PolicyCode, reason: string, objectives: ObjectiveFigure[] = []): PolicyVerdict => ({
     accepted,
@@ -394,7 +403,9 @@ export function evaluatePolicy(policy: Policy, candidate: Metrics, stable: Metri
   }
   const rest = figures.filter((f) => f.status !== 'better');
   const restText = rest.length > 0 ? `, and ${rest.map((f) => f.metric).join(', ')} stay${rest.length === 1 ? 's' : ''} within tolerance` : '';
-  return verdict(true, 'beats_stable', `Accepted: ${better.map((f) => describeObjective(f, byMetric(f))).join('; ')} better than the stable${restText}.`, figures);
+  const waived = limits.filter((l) => l.waived !== undefined);
+  const waivedText = waived.map((l) => ` (${l.metric} ${fmt(l.value as number)} is over the limit ${fmt(l.limit)}, but ${l.waived})`).join('');
+  return verdict(true, 'beats_stable', `Accepted: ${better.map((f) => describeObjective(f, byMetric(f))).join('; ')} better than the stable${restText}${waivedText}.`, figures);
 }
 
 // ---------------------------------------------------------------------------------------------
