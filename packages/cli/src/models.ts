@@ -33,8 +33,8 @@ export function describeModel(dir: string, note: string): ModelChoice {
 }
 
 /**
- * The one place that names the default model: `models/facade-ads/DEFAULT`, one version per line
- * (`2`: the reduced PSPNet-ResNet18 that meets the study's targets). `start`, `stack`, the
+ * The one place that names the default model: `models/facade-ads/DEFAULT` holds its version
+ * (docs/experiments.md says why that one). `start`, `stack`, the
  * benchmarks (bench/lib/procs.mjs) and the README's commands all follow it; a better model
  * becomes the default by changing that file. Other bundled versions are candidates for the
  * promotion demos, so "newest" is not "default".
