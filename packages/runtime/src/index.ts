@@ -12,3 +12,4 @@ export * from './request-rules.js';
 export * from './grpc-edge.js';
 export * from './cgroup.js';
 export * from './golden/index.js';
+export * from './supervisor.js';
