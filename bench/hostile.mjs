@@ -13,15 +13,15 @@
 // ordinary uploads' p95 during an attack ≤ 2 × their p95 before.
 import * as grpc from '@grpc/grpc-js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { ERROR_CODE_METADATA_KEY } from '@segserve/proto';
 import { httpAgent, isTableCode, multipartBody, postRaw } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
-import { MemoryWatch, REPO, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
+import { MemoryWatch, REPO, cpuSeconds, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
 import { countBy, percentile, round } from './lib/stats.mjs';
 
 /** The container image's V8 heap cap (deploy/docker/Dockerfile, deploy/k8s). */
@@ -333,65 +333,46 @@ async function startStack(modelDir, model) {
   return { inference, gateway };
 }
 
-/** Ordinary uploads through the gateway, `concurrency` at a time, until `stop()`; latencies of OK answers. */
-function ordinaryUploads({ gwHttp, model, images, concurrency = 2 }) {
-  const agent = httpAgent(concurrency);
-  const forms = images.map((img) => multipartBody(img.bytes));
-  const outcomes = [];
-  let running = true;
-  let i = 0;
-  const loops = Array.from({ length: concurrency }, async () => {
-    while (running) {
-      const o = await postRaw(`${gwHttp}/v1/models/${model}/segment`, { ...forms[i++ % forms.length], headers: { authorization: `Bearer ${API_KEY}` } }, { agent, timeoutMs: 60_000 });
-      outcomes.push({ code: o.code, ms: o.ms });
-      if (o.code === 'NETWORK') await sleep(200);
-    }
+/**
+ * The well-behaved client (workers/hostile-observer.mjs, its own thread): ordinary uploads and a
+ * health probe, continuously; `window()` returns what happened since the last one.
+ */
+function startObserver({ gwHttp, model, images, concurrency = 2 }) {
+  const worker = new Worker(new URL('./workers/hostile-observer.mjs', import.meta.url), {
+    workerData: { gwHttp, model, imageFiles: images.map((i) => i.file), key: API_KEY, concurrency },
   });
+  const next = () => new Promise((resolve) => worker.once('message', resolve));
   return {
-    outcomes,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-      return outcomes;
+    begin: () => worker.postMessage({ cmd: 'begin' }),
+    async end() {
+      const r = next();
+      worker.postMessage({ cmd: 'end' });
+      const { uploads, health } = await r;
+      return { uploads, health: { max_ms: round(health.maxMs), answered: health.answered, failures: health.failures } };
     },
-  };
-}
-
-/** Polls /healthz every 20 ms; the slowest answer (or a failure) while it ran. */
-function healthProbe(gwHttp) {
-  let running = true;
-  let maxMs = 0;
-  let failures = 0;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const loop = (async () => {
-    while (running) {
-      const t0 = performance.now();
-      const ok = await new Promise((resolve) => {
-        const req = http.get(`${gwHttp}/healthz`, { agent, timeout: 10_000 }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode === 200));
-        });
-        req.on('timeout', () => req.destroy());
-        req.on('error', () => resolve(false));
-      });
-      const ms = performance.now() - t0;
-      if (ok) maxMs = Math.max(maxMs, ms);
-      else failures++;
-      await sleep(20);
-    }
-  })();
-  return {
     async stop() {
-      running = false;
-      await loop;
-      agent.destroy();
-      return { max_ms: round(maxMs), failures };
+      const r = next();
+      worker.postMessage({ cmd: 'stop' });
+      await r;
+      await worker.terminate();
     },
   };
 }
 
 const alive = (proc) => !proc.hasExited();
+
+/**
+ * The gateway's longest event-loop delay since the previous call, ms (prom-client's
+ * nodejs_eventloop_lag_max_seconds, reset at every scrape); NaN when it does not answer.
+ */
+async function gatewayLoopMaxMs(gwHttp) {
+  try {
+    const text = await (await fetch(`${gwHttp}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    return round(Number(/^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1]) * 1000);
+  } catch {
+    return Number.NaN;
+  }
+}
 
 export async function runHostile({ modelDir, images, only, rounds = 1, log = console.log }) {
   const model = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).name;
@@ -406,17 +387,20 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
   };
   let ctx = clients();
 
-  // Ordinary uploads before any attack: their p95 is the yardstick of this run.
-  const warm = ordinaryUploads({ gwHttp: ctx.gwHttp, model, images });
+  // Ordinary uploads before any attack: their p95 (and the slowest health answer) is the
+  // yardstick of this run.
+  let observer = startObserver({ gwHttp: ctx.gwHttp, model, images });
   await sleep(3_000);
-  await warm.stop();
-  const base = ordinaryUploads({ gwHttp: ctx.gwHttp, model, images });
+  observer.begin();
+  await gatewayLoopMaxMs(ctx.gwHttp);
   await sleep(15_000);
-  const baseline = (await base.stop()).filter((o) => o.code === 'OK').map((o) => o.ms);
+  const before = await observer.end();
+  before.health.gateway_loop_max_ms = await gatewayLoopMaxMs(ctx.gwHttp);
+  const baseline = before.uploads.filter((o) => o.code === 'OK').map((o) => o.ms);
   const baselineP95 = percentile(baseline, 95);
-  log(`  ordinary uploads before the attacks: ${baseline.length} OK, p95 ${round(baselineP95)} ms (load ${loadAverage()[0]})`);
+  log(`  ordinary uploads before the attacks: ${baseline.length} OK, p95 ${round(baselineP95)} ms; health max ${before.health.max_ms} ms, gateway loop max ${before.health.gateway_loop_max_ms} ms (load ${loadAverage()[0]})`);
 
-  const results = { model, baseline: { ok: baseline.length, p50_ms: round(percentile(baseline, 50)), p95_ms: round(baselineP95) }, attacks: [] };
+  const results = { model, baseline: { ok: baseline.length, p50_ms: round(percentile(baseline, 50)), p95_ms: round(baselineP95), health: before.health }, attacks: [] };
   const plan = [];
   for (let r = 0; r < rounds; r++) {
     for (const a of chosen) plan.push({ name: a.name, what: a.what, expect: a.expect, parts: [a] });
@@ -425,23 +409,35 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
   for (const step of plan) {
     if (!alive(stack.inference) || !alive(stack.gateway)) {
       log('  restarting the stack (a process died in the previous attack)');
+      await observer.stop();
       await stack.gateway.stop(5_000);
       await stack.inference.stop(5_000);
       stack = await startStack(modelDir, model);
       ctx = clients();
+      observer = startObserver({ gwHttp: ctx.gwHttp, model, images });
+      await sleep(3_000);
     }
     await sleep(1_000);
     const watch = new MemoryWatch({ gateway: stack.gateway.pid, inference: stack.inference.pid }, 50).start();
-    const ordinary = ordinaryUploads({ gwHttp: ctx.gwHttp, model, images });
-    const health = healthProbe(ctx.gwHttp);
+    observer.begin();
+    await gatewayLoopMaxMs(ctx.gwHttp);
     const loadavg = loadAverage();
+    // CPU seconds of each process over the attack: the attacker (this process, both threads)
+    // shares the machine's two cores with its targets.
+    const cpu0 = { gateway: cpuSeconds(stack.gateway.pid), inference: cpuSeconds(stack.inference.pid), bench: process.cpuUsage() };
     const t0 = performance.now();
     const outcomes = await Promise.all(step.parts.flatMap((a) => a.run(ctx).map((p) => p.then((o) => ({ attack: a.name, ...o })))));
     const attackS = (performance.now() - t0) / 1000;
     // Ordinary uploads get at least 5 s of the attack's aftermath, so a short attack still has some.
     await sleep(Math.max(0, 5_000 - attackS * 1000));
-    const during = await ordinary.stop();
-    const probe = await health.stop();
+    const cpu = {
+      gateway: round(cpuSeconds(stack.gateway.pid) - cpu0.gateway, 2),
+      inference: round(cpuSeconds(stack.inference.pid) - cpu0.inference, 2),
+      bench: round((process.cpuUsage(cpu0.bench).user + process.cpuUsage(cpu0.bench).system) / 1e6, 2),
+    };
+    const window = await observer.end();
+    const during = window.uploads;
+    const probe = { ...window.health, gateway_loop_max_ms: alive(stack.gateway) ? await gatewayLoopMaxMs(ctx.gwHttp) : Number.NaN };
     const mem = watch.stop();
     const ok = during.filter((o) => o.code === 'OK').map((o) => o.ms);
     const codes = countBy(outcomes.map((o) => o.code));
@@ -453,6 +449,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
       survived: { gateway: alive(stack.gateway), inference: alive(stack.inference) },
       peak_rss_mb: { gateway: round(mem.gateway.peakRssMb), inference: round(mem.inference.peakRssMb) },
       rss_after_mb: { gateway: round(mem.gateway.lastRssMb), inference: round(mem.inference.lastRssMb) },
+      cpu_s: cpu,
       codes,
       outcomes: outcomes.map((o) => ({ attack: o.attack, label: o.label, code: o.code, ms: round(o.ms), ...(o.details && !isTableCode(o.code) ? { details: o.details.slice(0, 120) } : {}) })),
       all_table_codes: outcomes.every((o) => TABLE_CODES_OK(o.code)),
@@ -463,9 +460,10 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
     results.attacks.push(entry);
     log(
       `  ${step.name.padEnd(24)} ${String(entry.seconds).padStart(6)} s  RSS gw ${entry.peak_rss_mb.gateway} MB${entry.survived.gateway ? '' : ' DIED'}, inf ${entry.peak_rss_mb.inference} MB${entry.survived.inference ? '' : ' DIED'}; ` +
-        `codes ${JSON.stringify(codes)}; ordinary ${ok.length}/${during.length} OK p95 ×${entry.ordinary.p95_ratio}; health max ${probe.max_ms} ms (${probe.failures} failed); load ${loadavg[0]}`,
+        `codes ${JSON.stringify(codes)}; ordinary ${ok.length}/${during.length} OK p95 ×${entry.ordinary.p95_ratio}; CPU s gw ${cpu.gateway} inf ${cpu.inference} bench ${cpu.bench}; health max ${probe.max_ms} ms (${probe.failures} failed), gateway loop max ${probe.gateway_loop_max_ms} ms; load ${loadavg[0]}`,
     );
   }
+  await observer.stop();
   ctx.gw.close();
   ctx.inf.close();
   await stack.gateway.stop(5_000);
@@ -478,6 +476,25 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
     ordinary_p95_within_2x: { worst_ratio: Math.max(...results.attacks.map((a) => a.ordinary.p95_ratio).filter(Number.isFinite)), met: results.attacks.every((a) => a.ordinary.p95_ratio <= 2) },
   };
   return results;
+}
+
+const fmt = (v) => (Number.isFinite(v) ? String(v) : '—');
+
+/** The per-attack table of docs/benchmarks.md ("Hostile inputs"). */
+export function hostileMarkdown(h) {
+  const lines = [
+    `Ordinary uploads before the attacks: ${h.baseline.ok} OK, p95 ${fmt(h.baseline.p95_ms)} ms; slowest /healthz ${fmt(h.baseline.health?.max_ms)} ms, gateway event-loop delay max ${fmt(h.baseline.health?.gateway_loop_max_ms)} ms.`,
+    '',
+    '| attack | s | gateway peak RSS MiB | inference peak RSS MiB | survived | codes | ordinary uploads: OK, p95 × before | slowest /healthz ms | gateway loop delay max ms | CPU s: gateway / inference / attacker | load |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const a of h.attacks) {
+    const died = [a.survived.gateway ? '' : 'gateway DIED', a.survived.inference ? '' : 'inference DIED'].filter(Boolean).join(', ');
+    lines.push(
+      `| ${a.name} | ${a.seconds} | ${fmt(a.peak_rss_mb.gateway)} | ${fmt(a.peak_rss_mb.inference)} | ${died || 'both'} | ${Object.entries(a.codes).map(([k, v]) => `${k} ${v}`).join(', ')} | ${a.ordinary.ok}/${a.ordinary.sent}, ×${fmt(a.ordinary.p95_ratio)} | ${fmt(a.health.max_ms)} | ${fmt(a.health.gateway_loop_max_ms)} | ${a.cpu_s ? `${fmt(a.cpu_s.gateway)} / ${fmt(a.cpu_s.inference)} / ${fmt(a.cpu_s.bench)}` : '—'} | ${a.loadavg[0]} |`,
+    );
+  }
+  return lines.join('\n');
 }
 
 function args(argv) {
@@ -501,5 +518,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const file = a.out ?? path.join(REPO, 'bench', 'results', `hostile-${started.replace(/[:.]/g, '-').slice(0, 19)}.json`);
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(out, null, 1));
-  console.log(`targets ${JSON.stringify(results.targets)}\nresults: ${path.relative(REPO, file)}`);
+  console.log(`\n${hostileMarkdown(results)}\n\ntargets ${JSON.stringify(results.targets)}\nresults: ${path.relative(REPO, file)}`);
 }

@@ -2,6 +2,7 @@
 // session.run per repeat), the issue's targets with pass/miss, a Markdown summary and the plots.
 //
 //   node bench/report.mjs bench/results/<file>.json     re-renders the Markdown and the PNGs
+import { hostileMarkdown } from './hostile.mjs';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chartSvg, writePng } from './lib/plot.mjs';
@@ -100,6 +101,13 @@ export function targets(results) {
     t.push({ target: 'at 10 concurrent uploads ≥ 2× the throughput of Flask + PyTorch', measured: `${fmt(peer10.throughput_ratio, 2)} × (${fmt(peer10.segserve.throughput, 2)} vs ${fmt(peer10.peer.throughput, 2)} img/s); CPU per image ${fmt(peer10.peer.cpu_ms_per_image)} vs ${fmt(peer10.segserve.cpu_ms_per_image)} ms = ${fmt(peer10.peer.cpu_ms_per_image / peer10.segserve.cpu_ms_per_image, 2)} ×`, ok: peer10.throughput_ratio >= 2 });
     t.push({ target: 'at 10 concurrent uploads ≤ ½ the memory of Flask + PyTorch', measured: `${fmt(peer10.memory_ratio, 2)} × (${fmt(peer10.segserve.peak_rss_mb)} MB inference + gateway vs ${fmt(peer10.peer.peak_rss_mb)} MB)`, ok: peer10.memory_ratio <= 0.5 });
   }
+  const h = results.hostile?.targets;
+  if (h) {
+    t.push({ target: 'hostile inputs: no process dies', measured: h.no_process_died ? 'none died' : 'a process died', ok: h.no_process_died });
+    t.push({ target: 'hostile inputs: each process’s peak RSS ≤ 512 MiB', measured: `worst attack: gateway ${fmt(h.peak_rss_le_512.gateway_mb)}, inference ${fmt(h.peak_rss_le_512.inference_mb)} MiB`, ok: h.peak_rss_le_512.met });
+    t.push({ target: 'hostile inputs: every request gets a table code', measured: h.every_request_a_table_code ? 'all' : 'not all', ok: h.every_request_a_table_code });
+    t.push({ target: 'hostile inputs: ordinary uploads within 2× their p95', measured: `worst ×${fmt(h.ordinary_p95_within_2x.worst_ratio, 2)}`, ok: h.ordinary_p95_within_2x.met });
+  }
   return t;
 }
 
@@ -154,6 +162,7 @@ export function markdown(results) {
       lines.push(`| ${c} | ratio | ${fmt(s.throughput_ratio, 2)} × | | | ${fmt(s.memory_ratio, 2)} × | | |`);
     }
   }
+  if (results.hostile) lines.push('', `### Hostile inputs (${results.hostile.model})`, '', hostileMarkdown(results.hostile));
   return lines.join('\n') + '\n';
 }
 

@@ -4,13 +4,14 @@
 //   node bench/run.mjs [--models models/facade-ads-full/2,models/facade-ads/2]
 //                      [--concurrency 1,10,50] [--repeats 3] [--cell-seconds 10]
 //                      [--variants bare,pipeline,grpc,rest,gateway-grpc]
-//                      [--scenarios matrix,overhead,latency,coldstart,memory,memory-sweep,peer] [--quick]
+//                      [--scenarios matrix,overhead,latency,coldstart,memory,memory-sweep,peer,hostile] [--quick]
 //
 // --quick: one repeat, short cells, concurrency 1,10 — a smoke test of the whole bench (~3 min).
 // Run it on a quiet machine; it prints the load average next to every cell.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runColdStart } from './coldstart.mjs';
+import { runHostile } from './hostile.mjs';
 import { runMatrix, VARIANTS } from './matrix.mjs';
 import { runMemory, runMemorySweep } from './memory.mjs';
 import { runPeer } from './peer.mjs';
@@ -79,7 +80,7 @@ const concurrencies = (a.concurrency ?? (quick ? '1,10' : '1,10,50')).split(',')
 const repeats = Number(a.repeats ?? (quick ? 1 : 3));
 const cellSeconds = Number(a['cell-seconds'] ?? (quick ? 3 : 10));
 const variants = (a.variants ?? VARIANTS.join(',')).split(',');
-const scenarios = new Set((a.scenarios ?? 'matrix,overhead,latency,coldstart,memory,memory-sweep,peer').split(','));
+const scenarios = new Set((a.scenarios ?? 'matrix,overhead,latency,coldstart,memory,memory-sweep,peer,hostile').split(','));
 const images = loadImages(a.images);
 const log = (line) => console.log(line);
 
@@ -146,6 +147,14 @@ if (scenarios.has('memory-sweep')) {
 if (scenarios.has('peer')) {
   log(`Flask + PyTorch peer ${path.relative(REPO, fullModel)}`);
   results.peer = await runPeer({ modelDir: fullModel, images, concurrencies: [1, 10], repeats, cellSeconds: quick ? 6 : 20, log });
+  save();
+}
+if (scenarios.has('hostile')) {
+  // Issue 11: every attack alone and all at once against inference + gateway as the image runs
+  // them, with the bundled default model (what the stable Deployment serves).
+  const defaultModel = models.find((m) => !m.includes('full')) ?? models[0];
+  log(`hostile ${path.relative(REPO, defaultModel)}`);
+  results.hostile = await runHostile({ modelDir: defaultModel, images, log });
   save();
 }
 results.finished_at = new Date().toISOString();

@@ -40,6 +40,8 @@ export const DECISION_REASON_CODES = [
   'worse_than_stable',
   'no_improvement',
   'same_as_stable',
+  // a result of the second form whose baseline is not the current stable
+  'baseline_not_stable',
   // verification
   'golden_missing',
   'golden_mismatch',
@@ -48,6 +50,8 @@ export const DECISION_REASON_CODES = [
   'verification_failed',
   // the intake itself failed on this result every time it was delivered
   'intake_error',
+  // rollout: no decisive check (a canary step or the bake only ever held)
+  'no_evidence',
   // in progress / outcome
   'accepted',
   'promoted',

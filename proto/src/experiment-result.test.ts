@@ -32,7 +32,20 @@ describe('parseExperimentResult', () => {
     ['a short digest', (r) => ((r['artifact'] as Record<string, unknown>)['sha256'] = 'abc'), /artifact.sha256 must match pattern/],
     ['a fractional size', (r) => ((r['artifact'] as Record<string, unknown>)['size'] = 1.5), /artifact.size must be integer/],
     ['a date without time zone', (r) => (r['created_at'] = '2026-11-27T10:00:00'), /created_at must match pattern/],
+    ['a baseline in a result of the first form', (r) => (r['baseline'] = { version: '2', sha256: 'c'.repeat(64), metrics: {} }), /must have required property 'schema_version'/],
+    ['schema_version 2 without a baseline', (r) => (r['schema_version'] = 2), /must have required property 'baseline'/],
+    ['schema_version 3', (r) => (r['schema_version'] = 3), /schema_version must be equal to one of the allowed values/],
+    ['a baseline without the stable digest', (r) => Object.assign(r, { schema_version: 2, baseline: { version: '2', metrics: {} } }), /baseline must have required property 'sha256'/],
+    ['an interval that is not a pair', (r) => Object.assign(r, { schema_version: 2, baseline: { version: '2', sha256: 'c'.repeat(64), metrics: {}, intervals: { latency_ms_p95: [1] } } }), /baseline.intervals.latency_ms_p95 must NOT have fewer than 2 items/],
   ];
+  const V2 = { ...VALID, schema_version: 2, baseline: { version: '2', sha256: 'c'.repeat(64), metrics: { miou: 0.79, latency_ms_p95: 410, peak_rss_mb: 251 }, intervals: { latency_ms_p95: [0.95, 1.08] }, pairs: 72 } } as const;
+  it('accepts the second form: claims with the stable measured in the same run', () => {
+    expect(parseExperimentResult(structuredClone(V2))).toEqual(V2);
+    expect(parseExperimentResult({ ...structuredClone(VALID), schema_version: 1 })).toMatchObject({ schema_version: 1 });
+  });
+  rows.push(
+    ['a NaN in the baseline', (r) => Object.assign(r, { schema_version: 2, baseline: { version: '2', sha256: 'c'.repeat(64), metrics: { latency_ms_p95: Number.NaN } } }), /baseline.metrics.latency_ms_p95 not a finite number/],
+  );
   it.each(rows)('rejects %s', (_name, mutate, message) => {
     const r = structuredClone(VALID) as unknown as Record<string, unknown>;
     mutate(r);

@@ -10,16 +10,36 @@
 //   configured signers; header `Nats-Msg-Id` = `id` (JetStream de-duplication).
 // The signature covers the parsed value, not the bytes on the wire, so re-encoding the JSON
 // does not break it while changing any value does.
+//
+// Two forms (`schema_version`): 1 (or absent) claims absolute figures; 2 also carries `baseline`,
+// the stable measured in the same run, paired with the candidate (`segserve eval --against`).
+// Figures that depend on the hardware (latency, memory) are then claimed as the ratio
+// metrics[m] / baseline.metrics[m], which another machine can check; accuracy stays absolute.
 import { Ajv } from 'ajv';
 import { SegserveError } from './errors.js';
 import { describeAjvErrors, loadSchema } from './model-manifest.js';
 
+/** The stable measured in the same run as the candidate (schema_version 2). */
+export interface ExperimentBaseline {
+  readonly version: string;
+  /** The stable's model.onnx digest: the promoter's stable must be this one. */
+  readonly sha256: string;
+  readonly metrics: Readonly<Record<string, number>>;
+  /** Per metric, the [low, high] confidence interval of the ratio metrics / baseline.metrics. */
+  readonly intervals?: Readonly<Record<string, readonly [number, number]>>;
+  /** Candidate/stable pairs the ratios come from. */
+  readonly pairs?: number;
+}
+
 export interface ExperimentResult {
   readonly id: string;
+  /** 1 when absent; 2 requires `baseline`. */
+  readonly schema_version?: 1 | 2;
   readonly model: string;
   readonly version: string;
   readonly artifact: { readonly sha256: string; readonly size: number };
   readonly metrics: Readonly<Record<string, number>>;
+  readonly baseline?: ExperimentBaseline;
   readonly golden: { readonly sha256: string };
   readonly source: { readonly commit: string; readonly pipeline: string; readonly job: string };
   readonly created_at: string;

@@ -110,7 +110,9 @@ export interface TestServer extends AsyncDisposable {
 
 export async function startTestServer(options: { model: string; env?: Record<string, string>; waitReady?: boolean; createBackend?: BackendFactory }): Promise<TestServer> {
   const config = parseConfig(
-    { SEGSERVE_MODEL_DIR: options.model, SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', SEGSERVE_HOST: '127.0.0.1', SEGSERVE_LOG_LEVEL: 'debug', ...options.env },
+    // In-process, the baseline the budget is derived from is the test runner's own RSS: the
+    // limit is set well above it (tests of the budget spawn a real process instead).
+    { SEGSERVE_MODEL_DIR: options.model, SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', SEGSERVE_HOST: '127.0.0.1', SEGSERVE_LOG_LEVEL: 'debug', SEGSERVE_MEMORY_LIMIT_MB: '4096', ...options.env },
     { cpuLimit: 2, tmpDir: os.tmpdir() },
   );
   const logs: string[] = [];

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32 } from 'node:zlib';
 import { spawnSegserve, type Spawned } from '../helpers/process.js';
-import { MODELS, clients, healthStatus, parseSample, png, pngBomb, segment, syntheticImage, type Clients } from './helpers.js';
+import { MODELS, clients, healthStatus, parseSample, png, pngBomb, segment, startTestServer, syntheticImage, type Clients } from './helpers.js';
 
 interface ServingLine {
   readonly grpc_port: number;
@@ -110,5 +110,26 @@ describe('a request abandoned in the middle of its work (issue 11)', () => {
     expect(second.value?.width).toBe(384);
     expect(parseSample(await s!.metrics(), 'segserve_inference_abandoned_in_flight')).toBe(0);
     await expectAlive(s!);
+  });
+});
+
+describe('upload reservations taken by the gRPC edge at a message\'s first bytes', () => {
+  it('refuse the excess of a burst before its bytes have arrived; a reserved request adopts its charge', async () => {
+    await using s = await startTestServer({ model: MODELS.seg, env: { SEGSERVE_MAX_CONCURRENCY: '2', SEGSERVE_MAX_QUEUE: '3' } });
+    const service = s.proc.service;
+    const image = await png(syntheticImage(48, 32));
+    // Five places (2 slots + 3 queued): five arriving messages take them all.
+    const held = Array.from({ length: 5 }, () => service.reserveUpload(image.length));
+    expect(() => service.reserveUpload(image.length)).toThrow(expect.objectContaining({ code: 'OVERLOADED' }));
+    held.pop()!.release();
+    held.push(service.reserveUpload(image.length));
+    for (const r of held.slice(1)) r.release();
+    // The remaining reservation is adopted by its request: answered OK, its bytes charged once.
+    const ctx = { signal: new AbortController().signal, method: 'Segment', upload: held[0]! };
+    const reply = await service.segment({ model: '', version: '', image, maskFormat: 'PNG' }, ctx);
+    expect(reply.width).toBe(48);
+    expect(await s.sample('segserve_inference_admitted_bytes')).toBe(0);
+    // Nothing is left reserved: five new arrivals fit again.
+    for (const r of Array.from({ length: 5 }, () => service.reserveUpload(image.length))) r.release();
   });
 });

@@ -217,16 +217,17 @@ async function copyDir(from: string, to: string): Promise<void> {
 
 describe('memory under overload (item 13)', () => {
   it('a flood beyond the queue bound is answered OVERLOADED and RSS stays bounded', async () => {
-    // No queue timeout within the test: the six admitted requests (2 inside + 4 queued) run one
-    // after another on the slow fixture's single session, however slow the machine is.
-    await using proc = await spawnInference(MODELS.slow, { SEGSERVE_MAX_CONCURRENCY: '2', SEGSERVE_MAX_QUEUE: '4', SEGSERVE_QUEUE_TIMEOUT_MS: '600000', NODE_OPTIONS: '--max-old-space-size=256' });
+    // One inside, one queued, and no queue timeout within the test: the two admitted requests
+    // run one after the other on the slow fixture, however slow the machine is, and the other
+    // 38 find every place taken.
+    await using proc = await spawnInference(MODELS.slow, { SEGSERVE_MAX_CONCURRENCY: '1', SEGSERVE_MAX_QUEUE: '1', SEGSERVE_QUEUE_TIMEOUT_MS: '600000', NODE_OPTIONS: '--max-old-space-size=256' });
     const s = await serving(proc);
     try {
       const big = await png(syntheticImage(1152, 768, 3));
       const results = await Promise.all(Array.from({ length: 40 }, () => segment(s.clients, big)));
       const codes = results.map((r) => r.code ?? (r.error ? String(r.error.code) : 'OK'));
       expect(codes.every((c) => c === 'OK' || c === 'OVERLOADED')).toBe(true);
-      expect(codes.filter((c) => c === 'OK').length).toBeGreaterThanOrEqual(6);
+      expect(codes.filter((c) => c === 'OK').length).toBeGreaterThanOrEqual(2);
       expect(codes.filter((c) => c === 'OVERLOADED').length).toBeGreaterThanOrEqual(1);
       const text = await (await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`)).text();
       expect(parseSample(text, 'process_resident_memory_bytes')).toBeLessThan(512 * 1024 * 1024);

@@ -20,6 +20,7 @@
 // whether this grpc-js still has them, and grpc-edge.test.ts fails on an upgrade that renames
 // them. Without them the limits are checked after buffering and grpc-js's own statuses stay.
 import * as grpc from '@grpc/grpc-js';
+import http2 from 'node:http2';
 import { ERROR_CODE_METADATA_KEY, SegserveError, toGrpcServerError } from '@segserve/proto';
 import { scanMessage, WireScanError, type MessageRule } from './wire-scan.js';
 
@@ -58,6 +59,8 @@ interface BaseCall {
   decoder: { write(data: Buffer): Buffer[] };
   maxReceiveMessageSize: number;
   sendStatus(status: grpc.StatusObject | PartialStatus): void;
+  /** The HTTP/2 stream; used, when present, to stop a refused upload (RST_STREAM NO_ERROR). */
+  stream?: { close?(code?: number): void; closed?: boolean; destroyed?: boolean };
 }
 
 type PartialStatus = { code: grpc.status; details: string; metadata?: grpc.Metadata | null };
@@ -199,6 +202,8 @@ export class GrpcEdgeGuard {
     let charge: Releasable | undefined;
     let refusal: SegserveError | undefined;
     let failed = false;
+    /** The whole request message has arrived (nothing more for the client to send). */
+    let received = false;
     let metadata: grpc.Metadata | undefined;
     const release = (): void => {
       charge?.release();
@@ -232,6 +237,9 @@ export class GrpcEdgeGuard {
         if (status.code === grpc.status.OK || hasTrailer(status)) return send(status);
         const err = refusal ?? frameworkError(status);
         send(err ? tableStatus(err) : status);
+        // A refused upload still on its way: after the status, RST_STREAM NO_ERROR tells the
+        // client to stop sending (HTTP/2 transport of gRPC), so its bytes are neither sent nor read.
+        if (err && !received && base.stream?.close && !base.stream.closed && !base.stream.destroyed) base.stream.close(http2.constants.NGHTTP2_NO_ERROR);
       };
     }
 
@@ -250,6 +258,7 @@ export class GrpcEdgeGuard {
             nextMd(md);
           },
           onReceiveMessage: (message: Buffer, nextMessage) => {
+            received = true;
             if (failed) return;
             try {
               // Without grpc-js's hooks the limit and the charge come after buffering.

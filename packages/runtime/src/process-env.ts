@@ -9,4 +9,8 @@ export const INFERENCE_MALLOC_ENV: Readonly<Record<string, string>> = Object.fre
   MALLOC_ARENA_MAX: '2',
   // Large tensors and image buffers go to mmap and return to the OS on free.
   MALLOC_MMAP_THRESHOLD_: '131072',
+  // ...and those mappings are faulted in 2 MiB pages (transparent huge pages, madvise): the
+  // per-run activations then cost about what onnxruntime's arena costs in CPU without keeping
+  // them resident (`node bench/ort-settings.mjs`, docs/benchmarks.md "Issues 15 and 11").
+  GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1',
 });

@@ -40,6 +40,8 @@ export interface GatewayConfig {
   readonly shutdownGraceMs: number;
   /** The memory limit to budget uploads against where no cgroup sets one, bytes. */
   readonly memoryLimitBytes: number;
+  /** How long a REST upload may wait for room in the memory budget before it is OVERLOADED, ms. */
+  readonly budgetWaitMs: number;
 }
 
 export const DEFAULTS = {
@@ -55,6 +57,7 @@ export const DEFAULTS = {
   keepaliveMs: 20_000,
   shutdownGraceMs: 10_000,
   memoryLimitMb: 512, // the gateway container's limit (deploy/k8s)
+  budgetWaitMs: 2_000, // an upload that finds the budget full waits this long, then OVERLOADED
 } as const;
 
 /** Variables this service reads (the rest of SEGSERVE_ENV_VARS belong to other services). */
@@ -128,6 +131,7 @@ export function loadConfig(env: Env, now: Date = new Date()): GatewayConfig {
     keepaliveMs: DEFAULTS.keepaliveMs,
     shutdownGraceMs: DEFAULTS.shutdownGraceMs,
     memoryLimitBytes: intVar(env, 'SEGSERVE_MEMORY_LIMIT_MB', DEFAULTS.memoryLimitMb, { min: 128, max: 1024 * 1024 }) * 1024 * 1024,
+    budgetWaitMs: DEFAULTS.budgetWaitMs,
   };
   return Object.freeze(config);
 }

@@ -87,6 +87,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     defaultModel: config.defaultModel,
     version: GATEWAY_VERSION,
     ledger,
+    budgetWaitMs: config.budgetWaitMs,
   });
   const grpcServer = buildGrpcServer({
     core,

@@ -21,6 +21,17 @@ export interface CallContext {
   readonly signal: AbortSignal;
   readonly method: string;
   readonly peer?: string;
+  /** The upload's door charge, taken by the edge at the message's first bytes (reserveUpload). */
+  readonly upload?: UploadReservation;
+}
+
+/**
+ * A place and the compressed bytes of a message still arriving, reserved by the gRPC edge. The
+ * request that carries it adopts it; a call that never reaches the service releases it.
+ */
+export interface UploadReservation {
+  readonly bytes: number;
+  release(): void;
 }
 
 export interface SegmentInput {
@@ -67,6 +78,8 @@ export class InferenceService {
   readonly #listeners: ((s: ServiceState) => void)[] = [];
   #state: ServiceState = 'loading';
   #abandoned = 0;
+  /** Calls whose message is still arriving, with a reservation (reserveUpload). */
+  #arriving = 0;
   #pipeline: Pipeline | undefined;
   #ledger: MemoryLedger | undefined;
 
@@ -155,8 +168,7 @@ export class InferenceService {
       // The excess of a burst is answered first; then the upload is charged, its header read
       // (synchronously: a bad or oversized upload is answered at once) and what running it will
       // hold charged before it takes a slot.
-      this.#gate.refuseIfFull();
-      const charge = this.#memory().tryCharge(req.image.length);
+      const charge = this.#doorCharge(ctx, req.image.length);
       return this.#admitted(ctx, charge, timer, async () => {
         const inspected = pipeline.inspect(req.image);
         await timer.time('queue', () => charge.growWhenRoom(inspected.workBytes, { waitMs: this.#gate.limits.queueTimeoutMs, signal: ctx.signal }));
@@ -171,16 +183,60 @@ export class InferenceService {
   infer(req: ModelInferRequest__Output, ctx: CallContext): Promise<InferReply> {
     return this.#handle(ctx, req.model_name, req.model_version, {}, async (pipeline, timer) => {
       const m = pipeline.model;
-      this.#gate.refuseIfFull();
-      const tensor = await timer.time('preprocess', () => parseInferInput(req, m.input, m.output.name));
       // The request's tensor (its upload), then the raw output of the model's size.
-      const charge = this.#memory().tryCharge(tensor.byteLength);
+      const charge = this.#doorCharge(ctx, req.raw_input_contents.reduce((a, b) => a + b.length, 0) || m.input.shape.reduce((a, b) => a * b, 4));
+      let tensor: Float32Array;
+      try {
+        tensor = await timer.time('preprocess', () => parseInferInput(req, m.input, m.output.name));
+      } catch (err) {
+        charge.release();
+        throw err;
+      }
       return this.#admitted(ctx, charge, timer, async () => {
         const [, , h, w] = m.input.shape as [number, number, number, number];
         await timer.time('queue', () => charge.growWhenRoom(m.output.channels * h * w * 4, { waitMs: this.#gate.limits.queueTimeoutMs, signal: ctx.signal }));
         return async () => ({ model: m, id: req.id, output: await pipeline.infer(tensor, timer, ctx.signal) });
       });
     });
+  }
+
+  /**
+   * Reserves a place and charges `bytes` for a message whose first bytes have just arrived
+   * (called synchronously by the gRPC edge, at the length prefix): OVERLOADED when the calls
+   * inside and arriving already take every place or the bytes do not fit now, TOO_LARGE when
+   * they never could. The excess of a burst is refused while its bytes are still on the wire.
+   */
+  reserveUpload(bytes: number): UploadReservation {
+    if (this.#state !== 'serving') throw new SegserveError('UNAVAILABLE', this.#state === 'draining' ? 'shutting down' : 'model not loaded yet');
+    this.#gate.refuseArrival(this.#arriving);
+    const charge = this.#memory().tryCharge(bytes);
+    this.#arriving++;
+    let open = true;
+    const reservation: Reservation = {
+      bytes,
+      charge,
+      adopt: () => {
+        if (!open) return undefined;
+        open = false;
+        this.#arriving--;
+        return charge;
+      },
+      release: () => {
+        if (!open) return;
+        open = false;
+        this.#arriving--;
+        charge.release();
+      },
+    };
+    return reservation;
+  }
+
+  /** The door charge of a request: the edge's reservation when it made one, else taken now. */
+  #doorCharge(ctx: CallContext, bytes: number): Charge {
+    const adopted = (ctx.upload as Reservation | undefined)?.adopt?.();
+    if (adopted) return adopted;
+    this.#gate.refuseIfFull();
+    return this.#memory().tryCharge(bytes);
   }
 
   #memory(): MemoryLedger {
@@ -240,6 +296,8 @@ export class InferenceService {
       this.#logError(ctx, e);
       throw e;
     } finally {
+      // A reservation the request did not adopt (it failed first) is given back here.
+      ctx.upload?.release();
       const timings = timer.finish();
       const model = this.#pipeline?.model;
       this.#metrics?.observe(model?.name ?? '', model?.version ?? '', code, timings);
@@ -276,6 +334,12 @@ export class InferenceService {
     if (err.code === 'INTERNAL') this.#logger.error('request failed', { method: ctx.method, code: err.code, error: err.cause ?? err });
     else this.#logger.warn('request rejected', { method: ctx.method, code: err.code, message: err.message });
   }
+}
+
+interface Reservation extends UploadReservation {
+  readonly charge: Charge;
+  /** Hands the charge to the request (once); undefined when already released or adopted. */
+  adopt(): Charge | undefined;
 }
 
 /** `promise`, or the signal's reason as soon as it aborts (`onAbort` is told when). */

@@ -144,7 +144,7 @@ describe('Kubernetes deployer', () => {
       replayer: { replay: () => Promise.resolve({ sent: 0, failed: 0 }) },
       events: { publish: () => Promise.resolve() },
       telemetry: new PromoterTelemetry(),
-      settings: () => ({ canary: { steps: [10, 50], intervalMs: 30, minRequests: 1, maxFailedChecks: 1, maxErrorRate: 0.01, maxLatencyRatio: 1.5, maxRssFraction: 0.9, bakeMs: 60 }, readyTimeoutMs: 10_000, pollMs: 5 }),
+      settings: () => ({ canary: { steps: [10, 50], intervalMs: 30, minRequests: 1, maxFailedChecks: 1, maxErrorRate: 0.01, maxLatencyRatio: 1.5, maxRssFraction: 0.9, bakeMs: 60, bakeExtensions: 2, onNoEvidence: 'fail', maxHolds: 10 }, readyTimeoutMs: 10_000, pollMs: 5 }),
       log: silentLogger,
       clock: () => new Date(),
       maxSleepMs: 20,

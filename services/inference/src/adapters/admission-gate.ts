@@ -5,7 +5,7 @@
 // goes away while waiting. A permit must be released exactly once.
 
 import { SegserveError } from '@segserve/proto';
-import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, wouldReject, type AdmissionLimits, type AdmissionState, type Waiter } from '../domain/admission.js';
+import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, wouldRefuseArrival, wouldReject, type AdmissionLimits, type AdmissionState, type Waiter } from '../domain/admission.js';
 
 export interface Permit {
   release(): void;
@@ -46,6 +46,11 @@ export class AdmissionGate {
   /** Throws OVERLOADED when acquire() would refuse now; call it before work a refusal would waste. */
   refuseIfFull(): void {
     if (wouldReject(this.#state, this.limits)) throw this.#overloaded();
+  }
+
+  /** Throws OVERLOADED when `arriving` calls beside those inside would take every place. */
+  refuseArrival(arriving: number): void {
+    if (wouldRefuseArrival(this.#state, this.limits, arriving)) throw this.#overloaded();
   }
 
   #overloaded(): SegserveError {

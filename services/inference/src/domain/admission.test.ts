@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, wouldReject, type AdmissionState } from './admission.js';
+import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, wouldRefuseArrival, wouldReject, type AdmissionState } from './admission.js';
 
 const limits = { maxConcurrency: 2, maxQueue: 2, queueTimeoutMs: 100 };
 const waiter = (id: number, enqueuedAt: number) => ({ id, enqueuedAt, expiresAt: enqueuedAt + limits.queueTimeoutMs });
@@ -35,6 +35,19 @@ describe('arrive', () => {
 
   it('queues with the queue timeout from now', () => {
     expect(arrive({ running: 2, queue: [] }, limits, 9, 10).decision).toEqual({ kind: 'queue', expiresAt: 110 });
+  });
+});
+
+describe('wouldRefuseArrival', () => {
+  it.each<[string, AdmissionState, number, boolean]>([
+    ['idle, nothing arriving', EMPTY_ADMISSION, 0, false],
+    ['idle, three arriving (4 places)', EMPTY_ADMISSION, 3, false],
+    ['idle, four arriving: every place is spoken for', EMPTY_ADMISSION, 4, true],
+    ['two running, one queued, none arriving', { running: 2, queue: [waiter(1, 0)] }, 0, false],
+    ['two running, one queued, one arriving', { running: 2, queue: [waiter(1, 0)] }, 1, true],
+    ['queue full', { running: 2, queue: [waiter(1, 0), waiter(2, 0)] }, 0, true],
+  ])('%s → %s', (_name, state, arriving, refused) => {
+    expect(wouldRefuseArrival(state, limits, arriving)).toBe(refused);
   });
 });
 

@@ -54,6 +54,16 @@ export function wouldReject(state: AdmissionState, limits: AdmissionLimits): boo
   return !canRunNow(state, limits) && state.queue.length >= limits.maxQueue;
 }
 
+/**
+ * Whether a call whose message is still arriving must be refused now: running, queued and
+ * arriving calls together already take every place (slots + queue). Asked by the gRPC edge at a
+ * message's first bytes, so that the excess of a burst is answered while its bytes are still on
+ * the wire, not after all of them have been received.
+ */
+export function wouldRefuseArrival(state: AdmissionState, limits: AdmissionLimits, arriving: number): boolean {
+  return state.running + state.queue.length + arriving >= limits.maxConcurrency + limits.maxQueue;
+}
+
 export function arrive(state: AdmissionState, limits: AdmissionLimits, id: number, now: number): Transition<ArriveDecision> {
   if (canRunNow(state, limits)) {
     return { state: { running: state.running + 1, queue: state.queue }, decision: { kind: 'run' } };

@@ -4,7 +4,7 @@
 
 import type { Metadata, sendUnaryData } from '@grpc/grpc-js';
 import type { GRPCInferenceServiceHandlers } from '@segserve/proto';
-import type { InferenceService } from '../service.js';
+import type { InferenceService, UploadReservation } from '../service.js';
 import { callContext } from './call-context.js';
 import { toServiceError } from './errors.js';
 
@@ -25,8 +25,8 @@ function answer<T>(callback: sendUnaryData<T>, body: () => T): void {
   callback(null, value);
 }
 
-/** `handOff` as in segmenter.ts: the edge's door charge is given back as the service takes over. */
-export function oipHandlers(service: InferenceService, info: OipInfo, handOff: (metadata: Metadata) => void = () => undefined): GRPCInferenceServiceHandlers {
+/** `uploadOf` as in segmenter.ts: the edge's reservation, adopted by the request. */
+export function oipHandlers(service: InferenceService, info: OipInfo, uploadOf: (metadata: Metadata) => UploadReservation | undefined = () => undefined): GRPCInferenceServiceHandlers {
   return {
     ServerLive: (_call, callback) => callback(null, { live: true }),
     ServerReady: (_call, callback) => callback(null, { ready: service.state === 'serving' }),
@@ -44,8 +44,8 @@ export function oipHandlers(service: InferenceService, info: OipInfo, handOff: (
         };
       }),
     ModelInfer: (call, callback) => {
-      const ctx = callContext(call, 'ModelInfer');
-      handOff(call.metadata);
+      const upload = uploadOf(call.metadata);
+      const ctx = { ...callContext(call, 'ModelInfer'), ...(upload ? { upload } : {}) };
       service.infer(call.request, ctx).then(
         (r) => {
           ctx.done();

@@ -2,19 +2,19 @@
 
 import type { Metadata } from '@grpc/grpc-js';
 import type { SegmenterHandlers } from '@segserve/proto';
-import type { InferenceService } from '../service.js';
+import type { InferenceService, UploadReservation } from '../service.js';
 import { callContext } from './call-context.js';
 import { toServiceError } from './errors.js';
 
 /**
- * `handOff(call.metadata)` gives back the edge's door charge; it is called just before the
- * service charges the same upload itself (synchronously, so the bytes are never counted twice).
+ * `uploadOf(call.metadata)` is the reservation the edge took at the message's first bytes
+ * (InferenceService.reserveUpload): the request adopts it, so the upload is charged once.
  */
-export function segmenterHandlers(service: InferenceService, handOff: (metadata: Metadata) => void = () => undefined): SegmenterHandlers {
+export function segmenterHandlers(service: InferenceService, uploadOf: (metadata: Metadata) => UploadReservation | undefined = () => undefined): SegmenterHandlers {
   return {
     Segment: (call, callback) => {
-      const ctx = callContext(call, 'Segment');
-      handOff(call.metadata);
+      const upload = uploadOf(call.metadata);
+      const ctx = { ...callContext(call, 'Segment'), ...(upload ? { upload } : {}) };
       const req = call.request;
       const maskFormat = req.mask_format === 'RAW' ? 'RAW' : 'PNG';
       service.segment({ model: req.model, version: req.version, image: req.image, maskFormat }, ctx).then(

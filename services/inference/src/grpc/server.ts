@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { loadProtos, type SegserveError } from '@segserve/proto';
 import { bindWithReceiveWindows, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MessageRule } from '@segserve/runtime';
-import type { InferenceService } from '../service.js';
+import type { InferenceService, UploadReservation } from '../service.js';
 import { HealthBoard } from './health.js';
 import { oipHandlers, type OipInfo } from './oip.js';
 import { segmenterHandlers } from './segmenter.js';
@@ -60,13 +60,16 @@ export function modelInferLimits(service: InferenceService, maxMessageBytes: num
 export function createGrpcServer(service: InferenceService, info: OipInfo, options: GrpcServerOptions): GrpcEdge {
   const guard = new GrpcEdgeGuard({
     defaultMaxBytes: SMALL_MESSAGE_BYTES,
-    // An upload is charged to the served model's budget at its length prefix, before it is
-    // buffered; the service takes the charge over when the request reaches it (handOff).
-    admit: (_path, bytes) => service.memory?.tryCharge(bytes) ?? NOTHING_HELD,
+    // At an upload's length prefix, before it is buffered: a place (slots + queue, counting the
+    // calls still arriving) and its bytes are reserved, so that the excess of a burst is refused
+    // while its bytes are still on the wire; the request adopts the reservation.
+    admit: (_path, bytes) => (service.state === 'serving' ? service.reserveUpload(bytes) : NOTHING_HELD),
     ...(options.onRefusal ? { onRefusal: options.onRefusal } : {}),
   });
-  /** Gives the door charge back just before the service charges the same bytes itself. */
-  const handOff = (metadata: grpc.Metadata): void => guard.chargeOf(metadata)?.release();
+  const uploadOf = (metadata: grpc.Metadata): UploadReservation | undefined => {
+    const r = guard.chargeOf(metadata);
+    return r === undefined || r === NOTHING_HELD ? undefined : (r as UploadReservation);
+  };
   const server = new grpc.Server({
     interceptors: [guard.interceptor],
     // A backstop: the guard applies each method's own limit at the message's length prefix.
@@ -78,8 +81,8 @@ export function createGrpcServer(service: InferenceService, info: OipInfo, optio
   const protos = loadProtos();
   const health = new HealthBoard(HEALTH_SERVICES);
   const segment = { maxBytes: () => options.maxMessageBytes, rule: () => SEGMENT_REQUEST_RULE, charged: true };
-  server.addService(guard.service(protos.segmenter.segserve.v1.Segmenter.service, { Segment: segment }), segmenterHandlers(service, handOff));
-  server.addService(guard.service(protos.predictV2.inference.GRPCInferenceService.service, { ModelInfer: { ...modelInferLimits(service, options.maxMessageBytes), charged: true } }), oipHandlers(service, info, handOff));
+  server.addService(guard.service(protos.segmenter.segserve.v1.Segmenter.service, { Segment: segment }), segmenterHandlers(service, uploadOf));
+  server.addService(guard.service(protos.predictV2.inference.GRPCInferenceService.service, { ModelInfer: { ...modelInferLimits(service, options.maxMessageBytes), charged: true } }), oipHandlers(service, info, uploadOf));
   server.addService(protos.health.grpc.health.v1.Health.service, health.handlers());
   const d = protos.definitions;
   new ReflectionService({ ...d.segmenter, ...d.predictV2, ...d.health }).addToServer(server);

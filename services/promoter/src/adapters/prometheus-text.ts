@@ -1,6 +1,8 @@
 // The Prometheus text exposition format, just enough to read the inference processes' /metrics
-// (samples with labels; comments and timestamps ignored), and the quantile of a histogram
-// computed the way PromQL's histogram_quantile does (linear within the bucket).
+// (samples with labels; comments and timestamps ignored). The quantile of a histogram, computed
+// the way PromQL's histogram_quantile does, is the domain's (domain/ratio.ts), re-exported here.
+
+export { histogramQuantile, type Buckets } from '../domain/ratio.js';
 
 export interface Sample {
   readonly name: string;
@@ -59,9 +61,6 @@ export function matches(s: Sample, name: string, labels: Readonly<Record<string,
   return s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v);
 }
 
-/** Cumulative bucket counts by upper bound (`le`), +Inf included. */
-export type Buckets = ReadonlyMap<number, number>;
-
 /** Sums the `<name>_bucket` series matching `labels` by `le`. */
 export function bucketsOf(samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>>): Map<number, number> {
   const out = new Map<number, number>();
@@ -71,25 +70,4 @@ export function bucketsOf(samples: readonly Sample[], name: string, labels: Read
     out.set(le, (out.get(le) ?? 0) + s.value);
   }
   return out;
-}
-
-/** histogram_quantile(q, buckets); null without observations. */
-export function histogramQuantile(q: number, buckets: Buckets): number | null {
-  const sorted = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
-  const total = sorted.at(-1)?.[1] ?? 0;
-  if (sorted.length < 2 || total <= 0) return null;
-  const rank = q * total;
-  let prevBound = 0;
-  let prevCount = 0;
-  for (const [bound, count] of sorted) {
-    if (count >= rank) {
-      // The +Inf bucket has no width: answer with the highest finite bound, as PromQL does.
-      if (bound === Infinity) return prevBound;
-      if (count === prevCount) return bound;
-      return prevBound + ((bound - prevBound) * (rank - prevCount)) / (count - prevCount);
-    }
-    prevBound = bound;
-    prevCount = count;
-  }
-  return prevBound;
 }

@@ -52,10 +52,11 @@ describe('signing', () => {
     expect(checked.ok ? 'ok' : checked.rejection.code).toBe('signature_invalid');
   });
 
-  it('the native ed25519 check agrees with nkeys on many keys and results', () => {
-    for (let i = 0; i < 20; i++) {
+  // nkeys signs and verifies in JavaScript (tens of ms each on a busy machine): a few keys suffice.
+  it('the native ed25519 check agrees with nkeys on several keys and results', () => {
+    for (let i = 0; i < 4; i++) {
       const k = generateSigningKeys();
-      const r = { ...result, metrics: { miou: i / 20 } };
+      const r = { ...result, metrics: { miou: i / 4 } };
       const good = signResult(r, signingKeyFromSeed(k.seed));
       const bad = { ...good, signature: signResult({ ...r, id: `x${i}` }, signingKeyFromSeed(k.seed)).signature };
       for (const h of [good, bad]) {

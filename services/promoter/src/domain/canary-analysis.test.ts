@@ -12,6 +12,9 @@ const POLICY: CanaryPolicy = {
   maxLatencyRatio: 1.2,
   maxRssFraction: 0.9,
   bakeMs: 60_000,
+  bakeExtensions: 2,
+  onNoEvidence: 'fail',
+  maxHolds: 10,
 };
 
 const MiB = 2 ** 20;

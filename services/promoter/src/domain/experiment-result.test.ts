@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { ExperimentResult } from '@segserve/proto';
-import { defaultExperimentId, modelFromSubject, readResultMessage, toCandidate } from './experiment-result.js';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { canonicalJson, type ExperimentResult } from '@segserve/proto';
+import { claimedRatios, defaultExperimentId, judgeClaims, modelFromSubject, readResultMessage, toCandidate, type StableClaims } from './experiment-result.js';
+import { parsePolicyText } from './policy.js';
 
 const result: ExperimentResult = {
   id: 'facade-ads-3-0123456789ab',
@@ -77,7 +81,68 @@ describe('defaultExperimentId', () => {
     ]);
     expect(ids.size).toBe(4);
   });
+  it('a baseline changes the id; a result without one keeps the id it always had', () => {
+    // The digest as it was computed before results could carry a baseline.
+    const before = createHash('sha256').update(canonicalJson({ model: content.model, version: content.version, artifact: content.artifact, metrics: content.metrics, golden: content.golden, source: content.source })).digest('hex');
+    expect(defaultExperimentId(content)).toBe(`facade-ads-3-${before.slice(0, 12)}`);
+    expect(defaultExperimentId({ ...content, baseline: { version: '2', sha256: 'c'.repeat(64), metrics: { miou: 0.8 } } })).not.toBe(defaultExperimentId(content));
+  });
   it('makes a valid id from a dotted version', () => {
     expect(defaultExperimentId({ ...content, version: '2026-11-27.1' })).toMatch(/^facade-ads-2026-11-27_1-[0-9a-f]{12}$/);
+  });
+});
+
+describe('judgeClaims: the policy on the claims, first and second form', () => {
+  // The bundled policy: latency and memory machine-bound.
+  const policy = parsePolicyText(readFileSync(fileURLToPath(new URL('../../policies/facade-ads.yaml', import.meta.url)), 'utf8'));
+  const stable: StableClaims = { model: 'facade-ads', version: '2', sha256: 'c'.repeat(64), claims: { miou: 0.6754, latency_ms_p95: 141.4, peak_rss_mb: 211.2 } };
+  /** v3 against v2 measured on some machine, every cost figure of both sides × `factor`. */
+  const v2Form = (miou: number, latencyRatio: number, factor: number, baseline = stable.sha256): ExperimentResult => ({
+    ...result,
+    schema_version: 2,
+    metrics: { miou, latency_ms_p95: 145 * latencyRatio * factor, peak_rss_mb: 209 * factor },
+    baseline: { version: '2', sha256: baseline, metrics: { miou: 0.6754, latency_ms_p95: 145 * factor, peak_rss_mb: 210 * factor }, intervals: { latency_ms_p95: [latencyRatio * 0.93, latencyRatio * 1.08] }, pairs: 72 },
+  });
+
+  it('first form: the claimed figures against the stable\'s recorded ones, as before', () => {
+    const j = judgeClaims(policy, { ...result, metrics: { miou: 0.6949, latency_ms_p95: 145.7, peak_rss_mb: 209.1 } }, stable);
+    expect(j).toMatchObject({ ok: true, ratios: null, verdict: { accepted: true, code: 'beats_stable' } });
+    // Measured on a machine twice as slow, an honest first-form claim breaks the latency limit.
+    const slow = judgeClaims(policy, { ...result, metrics: { miou: 0.6949, latency_ms_p95: 600, peak_rss_mb: 209.1 } }, stable);
+    expect(slow).toMatchObject({ ok: true, verdict: { accepted: false, code: 'limit_exceeded' } });
+  });
+
+  it.each([0.5, 1, 2])('second form from a machine × %d: a better candidate is accepted, a costlier one refused', (factor) => {
+    const better = judgeClaims(policy, v2Form(0.6949, 1.01, factor), stable);
+    expect(better).toMatchObject({ ok: true, verdict: { accepted: true, code: 'beats_stable' } });
+    if (better.ok) expect(better.ratios?.['latency_ms_p95']).toMatchObject({ ratio: expect.closeTo(1.01, 9), samples: 72 });
+    const costlier = judgeClaims(policy, v2Form(0.6949, 2.5, factor), stable);
+    expect(costlier).toMatchObject({ ok: true, verdict: { accepted: false, code: 'worse_than_stable' } });
+    if (!costlier.ok) return;
+    expect(costlier.verdict.reason).toMatch(/^Not promoted: latency_ms_p95 ×2.50 \(90 % interval ×2.33–×2.70, 72 pairs\) of the stable is worse than the tolerance 25%\.$/);
+    const worseMiou = judgeClaims(policy, v2Form(0.5951, 0.25, factor), stable);
+    expect(worseMiou).toMatchObject({ ok: true, verdict: { accepted: false, code: 'limit_exceeded' } });
+  });
+
+  it('second form against a baseline that is not the stable → baseline_not_stable', () => {
+    const j = judgeClaims(policy, v2Form(0.6949, 1, 1, 'd'.repeat(64)), stable);
+    expect(j).toMatchObject({ ok: false, rejection: { stage: 'policy', code: 'baseline_not_stable', details: { baseline: { sha256: 'd'.repeat(64) }, stable: { version: '2' } } } });
+    if (!j.ok) expect(j.rejection.reason).toBe('Rejected: the claims are ratios to 2 (model.onnx dddddddddddd), but the stable is 2 (cccccccccccc); measure against the stable with segserve eval --against.');
+  });
+
+  it('second form without a stable (first model): the limits on hardware-independent figures alone', () => {
+    expect(judgeClaims(policy, v2Form(0.6949, 1, 2), null)).toMatchObject({ ok: true, verdict: { accepted: true, code: 'first_model_within_limits' } });
+  });
+
+  it('claimedRatios: every metric both sides carry, with the claimed interval', () => {
+    const r = claimedRatios(v2Form(0.6949, 1.2, 2));
+    expect(Object.keys(r).sort()).toEqual(['latency_ms_p95', 'miou', 'peak_rss_mb']);
+    expect(r['latency_ms_p95']).toMatchObject({ ratio: expect.closeTo(1.2, 9), low: expect.closeTo(1.116, 9), high: expect.closeTo(1.296, 9), samples: 72 });
+    expect(r['peak_rss_mb']).toMatchObject({ samples: 0 });
+    expect(claimedRatios(result)).toEqual({});
+  });
+
+  it('toCandidate carries the baseline', () => {
+    expect(toCandidate(v2Form(0.69, 1, 1)).baseline).toMatchObject({ version: '2', sha256: stable.sha256 });
   });
 });

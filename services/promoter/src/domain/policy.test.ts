@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkClaims, durationMs, evaluatePolicy, fmt, parsePolicy, parsePolicyText, type Policy } from './policy.js';
 import type { Metrics } from './ports.js';
+import type { RatioInterval } from './ratio.js';
 
 // The tables judge DESIGN.md §7's example policy (fixed here, so that tuning the bundled policy
 // file does not move them); the bundled file is checked against the committed versions below.
@@ -20,6 +21,7 @@ canary: {steps: [10, 25, 50], interval: 30s, min_requests: 50, max_failed_checks
 `;
 const policy: Policy = parsePolicyText(DESIGN_EXAMPLE, 'design-example.yaml');
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const BUNDLED = parsePolicyText(readFileSync(`${REPO}services/promoter/policies/facade-ads.yaml`, 'utf8'), 'facade-ads.yaml');
 
 const stable: Metrics = { miou: 0.8, latency_ms_p95: 400, peak_rss_mb: 300 };
 
@@ -27,9 +29,9 @@ describe('parsePolicy', () => {
   it('reads the DESIGN.md §7 example with its limits, tolerances and canary settings', () => {
     expect(policy.model).toBe('facade-ads');
     expect(policy.objectives).toEqual([
-      { metric: 'miou', better: 'higher', tolerance: 0.005, relative: false, minImprovement: 0.002 },
-      { metric: 'latency_ms_p95', better: 'lower', tolerance: 0.05, relative: true, minImprovement: 0.05 },
-      { metric: 'peak_rss_mb', better: 'lower', tolerance: 0.05, relative: true, minImprovement: 0.05 },
+      { metric: 'miou', better: 'higher', tolerance: 0.005, relative: false, minImprovement: 0.002, machineBound: false },
+      { metric: 'latency_ms_p95', better: 'lower', tolerance: 0.05, relative: true, minImprovement: 0.05, machineBound: false },
+      { metric: 'peak_rss_mb', better: 'lower', tolerance: 0.05, relative: true, minImprovement: 0.05, machineBound: false },
     ]);
     expect(policy.limits).toEqual([
       { key: 'latency_ms_p95', metric: 'latency_ms_p95', bound: 'max', value: 500 },
@@ -46,13 +48,16 @@ describe('parsePolicy', () => {
       maxLatencyRatio: 1.2,
       maxRssFraction: 0.9,
       bakeMs: 60_000,
+      bakeExtensions: 2,
+      onNoEvidence: 'fail',
+      maxHolds: 10,
     });
     expect(Object.isFrozen(policy.canary.steps)).toBe(true);
   });
 
   it('fills defaults for a minimal JSON policy', () => {
     const p = parsePolicyText('{"model":"m","objectives":[{"metric":"miou","better":"higher"}]}');
-    expect(p.objectives[0]).toEqual({ metric: 'miou', better: 'higher', tolerance: 0, relative: false, minImprovement: 0 });
+    expect(p.objectives[0]).toEqual({ metric: 'miou', better: 'higher', tolerance: 0, relative: false, minImprovement: 0, machineBound: false });
     expect(p.limits).toEqual([]);
     expect(p.canary.steps).toEqual([10, 25, 50]);
     expect(p.verify.golden).toBe(true);
@@ -72,6 +77,9 @@ describe('parsePolicy', () => {
     ['canary step over 100', { ...base, canary: { steps: [10, 150] } }, /must be <= 100/],
     ['bad duration', { ...base, canary: { interval: '30 seconds' } }, /interval/],
     ['unknown canary field', { ...base, canary: { weight: 3 } }, /additional properties 'weight'/],
+    ['a machine-bound objective that is not relative', { ...base, objectives: [{ metric: 'latency_ms_p95', better: 'lower', machine_bound: true, relative: false }] }, /machine-bound objective is a ratio to the stable/],
+    ['an unknown on_no_evidence', { ...base, canary: { on_no_evidence: 'maybe' } }, /on_no_evidence must be equal to one of the allowed values/],
+    ['zero max_holds', { ...base, canary: { max_holds: 0 } }, /max_holds must be >= 1/],
     ['not an object', 'model: m', /must be object/],
   ])('rejects %s', (_name, doc, message) => {
     expect(() => parsePolicy(doc, 'p.yaml')).toThrow(message);
@@ -79,6 +87,12 @@ describe('parsePolicy', () => {
 
   it('rejects text that is neither YAML nor JSON', () => {
     expect(() => parsePolicyText('{model: [', 'p.yaml')).toThrow(/p.yaml: not YAML or JSON/);
+  });
+
+  it('a machine-bound objective is relative; the no-evidence settings are read', () => {
+    const p = parsePolicy({ ...base, objectives: [{ metric: 'latency_ms_p95', better: 'lower', tolerance: 0.25, machine_bound: true }], canary: { bake_extensions: 0, on_no_evidence: 'succeed', max_holds: 3 } });
+    expect(p.objectives[0]).toMatchObject({ relative: true, machineBound: true });
+    expect(p.canary).toMatchObject({ bakeExtensions: 0, onNoEvidence: 'succeed', maxHolds: 3 });
   });
 
   it('accepts explicit _min/_max limits on metrics without objectives', () => {
@@ -91,7 +105,7 @@ describe('parsePolicy', () => {
 });
 
 describe('the bundled facade-ads policy and the committed versions (claims against v2)', () => {
-  const bundled = parsePolicyText(readFileSync(`${REPO}services/promoter/policies/facade-ads.yaml`, 'utf8'), 'facade-ads.yaml');
+  const bundled = BUNDLED;
   const claims = (v: string): Metrics => (JSON.parse(readFileSync(`${REPO}models/facade-ads/${v}/model.json`, 'utf8')) as { metrics: Metrics }).metrics;
   it.each([
     ['3', true, 'beats_stable', /^Accepted: miou [\d.]+ vs [\d.]+ \([\d.]+\)( better|;)/],
@@ -199,6 +213,64 @@ describe('checkClaims', () => {
     const p = parsePolicy({ model: 'm', objectives: [{ metric: 'miou', better: 'higher' }], verify: { claim_tolerance: { fps: 1 } } });
     expect(checkClaims(p, { fps: 10 }, { fps: 12 }).ok).toBe(false);
     expect(checkClaims(p, { fps: 10 }, { fps: 9.5 }).ok).toBe(true);
+  });
+});
+
+describe('machine-bound objectives: ratios to the stable with their interval', () => {
+  // The bundled policy marks latency and memory machine-bound (the tables above use the DESIGN example).
+  const mb = BUNDLED;
+  const iv = (ratio: number, low = ratio, high = ratio, samples = 72): RatioInterval => ({ ratio, low, high, confidence: 0.9, samples });
+  const st: Metrics = { miou: 0.675, latency_ms_p95: 140, peak_rss_mb: 210 };
+  const cand = (miou: number, latencyRatio: number, rssRatio = 1): Metrics => ({ miou, latency_ms_p95: 140 * latencyRatio, peak_rss_mb: 210 * rssRatio });
+  const rows: { name: string; candidate: Metrics; ratios: Record<string, RatioInterval>; elsewhere?: boolean; code: string; reason: RegExp }[] = [
+    { name: 'same cost, better mIoU', candidate: cand(0.695, 1.02), ratios: { latency_ms_p95: iv(1.02, 0.94, 1.1), peak_rss_mb: iv(0.99) }, code: 'beats_stable', reason: /^Accepted: miou 0.695 vs 0.675 \(0.02\) better than the stable, and latency_ms_p95, peak_rss_mb stay within tolerance\.$/ },
+    { name: 'a busy moment: point ×1.30 but the interval reaches below ×1.25 → not evidence of worse', candidate: cand(0.695, 1.3), ratios: { latency_ms_p95: iv(1.3, 1.18, 1.45), peak_rss_mb: iv(1) }, code: 'beats_stable', reason: /^Accepted/ },
+    { name: 'the whole interval beyond ×1.25 → worse', candidate: cand(0.695, 2.4), ratios: { latency_ms_p95: iv(2.4, 2.2, 2.6), peak_rss_mb: iv(1.35) }, code: 'worse_than_stable', reason: /^Not promoted: latency_ms_p95 ×2.40 \(90 % interval ×2.20–×2.60, 72 pairs\) of the stable is worse than the tolerance 25%; peak_rss_mb ×1.35 of the stable is worse than the tolerance 15%\.$/ },
+    { name: 'faster: the whole interval clears the 25 % minimum', candidate: cand(0.675, 0.4), ratios: { latency_ms_p95: iv(0.4, 0.35, 0.48), peak_rss_mb: iv(0.9) }, code: 'beats_stable', reason: /^Accepted: latency_ms_p95 ×0.40 \(90 % interval ×0.35–×0.48, 72 pairs\) of the stable better than the stable/ },
+    { name: 'faster by the point, not by the whole interval → no improvement', candidate: cand(0.675, 0.7), ratios: { latency_ms_p95: iv(0.7, 0.6, 0.8), peak_rss_mb: iv(1) }, code: 'no_improvement', reason: /no objective improves/ },
+    { name: 'claims measured on a slower machine: absolute latency over the limit does not count, the ratio does', candidate: cand(0.695, 1) && { miou: 0.695, latency_ms_p95: 900, peak_rss_mb: 450 }, ratios: { latency_ms_p95: iv(1.0), peak_rss_mb: iv(1.0) }, elsewhere: true, code: 'beats_stable', reason: /^Accepted/ },
+    { name: 'the same figures measured on the serving side: the limits apply', candidate: { miou: 0.695, latency_ms_p95: 900, peak_rss_mb: 450 }, ratios: { latency_ms_p95: iv(1.0), peak_rss_mb: iv(1.0) }, code: 'limit_exceeded', reason: /latency_ms_p95 900 is above the limit 500; peak_rss_mb 450 is above the limit 400/ },
+    { name: 'claims measured elsewhere still meet the mIoU floor', candidate: { miou: 0.6, latency_ms_p95: 900, peak_rss_mb: 450 }, ratios: { latency_ms_p95: iv(0.5), peak_rss_mb: iv(0.9) }, elsewhere: true, code: 'limit_exceeded', reason: /^Not promoted: miou 0.6 is below the minimum 0.65\.$/ },
+  ];
+  it.each(rows)('$name', ({ candidate, ratios, elsewhere, code, reason }) => {
+    const v = evaluatePolicy(mb, candidate, st, { ratios, measuredElsewhere: elsewhere ?? false });
+    expect(v.code).toBe(code);
+    expect(v.reason).toMatch(reason);
+  });
+
+  it.each([0.5, 2])('figures from another machine (both sides × %d) give the same verdict', (factor) => {
+    const candidate = cand(0.695, 0.97);
+    const here = evaluatePolicy(mb, candidate, st, { ratios: { latency_ms_p95: iv(0.97, 0.9, 1.05), peak_rss_mb: iv(1) } });
+    const scale = (m: Metrics): Metrics => ({ ...m, latency_ms_p95: (m['latency_ms_p95'] as number) * factor, peak_rss_mb: (m['peak_rss_mb'] as number) * factor });
+    const there = evaluatePolicy(mb, scale(candidate), scale(st), { ratios: { latency_ms_p95: iv(0.97, 0.9, 1.05), peak_rss_mb: iv(1) }, measuredElsewhere: true });
+    expect([here.code, there.code]).toEqual(['beats_stable', 'beats_stable']);
+  });
+
+  const claimRows: { name: string; claimed: number; measured?: RatioInterval; ok: boolean; code: string; reason: RegExp }[] = [
+    { name: 'claimed ×1.00, measured ×1.02 [0.95, 1.10]', claimed: 1, measured: iv(1.02, 0.95, 1.1), ok: true, code: 'claims_reproduced', reason: /^The claimed miou, latency_ms_p95 ratio reproduce on the golden set\.$/ },
+    { name: 'claimed ×1.00, busy: measured ×1.60 [1.45, 1.80] reaches into the band', claimed: 1, measured: iv(1.6, 1.45, 1.8), ok: true, code: 'claims_reproduced', reason: /reproduce/ },
+    { name: 'claimed ×1.00, measured ×1.70 [1.60, 1.80]: wholly beyond ×1.50', claimed: 1, measured: iv(1.7, 1.6, 1.8), ok: false, code: 'claim_not_reproduced', reason: /^Rejected: the claim does not reproduce on the golden set: latency_ms_p95 measured ×1.70 \(90 % interval ×1.60–×1.80, 72 pairs\) of the stable against a claimed ×1.00 \(tolerance 50%: up to ×1.50\)\.$/ },
+    { name: 'a lie: claimed ×0.50, measured ×1.00', claimed: 0.5, measured: iv(1, 0.95, 1.05), ok: false, code: 'claim_not_reproduced', reason: /claimed ×0.50 \(tolerance 50%: up to ×0.75\)/ },
+    { name: 'measured faster than claimed', claimed: 1, measured: iv(0.6, 0.55, 0.66), ok: true, code: 'claims_reproduced', reason: /reproduce/ },
+    { name: 'no measured ratio', claimed: 1, ok: false, code: 'measurement_missing', reason: /^Rejected: latency_ms_p95 could not be measured on the golden set\.$/ },
+  ];
+  it.each(claimRows)('ratio claim: $name', ({ claimed, measured, ok, code, reason }) => {
+    const v = checkClaims(mb, { miou: 0.695, latency_ms_p95: 900 }, { miou: 0.695, latency_ms_p95: 140 }, { claimedRatios: { latency_ms_p95: claimed }, measuredRatios: measured ? { latency_ms_p95: measured } : {} });
+    expect({ ok: v.ok, code: v.code }).toEqual({ ok, code });
+    expect(v.reason).toMatch(reason);
+    const figure = v.figures.find((f) => f.metric === 'latency_ms_p95');
+    expect(figure).toMatchObject({ kind: 'ratio', claimed, band: { low: null, high: claimed * 1.5 } });
+  });
+
+  it('claims measured elsewhere with no stable to pair with: the cost claims are not compared with this machine', () => {
+    const v = checkClaims(mb, { miou: 0.695, latency_ms_p95: 900, peak_rss_mb: 50 }, { miou: 0.695, latency_ms_p95: 140, peak_rss_mb: 210 }, { claimedRatios: { latency_ms_p95: 1 }, measuredElsewhere: true });
+    expect(v).toMatchObject({ ok: true, code: 'claims_reproduced', reason: 'The claimed miou reproduces on the golden set.' });
+  });
+
+  it('without a claimed ratio (a result in the first form) the absolute figures are compared, as before', () => {
+    const v = checkClaims(mb, { miou: 0.695, latency_ms_p95: 145.7 }, { miou: 0.695, latency_ms_p95: 225.4 });
+    expect(v).toMatchObject({ ok: false, code: 'claim_not_reproduced' });
+    expect(v.reason).toMatch(/latency_ms_p95 measured 225.4 against a claimed 145.7 \(off by 54.7\d*%, tolerance 50%\)/);
   });
 });
 

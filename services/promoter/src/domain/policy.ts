@@ -9,10 +9,17 @@
 // - "Beats": every limit holds, no objective worse than the stable by more than its tolerance,
 //   and at least one better by at least its minimum improvement (and by more than zero).
 // - Missing or non-finite figures never promote. No stable yet: limits alone decide.
+// - `machine_bound: true` (latency, memory: figures that depend on the hardware) makes an
+//   objective a ratio to the stable measured in the same run. Given the ratio's interval
+//   (domain/ratio.ts), it is worse only when the whole interval is beyond the tolerance, and
+//   better only when the whole interval is better by the minimum improvement: noise alone
+//   neither promotes nor refuses. Claims measured elsewhere are held to machine-bound limits
+//   only through the serving side's own measurement.
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { SegserveError, describeAjvErrors, loadSchema } from '@segserve/proto';
 import type { Metrics } from './ports.js';
+import { describeRatio, type RatioInterval } from './ratio.js';
 
 export type Direction = 'higher' | 'lower';
 
@@ -24,6 +31,8 @@ export interface Objective {
   readonly relative: boolean;
   /** Improvement that counts as "better" (absolute, or a fraction when `relative`); 0 = any. */
   readonly minImprovement: number;
+  /** Depends on the hardware: compared as a ratio to the stable measured in the same run. */
+  readonly machineBound: boolean;
 }
 
 export interface Limit {
@@ -53,6 +62,12 @@ export interface CanaryPolicy {
   readonly maxLatencyRatio: number;
   readonly maxRssFraction: number;
   readonly bakeMs: number;
+  /** Times a bake without a passing check is extended by `bakeMs` before it ends with `no_evidence`. */
+  readonly bakeExtensions: number;
+  /** What a bake that never got a passing check ends as: Failed (rolled back) or Succeeded with the reason recorded. */
+  readonly onNoEvidence: 'fail' | 'succeed';
+  /** Checks in a row at one canary step that hold (too few samples, inconclusive) before it ends with `no_evidence`. */
+  readonly maxHolds: number;
 }
 
 export interface Policy {
@@ -65,7 +80,7 @@ export interface Policy {
 
 interface PolicyDocument {
   model: string;
-  objectives: { metric: string; better: Direction; tolerance?: number; relative?: boolean }[];
+  objectives: { metric: string; better: Direction; tolerance?: number; relative?: boolean; machine_bound?: boolean }[];
   limits?: Record<string, number>;
   min_improvement?: Record<string, number>;
   verify?: { golden?: boolean; claim_tolerance?: Record<string, number>; repeats?: number };
@@ -78,6 +93,9 @@ interface PolicyDocument {
     max_latency_ratio?: number;
     max_rss_fraction?: number;
     bake?: number | string;
+    bake_extensions?: number;
+    on_no_evidence?: 'fail' | 'succeed';
+    max_holds?: number;
   };
 }
 
@@ -92,6 +110,9 @@ export const DEFAULT_CANARY = {
   max_latency_ratio: 1.2,
   max_rss_fraction: 0.9,
   bake: '60s',
+  bake_extensions: 2,
+  on_no_evidence: 'fail',
+  max_holds: 10,
 } as const;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -136,12 +157,16 @@ export function parsePolicy(value: unknown, source = 'policy'): Policy {
   for (const key of Object.keys(doc.min_improvement ?? {})) {
     if (!seen.has(key)) throw invalid(source, `min_improvement.${key}: not an objective`);
   }
+  for (const o of doc.objectives) {
+    if (o.machine_bound && o.relative === false) throw invalid(source, `objective '${o.metric}': a machine-bound objective is a ratio to the stable; leave out relative or set it to true`);
+  }
   const objectives: Objective[] = doc.objectives.map((o) => ({
     metric: o.metric,
     better: o.better,
     tolerance: o.tolerance ?? 0,
-    relative: o.relative ?? false,
+    relative: o.relative ?? o.machine_bound ?? false,
     minImprovement: doc.min_improvement?.[o.metric] ?? 0,
+    machineBound: o.machine_bound ?? false,
   }));
   const c = { ...DEFAULT_CANARY, ...doc.canary };
   const steps = [...c.steps];
@@ -164,6 +189,9 @@ export function parsePolicy(value: unknown, source = 'policy'): Policy {
       maxLatencyRatio: c.max_latency_ratio,
       maxRssFraction: c.max_rss_fraction,
       bakeMs: durationMs(c.bake),
+      bakeExtensions: c.bake_extensions,
+      onNoEvidence: c.on_no_evidence,
+      maxHolds: c.max_holds,
     },
   });
 }
@@ -211,6 +239,8 @@ export interface ObjectiveFigure {
   readonly improvement: number | null;
   readonly relative: boolean;
   readonly status: ObjectiveStatus;
+  /** Machine-bound objectives judged on the candidate/stable ratio: the ratio and its interval. */
+  readonly ratio?: RatioInterval;
 }
 
 export interface LimitFigure {
@@ -253,7 +283,24 @@ function requiredMetrics(policy: Policy): string[] {
   return [...new Set([...policy.objectives.map((o) => o.metric), ...policy.limits.map((l) => l.metric)])];
 }
 
-function judgeObjective(o: Objective, candidate: number, stable: number | null): ObjectiveFigure {
+/**
+ * A machine-bound objective on the ratio candidate/stable and its interval: worse only when the
+ * whole interval is beyond the tolerance, better only when the whole interval clears the
+ * minimum improvement; in between (noise) it is within tolerance.
+ */
+function judgeRatio(o: Objective, candidate: number, stable: number | null, r: RatioInterval): ObjectiveFigure {
+  const lower = o.better === 'lower';
+  const improvement = lower ? 1 - r.ratio : r.ratio - 1;
+  const worstEnd = lower ? r.low - 1 : 1 - r.high; // how much worse even the most favourable end is
+  const bestEnd = lower ? 1 - r.high : r.low - 1; // how much better even the least favourable end is
+  let status: ObjectiveStatus = 'within_tolerance';
+  if (worstEnd > o.tolerance + EPSILON) status = 'worse';
+  else if (bestEnd > EPSILON && bestEnd >= o.minImprovement - EPSILON) status = 'better';
+  return { metric: o.metric, candidate, stable, improvement, relative: true, status, ratio: r };
+}
+
+function judgeObjective(o: Objective, candidate: number, stable: number | null, ratio: RatioInterval | undefined): ObjectiveFigure {
+  if (o.machineBound && ratio) return judgeRatio(o, candidate, stable, ratio);
   if (stable === null) return { metric: o.metric, candidate, stable, improvement: null, relative: o.relative, status: 'no_baseline' };
   const delta = o.better === 'higher' ? candidate - stable : stable - candidate;
   // A relative figure against a stable of 0 has no meaning; fall back to the absolute delta.
@@ -266,19 +313,38 @@ function judgeObjective(o: Objective, candidate: number, stable: number | null):
 }
 
 function describeObjective(f: ObjectiveFigure, o: Objective): string {
+  if (f.ratio) {
+    const base = `${f.metric} ${describeRatio(f.ratio)} of the stable`;
+    return f.status === 'worse' ? `${base} is worse than the tolerance ${amount(o.tolerance, true)}` : base;
+  }
   const by = f.improvement === null ? '' : ` (${amount(Math.abs(f.improvement), f.relative)})`;
   const base = `${f.metric} ${fmt(f.candidate)} vs ${f.stable === null ? '?' : fmt(f.stable)}`;
   if (f.status === 'worse') return `${base}${by} is worse than the tolerance ${amount(o.tolerance, f.relative)}`;
   return `${base}${by}`;
 }
 
+export interface JudgeOptions {
+  /** Candidate/stable ratios (with their interval) that judge the machine-bound objectives. */
+  readonly ratios?: Readonly<Record<string, RatioInterval>>;
+  /**
+   * The figures are claims measured on another machine: limits of machine-bound metrics are not
+   * applied to them (they apply to what the serving side measures), nor are those metrics required.
+   */
+  readonly measuredElsewhere?: boolean;
+}
+
+function isMachineBound(policy: Policy, metric: string): boolean {
+  return policy.objectives.some((o) => o.metric === metric && o.machineBound);
+}
+
 /**
  * Does `candidate` beat `stable` under `policy`? `stable` null means there is no stable yet
  * (the first model), which is accepted on the hard limits alone.
  */
-export function evaluatePolicy(policy: Policy, candidate: Metrics, stable: Metrics | null): PolicyVerdict {
-  const missing = requiredMetrics(policy).filter((k) => finite(candidate, k) === null);
-  const limits: LimitFigure[] = policy.limits.map((l) => {
+export function evaluatePolicy(policy: Policy, candidate: Metrics, stable: Metrics | null, options: JudgeOptions = {}): PolicyVerdict {
+  const servingSideOnly = (metric: string): boolean => options.measuredElsewhere === true && isMachineBound(policy, metric);
+  const missing = requiredMetrics(policy).filter((k) => finite(candidate, k) === null && !(servingSideOnly(k) && options.ratios?.[k] !== undefined));
+  const limits: LimitFigure[] = policy.limits.filter((l) => !servingSideOnly(l.metric)).map((l) => {
     const value = finite(candidate, l.metric);
     const ok = value !== null && (l.bound === 'max' ? value <= l.value + EPSILON : value >= l.value - EPSILON);
     return { key: l.key, metric: l.metric, bound: l.bound, limit: l.value, value, ok };
@@ -302,7 +368,7 @@ export function evaluatePolicy(policy: Policy, candidate: Metrics, stable: Metri
   if (stable === null) {
     return verdict(true, 'first_model_within_limits', 'Accepted: there is no stable version yet and every hard limit holds.');
   }
-  const figures = policy.objectives.map((o) => judgeObjective(o, finite(candidate, o.metric) as number, finite(stable, o.metric)));
+  const figures = policy.objectives.map((o) => judgeObjective(o, finite(candidate, o.metric) ?? Number.NaN, finite(stable, o.metric), options.ratios?.[o.metric]));
   const byMetric = (f: ObjectiveFigure): Objective => policy.objectives.find((o) => o.metric === f.metric) as Objective;
   const worse = figures.filter((f) => f.status === 'worse');
   if (worse.length > 0) {
@@ -326,13 +392,18 @@ export type ClaimCode = 'claims_reproduced' | 'claim_not_reproduced' | 'measurem
 
 export interface ClaimFigure {
   readonly metric: string;
+  /** `figure`: the claimed figure itself; `ratio`: the claimed candidate/stable ratio (machine-bound). */
+  readonly kind: 'figure' | 'ratio';
   readonly claimed: number;
   readonly measured: number | null;
-  /** Allowed shortfall, absolute or relative (to the claim) like the metric's objective. */
+  /** Allowed shortfall, absolute or relative (to the claim) like the metric's objective; always relative for a ratio. */
   readonly tolerance: number;
   readonly relative: boolean;
   /** How much worse the measurement is than the claim (≤ 0 when at least as good). */
   readonly shortfall: number | null;
+  /** A ratio claim: the measured ratio's interval, and the band of ratios that reproduce the claim. */
+  readonly interval?: RatioInterval;
+  readonly band?: { readonly low: number | null; readonly high: number | null };
   readonly ok: boolean;
 }
 
@@ -343,26 +414,70 @@ export interface ClaimVerdict {
   readonly figures: readonly ClaimFigure[];
 }
 
+export interface ClaimOptions {
+  /** Claimed candidate/stable ratios of machine-bound metrics (an ExperimentResult with a baseline). */
+  readonly claimedRatios?: Readonly<Record<string, number>>;
+  /** The verifier's own paired ratios, with their intervals; absent when there was no stable to pair with. */
+  readonly measuredRatios?: Readonly<Record<string, RatioInterval>>;
+  /**
+   * The claims were measured on another machine (a result with a baseline): a machine-bound
+   * figure is only checked as a ratio, never against this machine's figure; without a stable
+   * to pair with, it is not checked here at all.
+   */
+  readonly measuredElsewhere?: boolean;
+}
+
+/**
+ * A claimed ratio against the measured one. One-sided like every claim: measuring a better
+ * ratio is fine; the claim fails only when the whole measured interval lies beyond the band
+ * (claimed ratio × (1 ± tolerance)), i.e. when the measurement shows the claim was too good.
+ */
+function checkRatioClaim(metric: string, better: Direction, claimed: number, tolerance: number, measured: RatioInterval | undefined): ClaimFigure {
+  const lower = better === 'lower';
+  const band = lower ? { low: null, high: claimed * (1 + tolerance) } : { low: claimed * (1 - tolerance), high: null };
+  if (!measured) return { metric, kind: 'ratio', claimed, measured: null, tolerance, relative: true, shortfall: null, band, ok: false };
+  const shortfall = claimed === 0 ? 0 : (lower ? measured.ratio - claimed : claimed - measured.ratio) / claimed;
+  const ok = lower ? measured.low <= (band.high as number) + EPSILON : measured.high >= (band.low as number) - EPSILON;
+  return { metric, kind: 'ratio', claimed, measured: measured.ratio, tolerance, relative: true, shortfall, interval: measured, band, ok };
+}
+
+function describeClaimFailure(f: ClaimFigure): string {
+  if (f.kind === 'ratio' && f.interval) {
+    const edge = f.band?.high !== null && f.band?.high !== undefined ? `up to ×${f.band.high.toFixed(2)}` : `down to ×${(f.band?.low ?? 0).toFixed(2)}`;
+    return `${f.metric} measured ${describeRatio(f.interval)} of the stable against a claimed ×${f.claimed.toFixed(2)} (tolerance ${amount(f.tolerance, true)}: ${edge})`;
+  }
+  return `${f.metric} measured ${fmt(f.measured as number)} against a claimed ${fmt(f.claimed)} (off by ${amount(f.shortfall as number, f.relative)}, tolerance ${amount(f.tolerance, f.relative)})`;
+}
+
 /**
  * Checks each metric in `verify.claim_tolerance` that was claimed. One-sided: measuring better
  * than claimed is fine (the promoter's machine may be faster); only a shortfall beyond the
  * tolerance fails. A metric without an objective has no direction and is checked both ways.
+ * A machine-bound metric with a claimed ratio (`options.claimedRatios`) is checked as a ratio
+ * against the verifier's own paired ratio: figures measured on another machine are never
+ * compared with this machine's.
  */
-export function checkClaims(policy: Policy, claimed: Metrics, measured: Metrics): ClaimVerdict {
+export function checkClaims(policy: Policy, claimed: Metrics, measured: Metrics, options: ClaimOptions = {}): ClaimVerdict {
   const figures: ClaimFigure[] = [];
   for (const [metric, tolerance] of Object.entries(policy.verify.claimTolerance)) {
+    const objective = policy.objectives.find((o) => o.metric === metric);
+    const claimedRatio = options.claimedRatios?.[metric];
+    if (objective?.machineBound && claimedRatio !== undefined && Number.isFinite(claimedRatio) && (options.measuredRatios || !options.measuredElsewhere)) {
+      figures.push(checkRatioClaim(metric, objective.better, claimedRatio, tolerance, options.measuredRatios?.[metric]));
+      continue;
+    }
+    if (objective?.machineBound && options.measuredElsewhere) continue;
     const c = finite(claimed, metric);
     if (c === null) continue;
-    const objective = policy.objectives.find((o) => o.metric === metric);
     const relative = (objective?.relative ?? false) && c !== 0;
     const m = finite(measured, metric);
     if (m === null) {
-      figures.push({ metric, claimed: c, measured: null, tolerance, relative, shortfall: null, ok: false });
+      figures.push({ metric, kind: 'figure', claimed: c, measured: null, tolerance, relative, shortfall: null, ok: false });
       continue;
     }
     const raw = objective === undefined ? Math.abs(m - c) : objective.better === 'higher' ? c - m : m - c;
     const shortfall = relative ? raw / Math.abs(c) : raw;
-    figures.push({ metric, claimed: c, measured: m, tolerance, relative, shortfall, ok: shortfall <= tolerance + EPSILON });
+    figures.push({ metric, kind: 'figure', claimed: c, measured: m, tolerance, relative, shortfall, ok: shortfall <= tolerance + EPSILON });
   }
   const unmeasured = figures.filter((f) => f.measured === null);
   if (unmeasured.length > 0) {
@@ -370,12 +485,9 @@ export function checkClaims(policy: Policy, claimed: Metrics, measured: Metrics)
   }
   const failed = figures.filter((f) => !f.ok);
   if (failed.length > 0) {
-    const parts = failed.map(
-      (f) => `${f.metric} measured ${fmt(f.measured as number)} against a claimed ${fmt(f.claimed)} (off by ${amount(f.shortfall as number, f.relative)}, tolerance ${amount(f.tolerance, f.relative)})`,
-    );
-    return { ok: false, code: 'claim_not_reproduced', reason: `Rejected: the claim does not reproduce on the golden set: ${parts.join('; ')}.`, figures };
+    return { ok: false, code: 'claim_not_reproduced', reason: `Rejected: the claim does not reproduce on the golden set: ${failed.map(describeClaimFailure).join('; ')}.`, figures };
   }
-  const checked = figures.map((f) => f.metric);
+  const checked = figures.map((f) => (f.kind === 'ratio' ? `${f.metric} ratio` : f.metric));
   return {
     ok: true,
     code: 'claims_reproduced',

@@ -1,6 +1,8 @@
 // The promoter's ports (DESIGN.md §11, STYLE.md "small interfaces at the boundaries").
 // Implementations live in src/adapters/, one file each; only main.ts constructs them.
-import type { Track } from '@segserve/proto';
+import type { ExperimentBaseline, Track } from '@segserve/proto';
+import type { ClaimFigure, ObjectiveFigure } from './policy.js';
+import type { RatioInterval } from './ratio.js';
 export type { LogFields, Logger } from '@segserve/runtime';
 
 export interface ModelRef {
@@ -76,6 +78,8 @@ export interface Candidate {
   readonly claimed: Metrics;
   /** Digest of the golden set the claims were measured on. */
   readonly goldenSha256: string;
+  /** The stable measured in the same run (a result of the second form): cost claims are ratios to it. */
+  readonly baseline?: ExperimentBaseline;
 }
 
 /** Claimed and measured side by side, and whether the candidate still beats the stable. */
@@ -88,6 +92,12 @@ export interface VerificationReport {
   readonly claimed: Metrics;
   readonly measured: Metrics;
   readonly stableMeasured: Metrics | null;
+  /** The candidate/stable ratios measured paired, with their intervals (machine-bound metrics). */
+  readonly ratios?: Readonly<Record<string, RatioInterval>>;
+  /** Each claim checked: claimed, measured, and for a ratio its interval and the band that reproduces it. */
+  readonly claims?: readonly ClaimFigure[];
+  /** The measured candidate against the measured stable, objective by objective. */
+  readonly objectives?: readonly ObjectiveFigure[];
 }
 
 /** Runs the golden set through a candidate served at `target` (no live traffic) and judges it. */

@@ -1,7 +1,7 @@
 // The rollout record (the value under key <model> in KV `segserve_rollouts`) and the pure
 // questions the controller asks about it besides `decide`: what each track should run, what
 // to observe, how wide the metrics window is, whether a rollout can start or be rolled back.
-import type { RolloutPhase, RolloutState, TrackState } from '@segserve/proto';
+import type { ExperimentBaseline, RolloutPhase, RolloutState, TrackState } from '@segserve/proto';
 import type { Analysis, Check, Verdict } from './canary-analysis.js';
 import type { CanaryPolicy } from './policy.js';
 import type { Candidate, Metrics, ModelRef, Readiness, RolloutOutcome, VerificationReport } from './ports.js';
@@ -13,6 +13,8 @@ export interface CandidateRecord {
   readonly sha256: string;
   readonly claimed: Metrics;
   readonly golden_sha256: string;
+  /** The stable measured with the claims (a result of the second form). */
+  readonly baseline?: ExperimentBaseline;
 }
 
 export type OutcomeKind = RolloutOutcome['outcome'];
@@ -138,7 +140,7 @@ export function startRollout(current: RolloutRecord | null, candidate: Candidate
     updated_at: at,
     revision: current?.revision ?? 0,
     experiment_id: candidate.id,
-    candidate: { id: candidate.id, version: candidate.ref.version, sha256: candidate.ref.sha256, claimed: candidate.claimed, golden_sha256: candidate.goldenSha256 },
+    candidate: { id: candidate.id, version: candidate.ref.version, sha256: candidate.ref.sha256, claimed: candidate.claimed, golden_sha256: candidate.goldenSha256, ...(candidate.baseline ? { baseline: candidate.baseline } : {}) },
     previous_stable: current?.previous_stable ?? null,
     restore: null,
     rollback_requested: null,

@@ -18,7 +18,7 @@ import {
 } from './rollout.js';
 
 const SETTINGS: RolloutSettings = {
-  canary: { steps: [10, 25, 50], intervalMs: 30_000, minRequests: 50, maxFailedChecks: 2, maxErrorRate: 0.01, maxLatencyRatio: 1.2, maxRssFraction: 0.9, bakeMs: 60_000 },
+  canary: { steps: [10, 25, 50], intervalMs: 30_000, minRequests: 50, maxFailedChecks: 2, maxErrorRate: 0.01, maxLatencyRatio: 1.2, maxRssFraction: 0.9, bakeMs: 60_000, bakeExtensions: 2, onNoEvidence: 'fail', maxHolds: 10 },
   readyTimeoutMs: 120_000,
   pollMs: 1_000,
 };

@@ -24,8 +24,8 @@ import {
 import { DecisionConflictError, DecisionStoreError, type DecisionStore, type StoredDecision } from '../adapters/decision-store.js';
 import type { ModelRegistry } from '../adapters/object-store.js';
 import { verifyResultSignature } from '../adapters/signing.js';
-import { modelFromSubject, readResultMessage, toCandidate, type IntakeRejection } from '../domain/experiment-result.js';
-import { evaluatePolicy, type Policy, type PolicyCode } from '../domain/policy.js';
+import { judgeClaims, modelFromSubject, readResultMessage, toCandidate, type IntakeRejection } from '../domain/experiment-result.js';
+import type { Policy, PolicyCode } from '../domain/policy.js';
 import type { Logger, Metrics, ModelRef, RolloutOutcome, RolloutRunner, VerificationReport } from '../domain/ports.js';
 import { checkArtifact } from './artifact-check.js';
 import { UNKNOWN_MODEL_LABEL, type UnverifiedLog } from './unverified.js';
@@ -134,13 +134,18 @@ export class ResultProcessor {
       }
       const stableClaims = stable ? await this.stableClaims(stable) : null;
       const stableRecord: DecisionStable | null = stable ? { version: stable.version, sha256: stable.sha256, claimed: stableClaims, measured: null } : null;
-      const verdict = evaluatePolicy(policy, result.metrics, stableClaims);
-      const details = { policy: { code: verdict.code, limits: verdict.limits, objectives: verdict.objectives, missing: verdict.missing } };
+      const judged = judgeClaims(policy, result, stable ? { ...stable, claims: stableClaims } : null);
+      if (!judged.ok) return await this.decide(msg, stored, { ...this.rejection(stored.record, judged.rejection), stable: stableRecord });
+      const { verdict } = judged;
+      const details = {
+        policy: { code: verdict.code, limits: verdict.limits, objectives: verdict.objectives, missing: verdict.missing },
+        ...(judged.ratios ? { claimed_ratios: judged.ratios, baseline: result.baseline } : {}),
+      };
       if (!verdict.accepted) {
         return await this.decide(msg, stored, { ...this.rejection(stored.record, { stage: 'policy', code: verdict.code as Exclude<PolicyCode, 'beats_stable' | 'first_model_within_limits'>, reason: verdict.reason }), stable: stableRecord, details });
       }
       const reason =
-        stable && !stableClaims
+        stable && !judged.comparedWith
           ? `Accepted for verification: every hard limit holds, and the stable ${stable.version} has no recorded figures, so the comparison happens on the golden set.`
           : verdict.reason;
       const accepted: DecisionRecord = { ...stored.record, stage: 'rollout', reason_code: 'accepted', reason, stable: stableRecord, details };
@@ -175,8 +180,10 @@ export class ResultProcessor {
     const decided_at = this.o.now().toISOString();
     const measured = v && Object.keys(v.measured).length > 0 ? v.measured : record.measured;
     const stable: DecisionStable | null = record.stable ? { ...record.stable, measured: v?.stableMeasured ?? record.stable.measured } : null;
+    // Claimed and measured ratios, their intervals and the bands, next to the figures.
+    const details = v && (v.claims || v.ratios) ? { ...record.details, verification: { claims: v.claims ?? [], measured_ratios: v.ratios ?? {}, objectives: v.objectives ?? [] } } : record.details;
     if (outcome.outcome === 'promoted') {
-      return { ...record, status: 'promoted', stage: 'rollout', reason_code: 'promoted', reason: outcome.reason, measured, stable, decided_at };
+      return { ...record, status: 'promoted', stage: 'rollout', reason_code: 'promoted', reason: outcome.reason, measured, stable, details, decided_at };
     }
     return {
       ...record,
@@ -186,6 +193,7 @@ export class ResultProcessor {
       reason: outcome.reason,
       measured,
       stable,
+      details,
       decided_at,
     };
   }

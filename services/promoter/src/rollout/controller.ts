@@ -170,7 +170,7 @@ export class ModelController {
   private async verify(s: RolloutRecord, target: string): Promise<VerificationReport> {
     const c = s.candidate;
     if (!c) return { ok: false, reasonCode: 'inconsistent_state', reason: 'no candidate recorded', claimed: {}, measured: {}, stableMeasured: null };
-    const candidate = { id: c.id, ref: { model: this.model, version: c.version, sha256: c.sha256 }, claimed: c.claimed, goldenSha256: c.golden_sha256 };
+    const candidate = { id: c.id, ref: { model: this.model, version: c.version, sha256: c.sha256 }, claimed: c.claimed, goldenSha256: c.golden_sha256, ...(c.baseline ? { baseline: c.baseline } : {}) };
     this.deps.log.info('verifying', { model: this.model, version: c.version, target });
     try {
       return await this.deps.verifier.verify(candidate, target, this.signal);

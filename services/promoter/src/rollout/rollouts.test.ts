@@ -10,7 +10,7 @@ import { Rollouts } from './rollouts.js';
 import { PromoterTelemetry } from './telemetry.js';
 
 const SETTINGS: RolloutSettings = {
-  canary: { steps: [10, 25, 50], intervalMs: 40, minRequests: 10, maxFailedChecks: 2, maxErrorRate: 0.01, maxLatencyRatio: 1.5, maxRssFraction: 0.9, bakeMs: 120 },
+  canary: { steps: [10, 25, 50], intervalMs: 40, minRequests: 10, maxFailedChecks: 2, maxErrorRate: 0.01, maxLatencyRatio: 1.5, maxRssFraction: 0.9, bakeMs: 120, bakeExtensions: 2, onNoEvidence: 'fail', maxHolds: 10 },
   readyTimeoutMs: 5_000,
   pollMs: 5,
 };

@@ -41,6 +41,9 @@ export interface GoldenMeasurement {
   readonly iou: readonly (number | null)[];
   readonly rssSamples: number;
   readonly latencySource: 'server' | 'client';
+  /** Per measured request, in order (after warm-up): the process's own total, and the round trip. */
+  readonly serverMs: readonly number[];
+  readonly clientMs: readonly number[];
 }
 
 function segment(client: SegmenterClient, request: SegmentRequest, deadlineMs: number, signal: AbortSignal): Promise<SegmentResponse__Output> {
@@ -104,7 +107,7 @@ class Side {
       pixel_accuracy: scored.pixels === 0 ? Number.NaN : scored.pixelAccuracy,
     };
     if (peak !== null) metrics['peak_rss_mb'] = peak;
-    return { metrics, images, iou, rssSamples: this.sampler.samples, latencySource: useServer ? 'server' : 'client' };
+    return { metrics, images, iou, rssSamples: this.sampler.samples, latencySource: useServer ? 'server' : 'client', serverMs: [...this.serverMs], clientMs: [...this.clientMs] };
   }
 }
 

@@ -19,7 +19,7 @@ async function registeredRoutes(): Promise<string[]> {
   const pool = new UpstreamPool({ maxMessageBytes: 1024 * 1024, retry: { maxAttempts: 2, initialBackoffMs: 10, maxBackoffMs: 10 }, keepaliveMs: 10_000 });
   const router = new Router({ source: new StaticRolloutSource([]), pool, metrics, logger });
   const core = new GatewayCore({ router, metrics, logger });
-  const { app, routes } = await buildHttpServer({ core, readiness: new Readiness({ router }), metrics, apiKeys: new ApiKeys([]), logger, deadlineMs: 1000, maxUploadBytes: 1024, defaultModel: 'm', version: '0', ledger: new MemoryLedger({ capacityBytes: 1 << 20, maxWaiting: 0 }) });
+  const { app, routes } = await buildHttpServer({ core, readiness: new Readiness({ router }), metrics, apiKeys: new ApiKeys([]), logger, deadlineMs: 1000, maxUploadBytes: 1024, defaultModel: 'm', version: '0', ledger: new MemoryLedger({ capacityBytes: 1 << 20, maxWaiting: 0 }), budgetWaitMs: 0 });
   await app.close();
   return routes.map((r) => `${r.method} ${r.url}`).sort();
 }

@@ -17,17 +17,16 @@ export interface SegmentRouteOptions {
   readonly maxUploadBytes: number;
   /** The gateway's memory budget: an upload is charged before its body is read. */
   readonly ledger: MemoryLedger;
+  /** How long an upload may wait for room in the budget before it is OVERLOADED, ms. */
+  readonly budgetWaitMs: number;
 }
-
-/** How long an upload may wait for room in the memory budget before it is OVERLOADED, ms. */
-export const BUDGET_WAIT_MS = 2_000;
 
 /** Charges the upload at the door: from Content-Length when given, else as its bytes arrive. */
 async function chargeAtTheDoor(options: SegmentRouteOptions, request: FastifyRequest, signal: AbortSignal): Promise<{ charge: Charge; reserve: (capacity: number) => void }> {
   const header = request.headers['content-length'];
   const door = restDoor(Array.isArray(header) ? header[0] : header, options.maxUploadBytes);
   if (door.kind === 'too-large') throw new SegserveError('TOO_LARGE', `the request body has ${door.declared} bytes; the image may have at most ${options.maxUploadBytes}`);
-  const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: BUDGET_WAIT_MS, signal });
+  const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: options.budgetWaitMs, signal });
   const reserve = (capacity: number): void => {
     const wanted = uploadChargeBytes(capacity);
     if (wanted > charge.bytes) charge.grow(wanted - charge.bytes);

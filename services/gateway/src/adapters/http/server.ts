@@ -29,6 +29,8 @@ export interface HttpServerOptions {
   readonly pageAssets?: readonly PageAsset[];
   /** The gateway's memory budget for uploads. */
   readonly ledger: MemoryLedger;
+  /** How long an upload may wait for room in the budget before it is OVERLOADED, ms. */
+  readonly budgetWaitMs: number;
 }
 
 export interface RegisteredRoute {
@@ -103,7 +105,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
     sendError(reply, new SegserveError('INVALID_INPUT', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`), 404),
   );
 
-  const segment = { core, deadlineMs: options.deadlineMs, maxUploadBytes: options.maxUploadBytes, ledger: options.ledger };
+  const segment = { core, deadlineMs: options.deadlineMs, maxUploadBytes: options.maxUploadBytes, ledger: options.ledger, budgetWaitMs: options.budgetWaitMs };
   app.post<{ Params: { model: string } }>('/v1/models/:model/segment', { config: { protected: true } }, (request, reply) => handleSegment(segment, request.params.model, request, reply));
   app.post('/segmentator-api', { config: { protected: true } }, (request, reply) => handleSegment(segment, options.defaultModel, request, reply));
 
