@@ -22,7 +22,11 @@
 import * as grpc from '@grpc/grpc-js';
 import http2 from 'node:http2';
 import { ERROR_CODE_METADATA_KEY, SegserveError, toGrpcServerError } from '@segserve/proto';
+import { reuseReceivedFrame } from './grpc-preframed.js';
 import { scanMessage, WireScanError, type MessageRule } from './wire-scan.js';
+
+/** Received messages at least this large are kept sendable as they came (grpc-preframed.ts). */
+const REUSE_FRAME_MIN_BYTES = 64 * 1024;
 
 export interface EdgeMethod {
   /** The largest request message, bytes; asked per call (a model loaded later may change it). */
@@ -128,7 +132,8 @@ class GuardedDecoder {
         if (this.#headFill < 5) break;
         const length = this.#head.readUInt32BE(1);
         this.onLength(length); // throws to refuse
-        this.#message = Buffer.allocUnsafe(5 + length);
+        // Its own memory (never a slice of Node's pool), so it can be sent on as it came.
+        this.#message = Buffer.allocUnsafeSlow(5 + length);
         this.#head.copy(this.#message, 0);
         this.#fill = 5;
       }
@@ -263,6 +268,9 @@ export class GrpcEdgeGuard {
             try {
               // Without grpc-js's hooks the limit and the charge come after buffering.
               if (!hooked) checkSize(message.length);
+              // A large request forwarded unchanged (the gateway's ModelInfer) leaves from the
+              // memory it arrived in: its frame header is still in front of it.
+              else if (method?.raw && message.length >= REUSE_FRAME_MIN_BYTES) reuseReceivedFrame(message);
               nextMessage(method ? decodeGuarded(path, method, message) : message);
             } catch (err) {
               fail(err instanceof SegserveError ? err : new SegserveError('INTERNAL', 'internal error', { cause: err }));

@@ -10,6 +10,7 @@ export * from './memory-ledger.js';
 export * from './wire-scan.js';
 export * from './request-rules.js';
 export * from './grpc-edge.js';
+export * from './grpc-preframed.js';
 export * from './cgroup.js';
 export * from './golden/index.js';
 export * from './supervisor.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeStringField, lastString, scanMessage, WireScanError, type MessageRule } from './wire-scan.js';
+import { encodeLengthDelimitedHead, encodeStringField, encodeVarintField, lastString, scanMessage, WireScanError, type MessageRule } from './wire-scan.js';
 import { GENERIC_OIP_BOUNDS, modelInferRequestRule, SEGMENT_REQUEST_RULE } from './request-rules.js';
 
 // Hand-written wire bytes: the point is messages a well-behaved encoder would never write.
@@ -66,5 +66,16 @@ describe('top-level string fields', () => {
     expect(lastString(Buffer.concat([msg, encodeStringField(2, 'v2')]), 2)).toBe('v2');
     const long = 'x'.repeat(300);
     expect(lastString(encodeStringField(2, long), 2)).toBe(long);
+  });
+});
+
+describe('field encoders', () => {
+  it('write what the scanner reads back', () => {
+    const image = Buffer.alloc(300, 7);
+    const msg = Buffer.concat([encodeStringField(1, 'm'), encodeVarintField(4, 1), encodeLengthDelimitedHead(3, image.length), image]);
+    expect(problem(msg, SEGMENT_REQUEST_RULE)).toBe('ok');
+    expect(lastString(msg, 1)).toBe('m');
+    expect(encodeLengthDelimitedHead(3, 300)).toEqual(Buffer.from([0x1a, 0xac, 0x02]));
+    expect(encodeVarintField(4, 1)).toEqual(Buffer.from([0x20, 0x01]));
   });
 });

@@ -153,19 +153,32 @@ export function lastString(buf: Uint8Array, field: number): string {
   return v === undefined ? '' : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
 }
 
+function pushVarint(out: number[], value: number): void {
+  for (let v = value; ; ) {
+    out.push(v >= 0x80 ? (v & 0x7f) | 0x80 : v);
+    if (v < 0x80) break;
+    v = Math.floor(v / 128);
+  }
+}
+
+/** The tag and length of a length-delimited field of `length` bytes (its value follows them). */
+export function encodeLengthDelimitedHead(field: number, length: number): Buffer {
+  const out: number[] = [];
+  pushVarint(out, field * 8 + WIRE_LEN);
+  pushVarint(out, length);
+  return Buffer.from(out);
+}
+
+/** A varint field (an enum, a bool, an unsigned integer), encoded. */
+export function encodeVarintField(field: number, value: number): Buffer {
+  const out: number[] = [];
+  pushVarint(out, field * 8 + WIRE_VARINT);
+  pushVarint(out, value);
+  return Buffer.from(out);
+}
+
 /** A top-level string field, encoded: appended to a message, it overrides earlier values. */
 export function encodeStringField(field: number, value: string): Buffer {
   const bytes = Buffer.from(value, 'utf8');
-  const head: number[] = [];
-  for (let v = field * 8 + WIRE_LEN; ; ) {
-    head.push(v >= 0x80 ? (v & 0x7f) | 0x80 : v);
-    if (v < 0x80) break;
-    v = Math.floor(v / 128);
-  }
-  for (let v = bytes.length; ; ) {
-    head.push(v >= 0x80 ? (v & 0x7f) | 0x80 : v);
-    if (v < 0x80) break;
-    v = Math.floor(v / 128);
-  }
-  return Buffer.concat([Buffer.from(head), bytes]);
+  return Buffer.concat([encodeLengthDelimitedHead(field, bytes.length), bytes]);
 }

@@ -1,5 +1,6 @@
 // The gateway's upload budget (issue 11): uploads are charged at the door, against a budget set
-// here to exactly 30 MiB (configured limit = headroom + 30 MiB, baseline injected as 0). Uploads
+// here to exactly 12 MiB (configured limit = headroom + 12 MiB, baseline injected as 0): uploads
+// over 1.5 MiB are large and share 9 MiB; a REST upload is charged its size, a gRPC one 3 times. Uploads
 // of several MiB on a loaded machine: each test gets 60 s, none asserts a duration.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
@@ -15,7 +16,7 @@ let h: Harness;
 
 beforeAll(async () => {
   up = await startFakeUpstream();
-  h = await startHarness({ SEGSERVE_UPSTREAMS: `tiny=${up.target}` }, { maxUploadBytes: 16 * MiB, memoryLimitBytes: MEMORY_HEADROOM_BYTES + 30 * MiB, budgetWaitMs: 100 }, { residentBytes: () => 0 });
+  h = await startHarness({ SEGSERVE_UPSTREAMS: `tiny=${up.target}` }, { maxUploadBytes: 16 * MiB, memoryLimitBytes: MEMORY_HEADROOM_BYTES + 12 * MiB, budgetWaitMs: 100 }, { residentBytes: () => 0 });
 });
 afterAll(async () => {
   await h?.close();
@@ -43,12 +44,12 @@ async function until(what: string, check: () => Promise<boolean> | boolean): Pro
 describe('upload budget', () => {
   it('reports the budget', async () => {
     const text = await (await fetch(`${h.base}/metrics`)).text();
-    expect(text).toMatch(new RegExp(`^segserve_gateway_upload_memory_bytes\\{kind="budget"\\} ${30 * MiB}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^segserve_gateway_upload_memory_bytes\\{kind="budget"\\} ${12 * MiB}$`, 'm'));
   });
 
   it('refuses TOO_LARGE an upload that could never fit, before forwarding anything', async () => {
     const calls = up.calls.length;
-    const res = await post(sized(8 * MiB));
+    const res = await post(sized(10 * MiB));
     expect(res.status).toBe(413);
     expect(await errorCode(res)).toBe('TOO_LARGE');
     expect(up.calls.length).toBe(calls);

@@ -1,7 +1,7 @@
 // The one core both edges call (STYLE.md: convert at the edge). REST and gRPC turn their wire
 // formats into these calls; routing, deadlines, error parsing and metrics happen here once.
-import { SegserveError, toSegserveError, type RolloutState, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
-import { encodeStringField, lastString } from '@segserve/runtime';
+import { loadProtos, SegserveError, toSegserveError, type RolloutState, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
+import { encodeLengthDelimitedHead, encodeStringField, encodeVarintField, lastString } from '@segserve/runtime';
 import type { GatewayMetrics, Protocol } from '../adapters/metrics.js';
 import type { Logger } from '@segserve/runtime';
 import { encodePalettePng } from '../domain/palette-png.js';
@@ -14,6 +14,19 @@ const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
 const MODEL_INFER_FIELDS = { modelName: 1, modelVersion: 2 } as const;
 const asBytes = (b: Buffer): Buffer => b;
 
+const SEGMENT_PATH = '/segserve.v1.Segmenter/Segment';
+const decodeSegmentResponse = (b: Buffer): SegmentResponse__Output => loadProtos().segmenter.segserve.v1.Segmenter.service.Segment.responseDeserialize(b) as SegmentResponse__Output;
+
+/** A SegmentRequest up to its image's bytes: model (1), version (2), mask_format (4), then image's tag and length (3). */
+export function segmentRequestHeader(model: string, version: string, maskFormat: 'PNG' | 'RAW', imageBytes: number): Buffer {
+  return Buffer.concat([
+    encodeStringField(1, model),
+    ...(version === '' ? [] : [encodeStringField(2, version)]),
+    ...(maskFormat === 'RAW' ? [encodeVarintField(4, 1)] : []),
+    encodeLengthDelimitedHead(3, imageBytes),
+  ]);
+}
+
 /** A 1×1 PNG: the cheapest image that still makes an upstream name its classes. */
 const PROBE_IMAGE = encodePalettePng(Uint8Array.of(0), 1, 1, 1);
 
@@ -23,6 +36,11 @@ export interface SegmentInput {
   readonly version: string;
   readonly image: Buffer;
   readonly maskFormat: 'PNG' | 'RAW';
+  /**
+   * When given: `header` followed by the image in the image's own memory, so the upstream
+   * request is sent without an encoded copy of the upload (REST uploads).
+   */
+  readonly prefixed?: (header: Buffer) => Buffer;
 }
 
 export interface Served<T> {
@@ -105,8 +123,10 @@ export class GatewayCore {
     const route = this.#router.route(input.model, input.version);
     const started = this.#clock();
     const { segmenter } = route.upstream;
-    const request: SegmentRequest = { model: input.model, version: route.version, image: input.image, mask_format: input.maskFormat };
-    const { response } = await unaryCall<SegmentResponse__Output>((md, o, cb) => segmenter.Segment(request, md, o, cb), ctx, this.#onRetries);
+    const { prefixed } = input;
+    const { response } = prefixed
+      ? await unaryCall<SegmentResponse__Output>((md, o, cb) => segmenter.makeUnaryRequest(SEGMENT_PATH, asBytes, decodeSegmentResponse, prefixed(segmentRequestHeader(input.model, route.version, input.maskFormat, input.image.length)), md, o, cb), ctx, this.#onRetries)
+      : await unaryCall<SegmentResponse__Output>((md, o, cb) => segmenter.Segment({ model: input.model, version: route.version, image: input.image, mask_format: input.maskFormat }, md, o, cb), ctx, this.#onRetries);
     const version = response.version;
     this.#router.noteServed(input.model, route.track, version);
     if (response.classes.length > 0) this.#classes.set(`${input.model}@${version}`, response.classes.map((c) => c.name));

@@ -5,10 +5,10 @@ const MAX = 32 * 1024 * 1024 - 4096;
 
 describe('restDoor', () => {
   it.each([
-    ['a photograph', '150000', { kind: 'charge', bytes: 450_000 }],
-    ['the largest image with its form', String(MAX + FORM_OVERHEAD_BYTES), { kind: 'charge', bytes: 3 * MAX }],
+    ['a photograph', '150000', { kind: 'charge', bytes: 150_000 }],
+    ['the largest image with its form', String(MAX + FORM_OVERHEAD_BYTES), { kind: 'charge', bytes: MAX }],
     ['one byte more', String(MAX + FORM_OVERHEAD_BYTES + 1), { kind: 'too-large', declared: MAX + FORM_OVERHEAD_BYTES + 1 }],
-    ['26 MB', '26000000', { kind: 'charge', bytes: 78_000_000 }],
+    ['26 MB', '26000000', { kind: 'charge', bytes: 26_000_000 }],
     ['no Content-Length (chunked)', undefined, { kind: 'unknown' }],
     ['a Content-Length that is not a number', '12abc', { kind: 'unknown' }],
     ['a negative one', '-5', { kind: 'unknown' }],
@@ -18,7 +18,8 @@ describe('restDoor', () => {
 });
 
 describe('uploadChargeBytes', () => {
-  it('is three copies of the upload', () => {
-    expect(uploadChargeBytes(1000)).toBe(3000);
+  it('is one copy of a REST upload, three of a gRPC one', () => {
+    expect(uploadChargeBytes('rest', 1000)).toBe(1000);
+    expect(uploadChargeBytes('grpc', 1000)).toBe(3000);
   });
 });

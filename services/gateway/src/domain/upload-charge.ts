@@ -2,13 +2,13 @@
 // more upload bytes than its own budget"), decided from what is known at the door. The ledger
 // (@segserve/runtime MemoryLedger, decideCharge) then admits, makes wait, or refuses.
 //
-// The gateway holds an upload from its first byte until the upstream has answered, in three
-// copies at the peak: the bytes it received (a REST form's image, a gRPC message), the upstream
-// request built from them (a protobuf encoding, or the received OIP message with the routed
-// version appended), and the framed copy grpc-js writes to the HTTP/2 stream.
+// The gateway holds an upload from its first byte until the upstream has answered. A REST upload
+// is collected with room for the upstream request's headers in front of it and sent from that
+// memory: one copy. A gRPC call may be encoded again (a decoded Segment request; an OIP message
+// with the routed version appended) and then framed by grpc-js: up to three.
 
-/** Copies of an upload the gateway holds at once. */
-export const UPLOAD_COPIES = 3;
+/** Copies of an upload the gateway holds at once, by the way it came in. */
+export const UPLOAD_COPIES = { rest: 1, grpc: 3 } as const;
 
 /** Copies of an upstream answer the gateway holds while it passes it on (received, framed). */
 export const ANSWER_COPIES = 2;
@@ -16,9 +16,9 @@ export const ANSWER_COPIES = 2;
 /** Multipart framing and the form fields the gateway tolerates beside the image (upload.ts limits). */
 export const FORM_OVERHEAD_BYTES = 64 * 1024;
 
-/** Bytes charged for an upload of `bytes`. */
-export function uploadChargeBytes(bytes: number): number {
-  return UPLOAD_COPIES * bytes;
+/** Bytes charged for an upload of `bytes` that came in by `kind`. */
+export function uploadChargeBytes(kind: keyof typeof UPLOAD_COPIES, bytes: number): number {
+  return UPLOAD_COPIES[kind] * bytes;
 }
 
 export type RestDoor =
@@ -34,5 +34,5 @@ export function restDoor(contentLength: string | undefined, maxImageBytes: numbe
   if (contentLength === undefined || !/^\d+$/.test(contentLength.trim())) return { kind: 'unknown' };
   const declared = Number(contentLength);
   if (declared > maxImageBytes + FORM_OVERHEAD_BYTES) return { kind: 'too-large', declared };
-  return { kind: 'charge', bytes: uploadChargeBytes(Math.min(declared, maxImageBytes)) };
+  return { kind: 'charge', bytes: uploadChargeBytes('rest', Math.min(declared, maxImageBytes)) };
 }

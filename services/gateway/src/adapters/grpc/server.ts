@@ -78,7 +78,7 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
       return apiKeys.acceptsAuthorization(typeof value === 'string' ? value : undefined);
     },
     defaultMaxBytes: SMALL_MESSAGE_BYTES,
-    admit: (_path, bytes) => ledger.tryCharge(uploadChargeBytes(bytes)),
+    admit: (_path, bytes) => ledger.tryCharge(uploadChargeBytes('grpc', bytes)),
     onRefusal: (path, err) => {
       const protocol: Protocol = path.startsWith('/inference.') ? 'oip' : 'grpc';
       core.observe(protocol, '', '', err, core.now());

@@ -28,7 +28,7 @@ async function chargeAtTheDoor(options: SegmentRouteOptions, request: FastifyReq
   if (door.kind === 'too-large') throw new SegserveError('TOO_LARGE', `the request body has ${door.declared} bytes; the image may have at most ${options.maxUploadBytes}`);
   const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: options.budgetWaitMs, signal });
   const reserve = (capacity: number): void => {
-    const wanted = uploadChargeBytes(capacity);
+    const wanted = uploadChargeBytes('rest', capacity);
     if (wanted > charge.bytes) charge.grow(wanted - charge.bytes);
   };
   return { charge, reserve };
@@ -95,12 +95,12 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
 
     const door = await chargeAtTheDoor(options, request, abort.signal);
     held.push(door.charge);
-    const image = await readImageUpload(request, { fileSize: options.maxUploadBytes, reserve: door.reserve });
+    const { image, prefixed } = await readImageUpload(request, { fileSize: options.maxUploadBytes, reserve: door.reserve });
     const sniffed = sniffImage(image);
     if (sniffed.kind === 'rejected') throw new SegserveError('UNSUPPORTED_MEDIA_TYPE', `${sniffed.format} is not supported; send a JPEG, PNG or WebP image`);
 
     const served = await core.segment(
-      { model, version: requested, image, maskFormat: color ? 'RAW' : 'PNG' },
+      { model, version: requested, image, maskFormat: color ? 'RAW' : 'PNG', prefixed },
       { deadline: Date.now() + timeout.ms, signal: abort.signal },
     );
     version = served.version;
