@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Two projects: fast unit tests beside the code, and integration tests in test/ that start
 // real nats-server, prometheus, inference and gateway processes on loopback.
@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['proto/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'packages/*/src/**/*.test.ts'],
+          include: ['proto/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'test/repo/**/*.test.ts'],
           environment: 'node',
         },
       },
@@ -16,6 +16,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          // Checks of the repository's own files (no processes): in the unit project.
+          exclude: [...configDefaults.exclude, 'test/repo/**'],
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 120_000,

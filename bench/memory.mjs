@@ -1,4 +1,4 @@
-// The memory scenario of DESIGN.md §10 / issue 8: a fresh inference process with the service's
+// The memory scenario of docs/architecture.md#memory-and-admission-by-cost / issue 8: a fresh inference process with the service's
 // defaults under N concurrent full-size uploads. Targets: N = 10 → peak RSS ≤ 300 MB; N = 50 →
 // no OOM, the excess answered OVERLOADED within 50 ms, RSS ≤ 400 MB. Peak RSS = VmHWM of the
 // process since it started (loading and warm-up included) and VmRSS sampled every 50 ms.
@@ -37,7 +37,7 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
     const load = loadAverage();
     // A burst first: c uploads at the same instant, nobody retries — what is admitted, what is refused, how fast.
     const burst = await Promise.all(Array.from({ length: c }, (_, i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' })));
-    // OVERLOADED has two causes (DESIGN.md §9): a full queue, answered at once, and a queue wait
+    // OVERLOADED has two causes (docs/architecture.md#errors): a full queue, answered at once, and a queue wait
     // past SEGSERVE_QUEUE_TIMEOUT_MS. The target ("the excess answered OVERLOADED within 50 ms")
     // is about the first: the requests beyond running + queued capacity.
     const capacity = inf.line.max_concurrency + inf.line.max_queue;

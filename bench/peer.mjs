@@ -13,7 +13,7 @@ import { loadImages } from './lib/images.mjs';
 import { MemoryWatch, REPO, baseEnv, cpuSeconds, launch, loadAverage, memory, startGateway, startInference } from './lib/procs.mjs';
 import { median, round } from './lib/stats.mjs';
 
-const PYTHON = '/usr/bin/python3'; // Debian's: python3-torch, python3-flask (TEAM.md)
+const PYTHON = '/usr/bin/python3'; // Debian's: python3-torch, python3-flask
 
 export function startPeer(modelDir, threads = 2) {
   return launch(PYTHON, [path.join(REPO, 'bench', 'peers', 'flask_pspnet.py'), '--model', modelDir, '--port', '0', '--threads', String(threads)], {

@@ -1,4 +1,4 @@
-// The soak of issue 8 / RELIABILITY.md 21: the whole local system (nats-server, Prometheus when
+// The soak of issue 8 / docs/reliability.md item 21: the whole local system (nats-server, Prometheus when
 // installed, the promoter with the local driver serving the stable model, the gateway following
 // the rollout state) under mixed uploads for many minutes — several image sizes, 10 % bad inputs
 // — with one canary rollout in the middle. Records every request's code, the RSS of every process

@@ -112,7 +112,7 @@ def op_counts(path: Path) -> dict[str, int]:
 
 def manifest(name: str, version: str, onnx_path: Path, height: int, width: int, metrics: dict | None,
              description: str | None, training: dict | None) -> dict:
-    """model.json per DESIGN.md §3."""
+    """model.json per docs/architecture.md#model-package."""
     out: dict = {
         "name": name,
         "version": version,

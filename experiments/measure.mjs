@@ -2,7 +2,7 @@
 // the experiments pipeline when the CLI is not built and to dump predicted masks for the contact
 // sheet: sharp decodes (auto-orient) and resizes (fit "fill", kernel "linear"), pixels × scale
 // then (x − mean) / std into an NCHW float32 tensor, onnxruntime-node (arena and memory pattern
-// off as in DESIGN.md §10) runs it, argmax over the class logits, nearest-neighbour (pixel
+// off as in docs/architecture.md#memory-and-admission-by-cost) runs it, argmax over the class logits, nearest-neighbour (pixel
 // centres) back to the image's size, PNG-encoded like a served mask; one confusion matrix over
 // all golden pixels → IoU per class, mIoU. Latency is per image from the encoded bytes in memory
 // to the PNG mask; percentiles interpolate like eval's; peak RSS is VmHWM at the end.

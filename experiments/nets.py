@@ -130,27 +130,42 @@ class Pyramid(nn.Module):
 
 
 class ContextDecoder(nn.Module):
+    """PPM on the stride-16 features, then fused with a skip at stride 8 and (skip4 > 0) at stride 4.
+
+    ``add``: a skip is projected to the decoder's width and added instead of concatenated (no
+    Concat of wide high-resolution maps: cheaper at 1152×768).
+    """
+
     def __init__(self, channels, branch: int, mid: int, mid4: int, skip8: int, skip4: int, classes: int,
-                 sep: bool = False, dropout: float = 0.1) -> None:
+                 sep: bool = False, dropout: float = 0.1, add: bool = False) -> None:
         super().__init__()
         c4, c8, c16 = channels
+        self.add = add
         self.ppm = Pyramid(c16, branch)
         self.fuse16 = conv_bn(self.ppm.out_channels, mid, 1)
-        self.skip8 = conv_bn(c8, skip8, 1)
-        self.fuse8 = conv3(mid + skip8, mid, sep)
-        self.skip4 = conv_bn(c4, skip4, 1)
-        self.fuse4 = conv3(mid + skip4, mid4, sep)
+        self.skip8 = conv_bn(c8, mid if add else skip8, 1, relu=not add)
+        self.fuse8 = conv3(mid if add else mid + skip8, mid, sep)
+        out = mid
+        self.skip4 = self.fuse4 = None
+        if skip4 > 0:
+            self.skip4 = conv_bn(c4, mid if add else skip4, 1, relu=not add)
+            self.fuse4 = conv3(mid if add else mid + skip4, mid4, sep)
+            out = mid4
+        self.output_stride = 4 if skip4 > 0 else 8
         self.dropout = nn.Dropout2d(dropout)
-        self.head = nn.Conv2d(mid4, classes, 1)
+        self.head = nn.Conv2d(out, classes, 1)
+
+    def _fuse(self, y: torch.Tensor, skip: torch.Tensor, proj: nn.Module, conv: nn.Module) -> torch.Tensor:
+        y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return conv(y + proj(skip) if self.add else torch.cat([y, proj(skip)], 1))
 
     def forward(self, f4, f8, f16, features: list | None = None) -> torch.Tensor:
         y = self.fuse16(self.ppm(f16))
         if features is not None:
             features.append(y)
-        y = F.interpolate(y, size=f8.shape[-2:], mode="bilinear", align_corners=False)
-        y = self.fuse8(torch.cat([y, self.skip8(f8)], 1))
-        y = F.interpolate(y, size=f4.shape[-2:], mode="bilinear", align_corners=False)
-        y = self.fuse4(torch.cat([y, self.skip4(f4)], 1))
+        y = self._fuse(y, f8, self.skip8, self.fuse8)
+        if self.fuse4 is not None:
+            y = self._fuse(y, f4, self.skip4, self.fuse4)
         if features is not None:
             features.append(y)
         return self.head(self.dropout(y))
@@ -164,9 +179,17 @@ class ContextNet(nn.Module):
         self.encoder, self.decoder = encoder, decoder
 
     def forward(self, x: torch.Tensor, features: list | None = None) -> torch.Tensor:
+        return upsample(self.lowres(x, features), x.shape[-2:])
+
+    def lowres(self, x: torch.Tensor, features: list | None = None) -> torch.Tensor:
+        """The logits at the decoder's stride, before the final upsampling."""
         f4, f8, f16 = self.encoder(x)
-        y = self.decoder(f4, f8, f16, features)
-        return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return self.decoder(f4, f8, f16, features)
+
+
+def upsample(logits: torch.Tensor, size) -> torch.Tensor:
+    """The network's last step: bilinear upsampling of the logits to the input size."""
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
 # ------------------------------------------------------------------------------------ low rank
@@ -255,12 +278,14 @@ def build(cfg: dict) -> nn.Module:
         d = cfg.get("decoder", {})
         dec = ContextDecoder(enc.channels, int(d.get("branch", 64)), int(d.get("mid", 128)), int(d.get("mid4", 96)),
                              int(d.get("skip8", 48)), int(d.get("skip4", 32)), classes, bool(d.get("separable", False)),
-                             float(cfg.get("dropout", 0.1)))
+                             float(cfg.get("dropout", 0.1)), bool(d.get("add", False)))
         net = ContextNet(enc, dec)
     else:
         raise ValueError(f"unknown arch {arch!r}")
-    if cfg.get("low_rank"):
-        apply_low_rank(net, cfg["low_rank"])
+    lr = cfg.get("low_rank")
+    if lr:
+        # a number: that share of each conv's break-even rank (ranks_for); a mapping: conv → rank
+        apply_low_rank(net, ranks_for(net, float(lr)) if isinstance(lr, (int, float)) else lr)
     return net
 
 
@@ -283,5 +308,6 @@ def describe(cfg: dict) -> str:
         kind = "DW-separable" if cfg.get("separable", True) else "dense"
         s = f"factorised ({kind}, widths {w}{', slim stem' if cfg.get('slim_stem', True) else ''})"
     if cfg.get("low_rank"):
-        s += f", low-rank ({len(cfg['low_rank'])} convs)"
+        lr = cfg["low_rank"]
+        s += f", low-rank ({lr} × break-even rank)" if isinstance(lr, (int, float)) else f", low-rank ({len(lr)} convs)"
     return s

@@ -1,4 +1,4 @@
-"""The promoter's default policy for facade-ads (DESIGN.md §7), re-stated here only to check that
+"""The promoter's default policy for facade-ads (docs/architecture.md#promotion), re-stated here only to check that
 the bundled versions play the roles the promotion scenarios expect (the promoter's own code is the
 authority). "Beats": within every hard limit, no objective worse than the champion by more than
 its tolerance, and at least one objective better by at least its minimum improvement."""

@@ -11,6 +11,10 @@
 # work while the queue file is empty, and stops when experiments/runs/queue.stop exists.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# OpenMP threads sleep instead of spinning while they wait for each other: on a machine whose cores
+# are busy with other work, spinning doubled the CPU time per training step and slowed it down
+# (experiments/README.md "Training on a shared machine").
+export OMP_WAIT_POLICY=PASSIVE
 pids=""
 [ "${1:-}" = "--pids" ] && pids="$2"
 q=experiments/runs/queue.txt

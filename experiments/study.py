@@ -33,10 +33,10 @@ BASELINE_ROW = "ResNet-18 baseline"
 BOOTSTRAP = 2000
 
 
-def run_measure(dirs: list[str], golden_dir: Path, out: Path, rounds: int, runs: int, images: int) -> dict:
+def run_measure(dirs: list[str], golden_dir: Path, out: Path, rounds: int, runs: int, images: int, score: bool = True) -> dict:
     env = {**os.environ, "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
     cmd = [node(), str(REPO / "experiments" / "measure_models.mjs"), "--golden", str(golden_dir), "--out", str(out),
-           "--rounds", str(rounds), "--runs", str(runs), "--images", str(images), *dirs]
+           "--rounds", str(rounds), "--runs", str(runs), "--images", str(images), "--score", "1" if score else "0", *dirs]
     subprocess.run(cmd, cwd=REPO, check=True, env=env)
     return json.loads(out.read_text())
 
@@ -87,11 +87,13 @@ def measure(rows: list[dict], rounds: int = 3, runs: int = 8, images: int = 12, 
     gsets = {r["manifest"]["training"]["golden_set"] for r in rows}
     if len(gsets) != 1:
         raise ValueError(f"the study's rows are measured on different golden sets: {sorted(gsets)}")
-    gs = next(g for g in golden.SETS.values() if g.name == gsets.pop())
+    name = gsets.pop()
+    gs = next(g for g in golden.SETS.values() if g.name == name)
     RESULTS.mkdir(parents=True, exist_ok=True)
     log(f"study: measuring {len(rows)} rows at 288×192 and 1152×768 ({rounds} rounds, load {os.getloadavg()[0]:.1f})")
     small = run_measure([str(REPO / r["dir"]) for r in rows], gs.dir, RESULTS / "study-small.json", rounds, runs, images)
-    full = run_measure([r["full_dir"] for r in rows], gs.dir, RESULTS / "study-full.json", rounds, max(3, runs // 2), max(3, images // 3))
+    full = run_measure([r["full_dir"] for r in rows], gs.dir, RESULTS / "study-full.json", rounds, max(3, runs // 2),
+                       max(3, images // 3), score=False)
     base = next((r for r in rows if r["row"] == BASELINE_ROW), rows[0])
     confs = {r["row"]: per_image_confusions(small["models"][str(REPO / r["dir"])]) for r in rows}
     boot = bootstrap(confs, base["row"])

@@ -4,11 +4,15 @@ Writes ``experiments/runs/<name>/{train.log, last.pt, checkpoint.pt, metrics.jso
 
 - AdamW + OneCycleLR; loss ``ce · CE + dice · Dice`` (``loss: {ce: 1, dice: 0.5}``; soft Dice over
   the classes of the batch; without a ``loss`` section plain cross-entropy, as v1–v5 were trained);
-- ``distill: {teacher, temperature, alpha, features}``: ``alpha · T² · KL(softmax(teacher/T) ‖
+- ``distill: {teacher, temperature, alpha, features, bank}``: ``alpha · T² · KL(softmax(teacher/T) ‖
   softmax(student/T)) + (1 − alpha) · label loss`` (Hinton et al.), plus ``features ·`` the mean
-  squared error between the teacher's context features (stride 16 and stride 4, normalised per
-  pixel) and the student's, mapped to the teacher's width by a 1×1 conv that exists only in
-  training;
+  squared error between the teacher's stride-16 context features (normalised per pixel) and the
+  student's, mapped to the teacher's width by a 1×1 conv that exists only in training.
+  ``bank: K`` distils offline: the teacher runs once over K geometric augmentations (scale-crop)
+  of every training image (:func:`teacher_bank`, cached in the teacher's run directory), and epoch e
+  trains on augmentation e mod K with a random flip and the photometric augmentation applied to
+  the student's input only — the teacher's forward pass, several times a small student's training
+  step, is paid once instead of every epoch;
 - ``init_from``: start from another run's weights; when the model has ``low_rank`` convolutions
   they are initialised from the SVD of the parent's (:func:`experiments.nets.svd_init`);
 - resumable: ``last.pt`` (model, optimiser, scheduler, RNG states, history, time spent) is written
@@ -91,6 +95,72 @@ def _norm(f: torch.Tensor) -> torch.Tensor:
     return f / (f.pow(2).mean(1, keepdim=True).sqrt() + 1e-6)
 
 
+@torch.no_grad()
+def teacher_bank(cfg: dict, train_set: dataset.Split, log) -> dict:
+    """K geometric augmentations of every training image with the teacher's low-resolution logits
+    (float16) and stride-16 features; built once per (teacher, data, K, seed) and cached."""
+    kd = cfg["distill"]
+    k = int(kd["bank"])
+    dseed, n, h, w, gv = data_spec(cfg)
+    seed = int(kd.get("bank_seed", 0))
+    path = RUNS / kd["teacher"] / f"kdbank-s{dseed}-n{n}-g{gv}-{h}x{w}-k{k}-seed{seed}.pt"
+    if path.exists():
+        return torch.load(path)
+    teacher, _ = load_run(kd["teacher"])
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    geo = {**cfg.get("augment", {}), "hflip": False, "brightness": 0.0, "contrast": 0.0, "noise": 0.0}
+    m = len(train_set)
+    imgs = torch.zeros((k, m, h, w, 3), dtype=torch.uint8)
+    masks = torch.zeros((k, m, h, w), dtype=torch.uint8)
+    logits, feats = [], []
+    t0 = time.time()
+    for j in range(k):
+        for i in range(0, m, 8):
+            idx = list(range(i, min(m, i + 8)))
+            x, y = dataset.augment(train_set, idx, gen, geo)
+            f: list[torch.Tensor] = []
+            lo = teacher.lowres(x, f)
+            logits.append(lo.half())
+            feats.append(f[0].half())
+            # back to the uint8 picture the student's photometric augmentation starts from
+            mean = torch.tensor(dataset.MEAN).view(1, 3, 1, 1)
+            std = torch.tensor(dataset.STD).view(1, 3, 1, 1)
+            px = ((x * std + mean) / dataset.SCALE).round().clamp(0, 255).to(torch.uint8)
+            imgs[j, i:i + len(idx)] = px.permute(0, 2, 3, 1)
+            masks[j, i:i + len(idx)] = y.to(torch.uint8)
+        log(f"teacher bank: augmentation {j + 1}/{k} ({time.time() - t0:.0f} s)")
+    bank = {"images": imgs, "masks": masks, "logits": torch.cat(logits).view(k, m, *logits[0].shape[1:]),
+            "features": torch.cat(feats).view(k, m, *feats[0].shape[1:]), "teacher": kd["teacher"]}
+    save_atomic(bank, path)
+    return bank
+
+
+def bank_batch(bank: dict, slot: int, idx: list[int], gen: torch.Generator, aug: dict):
+    """A batch from the bank: random flips (image, mask, teacher outputs together), then the
+    photometric augmentation of :func:`dataset.augment` on the student's input."""
+    x = bank["images"][slot, idx].permute(0, 3, 1, 2).float()
+    y = bank["masks"][slot, idx].long()
+    lo = bank["logits"][slot, idx].float()
+    ft = bank["features"][slot, idx].float()
+    flip = torch.rand(len(idx), generator=gen) < 0.5 if aug.get("hflip", True) else torch.zeros(len(idx), dtype=torch.bool)
+    x[flip], y[flip], lo[flip], ft[flip] = x[flip].flip(-1), y[flip].flip(-1), lo[flip].flip(-1), ft[flip].flip(-1)
+    out = []
+    for xi in x:
+        b = float(torch.empty(1).uniform_(-aug.get("brightness", 0.25), aug.get("brightness", 0.25), generator=gen))
+        c = float(torch.empty(1).uniform_(1 - aug.get("contrast", 0.25), 1 + aug.get("contrast", 0.25), generator=gen))
+        sigma = float(torch.empty(1).uniform_(0, aug.get("noise", 8.0), generator=gen))
+        xi = (xi - 128) * c + 128 + b * 255 + torch.randn(xi.shape, generator=gen) * sigma
+        out.append(xi.clamp(0, 255))
+    x = torch.stack(out) * dataset.SCALE
+    x = (x - torch.tensor(dataset.MEAN).view(1, 3, 1, 1)) / torch.tensor(dataset.STD).view(1, 3, 1, 1)
+    return x, y, lo, ft
+
+
+def _training_part(cfg: dict) -> dict:
+    """What a resumed training must share with the one that wrote last.pt (not the export list)."""
+    return {k: v for k, v in cfg.items() if k != "versions"}
+
+
 def save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -110,7 +180,7 @@ def train(cfg: dict, log) -> dict:
     run_dir = RUNS / cfg["name"]
     last_path = run_dir / "last.pt"
     last = torch.load(last_path, map_location="cpu") if last_path.exists() else None
-    if last is not None and last["config"] != cfg:
+    if last is not None and _training_part(last["config"]) != _training_part(cfg):
         raise RuntimeError(f"{last_path} was written by another config; move it away to start over")
 
     model = nets.build(cfg["model"])
@@ -123,7 +193,7 @@ def train(cfg: dict, log) -> dict:
         else:
             model.load_state_dict(src.state_dict())
             log(f"initialised from run {cfg['init_from']}")
-    teacher, adapt = None, torch.nn.ModuleList()
+    teacher, adapt, bank = None, torch.nn.ModuleList(), None
     kd = cfg.get("distill")
     if kd:
         teacher, _ = load_run(kd["teacher"])
@@ -134,7 +204,11 @@ def train(cfg: dict, log) -> dict:
             with torch.no_grad():
                 _, fs = _features(model.eval(), x0)
                 _, ft = _features(teacher, x0)
-            adapt = torch.nn.ModuleList([torch.nn.Conv2d(a.shape[1], b.shape[1], 1) for a, b in zip(fs, ft)])
+            pairs = list(zip(fs, ft))[:1] if kd.get("bank") else list(zip(fs, ft))
+            adapt = torch.nn.ModuleList([torch.nn.Conv2d(a.shape[1], b.shape[1], 1) for a, b in pairs])
+        if kd.get("bank"):
+            bank = teacher_bank(cfg, train_set, log)
+            teacher = None  # its outputs are in the bank
         log(f"distilling from {kd['teacher']} T={kd.get('temperature', 2.0)} alpha={kd.get('alpha', 0.5)} "
             f"features={kd.get('features', 0)}")
     epochs, bs = int(tc.get("epochs", 10)), int(tc.get("batch_size", 8))
@@ -165,18 +239,24 @@ def train(cfg: dict, log) -> dict:
         order = torch.randperm(len(train_set), generator=gen).tolist()
         total = 0.0
         for s in range(steps):
-            x, y = dataset.augment(train_set, order[s * bs:(s + 1) * bs], gen, cfg.get("augment", {}))
+            batch = order[s * bs:(s + 1) * bs]
+            tlogits, tf = None, []
+            if bank is not None:
+                x, y, lo, f16 = bank_batch(bank, epoch % int(kd["bank"]), batch, gen, cfg.get("augment", {}))
+                tlogits, tf = nets.upsample(lo, (h, w)), [f16]
+            else:
+                x, y = dataset.augment(train_set, batch, gen, cfg.get("augment", {}))
             feats: list[torch.Tensor] | None = [] if len(adapt) else None
             logits = model(x, feats) if feats is not None else model(x)
             loss = ce_w * F.cross_entropy(logits, y, weight=weight)
             if dice_w:
                 loss = loss + dice_w * dice_loss(logits, y)
-            if teacher is not None:
+            if kd:
                 t, a = float(kd.get("temperature", 2.0)), float(kd.get("alpha", 0.5))
-                tf: list[torch.Tensor] = []
-                with torch.no_grad():
-                    tlogits = teacher(x, tf) if feats is not None else teacher(x)
-                    soft = F.softmax(tlogits / t, dim=1)
+                if tlogits is None:
+                    with torch.no_grad():
+                        tlogits = teacher(x, tf) if feats is not None else teacher(x)
+                soft = F.softmax(tlogits / t, dim=1)
                 kl = F.kl_div(F.log_softmax(logits / t, dim=1), soft, reduction="none").sum(1).mean()
                 loss = a * t * t * kl + (1 - a) * loss
                 if feats is not None:

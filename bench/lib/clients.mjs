@@ -1,6 +1,6 @@
 // Clients the benchmarks drive: Segment over gRPC (inference direct, or the gateway) and the
 // REST multipart upload, each returning a uniform outcome {code, ms, retryAfterS?} where `code`
-// is 'OK' or a DESIGN.md §9 code (or 'grpc:<status>' / 'http:<status>' / 'NETWORK' for an
+// is 'OK' or a code of the error table (docs/architecture.md#errors) (or 'grpc:<status>' / 'http:<status>' / 'NETWORK' for an
 // answer outside the table — which the reliability checks count as a failure).
 import * as grpc from '@grpc/grpc-js';
 import http from 'node:http';
@@ -103,5 +103,5 @@ export function postRaw(url, { body, contentType, headers = {} }, { agent, timeo
   });
 }
 
-/** True when `code` is in the error table of DESIGN.md §9 (or OK). */
+/** True when `code` is in the error table of docs/architecture.md#errors (or OK). */
 export const isTableCode = (code) => code === 'OK' || TABLE.has(code);

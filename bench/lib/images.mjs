@@ -59,7 +59,7 @@ export function pngDeclaring(width, height) {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1024))), chunk('IEND', Buffer.alloc(0))]);
 }
 
-/** Bad uploads with the code each must get (DESIGN.md §9). */
+/** Bad uploads with the code each must get (docs/architecture.md#errors). */
 export function badInputs(sample) {
   return [
     { kind: 'truncated-jpeg', bytes: sample.subarray(0, Math.floor(sample.length / 3)), expect: ['INVALID_INPUT'] },

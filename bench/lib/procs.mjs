@@ -12,7 +12,7 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const SEGSERVE_BIN = path.join(REPO, 'packages', 'cli', 'dist', 'bin.js');
 
 /**
- * The environment a pod sees — the container image's glibc malloc settings (DESIGN.md §10,
+ * The environment a pod sees — the container image's glibc malloc settings (docs/architecture.md#memory-and-admission-by-cost,
  * INFERENCE_MALLOC_ENV), none of our SEGSERVE_* — plus `extra`; an `undefined` in `extra`
  * removes that variable (e.g. to measure glibc's own defaults).
  */

@@ -102,50 +102,78 @@ class NetsTest(unittest.TestCase):
         self.assertLess(nets.count_gflops(half, 96, 96), nets.count_gflops(src, 96, 96))
 
 
-class TrainResumeTest(unittest.TestCase):
+class TinyTraining(unittest.TestCase):
+    """Trainings on an 8-image random data set in a temporary runs/ and data/ directory."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.old = dataset.DATA_DIR, train.RUNS
+        dataset.DATA_DIR, train.RUNS = Path(self.tmp.name) / "data", Path(self.tmp.name) / "runs"
+        dataset.DATA_DIR.mkdir()
+        rng = np.random.default_rng(0)
+        n, h, w = 8, 96, 96
+        np.savez(dataset.cache_path(1, n, h, w, 2), lo_img=rng.integers(0, 255, (n, h, w, 3), np.uint8),
+                 lo_mask=rng.integers(0, 2, (n, h, w), np.uint8), hi_img=rng.integers(0, 255, (n, 2 * h, 2 * w, 3), np.uint8),
+                 hi_mask=rng.integers(0, 2, (n, 2 * h, 2 * w), np.uint8))
+        self.cfg = {"model": {"arch": "factorised", "widths": [8, 16, 16], "blocks": [1, 1, 1], "decoder": {"mid": 8, "branch": 4}},
+                    "data": {"seed": 1, "images": n, "height": h, "width": w, "generator": 2}, "loss": {"ce": 1, "dice": 0.5},
+                    "train": {"epochs": 2, "batch_size": 2, "lr": 0.01, "seed": 1, "threads": 1}}
+
+    def tearDown(self):
+        dataset.DATA_DIR, train.RUNS = self.old
+        self.tmp.cleanup()
+
+    def run_config(self, name: str, **extra) -> dict:
+        (train.RUNS / name).mkdir(parents=True, exist_ok=True)
+        return train.train({**self.cfg, "name": name, **extra}, lambda _m: None)
+
+
+class TrainResumeTest(TinyTraining):
     """A training stopped after an epoch and restarted ends with the same weights as one run."""
 
     def test_resume_is_exact(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            old_data, old_runs = dataset.DATA_DIR, train.RUNS
-            dataset.DATA_DIR, train.RUNS = Path(tmp) / "data", Path(tmp) / "runs"
-            try:
-                dataset.DATA_DIR.mkdir()
-                rng = np.random.default_rng(0)
-                n, h, w = 8, 96, 96
-                np.savez(dataset.cache_path(1, n, h, w, 2), lo_img=rng.integers(0, 255, (n, h, w, 3), np.uint8),
-                         lo_mask=rng.integers(0, 2, (n, h, w), np.uint8), hi_img=rng.integers(0, 255, (n, 2 * h, 2 * w, 3), np.uint8),
-                         hi_mask=rng.integers(0, 2, (n, 2 * h, 2 * w), np.uint8))
-                cfg = {"model": {"arch": "factorised", "widths": [8, 16, 16], "blocks": [1, 1, 1], "decoder": {"mid": 8, "branch": 4}},
-                       "data": {"seed": 1, "images": n, "height": h, "width": w, "generator": 2}, "loss": {"ce": 1, "dice": 0.5},
-                       "train": {"epochs": 2, "batch_size": 2, "lr": 0.01, "seed": 1, "threads": 1}}
-                quiet = lambda _m: None  # noqa: E731
-                for name in ("once", "twice"):
-                    (train.RUNS / name).mkdir(parents=True)
-                train.train({**cfg, "name": "once"}, quiet)
-                stopped = {**cfg, "name": "twice", "train": {**cfg["train"], "epochs": 2}}
-                real_evaluate = train.evaluate
-                calls = {"n": 0}
+        cfg = self.cfg
+        quiet = lambda _m: None  # noqa: E731
+        for name in ("once", "twice"):
+            (train.RUNS / name).mkdir(parents=True)
+        train.train({**cfg, "name": "once"}, quiet)
+        stopped = {**cfg, "name": "twice", "train": {**cfg["train"], "epochs": 2}}
+        real_evaluate = train.evaluate
+        calls = {"n": 0}
 
-                def stop_after_first_epoch(*a, **k):
-                    calls["n"] += 1
-                    if calls["n"] == 2:
-                        raise KeyboardInterrupt  # "killed" after epoch 1's checkpoint
-                    return real_evaluate(*a, **k)
-                train.evaluate = stop_after_first_epoch
-                try:
-                    with self.assertRaises(KeyboardInterrupt):
-                        train.train(stopped, quiet)
-                finally:
-                    train.evaluate = real_evaluate
-                self.assertEqual(torch.load(train.RUNS / "twice" / "last.pt")["epoch"], 1)
+        def stop_after_first_epoch(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt  # "killed" after epoch 1's checkpoint
+            return real_evaluate(*a, **k)
+        train.evaluate = stop_after_first_epoch
+        try:
+            with self.assertRaises(KeyboardInterrupt):
                 train.train(stopped, quiet)
-                a = torch.load(train.RUNS / "once" / "last.pt")["model"]
-                b = torch.load(train.RUNS / "twice" / "last.pt")["model"]
-                for k in a:
-                    self.assertTrue(torch.equal(a[k], b[k]), k)
-            finally:
-                dataset.DATA_DIR, train.RUNS = old_data, old_runs
+        finally:
+            train.evaluate = real_evaluate
+        self.assertEqual(torch.load(train.RUNS / "twice" / "last.pt")["epoch"], 1)
+        train.train(stopped, quiet)
+        a = torch.load(train.RUNS / "once" / "last.pt")["model"]
+        b = torch.load(train.RUNS / "twice" / "last.pt")["model"]
+        for k in a:
+            self.assertTrue(torch.equal(a[k], b[k]), k)
+
+
+class DistillationBankTest(TinyTraining):
+    def test_offline_bank_holds_the_teachers_outputs(self):
+        self.run_config("teacher", train={**self.cfg["train"], "epochs": 1})
+        kd = {"teacher": "teacher", "temperature": 2.0, "alpha": 0.5, "features": 0.5, "bank": 2}
+        m = self.run_config("student", distill=kd)
+        self.assertEqual(m["epochs"], 2)
+        bank = torch.load(next((train.RUNS / "teacher").glob("kdbank-*.pt")))
+        self.assertEqual(tuple(bank["images"].shape[:2]), (2, m["dataset"]["train"]))
+        teacher, _ = train.load_run("teacher")
+        x = dataset.normalize(bank["images"][1, :2])
+        with torch.no_grad():
+            lo = teacher.lowres(x)
+        # the stored logits are the teacher's on the stored (uint8-rounded) picture
+        self.assertLess(float((lo - bank["logits"][1, :2].float()).abs().max()), 0.05)
 
 
 class PSPNetTest(unittest.TestCase):

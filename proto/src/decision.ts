@@ -1,4 +1,4 @@
-// Decision records (DESIGN.md §6): KV `segserve_decisions`, key = experiment id → the record.
+// Decision records (docs/architecture.md#nats): KV `segserve_decisions`, key = experiment id → the record.
 // The intake creates a record when it starts on a result (idempotency: a create fails when the
 // id was seen) and completes it with compare-and-set on the KV revision. Only signed results
 // are stored: results rejected before their signature is verified are counted by the intake,
@@ -8,7 +8,7 @@ export type DecisionStatus = 'in_progress' | 'promoted' | 'rejected' | 'rolled_b
 
 export const TERMINAL_DECISION_STATUSES: readonly DecisionStatus[] = ['promoted', 'rejected', 'rolled_back'];
 
-/** Where in the pipeline the decision was taken (DESIGN.md §7 order). */
+/** Where in the pipeline the decision was taken (the pipeline order of docs/architecture.md#promotion). */
 export type DecisionStage = 'schema' | 'signature' | 'idempotency' | 'artifact' | 'policy' | 'verification' | 'rollout';
 
 /**

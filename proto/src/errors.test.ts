@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Metadata, status } from '@grpc/grpc-js';
 import { ERROR_CODES, ERROR_CODE_METADATA_KEY, GRPC_STATUS, HTTP_STATUS, SegserveError, fromGrpcError, toGrpcServerError, toSegserveError } from './errors.js';
 
-describe('error table (DESIGN.md §9)', () => {
+describe('error table (docs/architecture.md#errors)', () => {
   it.each([
     ['INVALID_INPUT', status.INVALID_ARGUMENT, 400],
     ['UNSUPPORTED_MEDIA_TYPE', status.INVALID_ARGUMENT, 415],

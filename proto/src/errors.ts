@@ -1,4 +1,4 @@
-// The one error table of DESIGN.md §9, read by both edges (gRPC and REST). A code missing
+// The one error table of docs/architecture.md#errors, read by both edges (gRPC and REST). A code missing
 // from either mapping fails to compile (`satisfies Record<ErrorCode, …>`).
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 
@@ -29,7 +29,7 @@ export const GRPC_STATUS = {
   INTERNAL: GrpcStatus.INTERNAL,
 } as const satisfies Record<ErrorCode, GrpcStatus>;
 
-/** HTTP status for each code. UNSUPPORTED_MEDIA_TYPE is INVALID_INPUT's 415 case in §9. */
+/** HTTP status for each code. UNSUPPORTED_MEDIA_TYPE is INVALID_INPUT's 415 case (docs/architecture.md#errors). */
 export const HTTP_STATUS = {
   INVALID_INPUT: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,

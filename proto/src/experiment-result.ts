@@ -1,4 +1,4 @@
-// ExperimentResult (DESIGN.md §6): one message per experiment on `segserve.experiments.<model>`,
+// ExperimentResult (docs/architecture.md#nats): one message per experiment on `segserve.experiments.<model>`,
 // published by `segserve publish`, consumed by the promoter's intake.
 //
 // Signing contract (what a publisher in another language must reproduce):

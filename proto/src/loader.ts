@@ -45,5 +45,5 @@ export function loadProtos(): SegserveProtos {
   return cached;
 }
 
-/** 32 MiB: the same limit for gRPC messages and REST uploads (DESIGN.md §4). */
+/** 32 MiB: the same limit for gRPC messages and REST uploads (docs/architecture.md#grpc). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;

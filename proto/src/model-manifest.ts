@@ -1,4 +1,4 @@
-// model.json (DESIGN.md §3): validated on load, unknown keys rejected.
+// model.json (docs/architecture.md#model-package): validated on load, unknown keys rejected.
 import { Ajv, type ErrorObject } from 'ajv';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// RolloutState (DESIGN.md §6): key <model> in KV `segserve_rollouts`, written only by the
+// RolloutState (docs/architecture.md#nats): key <model> in KV `segserve_rollouts`, written only by the
 // promoter with compare-and-set on the revision; gateways route from it and nothing else.
 
 export type Track = 'stable' | 'canary';

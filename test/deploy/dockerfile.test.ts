@@ -1,5 +1,5 @@
 // The image cannot be built here (no Docker daemon): lint deploy/docker/Dockerfile instead —
-// structure, pinned bases, non-root, tini as PID 1, the memory settings of DESIGN.md §10,
+// structure, pinned bases, non-root, tini as PID 1, the memory settings of docs/architecture.md#memory-and-admission-by-cost,
 // and that everything it copies exists and is not excluded by .dockerignore.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -99,7 +99,7 @@ describe('deploy/docker/Dockerfile', () => {
     }
   });
 
-  it('copies only what exists and .dockerignore lets through; exposes the DESIGN.md §13 ports', () => {
+  it('copies only what exists and .dockerignore lets through; exposes the ports of docs/architecture.md#commands-and-environment', () => {
     const ignore = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8');
     for (const i of instructions.filter((x) => x.op === 'COPY' && !x.args.includes('--from='))) {
       const parts = i.args.split(/\s+/).filter((p) => !p.startsWith('--'));

@@ -1,7 +1,7 @@
 // The Kubernetes manifests, checked without a cluster: every overlay renders with the real
 // kustomize, every object validates against the Kubernetes / Prometheus Operator schemas, and
 // the policies hold on what would actually be applied (limits, probes, non-root, read-only
-// root fs, drain timing, RBAC least privilege — RELIABILITY.md 37 —, NetworkPolicies).
+// root fs, drain timing, RBAC least privilege — docs/reliability.md item 37 —, NetworkPolicies).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -99,7 +99,7 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
       expect(e['SEGSERVE_MODEL_SHA256'].value).toMatch(/^([0-9a-f]{64})?$/);
       const manifest = path.join(REPO_ROOT, 'models', MODEL, e['SEGSERVE_MODEL_VERSION'].value, 'model.json');
       if (existsSync(manifest) && e['SEGSERVE_MODEL_SHA256'].value) expect(e['SEGSERVE_MODEL_SHA256'].value).toBe((JSON.parse(readFileSync(manifest, 'utf8')) as { sha256: string }).sha256);
-      // Concurrent runs share the CPUs; more runs than CPUs only adds memory (DESIGN.md §10).
+      // Concurrent runs share the CPUs; more runs than CPUs only adds memory (docs/architecture.md#memory-and-admission-by-cost).
       expect(Number(e['SEGSERVE_MAX_CONCURRENCY'].value)).toBeLessThanOrEqual(Math.ceil(quantity(c.resources.limits.cpu)));
       // The V8 heap cap leaves most of the 512 MiB to onnxruntime and sharp.
       const heap = Number(/--max-old-space-size=(\d+)/.exec(e['NODE_OPTIONS']?.value ?? '')?.[1]);
@@ -194,7 +194,7 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     }
   });
 
-  it('RBAC (RELIABILITY.md 37): only the promoter, only get/list/watch/patch on its inference Deployments, by name', () => {
+  it('RBAC (docs/reliability.md item 37): only the promoter, only get/list/watch/patch on its inference Deployments, by name', () => {
     const objects = render(overlay);
     const roles = byKind(objects, 'Role');
     expect(roles.map((r) => r.metadata.name)).toEqual(['promoter']);

@@ -1,4 +1,4 @@
-// RELIABILITY.md 38: NATS users per service with subject permissions. The real nats-server
+// docs/reliability.md item 38: NATS users per service with subject permissions. The real nats-server
 // runs deploy/nats/nats.conf; real nats.js clients log in as each user and do what that
 // service does (allowed) and what it must not do (refused).
 import { connect } from '@nats-io/transport-node';

@@ -1,6 +1,6 @@
 // Alert rules and dashboard queries, checked offline: promtool parses and unit-tests every
 // rule, the PrometheusRule object carries exactly the rules file, and every dashboard query
-// parses as PromQL and reads only metrics of the DESIGN.md §8 contract.
+// parses as PromQL and reads only metrics of the contract (docs/architecture.md#metrics).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ const DIR = path.join(REPO_ROOT, 'deploy', 'prometheus');
 const rules = parse(readFileSync(path.join(DIR, 'rules.yml'), 'utf8')) as { groups: { name: string; rules: Json[] }[] };
 const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.alert);
 
-/** DESIGN.md §8 (the contract) plus prom-client's defaults that dashboards use. */
+/** docs/architecture.md#metrics (the contract) plus prom-client's defaults that dashboards use. */
 export const CONTRACT_METRICS = [
   'segserve_inference_requests_total',
   'segserve_inference_duration_seconds',
@@ -125,7 +125,7 @@ describe('Grafana dashboard', () => {
     await expect(checkPromql(['sum(rate(x[5m])'])).rejects.toThrow(/promtool check rules/);
   });
 
-  it('every metric a query reads is in the DESIGN.md §8 contract', () => {
+  it('every metric a query reads is in the metrics contract (docs/architecture.md#metrics)', () => {
     const used = new Set([...queries, ...annotationQueries(dashboard)].flatMap((q) => metricNames(expandGrafanaVariables(q.expr))));
     for (const m of variableMetrics(dashboard)) used.add(m);
     expect(used.size).toBeGreaterThan(8);

@@ -1,4 +1,4 @@
-// RELIABILITY.md 36: with API keys configured, no key or a wrong key is 401 / UNAUTHENTICATED on
+// docs/reliability.md item 36: with API keys configured, no key or a wrong key is 401 / UNAUTHENTICATED on
 // REST and gRPC; health, metrics and the page stay open; keys never appear in the logs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';

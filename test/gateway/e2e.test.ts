@@ -1,5 +1,5 @@
 // The gateway between real processes: masks identical to calling inference directly, over REST
-// and gRPC; RELIABILITY.md 1–9 and 15 at the gateway; metrics. Processes: inference (tiny-seg v1),
+// and gRPC; docs/reliability.md items 1–9 and 15 at the gateway; metrics. Processes: inference (tiny-seg v1),
 // a deliberately slow inference (tiny-sigmoid, 30 s per request via SEGSERVE_FAULT_DELAY_MS, one
 // slot, no queue) and the gateway.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,7 +101,7 @@ describe('same masks as inference itself', () => {
   });
 });
 
-describe('RELIABILITY.md 1–9 at the gateway', () => {
+describe('docs/reliability.md items 1–9 at the gateway', () => {
   it('1: no image part, or an empty file → 400, nothing forwarded', async () => {
     const before = await calls();
     expect(await errorBody(await postImage(gateway.base, 'tiny-seg', image(images[0]!), { field: 'photo' }))).toMatchObject({ status: 400, code: 'INVALID_INPUT' });

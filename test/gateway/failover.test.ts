@@ -1,4 +1,4 @@
-// RELIABILITY.md 17: one of two inference processes SIGKILLed under load. Requests that start
+// docs/reliability.md item 17: one of two inference processes SIGKILLed under load. Requests that start
 // after the kill must all succeed (round_robin drops the dead address, the retry policy covers
 // UNAVAILABLE); the ones in flight at the kill are counted and reported.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 // The gateway following KV `segserve_rollouts` on a real nats-server: state changes re-route
-// without a restart, a new process in a target list receives traffic (RELIABILITY.md 18), the
+// without a restart, a new process in a target list receives traffic (docs/reliability.md item 18), the
 // last known state keeps serving while NATS is down and changes made after it returns apply.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';

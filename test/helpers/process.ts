@@ -1,4 +1,4 @@
-// Test helpers that start real processes on loopback (STYLE.md: like nats.js's `nst`):
+// Test helpers that start real processes on loopback (like nats.js's `nst`):
 // random ports, temp dirs, and the runtime's supervisor (early-exit race, a clear error when a
 // binary is missing, Symbol.asyncDispose cleanup) with every output line kept.
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Bad input at the inference service (RELIABILITY.md 5–10, 12): the right code from the error
+// Bad input at the inference service (docs/reliability.md items 5–10, 12): the right code from the error
 // table, in the gRPC status and the segserve-error-code trailer, no inference for input that
 // cannot be decoded, and a server that stays up.
 

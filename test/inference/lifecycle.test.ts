@@ -1,4 +1,4 @@
-// Health and readiness through warm-up, load and shutdown; SIGTERM drains (RELIABILITY.md 19);
+// Health and readiness through warm-up, load and shutdown; SIGTERM drains (docs/reliability.md item 19);
 // a model whose digest is wrong or whose file is corrupt never becomes ready while the old
 // version keeps serving (20). Real `segserve inference` processes on loopback.
 

@@ -1,5 +1,5 @@
 // `segserve inference` loading its model from the NATS object store `segserve_models`
-// (DESIGN.md §6) against a real nats-server: with the read-only permissions of
+// (docs/architecture.md#nats) against a real nats-server: with the read-only permissions of
 // deploy/nats/nats.conf, a local cache, digest checks, NOT_SERVING with a clear log line while
 // the version is missing or corrupt, and recovery once it is uploaded.
 

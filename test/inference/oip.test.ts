@@ -1,7 +1,7 @@
 // The Open Inference Protocol as a stock KServe/Triton client sees it: a plain grpc-js client
 // built only from proto/inference/grpc_predict_v2.proto (no segserve code), against a real
 // server. ModelInfer output equals a direct session.run; every malformed request is
-// INVALID_ARGUMENT, never INTERNAL (RELIABILITY.md 11); unknown models are NOT_FOUND (12).
+// INVALID_ARGUMENT, never INTERNAL (docs/reliability.md item 11); unknown models are NOT_FOUND (12).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';

@@ -1,4 +1,4 @@
-// The onnxruntime worker pool with fewer sessions than requests inside (DESIGN.md §10 as
+// The onnxruntime worker pool with fewer sessions than requests inside (docs/architecture.md#memory-and-admission-by-cost as
 // implemented: SEGSERVE_ORT_SESSIONS = 1): inputs wait for the session in FIFO order, the wait
 // is reported, and an input whose request went away leaves the line without running.
 import { readFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // Overload, queue timeout, deadlines and cancellation at the inference service
-// (RELIABILITY.md 13–16). Slots are held either by SEGSERVE_FAULT_DELAY_MS (deterministic,
+// (docs/reliability.md items 13–16). Slots are held either by SEGSERVE_FAULT_DELAY_MS (deterministic,
 // inside the slot like a slow model) or by a really slow model (tiny-slow) when the point is
 // a cancellation during onnxruntime's run. Assertions are about codes, counts and order.
 

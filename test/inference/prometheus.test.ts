@@ -1,4 +1,4 @@
-// A real Prometheus scrapes an inference process: the contract names (DESIGN.md §8) arrive
+// A real Prometheus scrapes an inference process: the contract names (docs/architecture.md#metrics) arrive
 // with their labels and the queries dashboards and the promoter use evaluate.
 
 import { describe, expect, it } from 'vitest';

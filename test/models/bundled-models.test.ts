@@ -1,4 +1,4 @@
-// Every bundled model version (models/<name>/<version>/) is a valid package (DESIGN.md §3): the
+// Every bundled model version (models/<name>/<version>/) is a valid package (docs/architecture.md#model-package): the
 // manifest passes the schema, the digest matches model.onnx, and onnxruntime agrees with the
 // manifest about the input and output names and shapes.
 import { createHash } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Faults under generated load (issue 8, RELIABILITY.md 15, 17, 19): two inference processes
+// Faults under generated load (issue 8, docs/reliability.md items 15, 17, 19): two inference processes
 // behind a gateway, REST and gRPC clients running all the time, then one inference process is
 // killed (-9), terminated (SIGTERM), frozen (SIGSTOP) or slow. Every request is accounted for —
 // OK or a table code with the table's status, nothing lost, nothing hanging past the deadline —

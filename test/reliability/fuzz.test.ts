@@ -1,7 +1,7 @@
 // Fuzz pass (issue 8) over the REST upload path of the gateway and over OIP ModelInfer (direct
 // and through the gateway): random and mutated inputs from a seeded generator, a bounded number
-// of cases. Every answer must be OK or a DESIGN.md §9 code carried with the table's status; a
-// well-formed ModelInfer with bad contents is never INTERNAL (RELIABILITY.md 11); no process
+// of cases. Every answer must be OK or a code of the error table (docs/architecture.md#errors) carried with the table's status; a
+// well-formed ModelInfer with bad contents is never INTERNAL (docs/reliability.md item 11); no process
 // crashes or restarts, and a good request still works afterwards.
 // FUZZ_SEED=<n> replays another seed (the seed is printed).
 import * as grpc from '@grpc/grpc-js';

@@ -1,6 +1,6 @@
 // Fault-injection harness (issue 8): real inference and gateway processes on loopback, generated
 // load through the gateway over REST and gRPC, and an account of every request — each one either
-// succeeds or gets a code of the DESIGN.md §9 table, with the HTTP status / gRPC status the table
+// succeeds or gets a code of the error table (docs/architecture.md#errors), with the HTTP status / gRPC status the table
 // gives that code. Nothing may be lost silently (a reset connection, a hang, an unknown status).
 // A census of the processes checks that none but the target of a fault exited or restarted.
 import * as grpc from '@grpc/grpc-js';

@@ -1,4 +1,4 @@
-// RELIABILITY.md 35 under load: NATS restarts in the middle of a canary. The promoter and the
+// docs/reliability.md item 35 under load: NATS restarts in the middle of a canary. The promoter and the
 // gateway reconnect by themselves (neither process restarts), the rollout resumes from the state
 // in KV and finishes, and the live traffic through the gateway never fails: the gateway routes
 // on its last known state while NATS is away. Uses the promoter's end-to-end stack (real

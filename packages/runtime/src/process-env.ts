@@ -1,8 +1,7 @@
-// glibc malloc settings for inference processes (DESIGN.md §10). Peak RSS of the full-size
-// PSPNet under 10 concurrent 1152×768 uploads (`node bench/memory.mjs --sweep`, docs/benchmarks.md
-// "Memory"): two sessions with glibc's dynamic mmap threshold 580–586 MB (over the 512 MiB pod
-// limit), with this fixed threshold 361–369 MB; the default single session 329–334 MB with the
-// dynamic threshold and 286–311 MB with this one. Everything that starts inference processes (segserve start,
+// glibc malloc settings for inference processes (docs/architecture.md#memory-and-admission-by-cost).
+// A fixed mmap threshold keeps the peak RSS of concurrent full-size uploads under the pod limit where
+// glibc's dynamic one does not (`node bench/memory.mjs --sweep`; figures in docs/benchmarks.md
+// "Memory"). Everything that starts inference processes (segserve start,
 // the promoter's local driver, benchmarks, the container image) uses these values.
 export const INFERENCE_MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({
   // One arena per thread would let onnxruntime's and sharp's threads each keep their own heap.

@@ -29,7 +29,7 @@ export interface GatewayConfig {
   readonly deadlineMs: number;
   /** Model of POST /segmentator-api (the study's original route). */
   readonly defaultModel: string;
-  /** gRPC max message size, both directions, both edges (DESIGN.md §4), bytes. */
+  /** gRPC max message size, both directions, both edges (docs/architecture.md#grpc), bytes. */
   readonly maxMessageBytes: number;
   /** REST upload limit: what still fits one gRPC message with its envelope, bytes. */
   readonly maxUploadBytes: number;

@@ -8,7 +8,7 @@
 //        [--arena false] [--mem-pattern false] [--only bare,service,rss]
 //
 // The service inherits this process's environment: set MALLOC_ARENA_MAX=2 (as the container
-// image does, DESIGN.md §10) to measure what a pod sees.
+// image does, docs/architecture.md#memory-and-admission-by-cost) to measure what a pod sees.
 //
 // bare:    `concurrency` worker threads, one session each (intra-op threads `intra`, inter-op 1,
 //          arena/memory pattern as given), back-to-back runs on one prepared tensor.

@@ -1,4 +1,4 @@
-// Environment → one frozen, validated configuration (STYLE.md "Configuration"). Parsed from an
+// Environment → one frozen, validated configuration (docs/architecture.md#conventions). Parsed from an
 // injected env so that tests need no process.env; a bad value or an unknown SEGSERVE_* name
 // fails start-up with a message naming the variable.
 
@@ -28,7 +28,7 @@ export interface OrtSettings {
   readonly sessions: number;
   readonly intraOpThreads: number;
   readonly interOpThreads: number;
-  /** onnxruntime's CPU arena: faster, but keeps peak activations resident (DESIGN.md §10). */
+  /** onnxruntime's CPU arena: faster, but keeps peak activations resident (docs/architecture.md#memory-and-admission-by-cost). */
   readonly arena: boolean;
   readonly memPattern: boolean;
 }
@@ -65,7 +65,7 @@ export const DEFAULTS = {
   /** Waiting requests hold only their compressed bytes, so the queue is cheap in memory. */
   maxQueue: 16,
   queueTimeoutMs: 10_000,
-  /** 24 MP (6000×4000): larger images are refused before decoding (RELIABILITY.md 6). */
+  /** 24 MP (6000×4000): larger images are refused before decoding (docs/reliability.md item 6). */
   maxInputPixels: 24_000_000,
   /**
    * A panorama of 12:1 passes on a 3:2 model; a 24000000×1 strip (seconds of CPU for a
@@ -79,7 +79,7 @@ export const DEFAULTS = {
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   /** Within Kubernetes' default 30 s termination grace. */
   shutdownGraceMs: 20_000,
-  /** Clients re-resolve at least this often, so new pods get traffic (RELIABILITY.md 18). */
+  /** Clients re-resolve at least this often, so new pods get traffic (docs/reliability.md item 18). */
   maxConnectionAgeMs: 60_000,
   /** Time in-flight calls get on an aged connection before it is closed. */
   maxConnectionAgeGraceMs: 30_000,

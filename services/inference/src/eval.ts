@@ -13,7 +13,7 @@ export interface EvalReport {
   readonly sha256: string;
   readonly golden: { readonly dir: string; readonly sha256: string; readonly images: number };
   readonly classes: readonly { readonly name: string; readonly iou: number | null }[];
-  /** Names as in model.json `metrics` and ExperimentResult (DESIGN.md §3, §6). */
+  /** Names as in model.json `metrics` and ExperimentResult (docs/architecture.md#model-package, #nats). */
   readonly metrics: {
     readonly miou: number;
     readonly pixel_accuracy: number;

@@ -51,7 +51,7 @@ export async function runInference(argv: readonly string[]): Promise<number> {
   // 1152×768 PSPNet, 2 sessions, 10 concurrent uploads: 445–520 MB peak RSS untuned, 320–340 MB
   // tuned (for 10–15 % more CPU per image: fresh pages are faulted in on every run).
   if (process.platform === 'linux' && (process.env['MALLOC_ARENA_MAX'] === undefined || process.env['MALLOC_MMAP_THRESHOLD_'] === undefined)) {
-    logger.warn('glibc malloc is not tuned: start with MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 so that freed activations leave the RSS (DESIGN.md §10)');
+    logger.warn('glibc malloc is not tuned: start with MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 so that freed activations leave the RSS (docs/architecture.md#memory-and-admission-by-cost)');
   }
   const store = await createStore(config.model, logger);
   const proc = await startInference({
@@ -72,7 +72,7 @@ export async function runInference(argv: readonly string[]): Promise<number> {
         process.exit(1);
       }
       logger.info('shutting down', { signal, grace_ms: config.shutdownGraceMs });
-      // In-flight work gets the grace time; after it the process goes regardless (RELIABILITY.md 19).
+      // In-flight work gets the grace time; after it the process goes regardless (docs/reliability.md item 19).
       forced = setTimeout(() => {
         const s = proc.service;
         logger.error('forced exit after the grace time', { grace_ms: config.shutdownGraceMs, state: s.state });

@@ -1,5 +1,5 @@
 // Fetch → verify → load → check the graph against model.json → warm up. Only a model that went
-// through all of it is ever served (RELIABILITY.md 20).
+// through all of it is ever served (docs/reliability.md item 20).
 
 import { describeModel, type LoadedModel, type ModelArtifact } from './domain/model.js';
 import { Pipeline } from './pipeline.js';

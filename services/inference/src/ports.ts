@@ -1,4 +1,4 @@
-// The boundaries of the service (STYLE.md "Small interfaces at the boundaries"): where model
+// The boundaries of the service (small interfaces at the boundaries: docs/architecture.md#conventions): where model
 // versions come from, what runs a tensor, and what decodes and encodes images. main.ts picks the
 // implementations; the pipeline and the gRPC layer see only these.
 

@@ -1,4 +1,4 @@
-// The inference service's core, shared by every edge (STYLE.md "Convert at the edge"): the
+// The inference service's core, shared by every edge (convert at the edge: docs/architecture.md#conventions): the
 // serving state, model matching, admission, the pipeline, fault injection, metrics and the
 // per-request log line. The gRPC handlers only translate wire types to these calls and errors
 // to statuses.

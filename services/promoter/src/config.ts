@@ -1,5 +1,5 @@
-// The promoter's configuration: environment → one frozen, validated object (STYLE.md
-// "Configuration"). Unknown SEGSERVE_* names are typos and fail start-up naming the variable;
+// The promoter's configuration: environment → one frozen, validated object
+// (docs/architecture.md#conventions). Unknown SEGSERVE_* names are typos and fail start-up naming the variable;
 // names that other segserve services use are ignored (one environment serves a whole stack).
 import path from 'node:path';
 import { isValidModelName } from '@segserve/proto';

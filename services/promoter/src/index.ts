@@ -1,4 +1,4 @@
-// Public surface of @segserve/promoter (STYLE.md: a curated index).
+// Public surface of @segserve/promoter (a curated index).
 export type * from './domain/ports.js';
 // Rollout: the pure state machine and canary analysis, the runner, the state store.
 export { analysisWindowSeconds, decide, desiredTracks, initialRecord, isSettled, observationsNeeded, outcomeOf, rollbackRefusal, startRollout, type CandidateRecord, type Decision, type Observation, type RolloutEvent, type RolloutRecord, type RolloutSettings } from './domain/rollout.js';

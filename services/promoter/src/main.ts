@@ -1,5 +1,5 @@
 // The promoter's entry: the only place that reads process.env and constructs adapters
-// (STYLE.md "inject the runtime"). `segserve promoter` lands here.
+// (inject the runtime: docs/architecture.md#conventions). `segserve promoter` lands here.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';

@@ -1,4 +1,4 @@
-// `segserve stack` (DESIGN.md §13): the whole local system from one command — it says what
+// `segserve stack` (docs/architecture.md#commands-and-environment): the whole local system from one command — it says what
 // runs where, serves through the gateway, answers `segserve rollout status`, and Ctrl-C
 // stops every process it started.
 import { writeFile } from 'node:fs/promises';

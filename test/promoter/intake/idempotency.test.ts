@@ -1,4 +1,4 @@
-// One result, one decision — whatever happens around it (RELIABILITY.md 22, 23, 32):
+// One result, one decision — whatever happens around it (docs/reliability.md items 22, 23, 32):
 // JetStream de-duplication inside the window, the `segserve_decisions` create beyond it, a
 // promoter killed between the decision and the ack, two promoters on the same consumer.
 import path from 'node:path';

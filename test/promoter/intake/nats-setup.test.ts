@@ -1,4 +1,4 @@
-// The NATS objects of DESIGN.md §6 with explicit retention, limits and duplicate window,
+// The NATS objects of docs/architecture.md#nats with explicit retention, limits and duplicate window,
 // created idempotently; and the intake's durable consumers (one in flight per model).
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';

@@ -1,4 +1,4 @@
-// A newer result mid-rollout waits (RELIABILITY.md 31): one message in flight per model
+// A newer result mid-rollout waits (docs/reliability.md item 31): one message in flight per model
 // consumer, so the next result of the same model is not even delivered until the running one
 // is decided — while another model's result goes ahead.
 import { afterAll, beforeAll, expect, it } from 'vitest';

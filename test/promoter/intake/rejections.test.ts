@@ -1,4 +1,4 @@
-// Results the intake must refuse before anything runs (RELIABILITY.md 24, 25, 26; DESIGN.md §7):
+// Results the intake must refuse before anything runs (docs/reliability.md items 24, 25, 26; docs/architecture.md#promotion):
 // never redelivered, never handed to the runner. Signed results are recorded in
 // segserve_decisions with a machine-readable reason and the figures behind it, and announced on
 // ROLLOUT_EVENTS; results rejected before their signature is verified are only counted (the

@@ -1,4 +1,4 @@
-// Shared by the intake tests: a real nats-server with the §6 objects, signing keys, results
+// Shared by the intake tests: a real nats-server with the NATS objects (docs/architecture.md#nats), signing keys, results
 // for the tiny fixture models, a scripted rollout runner, and waiting on decision records.
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';

@@ -1,5 +1,5 @@
-// Verification on the golden set with real inference processes (DESIGN.md §7, RELIABILITY.md
-// 27): measured against claimed, the stable measured the same way in a sandbox and cached by
+// Verification on the golden set with real inference processes (docs/architecture.md#promotion,
+// docs/reliability.md item 27): measured against claimed, the stable measured the same way in a sandbox and cached by
 // digest, and through the intake a claim that does not reproduce is rejected with both figures.
 import { mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';

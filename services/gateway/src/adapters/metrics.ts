@@ -1,4 +1,4 @@
-// The gateway's Prometheus metrics. Names and labels are a contract (DESIGN.md §8): dashboards,
+// The gateway's Prometheus metrics. Names and labels are a contract (docs/architecture.md#metrics): dashboards,
 // alerts and the promoter's canary analysis query them.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Track } from '@segserve/proto';

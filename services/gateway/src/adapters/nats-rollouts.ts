@@ -1,4 +1,4 @@
-// Follows KV `segserve_rollouts` (DESIGN.md §6): key <model> → RolloutState. The gateway needs
+// Follows KV `segserve_rollouts` (docs/architecture.md#nats): key <model> → RolloutState. The gateway needs
 // nothing else to route. When NATS is away the last known state keeps serving; the client
 // reconnects forever and the watch (an ordered consumer) resumes where it stopped, so changes
 // made meanwhile arrive when NATS returns.

@@ -1,4 +1,4 @@
-// The one core both edges call (STYLE.md: convert at the edge). REST and gRPC turn their wire
+// The one core both edges call (convert at the edge: docs/architecture.md#conventions). REST and gRPC turn their wire
 // formats into these calls; routing, deadlines, error parsing and metrics happen here once.
 import { loadProtos, SegserveError, toSegserveError, type RolloutState, type SegmentRequest, type SegmentResponse__Output, type Track } from '@segserve/proto';
 import { encodeLengthDelimitedHead, encodeStringField, encodeVarintField, lastString } from '@segserve/runtime';

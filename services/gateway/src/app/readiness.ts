@@ -1,5 +1,5 @@
 // Ready = not shutting down and at least one upstream answers grpc.health.v1 SERVING
-// (DESIGN.md §5). Checks run against every routed target in parallel and are cached briefly, so
+// (docs/architecture.md#rest). Checks run against every routed target in parallel and are cached briefly, so
 // probes and health watchers do not multiply upstream traffic.
 import type { Track } from '@segserve/proto';
 import type { Router } from './router.js';

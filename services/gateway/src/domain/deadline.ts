@@ -1,4 +1,4 @@
-// Every upstream call carries a deadline (DESIGN.md §4). Clients may shorten the gateway's
+// Every upstream call carries a deadline (docs/architecture.md#grpc). Clients may shorten the gateway's
 // default, never extend it: a long deadline would let one client hold an inference slot.
 
 /** The REST header a client uses to shorten the deadline, in milliseconds. */

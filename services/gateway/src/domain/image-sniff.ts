@@ -1,6 +1,6 @@
 // The gateway decodes nothing, but a glance at the first bytes turns obvious non-images into an
 // early 415 without a round trip. Only formats we can name with certainty are rejected; anything
-// else goes upstream, where the inference pod judges by decoding (RELIABILITY.md 5, 8).
+// else goes upstream, where the inference pod judges by decoding (docs/reliability.md items 5, 8).
 
 export type SniffResult =
   | { readonly kind: 'image'; readonly format: 'jpeg' | 'png' | 'webp' }

@@ -1,4 +1,4 @@
-// Per-request routing between the stable and canary tracks of a model (DESIGN.md §6, §11).
+// Per-request routing between the stable and canary tracks of a model (docs/architecture.md#nats, #rollout-drivers).
 // Pure: the random draw is passed in, so table tests can pin every branch and a statistical
 // test can check the split.
 import type { RolloutState, Track, TrackState } from '@segserve/proto';

@@ -1,5 +1,5 @@
 // An in-process gRPC server on 127.0.0.1:0 that speaks Segmenter, OIP and Health like an
-// inference pod, for tests of the gateway's gRPC client code (STYLE.md: a real server beats a
+// inference pod, for tests of the gateway's gRPC client code (a real server beats a
 // mocked client). Behaviour is steered per request through the image bytes' first line.
 import * as grpc from '@grpc/grpc-js';
 import { deflateSync } from 'node:zlib';

@@ -1,4 +1,4 @@
-// A model version in a local directory: <dir>/model.json and <dir>/model.onnx (DESIGN.md §3).
+// A model version in a local directory: <dir>/model.json and <dir>/model.onnx (docs/architecture.md#model-package).
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -18,7 +18,7 @@ let configured = false;
 
 /**
  * sharp's operation cache only helps when the same file is processed repeatedly, and its
- * thread pool would compete with onnxruntime for the same cores (DESIGN.md §10).
+ * thread pool would compete with onnxruntime for the same cores (docs/architecture.md#memory-and-admission-by-cost).
  */
 function configureSharpOnce(): void {
   if (configured) return;

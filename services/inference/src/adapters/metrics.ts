@@ -1,4 +1,4 @@
-// Prometheus metrics of an inference process. The names are a contract (DESIGN.md §8):
+// Prometheus metrics of an inference process. The names are a contract (docs/architecture.md#metrics):
 // dashboards, alerts and the promoter's canary analysis query exactly these.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';

@@ -1,4 +1,4 @@
-// A model version from the NATS object store `segserve_models` (DESIGN.md §6):
+// A model version from the NATS object store `segserve_models` (docs/architecture.md#nats):
 // `<model>/<version>/model.json` and `<model>/<version>/model.onnx`, cached on local disk under
 // `<cacheDir>/<model>/<version>-<sha12>/`. The store's own digest header is written by the
 // uploader, so it proves nothing: the bytes are hashed here and checked against model.json
@@ -31,7 +31,7 @@ export class NatsModelStore implements ModelStore {
   readonly #prefix: string;
 
   constructor(options: NatsModelStoreOptions) {
-    // Names become object keys and cache paths (RELIABILITY.md 39); config.ts validated them too.
+    // Names become object keys and cache paths (docs/reliability.md item 39); config.ts validated them too.
     if (!isValidModelName(options.name) || !isValidModelVersion(options.version)) throw new Error(`invalid model reference ${options.name}/${options.version}`);
     this.#o = options;
     this.#prefix = `${options.name}/${options.version}`;

@@ -1,4 +1,4 @@
-// Admission control as pure state transitions (DESIGN.md §10): at most `maxConcurrency`
+// Admission control as pure state transitions (docs/architecture.md#memory-and-admission-by-cost): at most `maxConcurrency`
 // requests run at once, at most `maxQueue` wait, and none waits longer than `queueTimeoutMs`.
 // A request that timed out in the queue is rejected and never runs later. The async adapter
 // (adapters/admission-gate.ts) owns promises and timers; everything here takes `now`.

@@ -1,5 +1,5 @@
 // The decode allowlist, judged by the bytes and never by a client's Content-Type
-// (RELIABILITY.md 5, 8). Checked before any decoder sees the data, so SVG, TIFF, GIF, PDF and
+// (docs/reliability.md items 5, 8). Checked before any decoder sees the data, so SVG, TIFF, GIF, PDF and
 // friends never reach libvips' loaders.
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp';

@@ -1,4 +1,4 @@
-// Model output → class mask → the image's own size → per-class statistics (DESIGN.md §3).
+// Model output → class mask → the image's own size → per-class statistics (docs/architecture.md#model-package).
 
 import type { OutputKind } from '@segserve/proto';
 

@@ -1,5 +1,5 @@
 // A model version as the service uses it: the validated manifest, its verified digest, and the
-// tensor contract checked against what onnxruntime reports for the graph (DESIGN.md §3).
+// tensor contract checked against what onnxruntime reports for the graph (docs/architecture.md#model-package).
 
 import { parseModelManifest, type ModelManifest } from '@segserve/proto';
 import { createHash } from 'node:crypto';

@@ -1,6 +1,6 @@
 // Open Inference Protocol (KServe V2) ModelInfer request → the model's input tensor. Every way a
 // request can be malformed is the client's fault and answers INVALID_INPUT (INVALID_ARGUMENT),
-// never INTERNAL (RELIABILITY.md 11): shape, datatype, byte length, negative or huge dims, and
+// never INTERNAL (docs/reliability.md item 11): shape, datatype, byte length, negative or huge dims, and
 // raw and typed contents given together.
 
 import { SegserveError, type ModelInferRequest__Output } from '@segserve/proto';

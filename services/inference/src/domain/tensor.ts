@@ -1,4 +1,4 @@
-// Image pixels → the model's input tensor (DESIGN.md §3): NCHW float32, value × scale, then
+// Image pixels → the model's input tensor (docs/architecture.md#model-package): NCHW float32, value × scale, then
 // (x − mean) / std per channel of the model's channel order. One pass over the pixels through a
 // 256-entry table per channel, writing straight into the tensor the runtime will read.
 

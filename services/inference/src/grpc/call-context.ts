@@ -1,6 +1,6 @@
 // A gRPC call → CallContext: one AbortSignal that fires when the client cancels or when the
 // call's deadline passes, with a SegserveError as its reason (DEADLINE or UNAVAILABLE), so that
-// queued work is withdrawn and slots are freed (RELIABILITY.md 15, 16).
+// queued work is withdrawn and slots are freed (docs/reliability.md items 15, 16).
 
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 import { SegserveError } from '@segserve/proto';

@@ -1,6 +1,6 @@
 // grpc.health.v1.Health (Check and Watch) for "" and each served service. Kubernetes' native
 // gRPC probes and grpc-js clients read it; NOT_SERVING during warm-up and from the first moment
-// of shutdown (RELIABILITY.md 19).
+// of shutdown (docs/reliability.md item 19).
 
 import { status as GrpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
 import type { HealthHandlers } from '@segserve/proto';

@@ -1,4 +1,4 @@
-// Decision records in KV `segserve_decisions` (DESIGN.md §6): key = experiment id. `create`
+// Decision records in KV `segserve_decisions` (docs/architecture.md#nats): key = experiment id. `create`
 // is the idempotency gate (exactly one writer wins it, by KV revision); later writes are
 // compare-and-set on the revision the writer read, so two promoters never both complete a
 // record.

@@ -1,4 +1,4 @@
-// The Kubernetes rollout driver (DESIGN.md §11) through @kubernetes/client-node: one
+// The Kubernetes rollout driver (docs/architecture.md#rollout-drivers) through @kubernetes/client-node: one
 // Deployment per track, `inference-<model>-stable|canary`, whose container `inference` loads
 // the version named by SEGSERVE_MODEL_VERSION / SEGSERVE_MODEL_SHA256 from the object store.
 //

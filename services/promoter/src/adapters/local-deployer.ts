@@ -1,4 +1,4 @@
-// The local rollout driver (DESIGN.md §11): inference processes per model version on loopback
+// The local rollout driver (docs/architecture.md#rollout-drivers): inference processes per model version on loopback
 // ports, supervised like a tiny kubelet — started, health-checked (grpc.health.v1), restarted
 // on a crash on the same ports, `failed` on a crash loop or when never serving, and stopped
 // only after the rollout state no longer routes to them (prune), so gateways switch first.

@@ -33,7 +33,7 @@ export class InferenceProcess {
     const [command, ...pre] = spec.command;
     if (command === undefined) throw new Error('local deployer: empty inference command');
     // glibc reads its malloc settings at exec: they must be in the environment the child starts
-    // with (packages/runtime/src/process-env.ts); a caller's explicit value wins.
+    // with (docs/architecture.md#memory-and-admission-by-cost); a caller's explicit value wins.
     const env = { ...INFERENCE_MALLOC_ENV, ...spec.env };
     return new InferenceProcess(supervise({ command, args: [...pre, ...spec.args], env, name: 'inference', output: { kind: 'file', path: spec.logFile } }), spec.logFile);
   }

@@ -1,4 +1,4 @@
-// Idempotent set-up of the NATS objects of DESIGN.md §6, with explicit retention, limits and
+// Idempotent set-up of the NATS objects of docs/architecture.md#nats, with explicit retention, limits and
 // de-duplication window. Safe to run from every promoter start and every `segserve publish`:
 // missing objects are created, existing ones are brought to these limits (streams.update),
 // nothing is ever deleted.

@@ -1,6 +1,6 @@
-// Model artifacts in the object store `segserve_models` (DESIGN.md §6):
+// Model artifacts in the object store `segserve_models` (docs/architecture.md#nats):
 // `<model>/<version>/model.onnx` and `<model>/<version>/model.json`. Names are validated before
-// they become object names (RELIABILITY.md 39), and every read of model.onnx is hashed here —
+// they become object names (docs/reliability.md item 39), and every read of model.onnx is hashed here —
 // the store's own digest is written by the uploading client, so it is not evidence.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';

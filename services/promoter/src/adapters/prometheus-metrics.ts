@@ -1,4 +1,4 @@
-// MetricsSource over the Prometheus HTTP API: PromQL on the DESIGN.md §8 inference metrics,
+// MetricsSource over the Prometheus HTTP API: PromQL on the inference metrics of docs/architecture.md#metrics,
 // selected by model and version (each track runs one version). Process-level series
 // (`process_resident_memory_bytes`, `segserve_memory_limit_bytes`) carry no model label, so
 // they are joined to `segserve_model_info{model,version}` on the scrape instance.

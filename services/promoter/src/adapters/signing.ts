@@ -1,4 +1,4 @@
-// ed25519 signatures over ExperimentResults with nkeys (DESIGN.md §6; the contract is written
+// ed25519 signatures over ExperimentResults with nkeys (docs/architecture.md#nats; the contract is written
 // at the top of proto/src/experiment-result.ts). Publishers hold a seed (`SU…`); the promoter
 // holds only public keys (`U…`) and accepts results signed by one of them.
 import { createPublicKey, verify as verifyEd25519, type KeyObject } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Canary analysis (DESIGN.md §7): one window of canary-versus-stable figures → pass, fail or
+// Canary analysis (docs/architecture.md#promotion): one window of canary-versus-stable figures → pass, fail or
 // hold, with a check per criterion. Pure; the figures come from a MetricsSource.
 //
 // - Too few canary requests is a HOLD: no other check runs, because a verdict on a handful of

@@ -1,4 +1,4 @@
-// The first, pure steps of intake for one message (DESIGN.md §7): decode and validate the
+// The first, pure steps of intake for one message (docs/architecture.md#promotion): decode and validate the
 // ExperimentResult, check it against the subject it came on and its Nats-Msg-Id, turn an
 // accepted result into a Candidate, and judge its claims against the stable's (the policy step).
 // Signature, idempotency and artifact checks need I/O and live in src/intake/.

@@ -5,9 +5,9 @@ import { checkClaims, durationMs, evaluatePolicy, fmt, parsePolicy, parsePolicyT
 import type { Metrics } from './ports.js';
 import type { RatioInterval } from './ratio.js';
 
-// The tables judge DESIGN.md §7's example policy (fixed here, so that tuning the bundled policy
+// The tables judge the example policy of docs/architecture.md#promotion (fixed here, so that tuning the bundled policy
 // file does not move them); the bundled file is checked against the committed versions below.
-const DESIGN_EXAMPLE = `
+const EXAMPLE_POLICY = `
 model: facade-ads
 objectives:
   - {metric: miou,           better: higher, tolerance: 0.005}
@@ -19,14 +19,14 @@ verify: {golden: true, claim_tolerance: {miou: 0.01, latency_ms_p95: 0.25}}
 canary: {steps: [10, 25, 50], interval: 30s, min_requests: 50, max_failed_checks: 2,
          max_error_rate: 0.01, max_latency_ratio: 1.2, max_rss_fraction: 0.9, bake: 60s}
 `;
-const policy: Policy = parsePolicyText(DESIGN_EXAMPLE, 'design-example.yaml');
+const policy: Policy = parsePolicyText(EXAMPLE_POLICY, 'example-policy.yaml');
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const BUNDLED = parsePolicyText(readFileSync(`${REPO}services/promoter/policies/facade-ads.yaml`, 'utf8'), 'facade-ads.yaml');
 
 const stable: Metrics = { miou: 0.8, latency_ms_p95: 400, peak_rss_mb: 300 };
 
 describe('parsePolicy', () => {
-  it('reads the DESIGN.md §7 example with its limits, tolerances and canary settings', () => {
+  it('reads the example policy (docs/architecture.md#promotion) with its limits, tolerances and canary settings', () => {
     expect(policy.model).toBe('facade-ads');
     expect(policy.objectives).toEqual([
       { metric: 'miou', better: 'higher', tolerance: 0.005, relative: false, minImprovement: 0.002, machineBound: false },
@@ -117,7 +117,7 @@ describe('the bundled facade-ads policy and the committed versions (claims again
     expect({ accepted: verdict.accepted, code: verdict.code }).toEqual({ accepted, code });
     expect(verdict.reason).toMatch(reason);
   });
-  it('keeps the canary settings of the DESIGN.md example', () => {
+  it('keeps the canary settings of the example policy', () => {
     expect(bundled.canary).toEqual(policy.canary);
     expect(bundled.verify.repeats).toBe(3);
   });
@@ -217,7 +217,7 @@ describe('checkClaims', () => {
 });
 
 describe('machine-bound objectives: ratios to the stable with their interval', () => {
-  // The bundled policy marks latency and memory machine-bound (the tables above use the DESIGN example).
+  // The bundled policy marks latency and memory machine-bound (the tables above use the example policy).
   const mb = BUNDLED;
   const iv = (ratio: number, low = ratio, high = ratio, samples = 72): RatioInterval => ({ ratio, low, high, confidence: 0.9, samples });
   const st: Metrics = { miou: 0.675, latency_ms_p95: 140, peak_rss_mb: 210 };

@@ -1,4 +1,4 @@
-// Promotion policy (DESIGN.md §7): parsing, and the pure "does the candidate beat the stable?"
+// Promotion policy (docs/architecture.md#promotion): parsing, and the pure "does the candidate beat the stable?"
 // decision with its one-sentence explanation. No I/O here beyond the schema compiled at load.
 //
 // Semantics, also in the README ("Publishing, intake and verification"):
@@ -99,7 +99,7 @@ interface PolicyDocument {
   };
 }
 
-/** The DESIGN.md §7 example's values, used for whatever a policy file leaves out. */
+/** The example policy's values (docs/architecture.md#promotion), used for whatever a policy file leaves out. */
 export const DEFAULT_VERIFY = { golden: true, claim_tolerance: { miou: 0.01, latency_ms_p95: 0.25 }, repeats: 1 } as const;
 export const DEFAULT_CANARY = {
   steps: [10, 25, 50],

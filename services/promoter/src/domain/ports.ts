@@ -1,4 +1,4 @@
-// The promoter's ports (DESIGN.md §11, STYLE.md "small interfaces at the boundaries").
+// The promoter's ports (docs/architecture.md#rollout-drivers; small interfaces at the boundaries).
 // Implementations live in src/adapters/, one file each; only main.ts constructs them.
 import type { ExperimentBaseline, Track } from '@segserve/proto';
 import type { ClaimFigure, ObjectiveFigure } from './policy.js';
@@ -60,7 +60,7 @@ export interface MetricsSource {
 
 /**
  * Sends golden-set images to a track so that canary analysis has samples when live traffic is
- * too thin (a held check never passes and never fails, DESIGN.md §7).
+ * too thin (a held check never passes and never fails, docs/architecture.md#promotion).
  */
 export interface GoldenReplayer {
   /** Sends `requests` golden images to `target`, evenly spread over `spreadMs` (0: at once). */

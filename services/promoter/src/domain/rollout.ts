@@ -1,4 +1,4 @@
-// The rollout state machine (DESIGN.md §7) as a pure function — STYLE.md "decide purely, act at
+// The rollout state machine (docs/architecture.md#rollout-state-machine) as a pure function — "decide purely, act at
 // the edge". The controller reads the state from KV, makes the infrastructure match
 // `desiredTracks(state)`, gathers what `observationsNeeded` asks for, calls `decide`, writes the
 // result with compare-and-set, publishes the events and sleeps until `wakeAt`.

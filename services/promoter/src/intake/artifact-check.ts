@@ -1,4 +1,4 @@
-// Intake step "artifact present and digest matches" (DESIGN.md §7, RELIABILITY.md 26): the
+// Intake step "artifact present and digest matches" (docs/architecture.md#promotion, docs/reliability.md item 26): the
 // result's model.onnx must be in `segserve_models` with the claimed size and sha256 — hashed
 // here while streaming, not taken from the store's metadata — and its model.json must be valid
 // and name the same model, version and digest.

@@ -1,9 +1,9 @@
-// The promoter's intake: experiment results from NATS → decision records (DESIGN.md §6–§7).
+// The promoter's intake: experiment results from NATS → decision records (docs/architecture.md#nats, #promotion).
 //
 // Wiring in main.ts (the rollout side owns main/config; this is the whole contract):
 //
 //   const nc = await connect({ servers: config.natsUrl });
-//   const objects = await ensureNatsObjects(nc);                 // idempotent §6 set-up
+//   const objects = await ensureNatsObjects(nc);                 // idempotent set-up (docs/architecture.md#nats)
 //   const policies = await loadPolicies(config.policyPath);      // SEGSERVE_POLICY: file or dir
 //   const verifier = createVerifier({                             // from '../verify/index.js'
 //     policies, goldenRoot: config.goldenRoot,                    // SEGSERVE_GOLDEN_ROOT

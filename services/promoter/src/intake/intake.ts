@@ -1,7 +1,7 @@
 // The intake loop: one durable pull consumer per model with a policy, filtered to
 // `segserve.experiments.<model>`, one message in flight (a newer result waits behind the
-// running one — RELIABILITY.md 31), plus one consumer over every subject that records and
-// terminates results of models without a policy (RELIABILITY.md 24).
+// running one — docs/reliability.md item 31), plus one consumer over every subject that records and
+// terminates results of models without a policy (docs/reliability.md item 24).
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { NATS_NAMES, type DecisionEvent, type DecisionRecord } from '@segserve/proto';

@@ -1,4 +1,4 @@
-// One experiment result through the intake pipeline of DESIGN.md §7, in order:
+// One experiment result through the intake pipeline of docs/architecture.md#promotion, in order:
 //   schema → signature → idempotency (decision create) → artifact → policy on the claims →
 //   the rollout runner (verification via the CandidateVerifier, then canary …) → decision.
 // Every way out ends the message: ack (decided, or already decided) or term (malformed /

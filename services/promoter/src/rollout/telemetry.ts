@@ -1,4 +1,4 @@
-// The promoter's metrics (DESIGN.md §8), served on :9102 /metrics. One registry per process,
+// The promoter's metrics (docs/architecture.md#metrics), served on :9102 /metrics. One registry per process,
 // created in main.ts and shared with the intake, so the families exist exactly once.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { ROLLOUT_PHASES, type RolloutPhase } from '@segserve/proto';

@@ -1,5 +1,5 @@
 // What the intake and the verifier read (never write) from the rollout state in KV
-// `segserve_rollouts` (DESIGN.md §6), which only the rollout controller writes: the current
+// `segserve_rollouts` (docs/architecture.md#nats), which only the rollout controller writes: the current
 // stable, and the verification report the controller keeps with the rollout it ran.
 import type { KV } from '@nats-io/kv';
 import type { RolloutState } from '@segserve/proto';

@@ -1,4 +1,4 @@
-// Verification of candidates on the golden set (DESIGN.md §7 "verify"). `createVerifier` is
+// Verification of candidates on the golden set (docs/architecture.md#promotion, step "verify"). `createVerifier` is
 // the one-call wiring for main.ts; the pieces are exported for tests and other drivers.
 import type { KV } from '@nats-io/kv';
 import type { Policy } from '../domain/policy.js';

@@ -1,5 +1,5 @@
 // A private, no-traffic inference process for one model version: how the verifier measures
-// the stable "the same way" as the candidate (DESIGN.md §7) without touching the live stable
+// the stable "the same way" as the candidate (docs/architecture.md#promotion) without touching the live stable
 // track, whose figures would include live load. Built on the local driver's process handling
 // (same command, same environment, same model resolution), so both sides run alike.
 import { mkdir } from 'node:fs/promises';

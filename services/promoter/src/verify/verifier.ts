@@ -1,4 +1,4 @@
-// The CandidateVerifier (DESIGN.md §7 "verify"): before any live traffic, run the golden set
+// The CandidateVerifier (docs/architecture.md#promotion, step "verify"): before any live traffic, run the golden set
 // through the candidate's inference process (started by the deployer, no traffic), measure
 // mIoU, p95 latency and peak RSS, and reject when the measurement does not reproduce the claim
 // within `claim_tolerance`, or no longer beats the stable, measured the same way in a private

@@ -1,5 +1,5 @@
 // Every REST error leaves through here: status, body and Retry-After from the one table
-// (DESIGN.md §9), whether the error came from upstream, from our checks or from Fastify.
+// (docs/architecture.md#errors), whether the error came from upstream, from our checks or from Fastify.
 import type { FastifyReply } from 'fastify';
 import { HTTP_STATUS, RETRY_AFTER_SECONDS, SegserveError, toSegserveError } from '@segserve/proto';
 

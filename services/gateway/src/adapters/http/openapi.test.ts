@@ -1,4 +1,4 @@
-// The OpenAPI document and the server's routes must agree both ways (STYLE.md: Fastify tests its
+// The OpenAPI document and the server's routes must agree both ways (as Fastify tests its
 // error table against its docs). The server is built, not started.
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '@segserve/proto';

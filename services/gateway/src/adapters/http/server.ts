@@ -1,4 +1,4 @@
-// The REST edge (DESIGN.md §5) on Fastify. Routes are thin: parse, call the core, format.
+// The REST edge (docs/architecture.md#rest) on Fastify. Routes are thin: parse, call the core, format.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { Socket } from 'node:net';

@@ -19,7 +19,7 @@ export interface UploadLimits {
   readonly reserve?: (capacityBytes: number) => void;
 }
 
-/** Busboy limits for every multipart request (RELIABILITY.md 2, 3). */
+/** Busboy limits for every multipart request (docs/reliability.md items 2, 3). */
 export function multipartLimits(fileSize: number): Record<string, number> {
   return {
     fileSize,
