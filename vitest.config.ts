@@ -1,7 +1,25 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
-// Two projects: fast unit tests beside the code, and integration tests in test/ that start
-// real nats-server, prometheus, inference and gateway processes on loopback.
+// Three projects:
+// - unit: fast tests beside the code and test/repo's checks of the repository's own files,
+//   files in parallel;
+// - integration: test/ files that start real nats-server, prometheus, inference and gateway
+//   processes on loopback, one file at a time;
+// - e2e: the long journeys through the whole system (a rollout from publish to promotion or
+//   rollback, restarts mid-rollout, the README's commands on a fresh clone). Not part of
+//   `npm test`; `npm run test:e2e` runs them, and CI (.ci/run) runs both.
+// A journey lives in a folder named `e2e/` or in a file named `*.e2e.test.ts`.
+const E2E = ['test/**/e2e/**/*.test.ts', 'test/**/*.e2e.test.ts'];
+
+const processTests = {
+  environment: 'node',
+  testTimeout: 120_000,
+  hookTimeout: 120_000,
+  // Real processes on a 2-core machine: one test file at a time, so that the scenarios
+  // (deadlines, queue timeouts) of one file do not compete with another file's processes.
+  fileParallelism: false,
+} as const;
+
 export default defineConfig({
   test: {
     projects: [
@@ -10,20 +28,26 @@ export default defineConfig({
           name: 'unit',
           include: ['proto/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'test/repo/**/*.test.ts'],
           environment: 'node',
+          // Before the process tests, not beside them: both would share the two cores.
+          sequence: { groupOrder: 0 },
         },
       },
       {
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          // Checks of the repository's own files (no processes): in the unit project.
-          exclude: [...configDefaults.exclude, 'test/repo/**'],
-          environment: 'node',
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
-          // Real processes on a 2-core machine: run test files one at a time so that timing-
-          // sensitive scenarios (deadlines, queue timeouts) are not starved by each other.
-          fileParallelism: false,
+          // test/repo: checks of the repository's own files (no processes), in the unit project.
+          exclude: [...configDefaults.exclude, 'test/repo/**', ...E2E],
+          ...processTests,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: E2E,
+          ...processTests,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

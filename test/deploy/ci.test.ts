@@ -141,7 +141,11 @@ describe('.gitlab-ci.yml', () => {
     const dockerfile = /--dockerfile "?\$CI_PROJECT_DIR\/([^"\s]+)/.exec(line)?.[1];
     expect(dockerfile && existsSync(path.join(REPO_ROOT, dockerfile))).toBe(true);
     expect(scriptLines(jobs['test']!)).toContain('bash .ci/run');
-    expect(readFileSync(path.join(REPO_ROOT, '.ci', 'run'), 'utf8')).toMatch(/npm test/);
+    // .ci/run: the set-up, the README's test command, then the journeys npm test leaves out.
+    const run = readFileSync(path.join(REPO_ROOT, '.ci', 'run'), 'utf8');
+    expect(run).toMatch(/^bash scripts\/setup\.sh\nnpm test\nnpm run test:e2e\n/m);
+    expect(npmScripts['test']).toMatch(/vitest run --project unit --project integration$/);
+    expect(npmScripts['test:e2e']).toMatch(/vitest run --project e2e$/);
   });
 
   it('publish signs with the protected variable; canary waits with rollout watch --until-done', () => {

@@ -66,7 +66,7 @@ describe('failover', () => {
     const inFlight = outcomes.filter((o) => o.startedAt <= killedAt && o.endedAt > killedAt);
     const failedAfter = after.filter((o) => o.status !== 200);
     const failedInFlight = inFlight.filter((o) => o.status !== 200);
-    console.log(`RELIABILITY 17: ${after.length} requests after the kill, ${failedAfter.length} failed; ${inFlight.length} in flight at the kill, ${failedInFlight.length} failed`);
+    console.log(`docs/reliability.md item 17: ${after.length} requests after the kill, ${failedAfter.length} failed; ${inFlight.length} in flight at the kill, ${failedInFlight.length} failed`);
     expect(failedAfter).toEqual([]);
     // In-flight requests are retried on the other process (UNAVAILABLE before any response).
     expect(failedInFlight.length).toBeLessThanOrEqual(inFlight.length);

@@ -1,4 +1,4 @@
-// End to end (issue 6, tests 4–5; RELIABILITY 35): the promoter SIGKILLed in the middle of a
+// End to end (issue 6, tests 4–5; docs/reliability.md item 35): the promoter SIGKILLed in the middle of a
 // canary and started again resumes the same rollout (no second verification, no second
 // canary, the canary's processes adopted), and a NATS restart in the middle of a rollout is
 // ridden out by promoter and gateway alike. The gateway never stops answering.
@@ -41,7 +41,7 @@ describe('resilience end to end', () => {
   }, 600_000);
 
   it('too little live traffic: the checks hold and the golden set is replayed, never a verdict without samples', async () => {
-    // No load at all: only the golden replay gives the analysis samples (RELIABILITY 30).
+    // No load at all: only the golden replay gives the analysis samples (docs/reliability.md item 30).
     const s = (stack = await E2eStack.start({ canary: { interval: '2s', bake: '2s', minRequests: 15 } }));
     const id = await s.publish('1', 'e2e-no-traffic');
     await s.waitState((x) => x.phase === 'Succeeded' && x.experiment_id === id, 'the rollout to succeed on replayed samples');

@@ -1,4 +1,4 @@
-// End to end (issue 6, tests 2–3; RELIABILITY 28, 29, 34): candidates that pass verification
+// End to end (issue 6, tests 2–3; docs/reliability.md items 28, 29, 34): candidates that pass verification
 // but misbehave live, that never become ready, and manual rollbacks during the bake and after
 // success — each time the previous stable keeps (or goes back to) serving, under live load.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -5,10 +5,14 @@
 // inflated mIoU claim is caught by verification on the golden set.
 //
 // The intake judges the claims with the default policy as it is. The verifier gets the same
-// policy with latency and memory loosened: while several test suites share the 2-core machine,
-// v3 and v2 (the same network) measured side by side came out up to 30 % apart in p95 latency
-// and 10 % in peak RSS, so the policy's margins would make the verdict a coin toss here. mIoU,
-// which decides every scenario of this file, is exact and judged with the default figures.
+// policy without what this machine's speed decides: the bundled versions' latency claims were
+// measured on an idle machine, and a verifier sharing the cores with other work measures the
+// same network several times slower, so the absolute latency limit and the latency claim are left
+// out, and the latency and memory objectives (judged on the paired candidate/stable ratio) get a
+// tolerance of 100 %: v3 and v2 (the same network) measured side by side on a busy machine differ
+// by more than the policy's margins. mIoU, which decides every scenario of this
+// file, is exact and judged with the default figures; the verifier therefore passes over the
+// golden set once (more passes only sharpen the latency percentile).
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,10 +63,13 @@ beforeAll(async () => {
   const policies = await loadPolicies(path.join(REPO_ROOT, 'services', 'promoter', 'policies', 'facade-ads.yaml'));
   const doc = parseYaml(await readFile(path.join(REPO_ROOT, 'services', 'promoter', 'policies', 'facade-ads.yaml'), 'utf8')) as {
     objectives: { metric: string; tolerance: number }[];
-    verify: { claim_tolerance: Record<string, number> };
+    limits: Record<string, number>;
+    verify: { claim_tolerance: Record<string, number>; repeats?: number };
   };
   for (const o of doc.objectives) if (o.metric !== 'miou') o.tolerance = 1;
-  doc.verify.claim_tolerance['latency_ms_p95'] = 2;
+  delete doc.verify.claim_tolerance['latency_ms_p95'];
+  delete doc.limits['latency_ms_p95'];
+  doc.verify.repeats = 1;
   const verifierPolicies = new Map([['facade-ads', parsePolicy(doc)]]);
   world = await startWorld({ policies: [...policies.values()] });
   dir = await tempDir('segserve-committed-');

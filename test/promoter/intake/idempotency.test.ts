@@ -14,7 +14,7 @@ import { ScriptedRunner, TEST_NATS_LIMITS, startWorld, type World } from './supp
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'intake-worker.mjs');
 
-describe('the same result twice inside the duplicate window (RELIABILITY 22)', () => {
+describe('the same result twice inside the duplicate window (docs/reliability.md item 22)', () => {
   let world: World;
   const runner = new ScriptedRunner();
   beforeAll(async () => {
@@ -37,7 +37,7 @@ describe('the same result twice inside the duplicate window (RELIABILITY 22)', (
   });
 });
 
-describe('the same result again after the duplicate window (RELIABILITY 22)', () => {
+describe('the same result again after the duplicate window (docs/reliability.md item 22)', () => {
   let world: World;
   const runner = new ScriptedRunner();
   beforeAll(async () => {
@@ -69,7 +69,7 @@ describe('the same result again after the duplicate window (RELIABILITY 22)', ()
   });
 });
 
-describe('two writers of one decision (RELIABILITY 32)', () => {
+describe('two writers of one decision (docs/reliability.md item 32)', () => {
   let world: World;
   beforeAll(async () => {
     world = await startWorld();
@@ -136,7 +136,7 @@ describe('two writers of one decision (RELIABILITY 32)', () => {
   });
 });
 
-describe('a promoter killed around the decision (RELIABILITY 23)', () => {
+describe('a promoter killed around the decision (docs/reliability.md item 23)', () => {
   let world: World;
   const workers: Spawned[] = [];
   beforeAll(async () => {

@@ -14,7 +14,7 @@ import { ScriptedRunner, startWorld, type World } from './support.js';
 
 let world: World;
 let intake: Intake;
-// Test double for RELIABILITY 25's "before any Kubernetes or process call": the runner is the
+// Test double for docs/reliability.md item 25, "before any Kubernetes or process call": the runner is the
 // only way from the intake to the deployer, so a runner that records calls shows none happened.
 const runner = new ScriptedRunner();
 
@@ -68,7 +68,7 @@ async function expectTerminated(seq: number, model = 'tiny-seg'): Promise<Unveri
   return record;
 }
 
-describe('malformed results (RELIABILITY 24)', () => {
+describe('malformed results (docs/reliability.md item 24)', () => {
   it.each([
     ['an unknown field', (r: object) => JSON.stringify({ ...r, extra: 1 }), 'schema_invalid', /must NOT have additional properties 'extra'/],
     ['a NaN metric (1e999)', (r: object) => JSON.stringify(r).replace('"miou":0.97', '"miou":1e999'), 'schema_invalid', /metrics.miou not a finite number/],
@@ -116,7 +116,7 @@ describe('malformed results (RELIABILITY 24)', () => {
   });
 });
 
-describe('signatures (RELIABILITY 25)', () => {
+describe('signatures (docs/reliability.md item 25)', () => {
   const stranger = generateSigningKeys();
   it.each([
     ['no signature headers', { signature: null, signer: null }, 'signature_missing'],
@@ -143,7 +143,7 @@ describe('signatures (RELIABILITY 25)', () => {
   });
 });
 
-describe('artifacts (RELIABILITY 26)', () => {
+describe('artifacts (docs/reliability.md item 26)', () => {
   it('model.onnx missing from the object store → rejected with the object name', async () => {
     const result = await world.result('tiny-seg', '1', { miou: 0.97, latency_ms_p95: 21, peak_rss_mb: 150 });
     const missing = { ...result, version: '99', id: `${result.id}-v99` };

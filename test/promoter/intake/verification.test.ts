@@ -101,7 +101,7 @@ describe('GoldenVerifier with real inference processes', () => {
     expect(report.reason).toMatch(/^Verified on 6 golden images \(miou 0\.97\d*, latency_ms_p95 [\d.]+, peak_rss_mb [\d.]+\): The claimed miou, latency_ms_p95 reproduce on the golden set; there is no stable version yet/);
   });
 
-  it('an inflated mIoU claim is rejected with the claimed and the measured figure (RELIABILITY 27)', async () => {
+  it('an inflated mIoU claim is rejected with the claimed and the measured figure (docs/reliability.md item 27)', async () => {
     const v1 = await serve('1');
     const report = await verifier.verify(await candidate('1', { ...HONEST, miou: 0.995 }), v1.target, new AbortController().signal);
     expect(report).toMatchObject({ ok: false, reasonCode: 'claim_not_reproduced', claimed: { miou: 0.995 } });
@@ -159,7 +159,7 @@ describe('GoldenVerifier with real inference processes', () => {
   });
 });
 
-describe('through the intake (RELIABILITY 27)', () => {
+describe('through the intake (docs/reliability.md item 27)', () => {
   it('a result whose mIoU claim does not reproduce is rejected at verification, claimed and measured side by side', async () => {
     await setStable(null);
     await using state = await tempDir('segserve-local-deployer-');

@@ -1,6 +1,6 @@
 // The Kubernetes driver through the real @kubernetes/client-node against an HTTP server that
 // speaks the Deployment REST paths and JSON (docs/architecture.md#tests): get, patch with resourceVersion,
-// 409 conflicts (RELIABILITY 33), status progression, ProgressDeadlineExceeded — and one whole
+// 409 conflicts (docs/reliability.md item 33), status progression, ProgressDeadlineExceeded — and one whole
 // rollout driven by the controller through it.
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

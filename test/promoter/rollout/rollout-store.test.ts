@@ -1,5 +1,5 @@
 // KV `segserve_rollouts` on a real nats-server: compare-and-set on the KV revision, so of two
-// promoters writing the same model exactly one wins (RELIABILITY 32).
+// promoters writing the same model exactly one wins (docs/reliability.md item 32).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ensureNatsObjects } from '../../../services/promoter/src/adapters/nats-setup.js';

@@ -4,7 +4,7 @@
 //
 // - Changes are strategic-merge patches that carry the resourceVersion read just before, so a
 //   concurrent writer (an HPA, kubectl) makes the API server answer 409; we re-read and retry,
-//   a bounded number of times (RELIABILITY 33).
+//   a bounded number of times (docs/reliability.md item 33).
 // - Readiness is `kubectl rollout status`: the controller observed the generation, every
 //   replica is updated and available, no old ones left; `ProgressDeadlineExceeded` is failed.
 // - Kubernetes has no server-side undo: a rollback re-applies the previous version's env.

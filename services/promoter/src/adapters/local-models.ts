@@ -16,7 +16,7 @@ export interface ModelResolverOptions {
 
 export function modelResolver(options: ModelResolverOptions): ModelResolver {
   return async (ref: ModelRef): Promise<LocalModelLaunch> => {
-    // Names reach a path join: refuse anything that could escape the root (RELIABILITY 39).
+    // Names reach a path join: refuse anything that could escape the root (docs/reliability.md item 39).
     if (!isValidModelName(ref.model) || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(ref.version)) {
       throw new Error(`invalid model reference ${ref.model}/${ref.version}`);
     }

@@ -1,6 +1,6 @@
 // One inference process of the local driver. Its stdout/stderr go to a log file, not a pipe:
 // a promoter that is killed leaves the process serving (a pipe would break on the next log
-// line), and the restarted promoter adopts it by pid and port (RELIABILITY 35).
+// line), and the restarted promoter adopts it by pid and port (docs/reliability.md item 35).
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from '@segserve/proto';

@@ -1,6 +1,6 @@
 // Rollout state in KV `segserve_rollouts` (docs/architecture.md#nats): key <model> → RolloutRecord. Every
 // write is compare-and-set on the KV revision the writer read, so of two promoters writing the
-// same model one wins and the other re-reads (RELIABILITY 32). The record's own `revision`
+// same model one wins and the other re-reads (docs/reliability.md item 32). The record's own `revision`
 // counter is bumped on each write for readers that only see the value (gateways, the CLI).
 import type { KV, KvEntry } from '@nats-io/kv';
 import { isValidModelName } from '@segserve/proto';

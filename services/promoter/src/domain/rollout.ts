@@ -7,7 +7,7 @@
 //                 ╰──────────────┴──────────────┴───────────┴──→ Failed (reason)
 //
 // Every phase is re-entrant: the infrastructure of a phase is a function of the state, so a
-// restarted promoter converges to it and carries on (RELIABILITY 35). A rollback that must put
+// restarted promoter converges to it and carries on (docs/reliability.md item 35). A rollback that must put
 // a previous version back first records it in `restore`; the state keeps routing to what runs
 // until the restored version is ready, so a rollback never routes to nothing.
 import type { RolloutPhase, TrackState } from '@segserve/proto';
