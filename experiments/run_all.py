@@ -129,8 +129,24 @@ def write_table(mans: list[dict]) -> None:
 
 
 def study_rows(mans: list[dict]) -> list[dict]:
+    """The study's rows in the order of the configs' version lists (teacher, baseline and its int8
+    variants, then the reductions), for the versions the current configs still list."""
+    order = [spec["dir"] for p in versions.configs_with_versions(None, "study") for spec in load_config(p)["versions"]]
+    found = sorted((v for v in mans if v.get("spec", {}).get("row") and v["dir"] in order), key=lambda v: order.index(v["dir"]))
     return [{"row": v["spec"]["row"], "study": v["spec"].get("study", ""), "dir": v["dir"], "full_dir": v["full_dir"],
-             "manifest": v["manifest"], "gflops_full": v.get("gflops_full")} for v in mans if v.get("spec", {}).get("row")]
+             "manifest": v["manifest"], "gflops_full": v.get("gflops_full")} for v in found]
+
+
+def write_study(mans: list[dict], rounds: int, log, wrapper: list[str] | None, command: str) -> dict | None:
+    """Measure the study's rows by the one protocol and write its table into docs/experiments.md."""
+    rows = study_rows(mans)
+    if not rows:
+        return None
+    st = study.measure(rows, rounds=rounds, log=log, wrapper=wrapper)
+    t = study_table(rows, st, command)
+    (versions.RESULTS / "study.md").write_text(t + "\n")
+    replace_between(STUDY_START, STUDY_END, t)
+    return st
 
 
 def _ci(r: dict) -> str:
@@ -151,11 +167,11 @@ def _x(r: dict) -> str:
     return f"{r['median']:.2f}× ({r['min']:.2f}–{r['max']:.2f})"
 
 
-def study_table(rows: list[dict], st: dict) -> str:
+def study_table(rows: list[dict], st: dict, command: str) -> str:
     by = {r["row"]: r for r in st["rows"]}
     head = ("| the study | here | golden mIoU [95 % CI] | Δ vs R18, points [95 % CI] | params M | GFLOPs 288×192 / 1152×768 | "
-            "ONNX MB | model ms 288×192 | model ms 1152×768 | speed-up vs R18, model 1152×768 | end-to-end ms 288×192 | "
-            "end-to-end ms 1152×768 | train min (CPU min) | version |\n" + "|---" * 14 + "|")
+            "ONNX MB | model ms 288×192 | model ms 1152×768 | model 1152×768: speed-up vs R18 | vs its fp32 | end-to-end ms 288×192 | "
+            "end-to-end ms 1152×768 | train min (CPU min) | version |\n" + "|---" * 15 + "|")
     lines, seen = [head], set()
     for r in rows:
         m, t = r["manifest"], r["manifest"]["training"]
@@ -164,19 +180,20 @@ def study_table(rows: list[dict], st: dict) -> str:
         seen.add(r["study"])
         train = f"{t['train_seconds_total'] / 60:.0f}" + (f" ({t['train_cpu_seconds'] / 60:.0f})" if t.get("train_cpu_seconds") else "")
         if t["variant"] == "qdq":
-            train = "— (PTQ of the row above)" if not t.get("init_from") else train
+            train = f"— (PTQ of “{s.get('parent', 'its fp32 row')}”)"
         lines.append(
             f"| {label} | {r['row']} | {_ci(s)} | {_diff(s)} | {t['params'] / 1e6:.2f} | {t['gflops']:.2f} / {r['gflops_full']:.1f} | "
             f"{t['onnx_bytes'] / 1e6:.2f} | {_ms(s['model_ms']['288x192'])} | {_ms(s['model_ms']['1152x768'])} | "
-            f"{_x(s['speedup_model']['1152x768'])} | {_ms(s['e2e_ms']['288x192'])} | {_ms(s['e2e_ms']['1152x768'])} | "
+            f"{_x(s['speedup_model']['1152x768'])} | {_x(s['speedup_parent']['1152x768']) if 'speedup_parent' in s else '—'} | {_ms(s['e2e_ms']['288x192'])} | {_ms(s['e2e_ms']['1152x768'])} | "
             f"{train} | `{r['dir']}` |")
     rs = st["rounds"]
     loads = [x["loadavg_before"] for x in rs["288x192"] + rs["1152x768"]]
-    foot = (f"\nGolden set `{st['golden']['set']}` ({st['golden']['images']} images, sha256 `{st['golden']['sha256'][:12]}…`); "
+    foot = (f"\nMeasured by `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Golden set `{st['golden']['set']}` ({st['golden']['images']} images, sha256 `{st['golden']['sha256'][:12]}…`); "
             f"{len(rs['288x192'])} interleaved rounds; onnxruntime settings as served: {st['settings']['intra_op_threads']} "
             f"intra-op threads, one session, arena {'on' if st['settings']['arena'] else 'off'}, memory pattern "
             f"{'on' if st['settings']['mem_pattern'] else 'off'}; load average {min(loads):.1f}–{max(loads):.1f} during the rounds; "
-            f"times are medians over rounds of each round's median; intervals: {st['bootstrap']} bootstrap resamples of the golden images.")
+            f"times are medians over rounds of each round's median; intervals: {st['bootstrap']} bootstrap resamples of the golden images. "
+            f"A network that predicts background everywhere scores {st['golden']['all_background_miou']:.4f} on this set.")
     return "\n".join(lines) + "\n" + foot
 
 
@@ -187,6 +204,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--skip-train", action="store_true", help="only export and measure existing runs")
     ap.add_argument("--rounds", type=int, default=3, help="measurement rounds per version")
     ap.add_argument("--legacy", action="store_true", help="also re-export and re-measure v1–v5 (golden set 1)")
+    ap.add_argument("--passes", type=int, default=None, help="golden-set passes per segserve eval (default: the spec's, else 5)")
+    ap.add_argument("--timing-wrapper", default="", help="command prefix for the study's timing runs, split on spaces "
+                    "(e.g. a script that pauses background trainings while it runs)")
     a = ap.parse_args(argv)
     t0 = time.time()
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -207,13 +227,8 @@ def main(argv: list[str]) -> int:
         contact_sheet.build(REPO / "models" / "facade-ads" / "2", REPO / "docs" / "contact-sheet-facade-ads-2.png")
         write_table(legacy)
         mans += legacy
-    found = versions.build(None, rounds=a.rounds, log=log, which="study")
-    rows = study_rows(found)
-    if rows:
-        st = study.measure(rows, rounds=a.rounds, log=log)
-        t = study_table(rows, st)
-        (versions.RESULTS / "study.md").write_text(t + "\n")
-        replace_between(STUDY_START, STUDY_END, t)
+    found = versions.build(None, rounds=a.rounds, log=log, which="study", passes=a.passes)
+    write_study(found, a.rounds, log, a.timing_wrapper.split() or None, " ".join(["/usr/bin/python3 -m experiments.run_all", *argv]))
     mans += found
     summary = {"seconds": round(time.time() - t0, 1), "versions": [v["dir"] for v in mans]}
     (versions.RESULTS / "run_all.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -33,9 +33,10 @@ BASELINE_ROW = "ResNet-18 baseline"
 BOOTSTRAP = 2000
 
 
-def run_measure(dirs: list[str], golden_dir: Path, out: Path, rounds: int, runs: int, images: int, score: bool = True) -> dict:
+def run_measure(dirs: list[str], golden_dir: Path, out: Path, rounds: int, runs: int, images: int, score: bool = True,
+                wrapper: list[str] | None = None) -> dict:
     env = {**os.environ, "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
-    cmd = [node(), str(REPO / "experiments" / "measure_models.mjs"), "--golden", str(golden_dir), "--out", str(out),
+    cmd = [*(wrapper or []), node(), str(REPO / "experiments" / "measure_models.mjs"), "--golden", str(golden_dir), "--out", str(out),
            "--rounds", str(rounds), "--runs", str(runs), "--images", str(images), "--score", "1" if score else "0", *dirs]
     subprocess.run(cmd, cwd=REPO, check=True, env=env)
     return json.loads(out.read_text())
@@ -80,8 +81,17 @@ def ratios(base: list[float], row: list[float]) -> dict:
     return {"median": float(np.median(r)), "min": float(min(r)), "max": float(max(r))}
 
 
-def measure(rows: list[dict], rounds: int = 3, runs: int = 8, images: int = 12, log=print) -> dict:
-    """rows: {row, dir (served, 288×192), full_dir (1152×768 copy), manifest}. Returns the study."""
+def fp32_parent(row: dict, rows: list[dict]) -> dict | None:
+    """The float row of the same training config (what a QDQ row was quantised from)."""
+    cfg = row["manifest"]["training"]["config"]
+    return next((r for r in rows if r["manifest"]["training"]["config"] == cfg and r["manifest"]["training"]["variant"] == "fp32"), None)
+
+
+def measure(rows: list[dict], rounds: int = 3, runs: int = 8, images: int = 12, log=print, wrapper: list[str] | None = None) -> dict:
+    """rows: {row, dir (served, 288×192), full_dir (1152×768 copy), manifest}. Returns the study.
+
+    ``wrapper``: a command prefix for the timing runs (e.g. one that pauses other work on the
+    machine while they run); the study records the load average either way."""
     if not rows:
         return {}
     gsets = {r["manifest"]["training"]["golden_set"] for r in rows}
@@ -91,9 +101,9 @@ def measure(rows: list[dict], rounds: int = 3, runs: int = 8, images: int = 12, 
     gs = next(g for g in golden.SETS.values() if g.name == name)
     RESULTS.mkdir(parents=True, exist_ok=True)
     log(f"study: measuring {len(rows)} rows at 288×192 and 1152×768 ({rounds} rounds, load {os.getloadavg()[0]:.1f})")
-    small = run_measure([str(REPO / r["dir"]) for r in rows], gs.dir, RESULTS / "study-small.json", rounds, runs, images)
+    small = run_measure([str(REPO / r["dir"]) for r in rows], gs.dir, RESULTS / "study-small.json", rounds, runs, images, wrapper=wrapper)
     full = run_measure([r["full_dir"] for r in rows], gs.dir, RESULTS / "study-full.json", rounds, max(3, runs // 2),
-                       max(3, images // 3), score=False)
+                       max(3, images // 3), score=False, wrapper=wrapper)
     base = next((r for r in rows if r["row"] == BASELINE_ROW), rows[0])
     confs = {r["row"]: per_image_confusions(small["models"][str(REPO / r["dir"])]) for r in rows}
     boot = bootstrap(confs, base["row"])
@@ -112,16 +122,39 @@ def measure(rows: list[dict], rounds: int = 3, runs: int = 8, images: int = 12, 
         bs, bf = small["models"][str(REPO / base["dir"])], full["models"][base["full_dir"]]
         row["speedup_model"] = {"288x192": ratios(per_round(bs["model_ms"], rounds), row["model_ms"]["288x192"]),
                                 "1152x768": ratios(per_round(bf["model_ms"], rounds), row["model_ms"]["1152x768"])}
+        parent = fp32_parent(r, rows)
+        if parent is not None and parent is not r:
+            pf = full["models"][parent["full_dir"]]
+            row["parent"] = parent["row"]
+            row["speedup_parent"] = {"1152x768": ratios(per_round(pf["model_ms"], rounds), row["model_ms"]["1152x768"])}
         out_rows.append(row)
-    study = {"golden": {"set": gs.name, "sha256": gs.sha256, "images": small["golden"]["images"]}, "settings": small["settings"],
+    # what a network that predicts background everywhere scores here (IoU 0 for advertising): the
+    # floor a collapsed int8 model falls to
+    truth = next(iter(confs.values())).sum(0).sum(1)
+    study = {"golden": {"set": gs.name, "sha256": gs.sha256, "images": small["golden"]["images"],
+                        "all_background_miou": float(truth[0] / truth.sum() / 2)}, "settings": small["settings"],
              "rounds": {"288x192": small["rounds"], "1152x768": full["rounds"]}, "bootstrap": BOOTSTRAP, "rows": out_rows,
              "baseline": base["row"]}
     (RESULTS / "study.json").write_text(json.dumps(study, indent=2) + "\n")
     return study
 
 
-if __name__ == "__main__":
-    from .run_all import study_rows  # noqa: E402 - run_all owns which versions form the study
+def main(argv: list[str]) -> int:
+    import argparse
+
+    from . import run_all  # run_all owns which versions form the study and the table
+
+    ap = argparse.ArgumentParser(description="Re-measure the exported study rows (experiments/runs/versions/last.json) and "
+                                 "write the study table into docs/experiments.md.")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--timing-wrapper", default="", help="command prefix for the timing runs, split on spaces")
+    a = ap.parse_args(argv)
     last = json.loads((RESULTS / "last.json").read_text())
-    print(json.dumps(measure(study_rows(last["versions"])), indent=2)[:2000])
-    sys.exit(0)
+    st = run_all.write_study(last["versions"], a.rounds, print, a.timing_wrapper.split() or None,
+                             " ".join(["/usr/bin/python3 -m experiments.study", *argv]))
+    print(json.dumps(st, indent=2)[:2000])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -246,7 +246,7 @@ def configs_with_versions(paths: list[str] | None = None, which: str = "all") ->
     return out
 
 
-def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str = "all") -> list[dict]:
+def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str = "all", passes: int | None = None) -> list[dict]:
     torch.set_num_threads(1)
     jobs = []
     for p in configs_with_versions(paths, which):
@@ -264,7 +264,7 @@ def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str
     for r in range(rounds):
         order = jobs if r % 2 == 0 else list(reversed(jobs))
         for p, cfg, spec, info in order:
-            res = measure(info["dir"], passes=int(spec.get("passes", 5)), golden_dir=info["golden"].dir)
+            res = measure(info["dir"], passes=passes or int(spec.get("passes", 5)), golden_dir=info["golden"].dir)
             if res.get("golden_sha256", info["golden"].sha256) != info["golden"].sha256:
                 raise RuntimeError(f"{info['golden'].dir}: segserve eval saw digest {res['golden_sha256']}, not {info['golden'].sha256}")
             log(f"round {r + 1}: {spec['dir']}: mIoU {res['miou']} p95 {res['latency_ms_p95']} ms "
@@ -276,7 +276,14 @@ def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str
         mans.append({"dir": spec["dir"], "manifest": man, "spec": spec, "full_dir": str(info.get("full_dir", "")),
                      "gflops_full": info.get("gflops_full")})
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "last.json").write_text(json.dumps({"versions": mans, "rounds": results}, indent=2) + "\n")
+    # merged with earlier builds by directory, so that configs can be built one at a time and the
+    # study (experiments/study.py) still sees every version
+    last = RESULTS / "last.json"
+    old = json.loads(last.read_text()) if last.exists() else {"versions": [], "rounds": {}}
+    done = {m["dir"] for m in mans}
+    merged = {"versions": [v for v in old["versions"] if v["dir"] not in done] + mans,
+              "rounds": {**{d: r for d, r in old["rounds"].items() if d not in done}, **results}}
+    last.write_text(json.dumps(merged, indent=2) + "\n")
     return mans
 
 

@@ -180,7 +180,7 @@ export function renderDashboardSvg(dashboard: Json, panels: readonly PanelData[]
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, Liberation Sans, sans-serif">`,
     `<rect width="${width}" height="${height}" fill="${BG}"/>`,
     `<text x="12" y="28" fill="${TEXT}" font-size="18">${esc(dashboard.title)}</text>`,
-    `<text x="${width - 12}" y="28" fill="${MUTED}" font-size="11" text-anchor="end">${new Date(t0 * 1000).toISOString().slice(0, 19)}Z → ${new Date(t1 * 1000).toISOString().slice(11, 19)}Z · rendered from Prometheus data by test/deploy/dashboard.test.ts (no Grafana)</text>`,
+    `<text x="${width - 12}" y="28" fill="${MUTED}" font-size="11" text-anchor="end">${new Date(t0 * 1000).toISOString().slice(0, 19)}Z → ${new Date(t1 * 1000).toISOString().slice(11, 19)}Z · rendered from Prometheus data by test/deploy/dashboard.e2e.test.ts (no Grafana)</text>`,
   ];
   for (const p of all) {
     const x = p.gridPos.x * COL + PAD;

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../helpers/process.js';
+import { freePort, waitFor } from '../helpers/process.js';
 import { ipv4Target, postImage, startGatewayProc, startInference, tinySeg, TINY_IMAGES, type GatewayProc, type InferenceProc } from './stack.js';
 import { parseStartupLine } from '@segserve/proto';
 
@@ -33,7 +33,8 @@ describe('gateway lifecycle', () => {
 
   it('SIGTERM: the request in flight finishes, then exit 0', async () => {
     const inFlight = postImage(gateway.base, 'tiny-seg', image);
-    await new Promise((r) => setTimeout(r, 500)); // the request has reached the slow pod
+    // Until the request has reached the slow pod (however long that takes on a busy machine).
+    await waitFor(async () => /^segserve_inference_in_flight 1$/m.test(await (await fetch(`http://127.0.0.1:${inference.metricsPort}/metrics`)).text()), { what: 'the request in flight at the pod', timeoutMs: 30_000 });
     gateway.proc.kill('SIGTERM');
     await gateway.proc.waitForLine(/"msg":"shutting down"/, 10_000);
     const res = await inFlight;

@@ -1,0 +1,60 @@
+"""The study's arithmetic: mIoU from confusion matrices, the paired bootstrap, per-round ratios and
+which float row a quantised row is compared with."""
+from __future__ import annotations
+
+import unittest
+
+import numpy as np
+
+from experiments import study
+
+
+def conf(tp_bg: int, fp_ad: int, fn_ad: int, tp_ad: int) -> list[list[int]]:
+    """2×2 confusion, rows truth (background, advertising), columns prediction."""
+    return [[tp_bg, fp_ad], [fn_ad, tp_ad]]
+
+
+class StudyTest(unittest.TestCase):
+    def test_miou_of_confusions(self):
+        cases = [  # confusion, expected mIoU
+            (conf(90, 0, 0, 10), 1.0),
+            (conf(90, 0, 10, 0), 0.45),           # background everywhere: IoU_bg 0.9, IoU_ad 0
+            (conf(80, 10, 0, 10), (80 / 90 + 10 / 20) / 2),
+        ]
+        for c, want in cases:
+            self.assertAlmostEqual(float(study.miou_of(np.array(c, np.float64))), want, places=9)
+
+    def test_paired_bootstrap(self):
+        rng = np.random.default_rng(1)
+        base = np.array([conf(900, int(a), int(b), 100) for a, b in rng.integers(0, 40, (30, 2))], np.float64)
+        worse = base.copy()
+        worse[:, 1, 1] -= 30   # 30 advertising pixels per image missed …
+        worse[:, 1, 0] += 30   # … and called background
+        out = study.bootstrap({"base": base, "same": base.copy(), "worse": worse}, "base", n=500)
+        self.assertNotIn("diff", out["base"])
+        self.assertEqual(out["same"]["diff"], 0.0)
+        self.assertEqual(out["same"]["diff_ci95"], [0.0, 0.0])   # the same resamples for every row
+        lo, hi = out["worse"]["diff_ci95"]
+        self.assertLess(hi, 0.0)
+        self.assertLessEqual(lo, out["worse"]["diff"])
+        self.assertLessEqual(out["worse"]["diff"], hi)
+        for r in out.values():
+            self.assertLessEqual(r["ci95"][0], r["miou"])
+            self.assertLessEqual(r["miou"], r["ci95"][1])
+
+    def test_ratios_per_round(self):
+        self.assertEqual(study.per_round([1, 2, 3, 10, 20, 30], 2), [2.0, 20.0])
+        r = study.ratios([100.0, 90.0, 120.0], [50.0, 60.0, 40.0])
+        self.assertEqual((r["median"], r["min"], r["max"]), (2.0, 1.5, 3.0))
+
+    def test_fp32_parent(self):
+        def row(name, cfg, variant):
+            return {"row": name, "manifest": {"training": {"config": cfg, "variant": variant}}}
+        rows = [row("r18", "a.yaml", "fp32"), row("r18 int8", "a.yaml", "qdq"), row("narrow int8", "b.yaml", "qdq")]
+        self.assertIs(study.fp32_parent(rows[1], rows), rows[0])
+        self.assertIs(study.fp32_parent(rows[0], rows), rows[0])
+        self.assertIsNone(study.fp32_parent(rows[2], rows))
+
+
+if __name__ == "__main__":
+    unittest.main()
