@@ -1,15 +1,13 @@
 // Processes for the benchmarks: spawning segserve (and peers) on loopback, waiting for their
 // ready line, and reading their memory from /proc (VmRSS, VmHWM — native memory included:
 // onnxruntime's buffers, sharp's, V8's).
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chooseDefaultModel } from '@segserve/cli';
 import { parseStartupLine } from '@segserve/proto';
-import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
+import { INFERENCE_MALLOC_ENV, parseJsonLine, supervise } from '@segserve/runtime';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEGSERVE_BIN = path.join(REPO, 'packages', 'cli', 'dist', 'bin.js');
@@ -33,68 +31,32 @@ export function baseEnv(extra = {}) {
 }
 
 /**
- * Spawns `command args`, collects its output and resolves once an output line satisfies
- * `ready(obj|line)`. Returns {proc, pid, line, spawnedAt, readyAt, output(), stop()}.
+ * Spawns `command args` on the runtime's supervisor and resolves once an output line satisfies
+ * `ready(obj|undefined, line)`. Returns {proc, pid, line, spawnedAt, readyAt, output(), exited,
+ * hasExited(), stop()}; rejects (after killing it) when it is not ready within `timeoutMs`.
  */
-export function launch(command, args, { env, ready, name, timeoutMs = 300_000, cwd = REPO }) {
+export async function launch(command, args, { env, ready, name, timeoutMs = 300_000, cwd = REPO }) {
   const spawnedAt = performance.now();
-  const proc = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = [];
-  const keep = (line) => {
-    out.push(line);
-    if (out.length > 400) out.shift();
-  };
-  const stderr = createInterface({ input: proc.stderr });
-  const stdout = createInterface({ input: proc.stdout });
-  let exitCode;
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve((exitCode = code ?? signal))));
-  const handle = {
+  const s = supervise({ command, args, env, cwd, name, keepLines: 400 });
+  let text;
+  try {
+    text = await s.waitForLine((l) => ready(parseJsonLine(l), l), timeoutMs, 'its ready line');
+  } catch (err) {
+    await s.stop(1_000);
+    throw err;
+  }
+  return {
     name,
-    proc,
-    pid: proc.pid,
+    proc: s.proc,
+    pid: s.pid,
     spawnedAt,
-    output: () => out.join('\n'),
-    exited,
-    hasExited: () => exitCode !== undefined,
-    async stop(graceMs = 20_000) {
-      if (exitCode !== undefined) return exitCode;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-      const code = await exited;
-      clearTimeout(t);
-      return code;
-    },
+    readyAt: performance.now(),
+    line: parseJsonLine(text),
+    output: () => s.lines().join('\n'),
+    exited: s.exited,
+    hasExited: () => s.hasExited(),
+    stop: (graceMs = 20_000) => s.stop(graceMs),
   };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`${name}: not ready within ${timeoutMs} ms\n${handle.output()}`));
-    }, timeoutMs);
-    const onLine = (line) => {
-      keep(line);
-      let obj;
-      if (line.startsWith('{')) {
-        try {
-          obj = JSON.parse(line);
-        } catch {
-          obj = undefined;
-        }
-      }
-      if (handle.readyAt === undefined && ready(obj, line)) {
-        handle.readyAt = performance.now();
-        handle.line = obj;
-        clearTimeout(timer);
-        resolve(handle);
-      }
-    };
-    // Ready lines come on stdout (segserve's JSON logs) or stderr (nats-server, prometheus).
-    stdout.on('line', onLine);
-    stderr.on('line', onLine);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      if (handle.readyAt === undefined) reject(new Error(`${name} exited (${code}) before it was ready\n${handle.output()}`));
-    });
-  });
 }
 
 /** `segserve inference --model dir` on loopback, any free ports; resolves on its start-up line. */

@@ -2,11 +2,8 @@
 // and a gateway in front of it with a static route, both as child processes of this one. Waits
 // until the page answers and /readyz is 200, prints how to use it, and on Ctrl-C (SIGINT),
 // SIGTERM or SIGHUP stops the gateway first (so it drains), then inference. No NATS involved.
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { parseStartupLine, type StartupLine, type StartupService } from '@segserve/proto';
-import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
+import { INFERENCE_MALLOC_ENV, parseJsonLine, supervise, waitForHttp, type Supervised } from '@segserve/runtime';
 import { chooseDefaultModel, describeModel, REPO_ROOT, sampleImage, type ModelChoice } from './models.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -47,84 +44,28 @@ export function banner(model: ModelChoice, ep: Endpoints, image: string | undefi
   return lines.join('\n');
 }
 
-interface Child {
-  readonly name: string;
-  readonly proc: ChildProcess;
-  readonly exited: Promise<number | null>;
-  /** Resolves with the child's start-up line; rejects on exit or timeout. */
-  waitForStartup<S extends StartupService>(service: S, timeoutMs: number): Promise<StartupLine<S>>;
-}
-
-/** Child output: JSON log lines at warn/error (or all with SEGSERVE_LOG_LEVEL=debug) to stderr. */
-function startChild(name: string, args: string[], env: Env, verbose: boolean): Child {
-  // Own process group: Ctrl-C reaches only this process, which then stops the children in order.
-  const proc = spawn(process.execPath, [SEGSERVE_BIN, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: REPO_ROOT });
-  const exited = new Promise<number | null>((resolve) => {
-    proc.once('exit', (code, signal) => resolve(signal ? null : code));
-    proc.once('error', () => resolve(-1));
+/** Child output: JSON log lines at warn/error (or all with SEGSERVE_LOG_LEVEL=debug) go to stderr. */
+function startChild(name: string, args: string[], env: Env, verbose: boolean): Supervised {
+  return supervise({
+    command: process.execPath,
+    args: [SEGSERVE_BIN, ...args],
+    env,
+    cwd: REPO_ROOT,
+    name,
+    // Own process group: Ctrl-C reaches only this process, which then stops the children in order.
+    detached: true,
+    keepLines: 200,
+    onLine: (line) => {
+      const level = parseJsonLine(line)?.['level'];
+      if (verbose || level === undefined || level === 'warn' || level === 'error') process.stderr.write(`[${name}] ${line}\n`);
+    },
   });
-  const watchers = new Set<(line: string) => void>();
-  const recent: string[] = [];
-  const onLine = (line: string): void => {
-    recent.push(line);
-    if (recent.length > 40) recent.shift();
-    let obj: Record<string, unknown> | undefined;
-    try {
-      obj = line.startsWith('{') ? (JSON.parse(line) as Record<string, unknown>) : undefined;
-    } catch {
-      obj = undefined;
-    }
-    if (verbose || !obj || obj['level'] === 'warn' || obj['level'] === 'error') process.stderr.write(`[${name}] ${line}\n`);
-    for (const w of watchers) w(line);
-  };
-  if (proc.stdout) createInterface({ input: proc.stdout }).on('line', onLine);
-  if (proc.stderr) createInterface({ input: proc.stderr }).on('line', onLine);
-  const waitForStartup = <S extends StartupService>(service: S, timeoutMs: number): Promise<StartupLine<S>> =>
-    new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        watchers.delete(watcher);
-      };
-      const watcher = (line: string): void => {
-        const startup = parseStartupLine(service, line);
-        if (startup) {
-          done();
-          resolve(startup);
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`${name} did not become ready within ${timeoutMs / 1000} s; last output:\n${recent.join('\n')}`));
-      }, timeoutMs);
-      watchers.add(watcher);
-      void exited.then((code) => {
-        done();
-        reject(new Error(`${name} exited (code ${String(code)}) while starting; last output:\n${recent.join('\n')}`));
-      });
-    });
-  return { name, proc, exited, waitForStartup };
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`. */
-async function stopChild(child: Child, graceMs: number): Promise<void> {
-  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return;
-  child.proc.kill('SIGTERM');
-  const timer = setTimeout(() => child.proc.kill('SIGKILL'), graceMs);
-  await child.exited;
-  clearTimeout(timer);
-}
-
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
-      if (res.ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
+/** Ctrl-C (or SIGTERM/SIGHUP) while starting: not a failure. */
+class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted (${signal})`);
   }
 }
 
@@ -152,27 +93,28 @@ export async function runStart(argv: readonly string[], env: Env): Promise<numbe
   const host = env['SEGSERVE_HOST'] ?? '127.0.0.1';
 
   const inference = startChild('inference', ['inference', '--model', model.dir], { ...INFERENCE_MALLOC_ENV, ...base, SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', SEGSERVE_LOG_LEVEL: verbose ? 'debug' : 'info' }, verbose);
-  let gateway: Child | undefined;
+  let gateway: Supervised | undefined;
   const stopAll = async (): Promise<void> => {
     // Gateway first: it stops taking requests and finishes its in-flight ones while inference
     // is still there to answer them.
-    if (gateway) await stopChild(gateway, 15_000);
-    await stopChild(inference, 25_000);
+    await gateway?.stop(15_000);
+    await inference.stop(25_000);
   };
 
+  // Ctrl-C may come while things are still starting: it aborts the waits, then stops what runs.
+  const interrupt = new AbortController();
   let signalled: (sig: NodeJS.Signals) => void = () => undefined;
   const signal = new Promise<NodeJS.Signals>((resolve) => {
     signalled = resolve;
   });
-  const onSignal = (sig: NodeJS.Signals): void => signalled(sig);
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupt.abort(new Interrupted(sig));
+    signalled(sig);
+  };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
 
   try {
-    const serving = await Promise.race([inference.waitForStartup('inference', 180_000), signal.then(() => undefined)]);
-    if (!serving) {
-      await stopAll();
-      return 0;
-    }
+    const serving = await inference.waitForStartup('inference', { timeoutMs: 180_000, signal: interrupt.signal });
     gateway = startChild(
       'gateway',
       ['gateway'],
@@ -184,14 +126,10 @@ export async function runStart(argv: readonly string[], env: Env): Promise<numbe
       },
       verbose,
     );
-    const listening = await Promise.race([gateway.waitForStartup('gateway', 60_000), signal.then(() => undefined)]);
-    if (!listening) {
-      await stopAll();
-      return 0;
-    }
+    const listening = await gateway.waitForStartup('gateway', { timeoutMs: 60_000, signal: interrupt.signal });
     const ep: Endpoints = { host, httpPort: listening.http_port, grpcPort: listening.grpc_port };
     const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-    await waitReady(`http://${local}:${ep.httpPort}/readyz`, 60_000);
+    await waitForHttp(`http://${local}:${ep.httpPort}/readyz`, { timeoutMs: 60_000, process: gateway, signal: interrupt.signal });
     process.stdout.write(banner(model, ep, sampleImage(model), (env['SEGSERVE_API_KEYS'] ?? '').trim() !== ''));
 
     const outcome = await Promise.race([signal.then((s) => ({ signal: s })), inference.exited.then((code) => ({ child: inference, code })), gateway.exited.then((code) => ({ child: gateway, code }))]);
@@ -205,8 +143,9 @@ export async function runStart(argv: readonly string[], env: Env): Promise<numbe
     await stopAll();
     return 1;
   } catch (err) {
-    process.stderr.write(`segserve start: ${err instanceof Error ? err.message : String(err)}\n`);
     await stopAll();
+    if (err instanceof Interrupted) return 0;
+    process.stderr.write(`segserve start: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);

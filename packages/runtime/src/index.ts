@@ -14,3 +14,4 @@ export * from './grpc-preframed.js';
 export * from './cgroup.js';
 export * from './golden/index.js';
 export * from './png.js';
+export * from './supervisor.js';

@@ -18,14 +18,14 @@
 // rss:     a fresh service process, 10 uploads at once; VmHWM of the process afterwards.
 // Reported: images/s (wall) and CPU ms per image (bare: this process's worker threads; service:
 // the server process, client excluded) — on a shared machine compare the CPU figures.
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
-import { loadProtos, parseStartupLine } from '@segserve/proto';
+import { loadProtos } from '@segserve/proto';
+import { supervise } from '@segserve/runtime';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -76,22 +76,15 @@ function pct(values, p) {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
-function startService(a, extraEnv = {}) {
+async function startService(a, extraEnv = {}) {
   const env = { ...process.env, SEGSERVE_HOST: '127.0.0.1', SEGSERVE_MAX_CONCURRENCY: String(a.concurrency), SEGSERVE_INTRA_OP_THREADS: String(a.intra), SEGSERVE_ORT_ARENA: String(a.arena), SEGSERVE_ORT_MEM_PATTERN: String(a.memPattern), SEGSERVE_MAX_QUEUE: '64', SEGSERVE_QUEUE_TIMEOUT_MS: '600000', ...extraEnv };
   for (const k of Object.keys(env)) if (k.startsWith('SEGSERVE_') && !(k in extraEnv) && !['SEGSERVE_HOST', 'SEGSERVE_MAX_CONCURRENCY', 'SEGSERVE_INTRA_OP_THREADS', 'SEGSERVE_ORT_ARENA', 'SEGSERVE_ORT_MEM_PATTERN', 'SEGSERVE_MAX_QUEUE', 'SEGSERVE_QUEUE_TIMEOUT_MS'].includes(k)) delete env[k];
-  const proc = spawn(process.execPath, [path.join(REPO, 'packages/cli/dist/bin.js'), 'inference', '--model', a.model, '--grpc-port', '0', '--metrics-port', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    proc.stdout.on('data', (d) => {
-      buf += d;
-      for (const line of buf.split('\n')) {
-        const serving = parseStartupLine('inference', line);
-        if (serving) resolve({ proc, port: serving.grpc_port });
-        if (line.includes('"msg":"model load failed"')) reject(new Error(line));
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`service exited ${code}`)));
-  });
+  const proc = supervise({ command: process.execPath, args: [path.join(REPO, 'packages/cli/dist/bin.js'), 'inference', '--model', a.model, '--grpc-port', '0', '--metrics-port', '0'], env, name: 'inference', keepLines: 200 });
+  // A model that cannot load is retried forever: give up on the first failure instead.
+  const failed = proc.waitForLine((l) => l.includes('"msg":"model load failed"'), 600_000).then((line) => Promise.reject(new Error(line)));
+  failed.catch(() => undefined);
+  const serving = await Promise.race([proc.waitForStartup('inference', 600_000), failed]);
+  return { proc, port: serving.grpc_port };
 }
 
 /** CPU time (user + system) of a process so far, ms; /proc/<pid>/stat counts clock ticks. */
@@ -134,8 +127,7 @@ async function service(a, images) {
     return { images_per_s: a.requests / wall, cpu_ms_per_image: cpu / a.requests, stage_ms_mean: stageMs, vmhwm_mb: statusKb(proc.pid, 'VmHWM') / 1024 };
   } finally {
     client.close();
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    await proc.stop();
   }
 }
 
@@ -154,8 +146,7 @@ async function rssTen(a, images) {
     return { ok: results.filter((r) => r.status === 'fulfilled').length, rss_ready_mb: ready, rss_sampled_peak_mb: sampled, vmhwm_mb: statusKb(proc.pid, 'VmHWM') / 1024, wall_ms: Math.round(wall) };
   } finally {
     client.close();
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    await proc.stop();
   }
 }
 
