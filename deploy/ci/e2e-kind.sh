@@ -58,7 +58,7 @@ kubectl apply --server-side -f "https://github.com/prometheus-operator/prometheu
 kubectl wait --for condition=Established --timeout=60s crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com crd/servicemonitors.monitoring.coreos.com
 
 echo "--- segserve (overlays/dev)"
-npm ci --no-audit --no-fund --loglevel=error
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 npx tsc -b
 # A signing key for this run only: its public half goes to the promoter.
 npx segserve keys generate --out "$BIN/seed" >/dev/null

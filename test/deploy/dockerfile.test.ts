@@ -80,7 +80,8 @@ describe('deploy/docker/Dockerfile', () => {
   });
 
   it('installs with npm ci and the onnxruntime download skipped, manifests before sources', () => {
-    expect(readFileSync(path.join(REPO_ROOT, '.npmrc'), 'utf8')).toMatch(/^onnxruntime-node-install=skip$/m);
+    // Through the environment, not .npmrc: an unknown .npmrc key makes npm warn on every call.
+    expect(readFileSync(path.join(REPO_ROOT, '.npmrc'), 'utf8')).not.toMatch(/onnxruntime/);
     const workspaces = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
     for (const stage of new Set(instructions.filter((i) => i.op === 'RUN' && /npm ci/.test(i.args)).map((i) => i.stage))) {
       const ins = instructions.filter((i) => i.stage === stage);

@@ -34,6 +34,7 @@ export function banner(model: ModelChoice, ep: Endpoints, image: string | undefi
     `  upload page    ${base}/`,
     `  REST, JSON     curl -sS${auth} -H 'Accept: application/json' -F image=@${img} ${url}`,
     `  REST, mask     curl -sS${auth} -F image=@${img} -o mask.png ${url}`,
+    `  REST, colour   curl -sS${auth} -F image=@${img} -o color.png '${url}?format=color'`,
     `  gRPC           node ${shellQuote(GRPC_EXAMPLE)} ${host}:${ep.grpcPort} ${model.name} ${img} mask.png${withKeys ? ' "$SEGSERVE_API_KEY"' : ''}`,
     `  API docs       ${base}/openapi.json      metrics  ${base}/metrics`,
     '',
