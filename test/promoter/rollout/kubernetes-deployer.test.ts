@@ -5,14 +5,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KubernetesConflictError, KubernetesDeployer } from '../../../services/promoter/src/adapters/kubernetes-deployer.js';
-import type { ModelRef, Readiness, TrackMetrics } from '../../../services/promoter/src/domain/ports.js';
-import { initialRecord } from '../../../services/promoter/src/domain/rollout.js';
+import type { ModelRef, Readiness } from '../../../services/promoter/src/domain/ports.js';
 import { silentLogger } from '@segserve/runtime';
-import { Rollouts } from '../../../services/promoter/src/rollout/rollouts.js';
-import { PromoterTelemetry } from '../../../services/promoter/src/rollout/telemetry.js';
 import { waitFor } from '../../helpers/process.js';
 import { FakeKube } from './fake-kube.js';
-import { memoryRolloutStore } from './support.js';
+import { runFastRollout } from './support.js';
 
 const NS = 'segserve';
 const ref = (version: string): ModelRef => ({ model: 'facade-ads', version, sha256: version.repeat(64).slice(0, 64) });
@@ -122,24 +119,7 @@ describe('Kubernetes deployer', () => {
   });
 
   it('drives a whole rollout: canary deployed and scaled, stable patched to the candidate, canary back to zero', async () => {
-    const store = memoryRolloutStore();
-    await store.write(initialRecord('facade-ads', { version: '3', sha256: ref('3').sha256, target: `dns:///${STABLE}.${NS}.svc:50051` }, new Date()), null, new Date());
-    const healthy: TrackMetrics = { requests: 100, errors: 0, latencyP95Seconds: 0.3, rssBytes: 1, memoryLimitBytes: 10 };
-    const rollouts = new Rollouts({
-      store,
-      deployer,
-      verifier: { verify: (c) => Promise.resolve({ ok: true, reasonCode: 'verified', reason: 'ok', claimed: c.claimed, measured: c.claimed, stableMeasured: null }) },
-      metrics: { name: 'fake', isOnline: () => Promise.resolve(true), trackMetrics: () => Promise.resolve(healthy) },
-      replayer: { replay: () => Promise.resolve({ sent: 0, failed: 0 }) },
-      events: { publish: () => Promise.resolve() },
-      telemetry: new PromoterTelemetry(),
-      settings: () => ({ canary: { steps: [10, 50], intervalMs: 30, minRequests: 1, maxFailedChecks: 1, maxErrorRate: 0.01, maxLatencyRatio: 1.5, maxRssFraction: 0.9, bakeMs: 60, bakeExtensions: 2, onNoEvidence: 'fail', maxHolds: 10 }, readyTimeoutMs: 10_000, pollMs: 5 }),
-      log: silentLogger,
-      clock: () => new Date(),
-      maxSleepMs: 20,
-    });
-    const outcome = await rollouts.run({ id: 'e4', ref: ref('4'), claimed: {}, goldenSha256: 'g' }, { working: () => undefined, signal: new AbortController().signal });
-    await rollouts.close();
+    const { outcome, store } = await runFastRollout({ deployer, events: { publish: () => Promise.resolve() }, stable: ref('3'), stableTarget: `dns:///${STABLE}.${NS}.svc:50051`, candidate: ref('4'), id: 'e4' });
     expect(outcome.outcome).toBe('promoted');
     expect(kube.env(STABLE, 'SEGSERVE_MODEL_VERSION')).toBe('4');
     expect(kube.deployments.get(CANARY)?.spec.replicas).toBe(0);

@@ -8,13 +8,11 @@ import { silentLogger } from '@segserve/runtime';
 import { KubernetesDeployer } from '../../../services/promoter/src/adapters/kubernetes-deployer.js';
 import { KubernetesRolloutEvents, ROLLOUT_ANNOTATIONS, kubernetesEventOf } from '../../../services/promoter/src/adapters/kubernetes-events.js';
 import type { ModelRef, TrackMetrics } from '../../../services/promoter/src/domain/ports.js';
-import { initialRecord, type RolloutEvent } from '../../../services/promoter/src/domain/rollout.js';
+import type { RolloutEvent } from '../../../services/promoter/src/domain/rollout.js';
 import { withViews } from '../../../services/promoter/src/rollout/events.js';
-import { Rollouts } from '../../../services/promoter/src/rollout/rollouts.js';
-import { PromoterTelemetry } from '../../../services/promoter/src/rollout/telemetry.js';
 import { memoryLogger } from '../intake/support.js';
 import { FakeKube } from './fake-kube.js';
-import { memoryRolloutStore } from './support.js';
+import { runFastRollout } from './support.js';
 
 const NS = 'segserve';
 const STABLE = 'inference-facade-ads-stable';
@@ -43,28 +41,11 @@ afterEach(() => kube.stop());
 
 /** One rollout of facade-ads 4 over stable 3, driven by the real controller, Events as a view of ROLLOUT_EVENTS. */
 async function rollout(canary: TrackMetrics, log = memoryLogger()) {
-  const store = memoryRolloutStore();
-  await store.write(initialRecord('facade-ads', { version: '3', sha256: ref('3').sha256, target: `dns:///${STABLE}.${NS}.svc:50051` }, new Date()), null, new Date());
   const published: RolloutEvent[] = [];
   const api = deployer.eventsApi;
   if (!api) throw new Error('no events API');
   const events = withViews({ publish: (e) => Promise.resolve(void published.push(e)) }, [{ name: 'kubernetes events', sink: new KubernetesRolloutEvents({ api, deployments: deployer, log: silentLogger, instance: 'promoter-0' }) }], log);
-  const healthy: TrackMetrics = { requests: 100, errors: 0, latencyP95Seconds: 0.3, rssBytes: 1, memoryLimitBytes: 10 };
-  const rollouts = new Rollouts({
-    store,
-    deployer,
-    verifier: { verify: (c) => Promise.resolve({ ok: true, reasonCode: 'verified', reason: 'ok', claimed: c.claimed, measured: c.claimed, stableMeasured: null }) },
-    metrics: { name: 'fake', isOnline: () => Promise.resolve(true), trackMetrics: (_m, _v, track) => Promise.resolve(track === 'canary' ? canary : healthy) },
-    replayer: { replay: () => Promise.resolve({ sent: 0, failed: 0 }) },
-    events,
-    telemetry: new PromoterTelemetry(),
-    settings: () => ({ canary: { steps: [10, 50], intervalMs: 30, minRequests: 1, maxFailedChecks: 1, maxErrorRate: 0.01, maxLatencyRatio: 1.5, maxRssFraction: 0.9, bakeMs: 60, bakeExtensions: 2, onNoEvidence: 'fail', maxHolds: 10 }, readyTimeoutMs: 10_000, pollMs: 5 }),
-    log: silentLogger,
-    clock: () => new Date(),
-    maxSleepMs: 20,
-  });
-  const outcome = await rollouts.run({ id: 'exp-4', ref: ref('4'), claimed: {}, goldenSha256: 'g' }, { working: () => undefined, signal: new AbortController().signal });
-  await rollouts.close();
+  const { outcome, store } = await runFastRollout({ deployer, events, stable: ref('3'), stableTarget: `dns:///${STABLE}.${NS}.svc:50051`, candidate: ref('4'), id: 'exp-4', canary });
   return { outcome, published, store, log };
 }
 
