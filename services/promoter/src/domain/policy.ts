@@ -17,7 +17,7 @@
 //   only through the serving side's own measurement.
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { SegserveError, describeAjvErrors, loadSchema } from '@segserve/proto';
+import { SegserveError, describeAjvErrors, loadSchema, type ReasonCode } from '@segserve/proto';
 import type { Metrics } from './ports.js';
 import { describeRatio, type RatioInterval } from './ratio.js';
 
@@ -233,13 +233,9 @@ function deepFreeze<T>(value: T): T {
 /** Absorbs binary floating-point noise at exact boundaries (0.8 − 0.795 > 0.005 in doubles). */
 const EPSILON = 1e-9;
 
-export type PolicyCode =
-  | 'beats_stable'
-  | 'first_model_within_limits'
-  | 'metric_missing'
-  | 'limit_exceeded'
-  | 'worse_than_stable'
-  | 'no_improvement';
+/** The policy's verdicts; each is a reason code (proto/src/reason-codes.ts). */
+export const POLICY_CODES = ['beats_stable', 'first_model_within_limits', 'metric_missing', 'limit_exceeded', 'worse_than_stable', 'no_improvement'] as const satisfies readonly ReasonCode[];
+export type PolicyCode = (typeof POLICY_CODES)[number];
 
 export type ObjectiveStatus = 'better' | 'worse' | 'within_tolerance' | 'no_baseline';
 
@@ -411,7 +407,8 @@ export function evaluatePolicy(policy: Policy, candidate: Metrics, stable: Metri
 // ---------------------------------------------------------------------------------------------
 // Do the measured figures reproduce the claim?
 
-export type ClaimCode = 'claims_reproduced' | 'claim_not_reproduced' | 'measurement_missing';
+export const CLAIM_CODES = ['claims_reproduced', 'claim_not_reproduced', 'measurement_missing'] as const satisfies readonly ReasonCode[];
+export type ClaimCode = (typeof CLAIM_CODES)[number];
 
 export interface ClaimFigure {
   readonly metric: string;
