@@ -259,9 +259,12 @@ export interface LimitFigure {
   readonly value: number | null;
   readonly ok: boolean;
   /**
-   * Why a broken limit did not count: a machine-bound limit that the stable, measured beside the
-   * candidate in the same run, breaks too — the machine is over it, whatever the model; the
-   * candidate/stable ratio judges that metric instead.
+   * Why a broken limit did not count. A machine-bound limit, with the stable measured beside the
+   * candidate in the same paired run, counts only when it is broken decisively: the stable breaks
+   * it too (the machine is over it, whatever the model), or the candidate's figure at the
+   * favourable end of its ratio interval (stable × ratio bound) is within it (the candidate may be
+   * as fast as a stable that serves within the limit: noise, not evidence). Either way the
+   * candidate/stable ratio judges that metric instead, as its objective.
    */
   readonly waived?: string;
 }
@@ -363,8 +366,12 @@ export function evaluatePolicy(policy: Policy, candidate: Metrics, stable: Metri
     const value = finite(candidate, l.metric);
     const figure = { key: l.key, metric: l.metric, bound: l.bound, limit: l.value, value, ok: holds(value) };
     const beside = finite(stable, l.metric);
-    if (figure.ok || value === null || beside === null || holds(beside) || !isMachineBound(policy, l.metric) || options.ratios?.[l.metric] === undefined) return figure;
-    return { ...figure, ok: true, waived: `the stable measured beside it is at ${fmt(beside)} too, so the machine is over the limit; the ratio to the stable judges ${l.metric}` };
+    const ratio = options.ratios?.[l.metric];
+    if (figure.ok || value === null || beside === null || !isMachineBound(policy, l.metric) || ratio === undefined) return figure;
+    if (!holds(beside)) return { ...figure, ok: true, waived: `the stable measured beside it is at ${fmt(beside)} too, so the machine is over the limit; the ratio to the stable judges ${l.metric}` };
+    const favourable = beside * (l.bound === 'max' ? ratio.low : ratio.high);
+    if (!holds(favourable)) return figure;
+    return { ...figure, ok: true, waived: `with the stable measured beside it at ${fmt(beside)} and the ratio ${describeRatio(ratio)}, it may be at ${fmt(favourable)}, within the limit: not decisively over it; the ratio to the stable judges ${l.metric}` };
   });
   const verdict = (accepted: boolean, code: PolicyCode, reason: string, objectives: ObjectiveFigure[] = []): PolicyVerdict => ({
     accepted,
