@@ -18,7 +18,7 @@ export const REASON_CODES = {
   // schema: the message itself
   invalid_json: { stage: 'schema', meaning: 'The message is not UTF-8 JSON, so nothing in it could be read.' },
   schema_invalid: { stage: 'schema', meaning: 'The result does not match the ExperimentResult schema (a field missing, misspelt or of the wrong type).' },
-  subject_mismatch: { stage: 'schema', meaning: 'The subject is not segserve.experiments.<model>, or the result names another model than its subject.' },
+  subject_mismatch: { stage: 'schema', meaning: 'The NATS subject is not segserve.experiments followed by a valid model name, or the result names another model than its subject.' },
   id_mismatch: { stage: 'schema', meaning: "The Nats-Msg-Id header is not the result's id, so a duplicate could not be recognised." },
   unknown_model: { stage: 'schema', meaning: 'The model has no promotion policy on this promoter, so no result for it can be decided.' },
   // signature
@@ -38,7 +38,7 @@ export const REASON_CODES = {
   worse_than_stable: { stage: 'policy', meaning: "At least one objective is worse than the stable's by more than its tolerance." },
   no_improvement: { stage: 'policy', meaning: 'Nothing is worse than the stable, but no objective improves on it by its minimum improvement.' },
   same_as_stable: { stage: 'policy', meaning: "The candidate's model.onnx is byte for byte the stable's." },
-  baseline_not_stable: { stage: 'policy', meaning: 'The result claims ratios to a baseline that is not the current stable: measure again with segserve eval --against <the stable>.' },
+  baseline_not_stable: { stage: 'policy', meaning: 'The result claims ratios to a baseline that is not the current stable: measure again against the stable with segserve eval --against.' },
   beats_stable: { stage: 'policy', meaning: 'Policy verdict: at least one objective is better than the stable and none is worse beyond its tolerance.' },
   first_model_within_limits: { stage: 'policy', meaning: 'Policy verdict: there is no stable yet and every absolute limit holds.' },
   // verification: the promoter measures the candidate (and the stable beside it) on a golden set
