@@ -6,8 +6,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // - integration: test/ files that start real nats-server, prometheus, inference and gateway
 //   processes on loopback, one file at a time;
 // - e2e: the long journeys through the whole system (a rollout from publish to promotion or
-//   rollback, restarts mid-rollout, the README's commands on a fresh clone). Not part of
-//   `npm test`; `npm run test:e2e` runs them, and CI (.ci/run) runs both.
+//   rollback, restarts mid-rollout, the README's commands on a fresh clone), last.
+// `npm test` runs all three; `npm run test:quick` the first two (while developing).
 // A journey lives in a folder named `e2e/` or in a file named `*.e2e.test.ts`.
 const E2E = ['test/**/e2e/**/*.test.ts', 'test/**/*.e2e.test.ts'];
 
