@@ -17,6 +17,9 @@ sharp.cache(false);
 sharp.concurrency(Number(a.concurrency ?? 1));
 const images = loadImages().filter((i) => i.file.endsWith('.jpg')).map((i) => i.bytes ?? readFileSync(i.file));
 
+// The same photographs as a client that resizes before uploading would send them (288×192, JPEG q90).
+const small = new Map(await Promise.all(images.map(async (b) => [b, await sharp(b).resize(288, 192, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer()])));
+
 const variants = {
   // What services/inference/src/adapters/image-codec.ts does (JPEG shrink-on-load 1/2 for an exact ×4).
   serving: (b) => sharp(b, { failOn: 'warning', sequentialRead: true }).autoOrient().resize(288, 192, { fit: 'fill', kernel: 'linear' }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer(),
@@ -24,6 +27,8 @@ const variants = {
   // A reduction ≥ 5× gets shrink-on-load 1/4: the cost of the JPEG decode at that scale.
   '1/4 shrink-on-load (230×153)': (b) => sharp(b, { failOn: 'warning', sequentialRead: true }).resize(230, 153, { fit: 'fill', kernel: 'linear' }).raw().toBuffer(),
   'header only': (b) => sharp(b).metadata(),
+  // The serving decode of an upload already at the model's size (no shrink, no resize).
+  'serving, 288×192 upload': (b) => sharp(small.get(b), { failOn: 'warning', sequentialRead: true }).autoOrient().resize(288, 192, { fit: 'fill', kernel: 'linear' }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer(),
 };
 
 const names = Object.keys(variants);
