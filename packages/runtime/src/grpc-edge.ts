@@ -44,6 +44,14 @@ export interface Releasable {
   release(): void;
 }
 
+/** Who makes a call, as far as the edge knows before its message: for the charge's client. */
+export interface EdgeCaller {
+  /** The call's metadata (already authorised). */
+  readonly metadata: grpc.Metadata;
+  /** grpc-js's `getPeer()`: address and port. */
+  readonly peer: string;
+}
+
 export interface EdgeGuardOptions {
   /**
    * Whether a call may proceed, from its path and metadata; asked before its message is read.
@@ -53,7 +61,7 @@ export interface EdgeGuardOptions {
   /** Receive limit of methods without their own (health, metadata, reflection), bytes. */
   readonly defaultMaxBytes: number;
   /** Charges `bytes` for a request to `path`, or throws a SegserveError (TOO_LARGE, OVERLOADED). */
-  readonly admit?: (path: string, bytes: number) => Releasable;
+  readonly admit?: (path: string, bytes: number, caller: EdgeCaller) => Releasable;
   /** Hears every call the guard answers itself (metrics, logs). */
   readonly onRefusal?: (path: string, err: SegserveError) => void;
 }
@@ -223,7 +231,7 @@ export class GrpcEdgeGuard {
       if (bytes > limit) throw refuse(new SegserveError('TOO_LARGE', `the request message has ${bytes} bytes; ${path} accepts at most ${limit}`));
       if (method?.charged && options.admit) {
         try {
-          charge = options.admit(path, bytes);
+          charge = options.admit(path, bytes, { metadata: metadata ?? new grpc.Metadata(), peer: base.getPeer() });
         } catch (err) {
           throw refuse(err instanceof SegserveError ? err : new SegserveError('INTERNAL', 'internal error', { cause: err }));
         }
