@@ -21,6 +21,11 @@ export interface CallContext {
   readonly signal: AbortSignal;
   readonly method: string;
   readonly peer?: string;
+  /**
+   * Whose request it is (@segserve/runtime client-identity): its charges are the client's, and
+   * its wait for a slot takes turns with other clients'.
+   */
+  readonly client?: string;
   /** The upload's door charge, taken by the edge at the message's first bytes (reserveUpload). */
   readonly upload?: UploadReservation;
 }
@@ -206,10 +211,10 @@ export class InferenceService {
    * inside and arriving already take every place or the bytes do not fit now, TOO_LARGE when
    * they never could. The excess of a burst is refused while its bytes are still on the wire.
    */
-  reserveUpload(bytes: number): UploadReservation {
+  reserveUpload(bytes: number, client?: string): UploadReservation {
     if (this.#state !== 'serving') throw new SegserveError('UNAVAILABLE', this.#state === 'draining' ? 'shutting down' : 'model not loaded yet');
     this.#gate.refuseArrival(this.#arriving);
-    const charge = this.#memory().tryCharge(bytes);
+    const charge = this.#memory().tryCharge(bytes, client);
     this.#arriving++;
     let open = true;
     const reservation: Reservation = {
@@ -236,7 +241,7 @@ export class InferenceService {
     const adopted = (ctx.upload as Reservation | undefined)?.adopt?.();
     if (adopted) return adopted;
     this.#gate.refuseIfFull();
-    return this.#memory().tryCharge(bytes);
+    return this.#memory().tryCharge(bytes, ctx.client);
   }
 
   #memory(): MemoryLedger {
@@ -258,7 +263,7 @@ export class InferenceService {
     let permit: Permit | undefined;
     try {
       const work = await prepare();
-      permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
+      permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal, ctx.client));
       running = (async () => {
         await this.#faultDelay(ctx.signal, timer);
         return work();

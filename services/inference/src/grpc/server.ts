@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { loadProtos, type SegserveError } from '@segserve/proto';
-import { bindWithReceiveWindows, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MessageRule } from '@segserve/runtime';
+import { bindWithReceiveWindows, CLIENT_METADATA_KEY, clientOfForwarded, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MessageRule } from '@segserve/runtime';
 import type { InferenceService, UploadReservation } from '../service.js';
 import { HealthBoard } from './health.js';
 import { oipHandlers, type OipInfo } from './oip.js';
@@ -63,7 +63,7 @@ export function createGrpcServer(service: InferenceService, info: OipInfo, optio
     // At an upload's length prefix, before it is buffered: a place (slots + queue, counting the
     // calls still arriving) and its bytes are reserved, so that the excess of a burst is refused
     // while its bytes are still on the wire; the request adopts the reservation.
-    admit: (_path, bytes) => (service.state === 'serving' ? service.reserveUpload(bytes) : NOTHING_HELD),
+    admit: (_path, bytes, caller) => (service.state === 'serving' ? service.reserveUpload(bytes, clientOfForwarded(caller.metadata.get(CLIENT_METADATA_KEY)[0], caller.peer)) : NOTHING_HELD),
     ...(options.onRefusal ? { onRefusal: options.onRefusal } : {}),
   });
   const uploadOf = (metadata: grpc.Metadata): UploadReservation | undefined => {
