@@ -1,7 +1,8 @@
 // The `hostile` scenario (issue 11): inference and gateway started as the image starts them (V8
 // heap capped at 192 MiB, the image's malloc settings, API keys on, the inference Deployment's
 // concurrency and queue), then every attack of the issue alone and all of them at once, while a
-// well-behaved client keeps uploading ordinary photographs through the gateway. Per attack:
+// well-behaved client (a customer with its own API key) keeps uploading ordinary photographs
+// through the gateway; the attacks that need a key use another customer's. Per attack:
 // peak RSS of each process (VmHWM reset before the attack, and VmRSS sampled), whether each
 // process survived, the code of every response (a table code, or what came instead), the
 // latency of the ordinary uploads against their p95 before any attack (same run), and the
@@ -30,7 +31,10 @@ import { args } from './lib/args.mjs';
 const IMAGE_NODE_OPTIONS = '--max-old-space-size=192';
 /** The inference Deployment's admission settings (deploy/k8s/base/inference). */
 const INFERENCE_DEPLOYMENT_ENV = { SEGSERVE_MAX_CONCURRENCY: '2', SEGSERVE_MAX_QUEUE: '16' };
+/** The attacker's key: every attack that needs one is a customer with a valid key. */
 const API_KEY = 'hostile-bench-key-0123456789abcdef';
+/** The well-behaved client's own key: another customer of the same gateway. */
+const OBSERVER_KEY = 'hostile-bench-ordinary-client-key-01';
 const MiB = 2 ** 20;
 const GRPC_MAX = 64 * MiB;
 const TABLE_CODES_OK = (code) => isTableCode(code);
@@ -315,7 +319,7 @@ async function makeFixtures(model, images) {
 
 async function startStack(modelDir, model) {
   const inference = await startInference(modelDir, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, ...INFERENCE_DEPLOYMENT_ENV });
-  const gateway = await startGateway(`${model}=ipv4:127.0.0.1:${inference.line.grpc_port}`, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, SEGSERVE_API_KEYS: API_KEY });
+  const gateway = await startGateway(`${model}=ipv4:127.0.0.1:${inference.line.grpc_port}`, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, SEGSERVE_API_KEYS: `${API_KEY},${OBSERVER_KEY}` });
   return { inference, gateway };
 }
 
@@ -325,7 +329,7 @@ async function startStack(modelDir, model) {
  */
 function startObserver({ gwHttp, model, images, concurrency = 2 }) {
   const worker = new Worker(new URL('./workers/hostile-observer.mjs', import.meta.url), {
-    workerData: { gwHttp, model, imageFiles: images.map((i) => i.file), key: API_KEY, concurrency },
+    workerData: { gwHttp, model, imageFiles: images.map((i) => i.file), key: OBSERVER_KEY, concurrency },
   });
   const next = () => new Promise((resolve) => worker.once('message', resolve));
   return {
