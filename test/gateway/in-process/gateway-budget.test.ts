@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { ERROR_CODE_METADATA_KEY, loadProtos } from '@segserve/proto';
-import { MEMORY_HEADROOM_BYTES } from './gateway.js';
-import { fakeImage, startFakeUpstream, type FakeUpstream } from './testing/fake-upstream.js';
-import { form, startHarness, type Harness } from './testing/harness.js';
+import { MEMORY_HEADROOM_BYTES } from '../../../services/gateway/src/gateway.js';
+import { fakeImage, startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
+import { form, startHarness, type Harness } from './harness.js';
 
 const MiB = 2 ** 20;
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });

@@ -5,9 +5,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODE_METADATA_KEY, loadProtos, type RolloutState, type SegmentResponse__Output } from '@segserve/proto';
-import type { RolloutSnapshot, RolloutSource } from './adapters/rollout-source.js';
-import { fakeImage, fakeMaskPng, startFakeUpstream, type FakeUpstream } from './testing/fake-upstream.js';
-import { form, startHarness, type Harness } from './testing/harness.js';
+import type { RolloutSnapshot, RolloutSource } from '../../../services/gateway/src/adapters/rollout-source.js';
+import { fakeImage, fakeMaskPng, startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
+import { form, startHarness, type Harness } from './harness.js';
 
 const KEY = 'grpc-key-0123456789abcdef';
 const protos = loadProtos();

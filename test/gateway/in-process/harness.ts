@@ -1,6 +1,6 @@
-// Starts a gateway in-process against fake upstreams, for the adapter tests beside the code.
-import { loadConfig, type GatewayConfig } from '../config.js';
-import { startGateway, type GatewayDeps, type RunningGateway } from '../gateway.js';
+// Starts a gateway in-process against fake upstreams, for the in-process gateway tests beside it.
+import { loadConfig, type GatewayConfig } from '../../../services/gateway/src/config.js';
+import { startGateway, type GatewayDeps, type RunningGateway } from '../../../services/gateway/src/gateway.js';
 import { createLogger } from '@segserve/runtime';
 
 export interface Harness {

@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request as httpRequest } from 'node:http';
 import { inflateSync } from 'node:zlib';
-import { fakeImage, fakeMaskPng, startFakeUpstream, type FakeUpstream } from './testing/fake-upstream.js';
-import { form, startHarness, type Harness } from './testing/harness.js';
+import { fakeImage, fakeMaskPng, startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
+import { form, startHarness, type Harness } from './harness.js';
 
 const KEY = 'test-key-0123456789abcdef';
 let up: FakeUpstream;
