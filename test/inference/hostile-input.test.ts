@@ -113,7 +113,23 @@ describe('a request abandoned in the middle of its work (issue 11)', () => {
   });
 });
 
-describe('upload reservations taken by the gRPC edge at a message\'s first bytes', () => {
+describe('upload reservations taken by the gRPC edge when a call arrives', () => {
+  it('with every place taken, refuse a call OVERLOADED on its headers: its message is never charged', async () => {
+    await using s = await startTestServer({ model: MODELS.seg, env: { SEGSERVE_MAX_CONCURRENCY: '2', SEGSERVE_MAX_QUEUE: '3' } });
+    const service = s.proc.service;
+    const image = await png(syntheticImage(48, 32));
+    // Five places (2 slots + 3 queued), taken as five arriving calls would take them.
+    const held = Array.from({ length: 5 }, () => service.reserveArrival());
+    const refused = await segment(s.clients, image);
+    expect(refused.code).toBe('OVERLOADED');
+    expect(await s.sample('segserve_inference_admitted_bytes')).toBe(0);
+    for (const r of held) r.release();
+    const ok = await segment(s.clients, image);
+    expect(ok.value?.width).toBe(48);
+    expect(await s.sample('segserve_inference_admitted_bytes')).toBe(0);
+  });
+
+
   it('refuse the excess of a burst before its bytes have arrived; a reserved request adopts its charge', async () => {
     await using s = await startTestServer({ model: MODELS.seg, env: { SEGSERVE_MAX_CONCURRENCY: '2', SEGSERVE_MAX_QUEUE: '3' } });
     const service = s.proc.service;

@@ -15,12 +15,31 @@ let sawHooks = false;
 let server: grpc.Server;
 let client: grpc.Client;
 
+/** Places for calls to charged methods (`arrive`), taken when their headers arrive. */
+const PLACES = 4;
+let places = PLACES;
+const arrivals: string[] = [];
+
 const guard = new GrpcEdgeGuard({
   authorize: (path, md) => path.startsWith('/grpc.health') || md.get('authorization')[0] === `Bearer ${KEY}`,
   defaultMaxBytes: 64 * 1024,
-  admit: (_path, bytes) => {
+  arrive: (path) => {
+    if (places <= 0) throw new SegserveError('OVERLOADED', 'no place left');
+    places--;
+    arrivals.push(path);
+    let held = true;
+    return { release: () => void (held && ((held = false), places++)) };
+  },
+  // Takes over the call's place with its bytes.
+  admit: (_path, bytes, place) => {
     charged.push(bytes);
-    return ledger.tryCharge(bytes);
+    const c = ledger.tryCharge(bytes);
+    return {
+      release: () => {
+        c.release();
+        place?.release();
+      },
+    };
   },
   onRefusal: (path, err) => refusals.push(`${path} ${err.code}`),
 });
@@ -135,6 +154,32 @@ describe('GrpcEdgeGuard', () => {
     hog.release();
     expect(r).toMatchObject({ status: grpc.status.RESOURCE_EXHAUSTED, code: 'OVERLOADED' });
     expect((await call(MODEL_INFER, Buffer.concat([str(1, 'm'), ld(7, Buffer.alloc(2 << 20))]), KEY)).status).toBe(grpc.status.OK);
+    expect(ledger.snapshot.held).toBe(0);
+  });
+
+  it('refuses OVERLOADED when no place is left, on the call’s headers, before its message is read', async () => {
+    charged.length = 0;
+    handled.length = 0;
+    const taken = places;
+    places = 0;
+    const r = await call(MODEL_INFER, Buffer.concat([str(1, 'm'), ld(7, Buffer.alloc(2 << 20))]), KEY);
+    places = taken;
+    expect(r).toMatchObject({ status: grpc.status.RESOURCE_EXHAUSTED, code: 'OVERLOADED' });
+    expect(charged).toEqual([]);
+    expect(handled).toEqual([]);
+  });
+
+  it('takes a place per charged call when it arrives and gives every one back when it ends', async () => {
+    arrivals.length = 0;
+    const outcomes = await Promise.all([
+      call(MODEL_INFER, str(1, 'good'), KEY),
+      call(MODEL_INFER, Buffer.concat([str(1, 'm'), ld(7, Buffer.alloc(5 << 20))]), KEY), // TOO_LARGE at the prefix
+      call(MODEL_INFER, str(1, 'fail'), KEY),
+      call('/grpc.health.v1.Health/Check', str(1, '')), // not charged: no place
+    ]);
+    expect(outcomes.map((o) => o.code ?? 'OK')).toEqual(['OK', 'TOO_LARGE', 'MODEL_NOT_FOUND', 'OK']);
+    expect(arrivals).toEqual([MODEL_INFER, MODEL_INFER, MODEL_INFER]);
+    expect(places).toBe(PLACES);
     expect(ledger.snapshot.held).toBe(0);
   });
 

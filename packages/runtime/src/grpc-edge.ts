@@ -52,8 +52,18 @@ export interface EdgeGuardOptions {
   readonly authorize?: (path: string, metadata: grpc.Metadata) => boolean;
   /** Receive limit of methods without their own (health, metadata, reflection), bytes. */
   readonly defaultMaxBytes: number;
-  /** Charges `bytes` for a request to `path`, or throws a SegserveError (TOO_LARGE, OVERLOADED). */
-  readonly admit?: (path: string, bytes: number) => Releasable;
+  /**
+   * Takes a place for a call to a charged method as soon as its headers arrive, before any byte
+   * of its message, or throws a SegserveError (OVERLOADED): the excess of a burst is refused
+   * before its uploads are on the wire. What it returns is handed to `admit` at the length
+   * prefix (which then owns it), or released when the call ends before.
+   */
+  readonly arrive?: (path: string) => Releasable;
+  /**
+   * Charges `bytes` for a request to `path` (with the call's place when `arrive` took one), or
+   * throws a SegserveError (TOO_LARGE, OVERLOADED).
+   */
+  readonly admit?: (path: string, bytes: number, place?: Releasable) => Releasable;
   /** Hears every call the guard answers itself (metrics, logs). */
   readonly onRefusal?: (path: string, err: SegserveError) => void;
 }
@@ -205,6 +215,8 @@ export class GrpcEdgeGuard {
     const method = this.#methods.get(path);
     const limit = method?.maxBytes() ?? options.defaultMaxBytes;
     let charge: Releasable | undefined;
+    /** The place `arrive` took, until `admit` takes it over. */
+    let place: Releasable | undefined;
     let refusal: SegserveError | undefined;
     let failed = false;
     /** The whole request message has arrived (nothing more for the client to send). */
@@ -213,6 +225,8 @@ export class GrpcEdgeGuard {
     const release = (): void => {
       charge?.release();
       charge = undefined;
+      place?.release();
+      place = undefined;
     };
     const refuse = (err: SegserveError): SegserveError => {
       refusal ??= err;
@@ -223,7 +237,8 @@ export class GrpcEdgeGuard {
       if (bytes > limit) throw refuse(new SegserveError('TOO_LARGE', `the request message has ${bytes} bytes; ${path} accepts at most ${limit}`));
       if (method?.charged && options.admit) {
         try {
-          charge = options.admit(path, bytes);
+          charge = options.admit(path, bytes, place);
+          place = undefined;
         } catch (err) {
           throw refuse(err instanceof SegserveError ? err : new SegserveError('INTERNAL', 'internal error', { cause: err }));
         }
@@ -239,12 +254,11 @@ export class GrpcEdgeGuard {
       const send = base.sendStatus.bind(base);
       base.sendStatus = (status) => {
         release();
-        if (status.code === grpc.status.OK || hasTrailer(status)) return send(status);
-        const err = refusal ?? frameworkError(status);
+        const err = status.code === grpc.status.OK || hasTrailer(status) ? undefined : (refusal ?? frameworkError(status));
         send(err ? tableStatus(err) : status);
         // A refused upload still on its way: after the status, RST_STREAM NO_ERROR tells the
         // client to stop sending (HTTP/2 transport of gRPC), so its bytes are neither sent nor read.
-        if (err && !received && base.stream?.close && !base.stream.closed && !base.stream.destroyed) base.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        if (status.code !== grpc.status.OK && !received && base.stream?.close && !base.stream.closed && !base.stream.destroyed) base.stream.close(http2.constants.NGHTTP2_NO_ERROR);
       };
     }
 
@@ -259,6 +273,13 @@ export class GrpcEdgeGuard {
         nextStart({
           onReceiveMetadata: (md, nextMd) => {
             if (options.authorize && !options.authorize(path, md)) return fail(UNAUTHENTICATED());
+            if (method?.charged && options.arrive) {
+              try {
+                place = options.arrive(path);
+              } catch (err) {
+                return fail(err instanceof SegserveError ? err : new SegserveError('INTERNAL', 'internal error', { cause: err }));
+              }
+            }
             metadata = md;
             nextMd(md);
           },

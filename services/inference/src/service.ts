@@ -21,16 +21,18 @@ export interface CallContext {
   readonly signal: AbortSignal;
   readonly method: string;
   readonly peer?: string;
-  /** The upload's door charge, taken by the edge at the message's first bytes (reserveUpload). */
+  /** The call's place and its upload's door charge, taken by the edge (reserveArrival). */
   readonly upload?: UploadReservation;
 }
 
 /**
- * A place and the compressed bytes of a message still arriving, reserved by the gRPC edge. The
+ * A place for a call whose message is still arriving, reserved by the gRPC edge when the call's
+ * headers arrive, and its compressed bytes, charged at the message's length prefix. The
  * request that carries it adopts it; a call that never reaches the service releases it.
  */
 export interface UploadReservation {
-  readonly bytes: number;
+  /** Charges the upload's bytes, or throws OVERLOADED (no room now) / TOO_LARGE (never). */
+  charge(bytes: number): void;
   release(): void;
 }
 
@@ -78,7 +80,7 @@ export class InferenceService {
   readonly #listeners: ((s: ServiceState) => void)[] = [];
   #state: ServiceState = 'loading';
   #abandoned = 0;
-  /** Calls whose message is still arriving, with a reservation (reserveUpload). */
+  /** Calls whose message is still arriving, with a reservation (reserveArrival). */
   #arriving = 0;
   #pipeline: Pipeline | undefined;
   #ledger: MemoryLedger | undefined;
@@ -201,34 +203,49 @@ export class InferenceService {
   }
 
   /**
-   * Reserves a place and charges `bytes` for a message whose first bytes have just arrived
-   * (called synchronously by the gRPC edge, at the length prefix): OVERLOADED when the calls
-   * inside and arriving already take every place or the bytes do not fit now, TOO_LARGE when
-   * they never could. The excess of a burst is refused while its bytes are still on the wire.
+   * Reserves a place for a call whose headers have just arrived (called synchronously by the
+   * gRPC edge, before any byte of its message): OVERLOADED when the calls inside and arriving
+   * already take every place. The excess of a burst is refused before its uploads are sent;
+   * each upload's bytes are charged to its reservation at the message's length prefix.
    */
-  reserveUpload(bytes: number): UploadReservation {
+  reserveArrival(): UploadReservation {
     if (this.#state !== 'serving') throw new SegserveError('UNAVAILABLE', this.#state === 'draining' ? 'shutting down' : 'model not loaded yet');
     this.#gate.refuseArrival(this.#arriving);
-    const charge = this.#memory().tryCharge(bytes);
+    const memory = this.#memory();
     this.#arriving++;
     let open = true;
+    let charge: Charge | undefined;
     const reservation: Reservation = {
-      bytes,
-      charge,
+      charge: (bytes) => {
+        if (!open || charge) throw new Error('upload reservation charged twice or after its end');
+        charge = memory.tryCharge(bytes);
+      },
       adopt: () => {
         if (!open) return undefined;
         open = false;
         this.#arriving--;
-        return charge;
+        return charge ?? memory.tryCharge(0);
       },
       release: () => {
         if (!open) return;
         open = false;
         this.#arriving--;
-        charge.release();
+        charge?.release();
       },
     };
     return reservation;
+  }
+
+  /** A place and `bytes` at once (reserveArrival, then its charge). */
+  reserveUpload(bytes: number): UploadReservation {
+    const r = this.reserveArrival();
+    try {
+      r.charge(bytes);
+    } catch (err) {
+      r.release();
+      throw err;
+    }
+    return r;
   }
 
   /** The door charge of a request: the edge's reservation when it made one, else taken now. */
@@ -337,7 +354,6 @@ export class InferenceService {
 }
 
 interface Reservation extends UploadReservation {
-  readonly charge: Charge;
   /** Hands the charge to the request (once); undefined when already released or adopted. */
   adopt(): Charge | undefined;
 }

@@ -7,8 +7,8 @@ import { callContext } from './call-context.js';
 import { toServiceError } from './errors.js';
 
 /**
- * `uploadOf(call.metadata)` is the reservation the edge took at the message's first bytes
- * (InferenceService.reserveUpload): the request adopts it, so the upload is charged once.
+ * `uploadOf(call.metadata)` is the reservation the edge took when the call arrived
+ * (InferenceService.reserveArrival): the request adopts it, so the upload is charged once.
  */
 export function segmenterHandlers(service: InferenceService, uploadOf: (metadata: Metadata) => UploadReservation | undefined = () => undefined): SegmenterHandlers {
   return {

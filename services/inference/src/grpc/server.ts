@@ -60,10 +60,16 @@ export function modelInferLimits(service: InferenceService, maxMessageBytes: num
 export function createGrpcServer(service: InferenceService, info: OipInfo, options: GrpcServerOptions): GrpcEdge {
   const guard = new GrpcEdgeGuard({
     defaultMaxBytes: SMALL_MESSAGE_BYTES,
-    // At an upload's length prefix, before it is buffered: a place (slots + queue, counting the
-    // calls still arriving) and its bytes are reserved, so that the excess of a burst is refused
-    // while its bytes are still on the wire; the request adopts the reservation.
-    admit: (_path, bytes) => (service.state === 'serving' ? service.reserveUpload(bytes) : NOTHING_HELD),
+    // When an upload's headers arrive, before any byte of its message: a place (slots + queue,
+    // counting the calls still arriving), so that the excess of a burst is refused before its
+    // bytes are sent; at its length prefix, before it is buffered, its bytes. The request adopts
+    // the reservation.
+    arrive: () => (service.state === 'serving' ? service.reserveArrival() : NOTHING_HELD),
+    admit: (_path, bytes, place) => {
+      if (place === undefined || place === NOTHING_HELD) return NOTHING_HELD;
+      (place as UploadReservation).charge(bytes);
+      return place;
+    },
     ...(options.onRefusal ? { onRefusal: options.onRefusal } : {}),
   });
   const uploadOf = (metadata: grpc.Metadata): UploadReservation | undefined => {
