@@ -6,7 +6,9 @@
 //
 // <images.f32>: N preprocessed inputs (float32 NCHW, the model's input shape, back to back).
 // Two passes over the images: the range of every tensor, then a histogram of its values over that
-// range. Prints nothing; writes {tensor: {min, max, bins: [counts]}} to --out.
+// range. Prints nothing; writes {tensor: {min, max, bins: [counts], zeros, positive}} to --out
+// (zeros / positive: how many values were exactly 0 / above 0). --optimize 1 runs the graph as
+// served (fused int8 kernels) instead of node by node: for measuring a quantised model's outputs.
 import { readFileSync, writeFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 
@@ -21,7 +23,8 @@ async function main() {
   const a = args(process.argv.slice(2));
   const session = await ort.InferenceSession.create(a.model, {
     intraOpNumThreads: Number(process.env.CALIBRATE_THREADS ?? 1),
-    graphOptimizationLevel: 'disabled', // every tensor as in the graph (no fusion hides one)
+    // every tensor as in the graph (no fusion hides one), unless the outputs are what is measured
+    graphOptimizationLevel: a.optimize === '1' ? 'all' : 'disabled',
     enableCpuMemArena: false,
   });
   const input = session.inputNames[0];
@@ -34,7 +37,7 @@ async function main() {
   const shape = dims && dims.every((d) => d > 0) ? dims : [1, 3, ...a.shape.split(',').map(Number)];
   const all = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
   const names = session.outputNames;
-  const stats = Object.fromEntries(names.map((k) => [k, { min: Infinity, max: -Infinity, bins: new Float64Array(Number(a.bins)) }]));
+  const stats = Object.fromEntries(names.map((k) => [k, { min: Infinity, max: -Infinity, bins: new Float64Array(Number(a.bins)), zeros: 0, positive: 0 }]));
   const feed = (i) => ({ [input]: new ort.Tensor('float32', all.subarray(i * per, (i + 1) * per), shape) });
   for (let i = 0; i < n; i++) {
     const out = await session.run(feed(i));
@@ -45,6 +48,8 @@ async function main() {
         const v = d[j];
         if (v < s.min) s.min = v;
         if (v > s.max) s.max = v;
+        if (v === 0) s.zeros++;
+        else if (v > 0) s.positive++;
       }
     }
   }
@@ -67,7 +72,7 @@ async function main() {
       }
     }
   }
-  const json = Object.fromEntries(Object.entries(stats).map(([k, s]) => [k, { min: s.min, max: s.max, bins: Array.from(s.bins) }]));
+  const json = Object.fromEntries(Object.entries(stats).map(([k, s]) => [k, { min: s.min, max: s.max, bins: Array.from(s.bins), zeros: s.zeros, positive: s.positive }]));
   writeFileSync(a.out, JSON.stringify(json));
 }
 

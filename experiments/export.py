@@ -30,12 +30,15 @@ OPSET = 13
 CLASSES = ["background", "advertising"]
 
 
-def export_onnx(model: torch.nn.Module, path: Path, height: int, width: int) -> onnx.ModelProto:
+def export_onnx(model: torch.nn.Module, path: Path, height: int, width: int, fold_bn: bool = True) -> onnx.ModelProto:
+    """``fold_bn=False`` keeps the BatchNormalization nodes (eval statistics) instead of folding
+    them into the convolutions."""
     model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = torch.onnx.TrainingMode.EVAL if fold_bn else torch.onnx.TrainingMode.PRESERVE
     with torch.no_grad():
         torch.onnx.export(model, torch.zeros(1, 3, height, width), str(path), input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], opset_version=OPSET, do_constant_folding=True)
+                          output_names=[OUTPUT_NAME], opset_version=OPSET, do_constant_folding=True, training=mode)
     m = onnx.load(str(path))
     m.producer_name = "segserve-experiments"
     return m

@@ -16,7 +16,16 @@ range and a histogram; a :class:`Recipe` turns them into scales:
 - ``minmax``: the observed range (one outlier pixel stretches the scale of the whole tensor);
 - ``percentile``: the range that holds all but (100 − p) % of the values on each side;
 - ``mse``: the clipping range that minimises the expected squared quantisation error (rounding
-  error inside the range + clipping error outside), searched on the histogram.
+  error inside the range + clipping error outside), searched on the histogram;
+- ``none``: no calibration at all — scale 1 and zero point 0 for every activation, the
+  quantisation parameters PyTorch's observers return when they never saw data (``prepare`` →
+  ``convert`` without the calibration loop).
+
+``data`` says what the calibration sees: ``train`` (training images, as served), ``noise``
+(standard normal noise in the normalised input space, the ``torch.randn`` input of many
+tutorials) or ``one`` (a single training image). ``zero_point_zero`` forces unsigned ranges
+starting at 0 (negative activations clip to 0). ``fold_bn=False`` quantises a graph exported with
+its BatchNormalization nodes kept (weights quantised before folding; the caller exports it so).
 
 ``keep_float`` keeps sensitive convolutions in float32: ``first`` (the convolution on the image),
 ``head`` (the last one, whose output is the logits before upsampling) and ``decoder`` (every conv
@@ -43,12 +52,15 @@ REPO = Path(__file__).resolve().parent.parent
 class Recipe:
     name: str
     per_channel: bool = False
-    calibration: str = "minmax"          # minmax | percentile | mse
+    calibration: str = "minmax"          # minmax | percentile | mse | none
     percentile: float = 99.99
     keep_float: tuple[str, ...] = ()     # first | head | decoder | node names
     quantize_add: bool = True
     int8_resize: bool = True             # bilinear upsampling inside the network on uint8 (same scale in and out)
     images: int = 48                     # calibration images from the training split
+    data: str = "train"                  # train | noise | one
+    zero_point_zero: bool = False        # uint8 ranges [0, max]: negative activations clip to 0
+    fold_bn: bool = True                 # False: the graph keeps its BatchNormalization nodes (exported so)
     note: str = ""
 
 
@@ -70,6 +82,18 @@ RECIPES = {
                                        keep_float=("first", "head"),
                                        note="per-channel weights, 99.99th-percentile ranges, first conv and head in float"),
 }
+
+# Naive recipes that a study could plausibly have run (experiments/collapse.py measures which of
+# them makes the network stop finding advertising, and why); not rows of the study table.
+NAIVE_VARIANTS = {
+    "naive-one-image": Recipe("naive-one-image", data="one", note="the naive recipe calibrated on a single training image"),
+    "naive-noise": Recipe("naive-noise", data="noise", note="the naive recipe calibrated on random noise images"),
+    "naive-zp0": Recipe("naive-zp0", zero_point_zero=True, note="the naive recipe with unsigned ranges from 0 (negative activations clip to 0)"),
+    "naive-bn-unfolded": Recipe("naive-bn-unfolded", fold_bn=False, note="the naive recipe on the graph with batch-norm not folded"),
+    "naive-uncalibrated": Recipe("naive-uncalibrated", calibration="none",
+                                 note="no calibration: scale 1, zero point 0 for every activation (PyTorch's default)"),
+}
+RECIPES.update(NAIVE_VARIANTS)
 
 
 # ------------------------------------------------------------------------------------ graph plan
@@ -181,8 +205,9 @@ def node() -> str:
     return exe
 
 
-def calibrate(model: onnx.ModelProto, tensors: list[str], images: np.ndarray, bins: int = 2048) -> dict:
-    """Range and histogram of every tensor over ``images`` (N×3×H×W float32), by onnxruntime-node."""
+def calibrate(model: onnx.ModelProto, tensors: list[str], images: np.ndarray, bins: int = 2048, optimize: bool = False) -> dict:
+    """Range and histogram of every tensor over ``images`` (N×3×H×W float32), by onnxruntime-node
+    (``optimize``: the graph as served, fused, instead of node by node)."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     outs = {o.name for o in m.graph.output}
@@ -194,7 +219,7 @@ def calibrate(model: onnx.ModelProto, tensors: list[str], images: np.ndarray, bi
         np.ascontiguousarray(images, np.float32).tofile(os.path.join(tmp, "images.f32"))
         subprocess.run([node(), str(REPO / "experiments" / "calibrate.mjs"), "--model", os.path.join(tmp, "calib.onnx"),
                         "--inputs", os.path.join(tmp, "images.f32"), "--count", str(len(images)), "--bins", str(bins),
-                        "--out", os.path.join(tmp, "stats.json")], cwd=REPO, check=True)
+                        "--out", os.path.join(tmp, "stats.json"), "--optimize", "1" if optimize else "0"], cwd=REPO, check=True)
         return json.loads(Path(tmp, "stats.json").read_text())
 
 
@@ -238,9 +263,11 @@ def ranges(stats: dict, recipe: Recipe, non_negative: set[str]) -> dict[str, tup
             lo, hi = _percentile_range(s, recipe.percentile)
         elif recipe.calibration == "mse":
             lo, hi = _mse_range(s, t in non_negative)
+        elif recipe.calibration == "none":
+            lo, hi = 0.0, 255.0
         else:
             raise ValueError(f"unknown calibration {recipe.calibration!r}")
-        if t in non_negative:
+        if t in non_negative or recipe.zero_point_zero:
             lo = 0.0
         out[t] = (min(float(lo), 0.0), max(float(hi), 0.0))
     return out
@@ -341,8 +368,10 @@ def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dic
     rewrite. Returns the QDQ model and a summary."""
     model = inline_identities(model)
     p = plan(model, recipe)
-    if stats is None or not set(p.tensors) <= set(stats):
-        stats = calibrate(model, p.tensors, images[:recipe.images])
+    if recipe.calibration == "none":
+        stats = {t: {"min": 0.0, "max": 0.0, "bins": [0]} for t in p.tensors}
+    elif recipe.data != "train" or stats is None or not set(p.tensors) <= set(stats):
+        stats = calibrate(model, p.tensors, calibration_inputs(recipe, images))
     r = ranges({t: stats[t] for t in p.tensors}, recipe, p.non_negative)
     for t, src in p.same_as.items():
         r[t] = r[src]
@@ -352,5 +381,20 @@ def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dic
     summary = {"recipe": recipe.name, "note": recipe.note, "per_channel": recipe.per_channel, "calibration": recipe.calibration,
                "percentile": recipe.percentile if recipe.calibration == "percentile" else None,
                "keep_float": list(recipe.keep_float), "convs_int8": len(p.convs), "convs_total": total,
-               "adds_int8": len(p.adds), "tensors_quantised": len(p.tensors), "calibration_images": int(min(len(images), recipe.images))}
-    return q, {"summary": summary, "stats": stats}
+               "adds_int8": len(p.adds), "tensors_quantised": len(p.tensors),
+               "calibration_images": 0 if recipe.calibration == "none" else len(calibration_inputs(recipe, images)),
+               "calibration_data": recipe.data, "zero_point_zero": recipe.zero_point_zero, "fold_bn": recipe.fold_bn}
+    # statistics of training images are shared between recipes and export sizes; others are not
+    return q, {"summary": summary, "stats": stats if recipe.data == "train" and recipe.calibration != "none" else {}}
+
+
+def calibration_inputs(recipe: Recipe, images: np.ndarray) -> np.ndarray:
+    """What the recipe calibrates on: ``images`` (training images, preprocessed as served), one of
+    them, or as many standard normal noise images of the same shape."""
+    if recipe.data == "one":
+        return images[:1]
+    if recipe.data == "noise":
+        return np.random.default_rng(0).standard_normal((recipe.images, *images.shape[1:])).astype(np.float32)
+    if recipe.data != "train":
+        raise ValueError(f"unknown calibration data {recipe.data!r}")
+    return images[:recipe.images]
