@@ -133,14 +133,17 @@ describe('the README, as a newcomer runs it', () => {
     const background = blocks.findIndex((b) => b.background);
     expect(blocks.length, 'readme-test blocks').toBeGreaterThanOrEqual(3);
     expect(blocks.filter((b) => b.background), 'one background block (segserve stack)').toHaveLength(1);
-    expect(blocks[background]!.text.trim()).toBe('npx segserve stack');
+    const stackCommand = blocks[background]!.text.trim();
+    expect(stackCommand, 'the background block is one segserve stack command').toMatch(/^npx segserve stack( --model models\/facade-ads\/\d+)?$/);
     expect(background, 'the stack comes after the npm start blocks and before the tour').toBeGreaterThan(0);
     expect(background).toBeLessThan(blocks.length - 1);
 
     // What the tour promises, read from its text.
     const defaultVersion = readFileSync(path.join(REPO_ROOT, 'models', 'facade-ads', 'DEFAULT'), 'utf8').trim();
-    const [, stableVersion] = fromReadme(/\(version (\d+), the bundled default\)/, 'which version is the bundled default');
-    expect(stableVersion, 'the README names the default of models/facade-ads/DEFAULT').toBe(defaultVersion);
+    // The stack serves the default, or the version its command names; the tour's text says which.
+    const stableVersion = /--model models\/facade-ads\/(\d+)/.exec(stackCommand)?.[1] ?? defaultVersion;
+    const [, beside] = fromReadme(/is started beside the stable \(version (\d+)/, 'which version the candidate is started beside');
+    expect(beside, 'the stable the tour names is the one segserve stack serves').toBe(stableVersion);
     const [, refusedVersion, refusedCode, refusedReason] = fromReadme(/Version (\d+) is refused at the policy \(`(\w+): ([^`]+)`\)/, 'which version is refused, and why');
     const [, restoredVersion] = fromReadme(/`rollback` brings version (\d+) back/, 'what rollback brings back');
     const tour = blocks.slice(background + 1).map((b) => b.text).join('\n');
@@ -208,16 +211,18 @@ describe('the README, as a newcomer runs it', () => {
     const policyFile = path.join(tmp.path, 'facade-ads.yaml');
     await writeFile(policyFile, stringify(policy));
     const stackBlock = blocks[background]!;
-    const stackFlags = `--policy ${policyFile} --http-port ${http} --grpc-port ${grpc} --nats-port ${nats} --metrics-port ${metrics} --prometheus-port ${prom}`;
-    const stack = start('bash', ['-e', '-c', `exec ${stackBlock.text.trim()} ${stackFlags}`], env, 'segserve stack');
+    // The gateway's ports through the variables of the README's configuration table, the rest by flags.
+    const stackFlags = `--policy ${policyFile} --nats-port ${nats} --metrics-port ${metrics} --prometheus-port ${prom}`;
+    const stack = start('bash', ['-e', '-c', `exec ${stackBlock.text.trim()} ${stackFlags}`], { ...env, SEGSERVE_HTTP_PORT: String(http), SEGSERVE_GRPC_PORT: String(grpc) }, 'segserve stack');
     await stack.waitForLine(/segserve stack is running/, { timeoutMs: 600_000 });
     await waitFor(() => stack.output().includes('logs  '), { timeoutMs: 10_000, what: 'the whole stack banner' });
-    expect(stack.output()).toMatch(new RegExp(`inference {4}facade-ads ${defaultVersion} at ipv4:127\\.0\\.0\\.1:\\d+`));
+    expect(stack.output()).toContain(`gateway      http://127.0.0.1:${http}/`);
+    expect(stack.output()).toMatch(new RegExp(`inference {4}facade-ads ${stableVersion} at ipv4:127\\.0\\.0\\.1:\\d+`));
     expect(stack.output()).toContain(`prometheus   http://127.0.0.1:${prom}`);
     const cli = (args: readonly string[]): Supervised => spawnProcess(process.execPath, [path.join(clone, 'packages', 'cli', 'dist', 'bin.js'), ...args], { cwd: clone, env: { SEGSERVE_NATS_URL: `nats://127.0.0.1:${nats}` } });
     const idle = cli(['rollout', 'status', 'facade-ads']);
     expect(await idle.exited).toBe(0);
-    expect(idle.output()).toMatch(new RegExp(`facade-ads: Idle\\n {2}stable {3}${defaultVersion} `));
+    expect(idle.output()).toMatch(new RegExp(`facade-ads: Idle\\n {2}stable {3}${stableVersion} `));
     // Prometheus finds the inference process through the promoter's service discovery.
     await waitFor(
       async () => {
