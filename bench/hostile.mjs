@@ -1,7 +1,8 @@
 // The `hostile` scenario (issue 11): inference and gateway started as the image starts them (V8
 // heap capped at 192 MiB, the image's malloc settings, API keys on, the inference Deployment's
 // concurrency and queue), then every attack of the issue alone and all of them at once, while a
-// well-behaved client keeps uploading ordinary photographs through the gateway. Per attack:
+// well-behaved client (a customer with its own API key) keeps uploading ordinary photographs
+// through the gateway; the attacks that need a key use another customer's. Per attack:
 // peak RSS of each process (VmHWM reset before the attack, and VmRSS sampled), whether each
 // process survived, the code of every response (a table code, or what came instead), the
 // latency of the ordinary uploads against their p95 before any attack (same run), and the
@@ -30,7 +31,10 @@ import { args } from './lib/args.mjs';
 const IMAGE_NODE_OPTIONS = '--max-old-space-size=192';
 /** The inference Deployment's admission settings (deploy/k8s/base/inference). */
 const INFERENCE_DEPLOYMENT_ENV = { SEGSERVE_MAX_CONCURRENCY: '2', SEGSERVE_MAX_QUEUE: '16' };
+/** The attacker's key: every attack that needs one is a customer with a valid key. */
 const API_KEY = 'hostile-bench-key-0123456789abcdef';
+/** The well-behaved client's own key: another customer of the same gateway. */
+const OBSERVER_KEY = 'hostile-bench-ordinary-client-key-01';
 const MiB = 2 ** 20;
 const GRPC_MAX = 64 * MiB;
 const TABLE_CODES_OK = (code) => isTableCode(code);
@@ -315,7 +319,7 @@ async function makeFixtures(model, images) {
 
 async function startStack(modelDir, model) {
   const inference = await startInference(modelDir, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, ...INFERENCE_DEPLOYMENT_ENV });
-  const gateway = await startGateway(`${model}=ipv4:127.0.0.1:${inference.line.grpc_port}`, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, SEGSERVE_API_KEYS: API_KEY });
+  const gateway = await startGateway(`${model}=ipv4:127.0.0.1:${inference.line.grpc_port}`, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, SEGSERVE_API_KEYS: `${API_KEY},${OBSERVER_KEY}` });
   return { inference, gateway };
 }
 
@@ -325,7 +329,7 @@ async function startStack(modelDir, model) {
  */
 function startObserver({ gwHttp, model, images, concurrency = 2 }) {
   const worker = new Worker(new URL('./workers/hostile-observer.mjs', import.meta.url), {
-    workerData: { gwHttp, model, imageFiles: images.map((i) => i.file), key: API_KEY, concurrency },
+    workerData: { gwHttp, model, imageFiles: images.map((i) => i.file), key: OBSERVER_KEY, concurrency },
   });
   const next = () => new Promise((resolve) => worker.once('message', resolve));
   return {
@@ -348,6 +352,61 @@ function startObserver({ gwHttp, model, images, concurrency = 2 }) {
 const alive = (proc) => !proc.hasExited();
 
 /**
+ * Polls the inference service's segserve_inference_admitted_bytes (what its admission has
+ * charged) and nodejs_external_memory_bytes (Buffers and other memory outside V8's heap) every
+ * 100 ms; `stop()` gives the largest values seen, MiB — beside the peak RSS, they show how much of
+ * the peak the charges account for, and how much is Buffers not (yet) collected.
+ */
+function watchAdmitted(metricsPort) {
+  const max = { admitted: 0, external: 0 };
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
+      for (const [k, name] of [['admitted', 'segserve_inference_admitted_bytes'], ['external', 'nodejs_external_memory_bytes']]) {
+        const v = Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+        if (Number.isFinite(v)) max[k] = Math.max(max[k], v);
+      }
+    } catch {
+      // not answering this time
+    } finally {
+      busy = false;
+    }
+  }, 100);
+  return { stop: () => (clearInterval(timer), { admitted_max_mb: round(max.admitted / MiB), external_max_mb: round(max.external / MiB) }) };
+}
+
+/**
+ * Where the ordinary uploads' time went, ms: p50 and p95 of the client's wall time and of its
+ * parts — before the gateway's handler and after it (`client`: connection, parsing, the answer's
+ * way back), in the gateway outside the upstream call (`gateway`: the wait for its memory budget,
+ * reading the body), between the gateway and the inference handler (`transfer`: the gRPC hop
+ * both ways), and in inference (`queue` for memory and a slot, `decode`, `infer`, the rest).
+ * `tail` is the mean of each part over the slowest 5 % of the uploads.
+ */
+function ordinarySplit(uploads) {
+  const rows = uploads
+    .filter((o) => o.code === 'OK' && o.split)
+    .map(({ ms, split: s }) => ({
+      wall: ms,
+      client: ms - s.gateway,
+      gateway: s.gateway - s.upstream,
+      transfer: s.upstream - s.inference,
+      queue: s.queue,
+      decode: s.decode,
+      infer: s.infer,
+      inference_rest: s.inference - s.queue - s.decode - s.infer,
+    }));
+  if (rows.length === 0) return undefined;
+  const keys = Object.keys(rows[0]);
+  const slowest = [...rows].sort((a, b) => b.wall - a.wall).slice(0, Math.max(1, Math.ceil(rows.length / 20)));
+  const per = (f) => Object.fromEntries(keys.map((k) => [k, round(f(rows.map((r) => r[k])))]));
+  return { p50: per((v) => percentile(v, 50)), p95: per((v) => percentile(v, 95)), tail: Object.fromEntries(keys.map((k) => [k, round(slowest.reduce((a, r) => a + r[k], 0) / slowest.length)])) };
+}
+
+/**
  * The gateway's longest event-loop delay since the previous call, ms (prom-client's
  * nodejs_eventloop_lag_max_seconds, reset at every scrape); NaN when it does not answer.
  */
@@ -367,6 +426,9 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
   const chosen = only ? all.filter((a) => only.includes(a.name)) : all;
   log(`  fixtures ${JSON.stringify(fixtures.sizes)}`);
   let stack = await startStack(modelDir, model);
+  const { memory_limit_mb, baseline_mb, activation_mb, budget_mb } = stack.inference.line;
+  const inferenceBudget = { memory_limit_mb, baseline_mb, activation_mb, budget_mb };
+  log(`  inference memory: ${JSON.stringify(inferenceBudget)}`);
   const clients = () => {
     const gwPort = stack.gateway.line.http_port;
     return { gw: rawClient(`127.0.0.1:${stack.gateway.line.grpc_port}`), inf: rawClient(`127.0.0.1:${stack.inference.line.grpc_port}`), gwHttp: `http://127.0.0.1:${gwPort}`, gwPort };
@@ -386,7 +448,8 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
   const baselineP95 = percentile(baseline, 95);
   log(`  ordinary uploads before the attacks: ${baseline.length} OK, p95 ${round(baselineP95)} ms; health max ${before.health.max_ms} ms, gateway loop max ${before.health.gateway_loop_max_ms} ms (load ${loadAverage()[0]})`);
 
-  const results = { model, baseline: { ok: baseline.length, p50_ms: round(percentile(baseline, 50)), p95_ms: round(baselineP95), health: before.health }, attacks: [] };
+  const results = { model, inference_memory: inferenceBudget, baseline: { ok: baseline.length, p50_ms: round(percentile(baseline, 50)), p95_ms: round(baselineP95), health: before.health, split: ordinarySplit(before.uploads) }, attacks: [] };
+  log(`  ordinary uploads' time before the attacks, slowest 5 % (mean ms): ${JSON.stringify(results.baseline.split?.tail)}`);
   const plan = [];
   for (let r = 0; r < rounds; r++) {
     for (const a of chosen) plan.push({ name: a.name, what: a.what, expect: a.expect, parts: [a] });
@@ -412,6 +475,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
     ctx.inf.close();
     ctx = clients();
     const watch = new MemoryWatch({ gateway: stack.gateway.pid, inference: stack.inference.pid }, 50).start();
+    const admitted = watchAdmitted(stack.inference.line.metrics_port);
     observer.begin();
     await gatewayLoopMaxMs(ctx.gwHttp);
     const loadavg = loadAverage();
@@ -432,6 +496,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
     const during = window.uploads;
     const probe = { ...window.health, gateway_loop_max_ms: alive(stack.gateway) ? await gatewayLoopMaxMs(ctx.gwHttp) : Number.NaN };
     const mem = watch.stop();
+    const charged = admitted.stop();
     const ok = during.filter((o) => o.code === 'OK').map((o) => o.ms);
     const codes = countBy(outcomes.map((o) => o.code));
     const entry = {
@@ -441,20 +506,22 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
       loadavg,
       survived: { gateway: alive(stack.gateway), inference: alive(stack.inference) },
       peak_rss_mb: { gateway: round(mem.gateway.peakRssMb), inference: round(mem.inference.peakRssMb) },
+      inference_memory: charged,
       rss_after_mb: { gateway: round(mem.gateway.lastRssMb), inference: round(mem.inference.lastRssMb) },
       cpu_s: cpu,
       codes,
       outcomes: outcomes.map((o) => ({ attack: o.attack, label: o.label, code: o.code, ms: round(o.ms), ...(o.details && !isTableCode(o.code) ? { details: o.details.slice(0, 120) } : {}) })),
       all_table_codes: outcomes.every((o) => TABLE_CODES_OK(o.code)),
       unexpected: outcomes.filter((o) => !step.expect.includes(o.code)).map((o) => `${o.attack}/${o.label}: ${o.code}`),
-      ordinary: { sent: during.length, ok: ok.length, codes: countBy(during.map((o) => o.code)), p95_ms: round(percentile(ok, 95)), p95_ratio: round(percentile(ok, 95) / baselineP95, 2) },
+      ordinary: { sent: during.length, ok: ok.length, codes: countBy(during.map((o) => o.code)), p95_ms: round(percentile(ok, 95)), p95_ratio: round(percentile(ok, 95) / baselineP95, 2), split: ordinarySplit(during) },
       health: probe,
     };
     results.attacks.push(entry);
     log(
-      `  ${step.name.padEnd(24)} ${String(entry.seconds).padStart(6)} s  RSS gw ${entry.peak_rss_mb.gateway} MB${entry.survived.gateway ? '' : ' DIED'}, inf ${entry.peak_rss_mb.inference} MB${entry.survived.inference ? '' : ' DIED'}; ` +
+      `  ${step.name.padEnd(24)} ${String(entry.seconds).padStart(6)} s  RSS gw ${entry.peak_rss_mb.gateway} MB${entry.survived.gateway ? '' : ' DIED'}, inf ${entry.peak_rss_mb.inference} MB${entry.survived.inference ? '' : ' DIED'} (admitted max ${charged.admitted_max_mb}, external max ${charged.external_max_mb} MiB); ` +
         `codes ${JSON.stringify(codes)}; ordinary ${ok.length}/${during.length} OK p95 ×${entry.ordinary.p95_ratio}; CPU s gw ${cpu.gateway} inf ${cpu.inference} bench ${cpu.bench}; health max ${probe.max_ms} ms (${probe.failures} failed), gateway loop max ${probe.gateway_loop_max_ms} ms; load ${loadavg[0]}`,
     );
+    if (entry.ordinary.split) log(`    ordinary uploads' time, slowest 5 % (mean ms): ${JSON.stringify(entry.ordinary.split.tail)}`);
   }
   await observer.stop();
   ctx.gw.close();

@@ -44,6 +44,14 @@ export interface Releasable {
   release(): void;
 }
 
+/** Who makes a call, as far as the edge knows before its message: for the charge's client. */
+export interface EdgeCaller {
+  /** The call's metadata (already authorised). */
+  readonly metadata: grpc.Metadata;
+  /** grpc-js's `getPeer()`: address and port. */
+  readonly peer: string;
+}
+
 export interface EdgeGuardOptions {
   /**
    * Whether a call may proceed, from its path and metadata; asked before its message is read.
@@ -58,12 +66,12 @@ export interface EdgeGuardOptions {
    * before its uploads are on the wire. What it returns is handed to `admit` at the length
    * prefix (which then owns it), or released when the call ends before.
    */
-  readonly arrive?: (path: string) => Releasable;
+  readonly arrive?: (path: string, caller: EdgeCaller) => Releasable;
   /**
    * Charges `bytes` for a request to `path` (with the call's place when `arrive` took one), or
    * throws a SegserveError (TOO_LARGE, OVERLOADED).
    */
-  readonly admit?: (path: string, bytes: number, place?: Releasable) => Releasable;
+  readonly admit?: (path: string, bytes: number, caller: EdgeCaller, place?: Releasable) => Releasable;
   /** Hears every call the guard answers itself (metrics, logs). */
   readonly onRefusal?: (path: string, err: SegserveError) => void;
 }
@@ -237,7 +245,7 @@ export class GrpcEdgeGuard {
       if (bytes > limit) throw refuse(new SegserveError('TOO_LARGE', `the request message has ${bytes} bytes; ${path} accepts at most ${limit}`));
       if (method?.charged && options.admit) {
         try {
-          charge = options.admit(path, bytes, place);
+          charge = options.admit(path, bytes, { metadata: metadata ?? new grpc.Metadata(), peer: base.getPeer() }, place);
           place = undefined;
         } catch (err) {
           throw refuse(err instanceof SegserveError ? err : new SegserveError('INTERNAL', 'internal error', { cause: err }));
@@ -275,7 +283,7 @@ export class GrpcEdgeGuard {
             if (options.authorize && !options.authorize(path, md)) return fail(UNAUTHENTICATED());
             if (method?.charged && options.arrive) {
               try {
-                place = options.arrive(path);
+                place = options.arrive(path, { metadata: md, peer: base.getPeer() });
               } catch (err) {
                 return fail(err instanceof SegserveError ? err : new SegserveError('INTERNAL', 'internal error', { cause: err }));
               }

@@ -5,6 +5,7 @@ export * from './config.js';
 export * from './log-line.js';
 export * from './http2-windows.js';
 export * from './process-env.js';
+export * from './client-identity.js';
 export * from './memory-budget.js';
 export * from './memory-ledger.js';
 export * from './wire-scan.js';

@@ -38,6 +38,30 @@ describe('decideCharge', () => {
     expect(decideCharge(s, { bytes, holding }, policy).kind).toBe(kind);
   });
 
+  describe('a client share', () => {
+    const shared: ChargePolicy = { ...policy, clientShare: 0.5 };
+    it.each([
+      ['no client: the share does not apply', state(0), 600, 0, undefined, 'admit'],
+      ['a client, idle', state(0), 400, 0, 0, 'admit'],
+      ['a client at its share exactly', state(300, 300), 200, 0, 300, 'admit'],
+      ['a client one byte over its share: waits, others still get room', state(300, 300), 201, 0, 300, 'wait'],
+      ['another client beside it', state(500, 500), 200, 0, 0, 'admit'],
+      ['one charge above the share: never fits for a client', state(0), 501, 0, 0, 'never'],
+      ['the same charge without a client fits', state(0), 501, 0, undefined, 'admit'],
+      ['grow within the share (its own bytes counted once)', state(450, 450), 50, 450, 450, 'admit'],
+      ['grow past the share while the client holds more', state(450, 450), 51, 200, 450, 'wait'],
+      ['within the share but the budget is full', state(990, 0), 20, 0, 0, 'wait'],
+    ] as const)('%s → %s', (_name, s, bytes, holding, clientHeld, kind) => {
+      expect(decideCharge(s, { bytes, holding, ...(clientHeld === undefined ? {} : { clientHeld }) }, shared).kind).toBe(kind);
+    });
+
+    it('names the client share as the ceiling', () => {
+      expect(decideCharge(state(0), { bytes: 600, clientHeld: 0 }, shared)).toEqual({ kind: 'never', ceiling: 500 });
+      expect(chargeCeiling(1000, shared, 50, true)).toBe(500);
+      expect(chargeCeiling(1000, shared, 50)).toBe(1000);
+    });
+  });
+
   it('names the most one charge may hold when it refuses', () => {
     expect(decideCharge(state(0), { bytes: 900 }, policy)).toEqual({ kind: 'never', ceiling: 750 });
     expect(chargeCeiling(1000, policy, 50)).toBe(1000);
@@ -112,6 +136,23 @@ describe('MemoryLedger', () => {
     await expect(l.charge(200, { waitMs: 0 })).rejects.toMatchObject({ code: 'OVERLOADED' });
     a.release();
     (await waiting).release();
+  });
+
+  it("one client's charges stop at its share; another client's still fit, and a release wakes the first", async () => {
+    const l = new MemoryLedger({ capacityBytes: 1000, maxWaiting: 4, policy: { largeBytes: 100, largeShare: 0.75, clientShare: 0.5 } });
+    const flood = [l.tryCharge(200, 'a'), l.tryCharge(200, 'a')];
+    expect(code(() => l.tryCharge(200, 'a'))).toBe('OVERLOADED');
+    const waiting = l.charge(150, { waitMs: 10_000, client: 'a' });
+    const other = l.tryCharge(90, 'b');
+    const stranger = await l.charge(90, { waitMs: 0 });
+    expect(l.heldBy('a')).toBe(400);
+    expect(l.snapshot).toMatchObject({ held: 580, waiting: 1 });
+    flood[0]!.release();
+    const woken = await waiting;
+    expect(l.heldBy('a')).toBe(350);
+    for (const c of [flood[1]!, woken, other, stranger]) c.release();
+    expect(l.heldBy('a')).toBe(0);
+    expect(l.snapshot).toMatchObject({ held: 0, heldLarge: 0, waiting: 0 });
   });
 
   it('times out, withdraws on abort, and refuses beyond maxWaiting', async () => {

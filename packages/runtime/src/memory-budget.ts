@@ -30,11 +30,23 @@ export interface ChargePolicy {
    * ones, so that a burst of huge uploads cannot make ordinary requests wait.
    */
   readonly largeShare: number;
+  /**
+   * Fraction of the budget the charges of one client may hold together (0–1]; absent = no limit.
+   * The rest stays for the other clients, so that one client's many large requests cannot fill
+   * the budget and make everyone else's wait. Charges without a client are not limited by it.
+   */
+  readonly clientShare?: number;
 }
 
-/** One eighth of the budget is large; large charges share three quarters of it. */
+/**
+ * A charge above 1/32 of the budget is large; large charges together, and the charges of one
+ * client together, may hold half of it. So the other half stays for ordinary requests of other
+ * clients however many large uploads arrive, and from however many clients: at inference a
+ * burst of 26 MB uploads, each admitted, otherwise made the ordinary uploads wait for memory
+ * (docs/benchmarks.md, "hostile").
+ */
 export function defaultChargePolicy(capacityBytes: number): ChargePolicy {
-  return { largeBytes: Math.floor(capacityBytes / 8), largeShare: 0.75 };
+  return { largeBytes: Math.floor(capacityBytes / 32), largeShare: 0.5, clientShare: 0.5 };
 }
 
 export interface LedgerState {
@@ -50,6 +62,11 @@ export interface ChargeRequest {
   readonly bytes: number;
   /** What the same charge already holds (counted in `held`), when it grows; 0 for a new one. */
   readonly holding?: number;
+  /**
+   * What the charge's client holds now, this charge's `holding` included; absent for a charge
+   * that has no client (then the client share does not apply).
+   */
+  readonly clientHeld?: number;
 }
 
 export type ChargeDecision =
@@ -59,21 +76,33 @@ export type ChargeDecision =
   /** Could never fit, even in an idle process: TOO_LARGE. `ceiling` is the most one charge may hold. */
   | { readonly kind: 'never'; readonly ceiling: number };
 
-/** The most one charge of `total` bytes may ever hold. */
-export function chargeCeiling(capacity: number, policy: ChargePolicy, total: number): number {
-  return total > policy.largeBytes ? Math.floor(capacity * policy.largeShare) : capacity;
+/** The most one charge of `total` bytes may ever hold (`client`: whether it has a client). */
+export function chargeCeiling(capacity: number, policy: ChargePolicy, total: number, client = false): number {
+  const byKind = total > policy.largeBytes ? Math.floor(capacity * policy.largeShare) : capacity;
+  return client ? Math.min(byKind, clientCeiling(capacity, policy)) : byKind;
+}
+
+/** The most the charges of one client may hold together. */
+export function clientCeiling(capacity: number, policy: ChargePolicy): number {
+  return Math.floor(capacity * (policy.clientShare ?? 1));
 }
 
 export function decideCharge(state: LedgerState, request: ChargeRequest, policy: ChargePolicy): ChargeDecision {
   const holding = request.holding ?? 0;
   const total = holding + request.bytes;
   const large = total > policy.largeBytes;
-  const ceiling = chargeCeiling(state.capacity, policy, total);
-  if (total > ceiling) return { kind: 'never', ceiling: Math.max(ceiling, Math.min(policy.largeBytes, state.capacity)) };
+  const client = request.clientHeld !== undefined;
+  const ceiling = chargeCeiling(state.capacity, policy, total, client);
+  const most = client ? clientCeiling(state.capacity, policy) : state.capacity;
+  if (total > ceiling) return { kind: 'never', ceiling: Math.max(ceiling, Math.min(policy.largeBytes, most)) };
   // What the others hold: this charge's own bytes are in `held` (and in `heldLarge` once large).
   const wasLarge = holding > policy.largeBytes;
   const othersHeld = state.held - holding;
   const othersLarge = state.heldLarge - (wasLarge ? holding : 0);
-  const fits = othersHeld + total <= state.capacity && (!large || othersLarge + total <= ceiling);
+  const clientOthers = (request.clientHeld ?? holding) - holding;
+  const fits =
+    othersHeld + total <= state.capacity &&
+    (!large || othersLarge + total <= Math.floor(state.capacity * policy.largeShare)) &&
+    (!client || clientOthers + total <= most);
   return { kind: fits ? 'admit' : 'wait', large };
 }

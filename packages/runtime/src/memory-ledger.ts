@@ -1,7 +1,9 @@
 // The stateful side of memory-budget.ts: what is charged now, the waiters (a bounded list, each
 // with a deadline and an optional abort signal) and their timers. A charge is released exactly
 // once; releasing wakes the waiters that now fit, oldest first — a small charge may pass a large
-// one that still does not fit, so ordinary requests never queue behind a huge upload.
+// one that still does not fit, so ordinary requests never queue behind a huge upload. A charge
+// may name its client (an API key, a peer): what each client holds is counted, and the policy's
+// client share bounds it.
 import { SegserveError } from '@segserve/proto';
 import { decideCharge, defaultChargePolicy, type ChargeDecision, type ChargePolicy, type LedgerState } from './memory-budget.js';
 
@@ -23,6 +25,8 @@ export interface WaitOptions {
   readonly waitMs: number;
   /** Aborting withdraws the wait; the promise rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /** Who the charge is for (see ChargePolicy.clientShare); absent = not limited per client. */
+  readonly client?: string;
 }
 
 export interface Charge {
@@ -39,6 +43,7 @@ export interface Charge {
 interface Waiter {
   readonly bytes: number;
   readonly holding: number;
+  readonly client: string | undefined;
   readonly admit: () => void;
 }
 
@@ -50,6 +55,8 @@ export class MemoryLedger {
   readonly #maxWaiting: number;
   readonly #onChange: ((s: LedgerSnapshot) => void) | undefined;
   readonly #waiters: Waiter[] = [];
+  /** Bytes held per client (charges that name one); a client holding nothing has no entry. */
+  readonly #heldBy = new Map<string, number>();
   #held = 0;
   #heldLarge = 0;
 
@@ -64,8 +71,13 @@ export class MemoryLedger {
     return { capacity: this.capacity, held: this.#held, heldLarge: this.#heldLarge, waiting: this.#waiters.length };
   }
 
-  #decide(bytes: number, holding: number): ChargeDecision {
-    return decideCharge(this.snapshot, { bytes, holding }, this.policy);
+  /** What `client` holds now (undefined for a charge without a client). */
+  heldBy(client: string | undefined): number | undefined {
+    return client === undefined ? undefined : (this.#heldBy.get(client) ?? 0);
+  }
+
+  #decide(bytes: number, holding: number, client: string | undefined): ChargeDecision {
+    return decideCharge(this.snapshot, { bytes, holding, clientHeld: this.heldBy(client) }, this.policy);
   }
 
   #tooLarge(bytes: number, ceiling: number): SegserveError {
@@ -77,17 +89,23 @@ export class MemoryLedger {
   }
 
   /** Moves `bytes` of a charge that holds `holding` into the books. */
-  #add(bytes: number, holding: number): void {
+  #add(bytes: number, holding: number, client: string | undefined): void {
     const large = holding + bytes > this.policy.largeBytes;
     const wasLarge = holding > this.policy.largeBytes;
     this.#held += bytes;
     if (large) this.#heldLarge += wasLarge ? bytes : holding + bytes;
+    if (client !== undefined) this.#heldBy.set(client, (this.#heldBy.get(client) ?? 0) + bytes);
     this.#changed();
   }
 
-  #remove(holding: number): void {
+  #remove(holding: number, client: string | undefined): void {
     this.#held -= holding;
     if (holding > this.policy.largeBytes) this.#heldLarge -= holding;
+    if (client !== undefined) {
+      const left = (this.#heldBy.get(client) ?? 0) - holding;
+      if (left > 0) this.#heldBy.set(client, left);
+      else this.#heldBy.delete(client);
+    }
     this.#wake();
   }
 
@@ -99,37 +117,40 @@ export class MemoryLedger {
   #wake(): void {
     for (let i = 0; i < this.#waiters.length; ) {
       const w = this.#waiters[i]!;
-      if (this.#decide(w.bytes, w.holding).kind === 'admit') {
+      if (this.#decide(w.bytes, w.holding, w.client).kind === 'admit') {
         this.#waiters.splice(i, 1);
-        this.#add(w.bytes, w.holding);
+        this.#add(w.bytes, w.holding, w.client);
         w.admit();
       } else i++;
     }
     this.#changed();
   }
 
-  /** Charges `bytes` now or throws: TOO_LARGE when it could never fit, OVERLOADED when not now. */
-  tryCharge(bytes: number): Charge {
-    const c = this.#newCharge();
+  /**
+   * Charges `bytes` for `client` now or throws: TOO_LARGE when it could never fit, OVERLOADED
+   * when not now. The charge stays the client's as it grows.
+   */
+  tryCharge(bytes: number, client?: string): Charge {
+    const c = this.#newCharge(client);
     c.grow(bytes);
     return c;
   }
 
   /** Charges `bytes`, waiting up to `waitMs` for room (see WaitOptions). */
   async charge(bytes: number, options: WaitOptions): Promise<Charge> {
-    const c = this.#newCharge();
+    const c = this.#newCharge(options.client);
     await c.growWhenRoom(bytes, options);
     return c;
   }
 
   /** Memory already allocated (a response that has arrived): charged whether or not it fits. */
-  hold(bytes: number): Charge {
-    const c = this.#newCharge();
+  hold(bytes: number, client?: string): Charge {
+    const c = this.#newCharge(client);
     c.force(bytes);
     return c;
   }
 
-  #newCharge(): Charge & { force(bytes: number): void } {
+  #newCharge(client: string | undefined): Charge & { force(bytes: number): void } {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the charge closes over its ledger
     const ledger = this;
     let held = 0;
@@ -137,7 +158,7 @@ export class MemoryLedger {
     const check = (extra: number): ChargeDecision => {
       if (released) throw new Error('memory ledger: charge used after release');
       if (!Number.isFinite(extra) || extra < 0) throw new RangeError(`memory ledger: cannot charge ${extra} bytes`);
-      return ledger.#decide(extra, held);
+      return ledger.#decide(extra, held, client);
     };
     return {
       get bytes() {
@@ -145,21 +166,21 @@ export class MemoryLedger {
       },
       force(extra: number) {
         check(extra);
-        ledger.#add(extra, held);
+        ledger.#add(extra, held, client);
         held += extra;
       },
       grow(extra: number) {
         const d = check(extra);
         if (d.kind === 'never') throw ledger.#tooLarge(held + extra, d.ceiling);
         if (d.kind === 'wait' || (ledger.#waiters.length > 0 && !ledger.#smallBeside(held + extra))) throw ledger.#overloaded();
-        ledger.#add(extra, held);
+        ledger.#add(extra, held, client);
         held += extra;
       },
       growWhenRoom(extra: number, options: WaitOptions): Promise<void> {
         const d = check(extra);
         if (d.kind === 'never') return Promise.reject(ledger.#tooLarge(held + extra, d.ceiling));
         if (d.kind === 'admit' && (ledger.#waiters.length === 0 || ledger.#smallBeside(held + extra))) {
-          ledger.#add(extra, held);
+          ledger.#add(extra, held, client);
           held += extra;
           return Promise.resolve();
         }
@@ -181,6 +202,7 @@ export class MemoryLedger {
           const waiter: Waiter = {
             bytes: extra,
             holding: held,
+            client,
             admit: () => {
               done();
               held += extra;
@@ -200,7 +222,7 @@ export class MemoryLedger {
         released = true;
         const h = held;
         held = 0;
-        ledger.#remove(h);
+        ledger.#remove(h, client);
       },
     };
   }

@@ -21,6 +21,11 @@ export interface CallContext {
   readonly signal: AbortSignal;
   readonly method: string;
   readonly peer?: string;
+  /**
+   * Whose request it is (@segserve/runtime client-identity): its charges are the client's, and
+   * its wait for a slot takes turns with other clients'.
+   */
+  readonly client?: string;
   /** The call's place and its upload's door charge, taken by the edge (reserveArrival). */
   readonly upload?: UploadReservation;
 }
@@ -208,7 +213,7 @@ export class InferenceService {
    * already take every place. The excess of a burst is refused before its uploads are sent;
    * each upload's bytes are charged to its reservation at the message's length prefix.
    */
-  reserveArrival(): UploadReservation {
+  reserveArrival(client?: string): UploadReservation {
     if (this.#state !== 'serving') throw new SegserveError('UNAVAILABLE', this.#state === 'draining' ? 'shutting down' : 'model not loaded yet');
     this.#gate.refuseArrival(this.#arriving);
     const memory = this.#memory();
@@ -218,13 +223,13 @@ export class InferenceService {
     const reservation: Reservation = {
       charge: (bytes) => {
         if (!open || charge) throw new Error('upload reservation charged twice or after its end');
-        charge = memory.tryCharge(bytes);
+        charge = memory.tryCharge(bytes, client);
       },
       adopt: () => {
         if (!open) return undefined;
         open = false;
         this.#arriving--;
-        return charge ?? memory.tryCharge(0);
+        return charge ?? memory.tryCharge(0, client);
       },
       release: () => {
         if (!open) return;
@@ -237,8 +242,8 @@ export class InferenceService {
   }
 
   /** A place and `bytes` at once (reserveArrival, then its charge). */
-  reserveUpload(bytes: number): UploadReservation {
-    const r = this.reserveArrival();
+  reserveUpload(bytes: number, client?: string): UploadReservation {
+    const r = this.reserveArrival(client);
     try {
       r.charge(bytes);
     } catch (err) {
@@ -253,7 +258,7 @@ export class InferenceService {
     const adopted = (ctx.upload as Reservation | undefined)?.adopt?.();
     if (adopted) return adopted;
     this.#gate.refuseIfFull();
-    return this.#memory().tryCharge(bytes);
+    return this.#memory().tryCharge(bytes, ctx.client);
   }
 
   #memory(): MemoryLedger {
@@ -275,7 +280,7 @@ export class InferenceService {
     let permit: Permit | undefined;
     try {
       const work = await prepare();
-      permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal));
+      permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal, ctx.client));
       running = (async () => {
         await this.#faultDelay(ctx.signal, timer);
         return work();

@@ -58,10 +58,10 @@ describe('upload budget', () => {
   it('makes a large upload wait for room, then OVERLOADED; small ones pass meanwhile; all is given back', async () => {
     const holder = new AbortController();
     const calls = up.calls.length;
-    const held = post(sized(6 * MiB, 'sleep:60000'), holder.signal).catch(() => undefined);
+    const held = post(sized(5 * MiB, 'sleep:60000'), holder.signal).catch(() => undefined);
     await until('the first upload to reach the upstream', () => up.calls.length > calls);
 
-    const second = await post(sized(6 * MiB));
+    const second = await post(sized(5 * MiB));
     expect(second.status).toBe(503);
     expect(second.headers.get('retry-after')).toBe('1');
     expect(await errorCode(second)).toBe('OVERLOADED');
@@ -71,7 +71,7 @@ describe('upload budget', () => {
     holder.abort();
     await held;
     await until('the budget to be given back', async () => (await heldBytes()) === 0);
-    expect((await post(sized(6 * MiB))).status).toBe(200);
+    expect((await post(sized(5 * MiB))).status).toBe(200);
     expect(await heldBytes()).toBe(0);
   });
 

@@ -3,12 +3,15 @@
 // segserve pods send; foreign servers fall back to the status mapping).
 import * as grpc from '@grpc/grpc-js';
 import { ERROR_CODE_METADATA_KEY, fromGrpcError, SegserveError, type ErrorCode } from '@segserve/proto';
+import { CLIENT_METADATA_KEY } from '@segserve/runtime';
 
 export interface CallContext {
   /** Absolute deadline, epoch milliseconds. */
   readonly deadline: number;
   /** Aborts the upstream call (REST client went away, gRPC caller cancelled). */
   readonly signal?: AbortSignal;
+  /** Whose request it is (ApiKeys.clientOf), told to the upstream for its admission. */
+  readonly client?: string;
 }
 
 export interface CallResult<T> {
@@ -59,7 +62,9 @@ export function unaryCall<Res>(start: StartCall<Res>, ctx: CallContext, onRetrie
       return;
     }
     let headers: grpc.Metadata | undefined;
-    const call = start(new grpc.Metadata(), { deadline: new Date(ctx.deadline) }, (err, response) => {
+    const metadata = new grpc.Metadata();
+    if (ctx.client !== undefined) metadata.set(CLIENT_METADATA_KEY, ctx.client);
+    const call = start(metadata, { deadline: new Date(ctx.deadline) }, (err, response) => {
       ctx.signal?.removeEventListener('abort', onAbort);
       if (err) {
         onRetries(previousAttempts(headers, err.metadata));

@@ -2,6 +2,7 @@
 // timingSafeEqual: digests have a fixed length, so neither the content nor the length of a
 // configured key leaks through timing, and every configured key is checked on every request.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { clientOfApiKey } from '@segserve/runtime';
 
 export class ApiKeys {
   readonly #digests: readonly Buffer[];
@@ -28,6 +29,15 @@ export class ApiKeys {
   /** Checks an `Authorization: Bearer <key>` header value (REST header or gRPC metadata). */
   acceptsAuthorization(header: string | undefined): boolean {
     return this.accepts(bearerToken(header));
+  }
+
+  /**
+   * Whose request this is, for admission (@segserve/runtime client-identity): the key's client
+   * when keys are on (the request has been authorised with it), else `peer()`'s.
+   */
+  clientOf(authorization: string | undefined, peer: () => string): string {
+    const token = this.open ? undefined : bearerToken(authorization);
+    return token === undefined ? peer() : clientOfApiKey(token);
   }
 
   /** Keys never reach logs, not even through an accidental JSON.stringify or inspect. */

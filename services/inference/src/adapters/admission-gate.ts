@@ -57,17 +57,18 @@ export class AdmissionGate {
     return new SegserveError('OVERLOADED', `overloaded: ${this.limits.maxConcurrency} running and ${this.limits.maxQueue} queued`);
   }
 
-  acquire(signal?: AbortSignal): Promise<Permit> {
+  /** A slot for a request of `client` (clients take turns: domain/admission.ts). */
+  acquire(signal?: AbortSignal, client?: string): Promise<Permit> {
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     const id = this.#nextId++;
-    const t = arrive(this.#state, this.limits, id, this.#now());
+    const t = arrive(this.#state, this.limits, id, this.#now(), client);
     this.#state = t.state;
     switch (t.decision.kind) {
       case 'reject':
         return Promise.reject(this.#overloaded());
       case 'run':
         this.#changed();
-        return Promise.resolve(this.#permit());
+        return Promise.resolve(this.#permit(client));
       case 'queue':
         return new Promise<Permit>((resolve, reject) => {
           const onAbort = (): void => {
@@ -88,17 +89,17 @@ export class AdmissionGate {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  #permit(): Permit {
+  #permit(client: string | undefined): Permit {
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
-        const t = release(this.#state, this.limits, this.#now());
+        const t = release(this.#state, this.limits, this.#now(), client);
         this.#state = t.state;
         this.#rejectExpired(t.decision.expired);
         const started = t.decision.started;
-        if (started) this.#settle(started.id, (p) => p.resolve(this.#permit()));
+        if (started) this.#settle(started.id, (p) => p.resolve(this.#permit(started.client)));
         this.#changed();
       },
     };

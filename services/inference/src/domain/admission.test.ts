@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EMPTY_ADMISSION, arrive, expire, nextExpiry, release, withdraw, wouldRefuseArrival, wouldReject, type AdmissionState } from './admission.js';
+import { EMPTY_ADMISSION, arrive, expire, nextExpiry, nextWaiter, release, withdraw, wouldRefuseArrival, wouldReject, type AdmissionState } from './admission.js';
 
 const limits = { maxConcurrency: 2, maxQueue: 2, queueTimeoutMs: 100 };
 const waiter = (id: number, enqueuedAt: number) => ({ id, enqueuedAt, expiresAt: enqueuedAt + limits.queueTimeoutMs });
@@ -63,6 +63,43 @@ describe('release', () => {
     expect(t.decision.expired.map((w) => w.id)).toEqual(expired);
     expect(t.state.running).toBe(running);
     expect(t.state.queue.length).toBe(queued);
+  });
+
+  describe('clients take turns', () => {
+    const w = (id: number, client: string | undefined, enqueuedAt = id) => ({ ...waiter(id, enqueuedAt), ...(client === undefined ? {} : { client }) });
+    it.each<[string, AdmissionState, string | undefined, number | undefined, Record<string, number>]>([
+      ['one client: first come, first served', { running: 2, queue: [w(1, 'a'), w(2, 'a')], runningBy: { a: 2 } }, 'a', 1, { a: 2 }],
+      [
+        "a client with nothing running goes before another's older waiters",
+        { running: 2, queue: [w(1, 'flood'), w(2, 'flood'), w(3, 'other')], runningBy: { flood: 2 } },
+        'flood',
+        3,
+        { flood: 1, other: 1 },
+      ],
+      [
+        'fewest running wins; among equals, the oldest',
+        { running: 2, queue: [w(1, 'a'), w(2, 'b'), w(3, 'c')], runningBy: { a: 1, b: 1 } },
+        'a',
+        1,
+        { a: 1, b: 1 },
+      ],
+      ['requests without a client are one client', { running: 2, queue: [w(1, undefined), w(2, 'x')], runningBy: { '': 2 } }, undefined, 2, { '': 1, x: 1 }],
+      ['no waiter: the slot is free', { running: 1, queue: [], runningBy: { a: 1 } }, 'a', undefined, {}],
+    ])('%s', (_name, state, releasing, started, runningBy) => {
+      const t = release(state, limits, 5, releasing);
+      expect(t.decision.started?.id).toBe(started);
+      expect(t.state.runningBy).toEqual(runningBy);
+      expect(t.state.running).toBe(Object.values(runningBy).reduce((a, b) => a + b, 0));
+    });
+
+    it('arrive counts a running request for its client', () => {
+      const one = arrive(EMPTY_ADMISSION, limits, 1, 0, 'a').state;
+      const two = arrive(one, limits, 2, 0, 'b').state;
+      expect(two.runningBy).toEqual({ a: 1, b: 1 });
+      const queued = arrive(two, limits, 3, 0, 'a');
+      expect(queued.state.queue).toEqual([{ ...waiter(3, 0), client: 'a' }]);
+      expect(nextWaiter(queued.state)?.id).toBe(3);
+    });
   });
 
   it('refuses to release more than ran', () => {

@@ -4,6 +4,7 @@
 
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 import { SegserveError } from '@segserve/proto';
+import { CLIENT_METADATA_KEY, clientOfForwarded } from '@segserve/runtime';
 import type { CallContext } from '../service.js';
 
 export interface CallScope extends CallContext {
@@ -36,6 +37,7 @@ export function callContext(call: ServerUnaryCall<unknown, unknown>, method: str
     signal: controller.signal,
     method,
     peer: call.getPeer(),
+    client: clientOfForwarded(call.metadata.get(CLIENT_METADATA_KEY)[0], call.getPeer()),
     done: () => {
       if (timer) clearTimeout(timer);
       call.off('cancelled', abort);

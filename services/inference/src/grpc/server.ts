@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { loadProtos, type SegserveError } from '@segserve/proto';
-import { bindWithReceiveWindows, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MessageRule } from '@segserve/runtime';
+import { bindWithReceiveWindows, CLIENT_METADATA_KEY, clientOfForwarded, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MessageRule } from '@segserve/runtime';
 import type { InferenceService, UploadReservation } from '../service.js';
 import { HealthBoard } from './health.js';
 import { oipHandlers, type OipInfo } from './oip.js';
@@ -64,8 +64,8 @@ export function createGrpcServer(service: InferenceService, info: OipInfo, optio
     // counting the calls still arriving), so that the excess of a burst is refused before its
     // bytes are sent; at its length prefix, before it is buffered, its bytes. The request adopts
     // the reservation.
-    arrive: () => (service.state === 'serving' ? service.reserveArrival() : NOTHING_HELD),
-    admit: (_path, bytes, place) => {
+    arrive: (_path, caller) => (service.state === 'serving' ? service.reserveArrival(clientOfForwarded(caller.metadata.get(CLIENT_METADATA_KEY)[0], caller.peer)) : NOTHING_HELD),
+    admit: (_path, bytes, _caller, place) => {
       if (place === undefined || place === NOTHING_HELD) return NOTHING_HELD;
       (place as UploadReservation).charge(bytes);
       return place;

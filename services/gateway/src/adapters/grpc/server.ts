@@ -15,7 +15,7 @@ import {
   type SegmentRequest__Output,
   type SegmentResponse__Output,
 } from '@segserve/proto';
-import { bindWithReceiveWindows, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MemoryLedger } from '@segserve/runtime';
+import { bindWithReceiveWindows, clientOfPeer, GENERIC_OIP_BOUNDS, GrpcEdgeGuard, modelInferRequestRule, SEGMENT_REQUEST_RULE, type MemoryLedger } from '@segserve/runtime';
 import type { ApiKeys } from '../../domain/api-keys.js';
 import { earliestDeadline } from '../../domain/deadline.js';
 import { sniffImage } from '../../domain/image-sniff.js';
@@ -60,11 +60,17 @@ function callerDeadline(call: AnyCall): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/** Deadline and cancellation of an incoming call, for the upstream call it causes. */
-function contextOf(call: AnyCall, deadlineMs: number): CallContext {
+/** Whose call it is (its key, else its peer): the same client as its door charge. */
+function clientOfCall(apiKeys: ApiKeys, metadata: grpc.Metadata, peer: string): string {
+  const value = metadata.get('authorization')[0];
+  return apiKeys.clientOf(typeof value === 'string' ? value : undefined, () => clientOfPeer(peer, true));
+}
+
+/** Deadline, cancellation and client of an incoming call, for the upstream call it causes. */
+function contextOf(call: AnyCall, deadlineMs: number, apiKeys: ApiKeys): CallContext {
   const abort = new AbortController();
   call.once('cancelled', () => abort.abort());
-  return { deadline: earliestDeadline(Date.now(), deadlineMs, callerDeadline(call)), signal: abort.signal };
+  return { deadline: earliestDeadline(Date.now(), deadlineMs, callerDeadline(call)), signal: abort.signal, client: clientOfCall(apiKeys, call.metadata, call.getPeer()) };
 }
 
 export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
@@ -78,7 +84,7 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
       return apiKeys.acceptsAuthorization(typeof value === 'string' ? value : undefined);
     },
     defaultMaxBytes: SMALL_MESSAGE_BYTES,
-    admit: (_path, bytes) => ledger.tryCharge(uploadChargeBytes('grpc', bytes)),
+    admit: (_path, bytes, caller) => ledger.tryCharge(uploadChargeBytes('grpc', bytes), clientOfCall(apiKeys, caller.metadata, caller.peer)),
     onRefusal: (path, err) => {
       const protocol: Protocol = path.startsWith('/inference.') ? 'oip' : 'grpc';
       core.observe(protocol, '', '', err, core.now());
@@ -94,7 +100,7 @@ export function buildGrpcServer(options: GrpcServerOptions): grpc.Server {
     const started = core.now();
     const run = async (): Promise<{ response: Res; version: string }> => {
       if (readiness.shuttingDown) throw new SegserveError('UNAVAILABLE', 'the gateway is shutting down');
-      return work(contextOf(call, options.deadlineMs));
+      return work(contextOf(call, options.deadlineMs, apiKeys));
     };
     run().then(
       ({ response, version }) => {

@@ -2,7 +2,8 @@
 // palette PNG or JSON). The wire format is converted here; the core does the rest.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isValidModelName, SegserveError, type SegmentResponse__Output } from '@segserve/proto';
-import type { Charge, MemoryLedger } from '@segserve/runtime';
+import { clientOfPeer, type Charge, type MemoryLedger } from '@segserve/runtime';
+import type { ApiKeys } from '../../domain/api-keys.js';
 import { effectiveTimeoutMs, TIMEOUT_HEADER } from '../../domain/deadline.js';
 import { sniffImage } from '../../domain/image-sniff.js';
 import { classColor, hexColor, paletteMaskPng } from '../../domain/palette-png.js';
@@ -19,14 +20,16 @@ export interface SegmentRouteOptions {
   readonly ledger: MemoryLedger;
   /** How long an upload may wait for room in the budget before it is OVERLOADED, ms. */
   readonly budgetWaitMs: number;
+  /** Whose request it is (its key, else its address): charged, and told to the upstream. */
+  readonly apiKeys: ApiKeys;
 }
 
 /** Charges the upload at the door: from Content-Length when given, else as its bytes arrive. */
-async function chargeAtTheDoor(options: SegmentRouteOptions, request: FastifyRequest, signal: AbortSignal): Promise<{ charge: Charge; reserve: (capacity: number) => void }> {
+async function chargeAtTheDoor(options: SegmentRouteOptions, request: FastifyRequest, signal: AbortSignal, client: string): Promise<{ charge: Charge; reserve: (capacity: number) => void }> {
   const header = request.headers['content-length'];
   const door = restDoor(Array.isArray(header) ? header[0] : header, options.maxUploadBytes);
   if (door.kind === 'too-large') throw new SegserveError('TOO_LARGE', `the request body has ${door.declared} bytes; the image may have at most ${options.maxUploadBytes}`);
-  const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: options.budgetWaitMs, signal });
+  const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: options.budgetWaitMs, signal, client });
   const reserve = (capacity: number): void => {
     const wanted = uploadChargeBytes('rest', capacity);
     if (wanted > charge.bytes) charge.grow(wanted - charge.bytes);
@@ -93,7 +96,8 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
     const timeout = effectiveTimeoutMs(options.deadlineMs, Array.isArray(header) ? header[0] : header);
     if (!timeout.ok) throw new SegserveError('INVALID_INPUT', timeout.message);
 
-    const door = await chargeAtTheDoor(options, request, abort.signal);
+    const client = options.apiKeys.clientOf(request.headers.authorization, () => clientOfPeer(request.ip));
+    const door = await chargeAtTheDoor(options, request, abort.signal, client);
     held.push(door.charge);
     const { image, prefixed } = await readImageUpload(request, { fileSize: options.maxUploadBytes, reserve: door.reserve });
     const sniffed = sniffImage(image);
@@ -101,14 +105,14 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
 
     const served = await core.segment(
       { model, version: requested, image, maskFormat: 'PNG', prefixed },
-      { deadline: Date.now() + timeout.ms, signal: abort.signal },
+      { deadline: Date.now() + timeout.ms, signal: abort.signal, client },
     );
     version = served.version;
     const r = served.response;
     let mask = r.mask;
     if (color) {
       // The upstream's PNG and its re-labelled copy are held until sent.
-      held.push(options.ledger.hold(ANSWER_COPIES * r.mask.length));
+      held.push(options.ledger.hold(ANSWER_COPIES * r.mask.length, client));
       mask = recolour(r.mask);
     }
     const totalMs = core.now() - started;

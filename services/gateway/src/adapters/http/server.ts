@@ -105,7 +105,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
     sendError(reply, new SegserveError('INVALID_INPUT', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`), 404),
   );
 
-  const segment = { core, deadlineMs: options.deadlineMs, maxUploadBytes: options.maxUploadBytes, ledger: options.ledger, budgetWaitMs: options.budgetWaitMs };
+  const segment = { core, deadlineMs: options.deadlineMs, maxUploadBytes: options.maxUploadBytes, ledger: options.ledger, budgetWaitMs: options.budgetWaitMs, apiKeys };
   app.post<{ Params: { model: string } }>('/v1/models/:model/segment', { config: { protected: true } }, (request, reply) => handleSegment(segment, request.params.model, request, reply));
   app.post('/segmentator-api', { config: { protected: true } }, (request, reply) => handleSegment(segment, options.defaultModel, request, reply));
 
