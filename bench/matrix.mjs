@@ -69,6 +69,17 @@ export async function startVariants({ modelDir, images, env = {}, only = VARIANT
     stops.push(() => w.stop());
     variants.pipeline = { pids: { pipeline: w.pid }, cell: (c, n) => w.cell(c, n) };
   }
+  // `bare@VAR=value,…` / `pipeline@VAR=value,…`: the same variant with other service settings,
+  // interleaved with the rest (e.g. bare@SEGSERVE_ORT_SPINNING=true).
+  for (const name of only) {
+    const m = /^(bare|pipeline)@(.+)$/.exec(name);
+    if (!m) continue;
+    const extra = Object.fromEntries(m[2].split(',').map((kv) => kv.split('=')));
+    const w = m[1] === 'bare' ? forkWorker('bare.mjs', [modelDir], baseEnv({ ...env, ...extra })) : forkWorker('pipeline.mjs', [modelDir, ...imageFiles], baseEnv({ ...env, ...extra }));
+    info[name] = await w.ready;
+    stops.push(() => w.stop());
+    variants[name] = { pids: { [m[1]]: w.pid }, cell: (c, n) => w.cell(c, n) };
+  }
   const needInference = only.some((v) => ['grpc', 'rest', 'gateway-grpc'].includes(v));
   if (needInference) {
     const inf = await startInference(modelDir, env);

@@ -20,6 +20,8 @@ export function aggregate(matrix) {
   for (const c of matrix.cells) (groups.get(key(c)) ?? groups.set(key(c), []).get(key(c))).push(c);
   for (const cells of groups.values()) {
     const { variant, concurrency } = cells[0];
+    // `pipeline@X=1` is compared with `bare@X=1`: the same settings.
+    const settings = variant.includes('@') ? variant.slice(variant.indexOf('@')) : '';
     const value = (x, field) => (typeof field === 'function' ? field(x) : x[field]);
     const ratioTo = (base, field) => {
       const rs = cells.map((x) => {
@@ -46,10 +48,10 @@ export function aggregate(matrix) {
       rss_mb: Object.fromEntries(processes.map((p) => [p, Math.max(...cells.map((x) => x.rss_mb[p]))])),
       rss_total_mb: Math.max(...cells.map((x) => sum(x.rss_mb))),
       cpu_ms_per_image: Object.fromEntries(processes.map((p) => [p, round(median(cells.map((x) => x.cpu_ms_per_image[p] ?? NaN)), 0)])),
-      throughput_vs_bare: ratioTo('bare', 'throughput'),
-      p50_vs_bare: ratioTo('bare', 'p50_ms'),
+      throughput_vs_bare: ratioTo(`bare${settings}`, 'throughput'),
+      p50_vs_bare: ratioTo(`bare${settings}`, 'p50_ms'),
       throughput_vs_grpc: ratioTo('grpc', 'throughput'),
-      cpu_vs_bare: ratioTo('bare', cpu),
+      cpu_vs_bare: ratioTo(`bare${settings}`, cpu),
       cpu_vs_grpc: ratioTo('grpc', cpu),
       p50_vs_grpc: ratioTo('grpc', 'p50_ms'),
       stages_ms: cells[0].stages_ms ? Object.fromEntries(Object.keys(cells[0].stages_ms).map((s) => [s, round(median(cells.map((x) => x.stages_ms[s])))])) : undefined,

@@ -3,7 +3,8 @@
 //
 //   node bench/run.mjs [--models models/facade-ads-full/2,models/facade-ads/2]
 //                      [--concurrency 1,10,50] [--repeats 3] [--cell-seconds 10]
-//                      [--variants bare,pipeline,grpc,rest,gateway-grpc]
+//                      [--variants bare,pipeline,grpc,rest,gateway-grpc]  (also bare@VAR=value,…
+//                       and pipeline@VAR=value,…: the same with other service settings)
 //                      [--scenarios matrix,overhead,latency,coldstart,memory,memory-sweep,peer,hostile] [--quick]
 //
 // --quick: one repeat, short cells, concurrency 1,10 — a smoke test of the whole bench (~3 min).

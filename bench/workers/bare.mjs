@@ -1,7 +1,7 @@
 // Variant (1): bare onnxruntime `session.run` — the limit on this hardware. A child process of
 // bench/run.mjs (IPC): `workers` worker threads, one session each, with exactly the service's
 // onnxruntime settings (parsed by the service's own parseConfig from the same environment:
-// threads, arena, memory pattern, spinning, nice),
+// threads, arena, memory pattern, spinning),
 // running one prepared input tensor back to back. No decode, no copy per request.
 import os from 'node:os';
 import path from 'node:path';
@@ -15,8 +15,6 @@ const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(${JSON.stringify(path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'node_modules', 'onnxruntime-node'))});
 (async () => {
   const { onnx, ort: o, input, dims, output } = workerData;
-  // As services/inference/src/adapters/ort-worker.ts: the model's threads at the service's nice.
-  if (o.nice > 0) require('node:os').setPriority(0, o.nice);
   const session = await ort.InferenceSession.create(onnx, {
     executionProviders: ['cpu'], intraOpNumThreads: o.intraOpThreads, interOpNumThreads: o.interOpThreads,
     enableCpuMemArena: o.arena, enableMemPattern: o.memPattern, executionMode: 'sequential',

@@ -35,7 +35,6 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_ORT_ARENA', // inference (onnxruntime CPU memory arena, false)
   'SEGSERVE_ORT_MEM_PATTERN', // inference (onnxruntime memory pattern, true)
   'SEGSERVE_ORT_SPINNING', // inference (onnxruntime intra-op threads spin between sections, false)
-  'SEGSERVE_ORT_NICE', // inference (nice value of the model's threads, 0)
   'SEGSERVE_MODEL_CACHE_DIR', // inference (object-store download cache)
   'SEGSERVE_FAULT_DELAY_MS', // inference, TEST ONLY: added latency per request
   'SEGSERVE_FAULT_ERROR_RATIO', // inference, TEST ONLY: fraction of requests failing INTERNAL

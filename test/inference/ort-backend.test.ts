@@ -13,7 +13,7 @@ async function slowPool(): Promise<OrtWorkerPool> {
     onnx: readFileSync(path.join(MODELS.slow, 'model.onnx')),
     io: { inputName: m.input.name, dims: [1, 3, m.input.height, m.input.width], outputName: m.output.name },
     workers: 1,
-    settings: { sessions: 1, intraOpThreads: 1, interOpThreads: 1, arena: false, memPattern: false, spinning: false, nice: 0 },
+    settings: { sessions: 1, intraOpThreads: 1, interOpThreads: 1, arena: false, memPattern: false, spinning: false },
     segment: segmentSpec(m),
   });
 }

@@ -33,7 +33,7 @@ describe('parseConfig', () => {
     ['two sessions share the CPUs', { SEGSERVE_ORT_SESSIONS: '2' }, { maxConcurrency: 2, ort: { sessions: 2, intraOpThreads: 1 } }],
     ['no more sessions than requests inside', { SEGSERVE_MAX_CONCURRENCY: '1', SEGSERVE_ORT_SESSIONS: '4' }, { maxConcurrency: 1, ort: { sessions: 1, intraOpThreads: 2 } }],
     ['explicit threads and arena', { SEGSERVE_INTRA_OP_THREADS: '3', SEGSERVE_ORT_ARENA: 'true', SEGSERVE_ORT_MEM_PATTERN: '0' }, { ort: { sessions: 1, intraOpThreads: 3, interOpThreads: 1, arena: true, memPattern: false } }],
-    ['spinning threads, lower priority for the model', { SEGSERVE_ORT_SPINNING: 'true', SEGSERVE_ORT_NICE: '10' }, { ort: { spinning: true, nice: 10 } }],
+    ['spinning intra-op threads', { SEGSERVE_ORT_SPINNING: 'true' }, { ort: { spinning: true } }],
     ['fault injection', { SEGSERVE_FAULT_DELAY_MS: '250', SEGSERVE_FAULT_ERROR_RATIO: '0.5' }, { fault: { delayMs: 250, errorRatio: 0.5 } }],
     ['log level any case', { SEGSERVE_LOG_LEVEL: 'DEBUG' }, { logLevel: 'debug' }],
     ['empty value = unset', { SEGSERVE_MAX_QUEUE: '' }, { maxQueue: 16 }],

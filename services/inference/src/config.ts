@@ -33,12 +33,6 @@ export interface OrtSettings {
   readonly memPattern: boolean;
   /** Intra-op threads spin between parallel sections instead of blocking (docs/benchmarks.md, "Spinning"). */
   readonly spinning: boolean;
-  /**
-   * Nice value of the model's threads (the worker thread and the intra-op threads it starts):
-   * above 0, the event loop (refusals, gRPC) and the decodes and encodes around the model take
-   * the CPU first when they need it (docs/benchmarks.md, "OVERLOADED").
-   */
-  readonly nice: number;
 }
 
 export interface InferenceConfig {
@@ -106,7 +100,6 @@ export const DEFAULTS = {
    */
   memPattern: true,
   spinning: false,
-  nice: 0,
   logLevel: 'info' as LogLevel,
 } as const;
 
@@ -167,7 +160,6 @@ export function parseConfig(env: Env, system: SystemFacts): InferenceConfig {
       arena: boolVar(env, 'SEGSERVE_ORT_ARENA', DEFAULTS.arena),
       memPattern: boolVar(env, 'SEGSERVE_ORT_MEM_PATTERN', DEFAULTS.memPattern),
       spinning: boolVar(env, 'SEGSERVE_ORT_SPINNING', DEFAULTS.spinning),
-      nice: intVar(env, 'SEGSERVE_ORT_NICE', DEFAULTS.nice, { min: 0, max: 19 }),
     },
     logLevel,
     fault: { delayMs: intVar(env, 'SEGSERVE_FAULT_DELAY_MS', 0, { min: 0, max: 600_000 }), errorRatio: ratioVar(env, 'SEGSERVE_FAULT_ERROR_RATIO', 0) },

@@ -2,7 +2,6 @@
 // bytes once, then runs one request at a time; buffers move by transfer, not copy.
 
 import ort from 'onnxruntime-node';
-import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { classMap } from '../domain/mask.js';
 import { channelTables, toNchw } from '../domain/tensor.js';
@@ -57,22 +56,8 @@ async function handle(l: Loaded, msg: Exclude<ToWorker, InitMessage>): Promise<v
   post({ type: 'classes', id: msg.id, classes, width: ow, height: oh, ms }, [classes.buffer as ArrayBuffer]);
 }
 
-/**
- * Lowers this thread's priority before the session exists, so that the intra-op threads
- * onnxruntime starts inherit it (Linux keeps a nice value per thread; pid 0 is the caller).
- */
-function lowerPriority(nice: number): void {
-  if (nice <= 0) return;
-  try {
-    os.setPriority(0, nice);
-  } catch {
-    // Not permitted or not supported here: the threads keep the process's priority.
-  }
-}
-
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'init') {
-    lowerPriority(msg.settings.nice);
     ort.InferenceSession.create(msg.onnx, {
       executionProviders: ['cpu'],
       intraOpNumThreads: msg.settings.intraOpThreads,
