@@ -24,6 +24,15 @@ export interface BudgetInputs {
  */
 export const MIN_HEADROOM_BYTES = 96 * 2 ** 20;
 
+/**
+ * The headroom of a process with a memory limit of `limitBytes`: `fraction` of it, at least
+ * MIN_HEADROOM_BYTES — but never more than a quarter of the limit (a pod far smaller than the
+ * 512 MiB one, as in tests, keeps a budget).
+ */
+export function headroomBytes(limitBytes: number, fraction: number): number {
+  return Math.max(limitBytes * fraction, Math.min(MIN_HEADROOM_BYTES, limitBytes / 4));
+}
+
 /** Bytes this process may let its requests hold at once (never negative). */
 export function requestBudgetBytes(inputs: BudgetInputs): number {
   const limit = inputs.limitBytes ?? inputs.configuredBytes;
