@@ -88,12 +88,41 @@ def qrange(q: onnx.ModelProto, tensor_prefix: str) -> list[float] | None:
     return None
 
 
+def qparams(q: onnx.ModelProto) -> dict[str, tuple[float, int]]:
+    """Scale and zero point of every activation the quantised model quantises, by tensor."""
+    inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+    return {n.input[0]: (float(inits[n.input[1]]), int(inits[n.input[2]])) for n in q.graph.node
+            if n.op_type == "QuantizeLinear" and n.input[1] in inits and inits[n.input[1]].ndim == 0}
+
+
+def zeroed_share(params: dict[str, tuple[float, int]], stats: dict) -> float:
+    """Of the float network's non-zero activation values at the quantised tensors (on the golden
+    images), the share that the quantisation turns into 0: |v| ≤ scale / 2, and everything below
+    the range when the zero point is 0 (from each tensor's histogram)."""
+    zeroed = nonzero = 0.0
+    for t, (scale, zp) in params.items():
+        s = stats[t]
+        counts = np.asarray(s["bins"], np.float64)
+        edges = np.linspace(s["min"], s["max"], len(counts) + 1)
+        centres = (edges[:-1] + edges[1:]) / 2
+        lo = -np.inf if zp == 0 else -scale / 2
+        hi = np.inf if zp == 255 else scale / 2
+        zeroed += counts[(centres >= lo) & (centres <= hi)].sum() - s["zeros"]
+        nonzero += counts.sum() - s["zeros"]
+    return float(max(zeroed, 0.0) / max(nonzero, 1.0))
+
+
 def head_tensor(m: onnx.ModelProto) -> str:
     """The output of the last convolution (the logits before the final upsampling)."""
     return [n for n in m.graph.node if n.op_type == "Conv"][-1].output[0]
 
 
-def run(log=print, passes: int = 1) -> dict:
+def stamp() -> dict:
+    return {"measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "loadavg": round(os.getloadavg()[0], 1)}
+
+
+def run(log=print, passes: int = 1, only: list[str] | None = None) -> dict:
+    """Measure every recipe (``only``: just these, the other rows kept from the last collapse.json)."""
     torch.set_num_threads(1)
     model, run_cfg = load_run(BASE_RUN)
     h, w = run_cfg["data"]["height"], run_cfg["data"]["width"]
@@ -102,10 +131,13 @@ def run(log=print, passes: int = 1) -> dict:
     train = versions.calibration_images(run_cfg, max(r.images for r in quantize.RECIPES.values()))
     graphs = {fold: export.export_onnx(model, OUT / f"export-{'folded' if fold else 'bn'}-{h}x{w}.onnx", h, w, fold_bn=fold)
               for fold in (True, False)}
-    rows = [{"recipe": "float", "note": "the float network (models/facade-ads/6's weights)", "dir": None,
-             **outputs(graphs[True], xs)}]
-    rows[0]["miou"], rows[0]["iou_advertising"] = json.loads((versions.REPO / "models/facade-ads/6/model.json").read_text())["metrics"]["miou"], None
-    for name in RECIPES:
+    old = json.loads((OUT / "collapse.json").read_text()) if only and (OUT / "collapse.json").exists() else {"rows": []}
+    rows = [r for r in old["rows"] if r["recipe"] not in only] if only else []
+    if not any(r["recipe"] == "float" for r in rows):
+        v6 = json.loads((versions.REPO / "models/facade-ads/6/model.json").read_text())["metrics"]
+        rows.insert(0, {"recipe": "float", "note": "the float network (models/facade-ads/6's weights)", "dir": None,
+                        "miou": v6["miou"], "iou_advertising": v6["iou_advertising"], **outputs(graphs[True], xs), **stamp()})
+    for name in only or RECIPES:
         recipe = quantize.RECIPES[name]
         base = graphs[recipe.fold_bn]
         q, info = quantize.build(base, recipe, train)
@@ -117,13 +149,26 @@ def run(log=print, passes: int = 1) -> dict:
         head = head_tensor(quantize.inline_identities(base))
         row = {"recipe": name, "note": recipe.note, "dir": os.path.relpath(d, versions.REPO), "miou": ev["miou"],
                "iou_advertising": ev["iou"][1], "input_range": qrange(q, export.INPUT_NAME), "head_range": qrange(q, head),
-               "summary": info["summary"], **outputs(q, xs)}
+               "summary": info["summary"], **outputs(q, xs), **stamp()}
         log(f"collapse: {name}: mIoU {row['miou']} ad IoU {row['iou_advertising']} predicted ad share "
             f"{row['predicted_ad_share']:.4f} ties {row['tie_share']:.4f} logits [{row['logits_min']:.2f}, {row['logits_max']:.2f}]")
         rows.append(row)
+    # what each recipe's scales and zero points do to the float network's values (on the golden
+    # images), for every row: from its saved model and the float graph's tensor statistics
+    float_stats: dict[bool, dict] = {}
+    for row in rows:
+        if row["dir"] is None:
+            continue
+        fold = row["summary"]["fold_bn"]
+        params = qparams(onnx.load(str(versions.REPO / row["dir"] / "model.onnx")))
+        if not set(params) <= set(float_stats.get(fold, {})):
+            float_stats[fold] = quantize.calibrate(quantize.inline_identities(graphs[fold]), sorted(params), xs)
+        st = float_stats[fold]
+        row["zeroed_share"] = zeroed_share(params, st)
+        row["signed_clipped"] = [sum(1 for t, (_, zp) in params.items() if zp == 0 and st[t]["min"] < 0), len(params)]
+    rows.sort(key=lambda r: (["float", *RECIPES].index(r["recipe"]) if r["recipe"] in ["float", *RECIPES] else len(RECIPES) + 1))
     res = {"golden": {"set": gs.name, "sha256": gs.sha256, "images": len(xs), "ad_share": ad_share},
-           "base_run": BASE_RUN, "rows": rows, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "loadavg": os.getloadavg()[0], "command": "/usr/bin/python3 -m experiments.collapse"}
+           "base_run": BASE_RUN, "rows": rows, "command": "/usr/bin/python3 -m experiments.collapse"}
     (OUT / "collapse.json").write_text(json.dumps(res, indent=2) + "\n")
     return res
 
@@ -134,17 +179,25 @@ def _r(v: list[float] | None) -> str:
 
 def note(res: dict) -> str:
     head = ("| recipe | golden mIoU | ad IoU | pixels predicted advertising | exact ties (→ background) | logits range | "
-            "ad − background margin: 5th / 50th / 95th percentile | input quantised to | head output quantised to |\n" + "|---" * 9 + "|")
+            "ad − background margin: 5th / 50th / 95th percentile | input quantised to | head output quantised to | "
+            "non-zero activations quantised to 0 | signed tensors with zero point 0 (negatives clipped) |\n" + "|---" * 11 + "|")
     lines = [head]
     for r in res["rows"]:
         lines.append(f"| {r['recipe']}: {r['note']} | {r['miou']:.4f} | {'—' if r['iou_advertising'] is None else format(r['iou_advertising'], '.4f')} | "
                      f"{r['predicted_ad_share'] * 100:.2f} % | {r['tie_share'] * 100:.2f} % | [{r['logits_min']:.2f}, {r['logits_max']:.2f}] | "
-                     f"{r['margin_p5']:.2f} / {r['margin_p50']:.2f} / {r['margin_p95']:.2f} | {_r(r.get('input_range'))} | {_r(r.get('head_range'))} |")
+                     f"{r['margin_p5']:.2f} / {r['margin_p50']:.2f} / {r['margin_p95']:.2f} | {_r(r.get('input_range'))} | {_r(r.get('head_range'))} | "
+                     f"{'—' if r.get('zeroed_share') is None else format(r['zeroed_share'] * 100, '.1f') + ' %'} | "
+                     f"{'—' if r.get('signed_clipped') is None else '{} of {}'.format(*r['signed_clipped'])} |")
     g = res["golden"]
-    foot = (f"\nMeasured by `{res['command']}` ({res['measured_at']}, load average {res['loadavg']:.1f}): the ResNet-18 baseline "
+    when = sorted(r["measured_at"] for r in res["rows"])
+    loads = [r["loadavg"] for r in res["rows"]]
+    foot = (f"\nMeasured by `{res['command']}` ({when[0]} – {when[-1][11:]}, load average {min(loads):.1f}–{max(loads):.1f}): the ResNet-18 baseline "
             f"(run `{res['base_run']}`) quantised by each recipe, golden mIoU by `segserve eval` on `{g['set']}` ({g['images']} images; "
             f"{g['ad_share'] * 100:.2f} % of its pixels are advertising), outputs of the network run as served by onnxruntime-node "
-            f"on the same images at 288×192 (margin = advertising logit − background logit).")
+            f"on the same images at 288×192 (margin = advertising logit − background logit); the last two columns: of the float "
+            f"network's non-zero values at the tensors the recipe quantises (on the same images), the share its scale and zero "
+            f"point turn into 0; then how many of the quantised tensors hold negative values in the float network yet got "
+            f"zero point 0 (their negative half is clipped).")
     return "\n".join(lines) + "\n" + foot
 
 
@@ -160,8 +213,9 @@ def main(argv: list[str]) -> int:
     import argparse
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--note-only", action="store_true", help="rewrite the note from the last collapse.json, measuring nothing")
+    ap.add_argument("--only", nargs="*", default=None, choices=RECIPES, help="measure just these recipes, keeping the other rows")
     a = ap.parse_args(argv)
-    res = json.loads((OUT / "collapse.json").read_text()) if a.note_only else run()
+    res = json.loads((OUT / "collapse.json").read_text()) if a.note_only else run(only=a.only)
     write_note(res)
     print(note(res))
     return 0

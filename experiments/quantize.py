@@ -92,6 +92,11 @@ NAIVE_VARIANTS = {
     "naive-bn-unfolded": Recipe("naive-bn-unfolded", fold_bn=False, note="the naive recipe on the graph with batch-norm not folded"),
     "naive-uncalibrated": Recipe("naive-uncalibrated", calibration="none",
                                  note="no calibration: scale 1, zero point 0 for every activation (PyTorch's default)"),
+    "naive-zp0-bn-unfolded": Recipe("naive-zp0-bn-unfolded", zero_point_zero=True, fold_bn=False,
+                                    note="calibrated ranges, but unsigned from 0 and batch-norm not folded"),
+    "naive-uncalibrated-bn-unfolded": Recipe("naive-uncalibrated-bn-unfolded", calibration="none", fold_bn=False,
+                                             note="no calibration and batch-norm not folded (PyTorch's prepare → convert "
+                                                  "without fuse_modules and without the calibration loop)"),
 }
 RECIPES.update(NAIVE_VARIANTS)
 

@@ -12,7 +12,9 @@
    end-to-end time at 288×192 and 1152×768 in interleaved rounds through the product's inference
    code, bootstrap intervals of the golden mIoU), and the study table written into
    docs/experiments.md between its markers;
-4. with --legacy also the versions of v1–v5 (golden set 1) as before: their export, claims,
+4. the int8 collapse (experiments/collapse.py): the naive quantisation variants of the ResNet-18
+   baseline, their golden mIoU, logits and quantisation ranges, as a note in docs/experiments.md;
+5. with --legacy also the versions of v1–v5 (golden set 1) as before: their export, claims,
    contact sheet and table.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import contact_sheet, golden, policy, study, versions
+from . import collapse, contact_sheet, golden, policy, study, versions
 from .train import RUNS, load_config
 
 CONFIGS = versions.CONFIGS
@@ -245,6 +247,8 @@ def main(argv: list[str]) -> int:
     found = versions.build(None, rounds=a.rounds, log=log, which="study", passes=a.passes, wrapper=a.timing_wrapper.split() or None)
     write_study(found, a.rounds, log, a.timing_wrapper.split() or None, shlex.join(["/usr/bin/python3", "-m", "experiments.run_all", *argv]))
     mans += found
+    if (RUNS / collapse.BASE_RUN / "metrics.json").exists():
+        collapse.write_note(collapse.run(log))
     summary = {"seconds": round(time.time() - t0, 1), "versions": [v["dir"] for v in mans]}
     (versions.RESULTS / "run_all.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"done in {summary['seconds'] / 60:.1f} min")

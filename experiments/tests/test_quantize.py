@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments import export, quantize
+from experiments import collapse, export, quantize
 
 
 def stats(lo: float, hi: float) -> dict:
@@ -45,6 +45,20 @@ class RangesTest(unittest.TestCase):
         self.assertEqual(noise.shape, (quantize.RECIPES["naive-noise"].images, 3, 2, 2))
         self.assertLess(abs(float(noise.mean())), 0.5)
         self.assertTrue((quantize.calibration_inputs(quantize.RECIPES["naive"], images) == images).all())
+
+
+class ZeroedShareTest(unittest.TestCase):
+    def test_share_of_non_zero_values_quantised_to_zero(self):
+        # 16 bins over [-4, 4] (centres ±0.25, ±0.75 … ±3.75), one value each, none exactly 0
+        s = {"t": {"min": -4.0, "max": 4.0, "bins": [1] * 16, "zeros": 0}}
+        cases = [  # (scale, zero point), expected share
+            ((1.0, 128), 2 / 16),   # |v| ≤ 0.5 rounds to the zero point: ±0.25
+            ((2.0, 128), 4 / 16),   # |v| ≤ 1: ±0.25, ±0.75
+            ((1.0, 0), 9 / 16),     # zero point 0: every negative value, and 0.25
+            ((2.0, 0), 10 / 16),    # … and 0.75
+        ]
+        for (scale, zp), want in cases:
+            self.assertAlmostEqual(collapse.zeroed_share({"t": (scale, zp)}, s), want, msg=(scale, zp))
 
 
 class BatchNormExportTest(unittest.TestCase):

@@ -44,8 +44,9 @@ export async function runStack(argv: readonly string[], ctx: StackContext): Prom
       model: { type: 'string' },
       policy: { type: 'string' },
       'nats-port': { type: 'string', default: '4222' },
-      'http-port': { type: 'string', default: '8080' },
-      'grpc-port': { type: 'string', default: '9090' },
+      // The gateway's ports move with the variables of `segserve start` too (README, configuration).
+      'http-port': { type: 'string', default: ctx.env['SEGSERVE_HTTP_PORT'] || '8080' },
+      'grpc-port': { type: 'string', default: ctx.env['SEGSERVE_GRPC_PORT'] || '9090' },
       'metrics-port': { type: 'string', default: '9102' },
       'prometheus-port': { type: 'string', default: '9091' },
       'no-prometheus': { type: 'boolean' },

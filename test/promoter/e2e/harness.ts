@@ -26,6 +26,7 @@ export interface CanaryOptions {
   readonly bake?: string;
   readonly maxFailedChecks?: number;
   readonly minRequests?: number;
+  readonly maxHolds?: number;
 }
 
 /** mIoU decides; latency and memory only within very wide bounds (tiny models, busy machine). */
@@ -54,6 +55,10 @@ function policy(c: CanaryOptions): string {
       max_latency_ratio: 5,
       max_rss_fraction: 0.9,
       bake: c.bake ?? '3s',
+      // A check holds while its evidence is undecided. With both cores busy a slow canary gets so
+      // few requests that its ratio's interval kept straddling the limit until the rollout ended
+      // no_evidence; the tests wait for the evidence instead (their deadlines bound the wait).
+      max_holds: c.maxHolds ?? 200,
     },
   });
 }
