@@ -11,7 +11,10 @@
 // 20 requests, 10 s bake) to try the bench out; its outcomes are not the policy's (a 10 s bake
 // on a saturated machine gathers too few requests for a decisive check: no_evidence).
 //
-//   node bench/promotion.mjs [--repeats 5] [--burners 2] [--quick-canary] [--out file.json]
+// For v3 the row also gives the phases' wall times (verification, canary, bake) from the
+// rollout state `rollout watch --json` printed.
+//
+//   node bench/promotion.mjs [--repeats 5] [--burners 2] [--only v3,v4,v5,v4i] [--quick-canary] [--out file.json]
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,6 +26,7 @@ import { REPO, SEGSERVE_BIN, baseEnv, launch, loadAverage, machine } from './lib
 const a = args(process.argv.slice(2));
 const repeats = Number(a.repeats ?? 5);
 const burners = Number(a.burners ?? 2);
+const only = new Set((a.only ?? 'v3,v4,v5,v4i').split(','));
 const MODELS = path.join(REPO, 'models', 'facade-ads');
 const GOLDEN = path.join(MODELS, 'golden'); // v2–v5 were measured on it (their model.json names its digest)
 
@@ -62,17 +66,32 @@ const env = { ...baseEnv(), SEGSERVE_NATS_URL: `nats://127.0.0.1:${ports.nats}` 
 const runId = Date.now().toString(36);
 const rows = [];
 
+/** Seconds spent in Verifying, Canary (all steps) and Baking, from the states `rollout watch --json` printed. */
+function phaseSeconds(out, id) {
+  const first = {};
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const s = JSON.parse(line);
+    if (s.phase && s.experiment_id === id) first[s.phase] ??= Date.parse(s.updated_at);
+  }
+  const span = (from, to) => (first[from] !== undefined && first[to] !== undefined ? Math.round((first[to] - first[from]) / 100) / 10 : undefined);
+  const end = first['Succeeded'] !== undefined ? 'Succeeded' : 'Failed';
+  return { verify_s: span('Verifying', first['Canary'] !== undefined ? 'Canary' : end), canary_s: span('Canary', 'Promoting'), bake_s: span('Baking', end) };
+}
+
 async function decide(label, expected, publishArgs, id) {
   const started = performance.now();
   const published = await segserve(['publish', ...publishArgs, '--seed-file', seedFile, '--id', id], env);
   if (published.code !== 0) throw new Error(`publish ${label}: ${published.out}`);
-  const watched = await segserve(['rollout', 'watch', 'facade-ads', '--until-done', '--experiment', id, '--timeout', '20m'], env);
+  const watched = await segserve(['rollout', 'watch', 'facade-ads', '--until-done', '--experiment', id, '--timeout', '30m', '--json'], env);
   const decisions = JSON.parse((await segserve(['decisions', 'facade-ads', '--json'], env)).out);
   const d = decisions.find((x) => x.experiment_id === id) ?? {};
   const row = { label, expected, status: d.status, reason_code: d.reason_code, reason: d.reason, watch_exit: watched.code, seconds: Math.round((performance.now() - started) / 100) / 10, load: loadAverage() };
   row.ok = expected === 'promoted' ? row.status === 'promoted' : row.reason_code === expected;
+  Object.assign(row, phaseSeconds(watched.out, id));
   rows.push(row);
-  console.log(`  ${label.padEnd(14)} expected ${expected.padEnd(22)} → ${String(row.status).padEnd(10)} ${String(row.reason_code).padEnd(22)} ${row.seconds} s  load ${row.load.join(' ')}`);
+  const phases = row.verify_s !== undefined ? `  (verifying ${row.verify_s} s${row.canary_s !== undefined ? `, canary ${row.canary_s} s` : ''}${row.bake_s !== undefined ? `, bake ${row.bake_s} s` : ''})` : '';
+  console.log(`  ${label.padEnd(14)} expected ${expected.padEnd(22)} → ${String(row.status).padEnd(10)} ${String(row.reason_code).padEnd(22)} ${row.seconds} s${phases}  load ${row.load.join(' ')}`);
   if (!row.ok) console.log(`    ${row.reason}`);
   return row;
 }
@@ -83,17 +102,19 @@ try {
   await writeFile(inflated, JSON.stringify({ metrics: { ...v4.metrics, miou: 0.7 } }));
   for (let r = 1; r <= repeats; r++) {
     console.log(`repeat ${r}/${repeats}`);
-    const claims = path.join(dir, `v3-${r}.json`);
-    const evaluated = await segserve(['eval', '--model', path.join(MODELS, '3'), '--against', path.join(MODELS, '2'), '--golden', GOLDEN, '--out', claims], env);
-    if (evaluated.code !== 0) throw new Error(`eval --against: ${evaluated.out}`);
-    const v3 = await decide('v3 (ratios)', 'promoted', ['--model', path.join(MODELS, '3'), '--result', claims], `bench-${runId}-v3-${r}`);
-    if (v3.status === 'promoted') {
-      const back = await segserve(['rollback', 'facade-ads', '--reason', 'bench: back to v2'], env);
-      if (back.code !== 0) throw new Error(`rollback: ${back.out}`);
+    if (only.has('v3')) {
+      const claims = path.join(dir, `v3-${r}.json`);
+      const evaluated = await segserve(['eval', '--model', path.join(MODELS, '3'), '--against', path.join(MODELS, '2'), '--golden', GOLDEN, '--out', claims], env);
+      if (evaluated.code !== 0) throw new Error(`eval --against: ${evaluated.out}`);
+      const v3 = await decide('v3 (ratios)', 'promoted', ['--model', path.join(MODELS, '3'), '--result', claims], `bench-${runId}-v3-${r}`);
+      if (v3.status === 'promoted') {
+        const back = await segserve(['rollback', 'facade-ads', '--reason', 'bench: back to v2'], env);
+        if (back.code !== 0) throw new Error(`rollback: ${back.out}`);
+      }
     }
-    await decide('v4', 'limit_exceeded', ['--model', path.join(MODELS, '4')], `bench-${runId}-v4-${r}`);
-    await decide('v5', 'worse_than_stable', ['--model', path.join(MODELS, '5')], `bench-${runId}-v5-${r}`);
-    await decide('v4 inflated', 'claim_not_reproduced', ['--model', path.join(MODELS, '4'), '--result', inflated], `bench-${runId}-v4i-${r}`);
+    if (only.has('v4')) await decide('v4', 'limit_exceeded', ['--model', path.join(MODELS, '4')], `bench-${runId}-v4-${r}`);
+    if (only.has('v5')) await decide('v5', 'worse_than_stable', ['--model', path.join(MODELS, '5')], `bench-${runId}-v5-${r}`);
+    if (only.has('v4i')) await decide('v4 inflated', 'claim_not_reproduced', ['--model', path.join(MODELS, '4'), '--result', inflated], `bench-${runId}-v4i-${r}`);
   }
 } finally {
   await stack.stop(60_000);
