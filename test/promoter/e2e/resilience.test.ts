@@ -29,7 +29,7 @@ describe('resilience end to end', () => {
     const done = await s.waitState((x) => x.phase === 'Succeeded' && x.experiment_id === id, 'the resumed rollout to succeed');
     // The canary's processes carried on and became the stable: same target, never restarted.
     expect(done.stable?.target).toBe(canary.canary?.target);
-    const phases = s.phases(id);
+    const phases = await s.phasesUntil(id, 'Succeeded');
     expect(phases.filter((p) => p === 'Verifying')).toHaveLength(1);
     expect(phases.at(-1)).toBe('Succeeded');
     expect(phases.filter((p) => p === 'Canary@10')).toHaveLength(1);
