@@ -3,6 +3,7 @@
 // id was seen) and completes it with compare-and-set on the KV revision. Only signed results
 // are stored: results rejected before their signature is verified are counted by the intake,
 // so that an unauthenticated message can neither reserve a real experiment id nor fill the bucket.
+import type { ReasonCode } from './reason-codes.js';
 
 export type DecisionStatus = 'in_progress' | 'promoted' | 'rejected' | 'rolled_back';
 
@@ -10,54 +11,6 @@ export const TERMINAL_DECISION_STATUSES: readonly DecisionStatus[] = ['promoted'
 
 /** Where in the pipeline the decision was taken (the pipeline order of docs/architecture.md#promotion). */
 export type DecisionStage = 'schema' | 'signature' | 'idempotency' | 'artifact' | 'policy' | 'verification' | 'rollout';
-
-/**
- * Machine-readable reason codes. Policy codes (`metric_missing`, `limit_exceeded`,
- * `worse_than_stable`, `no_improvement`) appear both at stage `policy` (claimed figures) and at
- * stage `verification` (measured figures); rollout codes come from the rollout runner.
- */
-export const DECISION_REASON_CODES = [
-  // schema
-  'invalid_json',
-  'schema_invalid',
-  'subject_mismatch',
-  'id_mismatch',
-  'unknown_model',
-  // signature
-  'signature_missing',
-  'signer_unknown',
-  'signature_invalid',
-  // artifact
-  'artifact_missing',
-  'artifact_size_mismatch',
-  'artifact_digest_mismatch',
-  'manifest_missing',
-  'manifest_invalid',
-  'manifest_mismatch',
-  // policy (claimed figures) and verification (measured figures)
-  'metric_missing',
-  'limit_exceeded',
-  'worse_than_stable',
-  'no_improvement',
-  'same_as_stable',
-  // a result of the second form whose baseline is not the current stable
-  'baseline_not_stable',
-  // verification
-  'golden_missing',
-  'golden_mismatch',
-  'claim_not_reproduced',
-  'measurement_missing',
-  'verification_failed',
-  // the intake itself failed on this result every time it was delivered
-  'intake_error',
-  // rollout: no decisive check (a canary step or the bake only ever held)
-  'no_evidence',
-  // in progress / outcome
-  'accepted',
-  'promoted',
-] as const;
-
-export type KnownReasonCode = (typeof DECISION_REASON_CODES)[number];
 
 export interface DecisionStable {
   readonly version: string;
@@ -78,8 +31,8 @@ export interface DecisionRecord {
   readonly sha256: string | null;
   readonly status: DecisionStatus;
   readonly stage: DecisionStage;
-  /** A DECISION_REASON_CODES entry, or a rollout runner's code (e.g. `canary_failed`). */
-  readonly reason_code: string;
+  /** Why, for a program (proto/src/reason-codes.ts: each code with its sentence). */
+  readonly reason_code: ReasonCode;
   /** One sentence a person can read. */
   readonly reason: string;
   readonly claimed: Readonly<Record<string, number>> | null;
@@ -105,7 +58,7 @@ export interface DecisionEvent {
   readonly version: string | null;
   readonly status: DecisionStatus;
   readonly stage: DecisionStage;
-  readonly reason_code: string;
+  readonly reason_code: ReasonCode;
   readonly reason: string;
   readonly claimed: Readonly<Record<string, number>> | null;
   readonly measured: Readonly<Record<string, number>> | null;

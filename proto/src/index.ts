@@ -6,6 +6,7 @@ export * from './rollout-state.js';
 export * from './env.js';
 export * from './experiment-result.js';
 export * from './decision.js';
+export * from './reason-codes.js';
 export type { SegmentRequest, SegmentRequest__Output } from './generated/segserve/v1/SegmentRequest.js';
 export type { SegmentResponse, SegmentResponse__Output } from './generated/segserve/v1/SegmentResponse.js';
 export type { ClassStats } from './generated/segserve/v1/ClassStats.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DecisionRecord } from '@segserve/proto';
+import { REASON_CODES, type DecisionRecord } from '@segserve/proto';
 import { decisionsTable } from './decisions-table.js';
 
 const base: DecisionRecord = {
@@ -39,6 +39,8 @@ describe('decisionsTable', () => {
     // Columns line up: the reason starts at the same offset on every row.
     const at = lines.map((l) => l.indexOf('Rejected') >= 0 ? l.indexOf('Rejected') : l.indexOf('REASON', l.indexOf('DECIDED')));
     expect(new Set(at.slice(0, 3)).size).toBe(1);
+    // Under the table, each code once with its sentence.
+    expect(lines.slice(4)).toEqual(['', 'reason codes:', `  claim_not_reproduced: ${REASON_CODES.claim_not_reproduced.meaning}`, `  schema_invalid: ${REASON_CODES.schema_invalid.meaning}`, `  accepted: ${REASON_CODES.accepted.meaning}`]);
   });
 
   it('says so when there is nothing', () => {

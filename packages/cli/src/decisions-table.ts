@@ -2,6 +2,7 @@
 // version, claimed → measured figures, decision and reason.
 import type { DecisionRecord } from '@segserve/proto';
 import { fmt } from '@segserve/promoter';
+import { explainCode } from './status-format.js';
 
 const FIGURES: readonly { readonly key: string; readonly title: string }[] = [
   { key: 'miou', title: 'mIoU' },
@@ -38,5 +39,7 @@ export function decisionsTable(records: readonly DecisionRecord[]): string {
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] as number)))
       .join('  ')
       .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  // What each code in the table means, once per code.
+  const legend = [...new Set(records.map((r) => r.reason_code))].map((c) => `  ${explainCode(c)}`);
+  return [line(header), ...rows.map(line), '', 'reason codes:', ...legend].join('\n') + '\n';
 }

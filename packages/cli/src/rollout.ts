@@ -7,7 +7,7 @@ import { NATS_NAMES, TERMINAL_DECISION_STATUSES, isValidModelName, redactNatsUrl
 import { durationMs, isSettled, requestRollback, RolloutStore, type RolloutRecord } from '@segserve/promoter';
 import { checkUnknownVars, ConfigError, natsUrlVar } from '@segserve/runtime';
 import { DEFAULT_NATS_URL, withNats } from './nats.js';
-import { statusText, watchLine } from './status-format.js';
+import { explainCode, statusText, watchLine } from './status-format.js';
 
 export interface CommandIo {
   readonly out: (text: string) => void;
@@ -111,7 +111,7 @@ export function runWatchCommand(argv: readonly string[], ctx: Context & { readon
       };
       const decisions = values.experiment ? await new Kvm(nc).open(NATS_NAMES.decisionsKv) : undefined;
       const followDecision = decisions && values.experiment ? watchDecision(decisions, values.experiment, stop.signal, (d) => {
-        io.out(values.json ? `${JSON.stringify({ decision: d })}\n` : `decision  ${d.status}  [${d.reason_code}] ${d.reason}\n`);
+        io.out(values.json ? `${JSON.stringify({ decision: d })}\n` : `decision  ${d.status}  [${d.reason_code}] ${d.reason}\n  ${explainCode(d.reason_code)}\n`);
         finish(d.status === 'promoted' ? 0 : 1);
       }) : Promise.resolve();
       let last = '';

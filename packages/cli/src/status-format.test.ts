@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { CHECK_VERDICTS, REASON_CODES } from '@segserve/proto';
 import type { RolloutRecord } from '@segserve/promoter';
-import { phaseLabel, statusText, watchLine } from './status-format.js';
+import { explainCode, phaseLabel, statusText, watchLine } from './status-format.js';
 
 const NOW = new Date('2026-11-27T10:00:30.000Z');
 const canary: RolloutRecord = {
@@ -35,6 +36,7 @@ describe('status formatting', () => {
         '  canary   4               ipv4:127.0.0.1:6001   weight 25%',
         '  last check 10s ago: pass, failed checks so far 1',
         '    error_rate    pass  0.20%     error rate 0.20% (1/500)',
+        `  pass: ${CHECK_VERDICTS.pass}`,
         '  next check in 20s',
         '  updated  2026-11-27T10:00:20.000Z (revision 7)',
         '',
@@ -45,6 +47,13 @@ describe('status formatting', () => {
   it('prints one line per change for `rollout watch`, with the reason at the end', () => {
     expect(watchLine(canary, NOW)).toBe('10:00:30  facade-ads  Canary 2 (25%)  candidate 4  stable 3  last check pass (failed 1)');
     expect(watchLine({ ...canary, phase: 'Failed', canary: null, reason: 'manual rollback: bad' }, NOW)).toBe('10:00:30  facade-ads  Failed  candidate 4  stable 3  — manual rollback: bad');
+  });
+
+  it('says what a reason code means wherever it prints one', () => {
+    const failed: RolloutRecord = { ...canary, phase: 'Failed', canary: null, reason: 'no decisive check at 25%: 10 checks in a row held', reason_code: 'no_evidence' };
+    expect(watchLine(failed, NOW)).toBe(`10:00:30  facade-ads  Failed  candidate 4  stable 3  — no decisive check at 25%: 10 checks in a row held [no_evidence]\n  no_evidence: ${REASON_CODES.no_evidence.meaning}`);
+    expect(statusText(failed, NOW)).toContain(`  reason   no decisive check at 25%: 10 checks in a row held [no_evidence]\n           no_evidence: ${REASON_CODES.no_evidence.meaning}\n`);
+    expect(explainCode('made_up_later')).toBe('made_up_later: a reason code this version of segserve does not know.');
   });
 
   it('says in words what a hold is waiting for', () => {

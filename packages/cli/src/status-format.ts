@@ -1,5 +1,11 @@
 // Human-readable rollout state for `segserve rollout status|watch` (pure: `now` is passed).
+import { CHECK_VERDICTS, reasonMeaning } from '@segserve/proto';
 import { holdExplanation, type RolloutRecord } from '@segserve/promoter';
+
+/** `code: what it means`, for a person (proto/src/reason-codes.ts); a code from a newer promoter is said to be unknown. */
+export function explainCode(code: string): string {
+  return `${code}: ${reasonMeaning(code) ?? 'a reason code this version of segserve does not know.'}`;
+}
 
 function ago(iso: string | undefined, now: Date): string {
   if (!iso) return '';
@@ -47,7 +53,7 @@ export function watchLine(s: RolloutRecord, now: Date): string {
   if (s.candidate) parts.push(`candidate ${s.candidate.version}`);
   if (s.stable) parts.push(`stable ${s.stable.version}`);
   if (s.last_verdict && s.last_check_at && (s.phase === 'Canary' || s.phase === 'Baking')) parts.push(`last check ${s.last_verdict} (failed ${s.failed_checks ?? 0})`);
-  if ((s.phase === 'Failed' || s.phase === 'Succeeded') && s.reason) parts.push(`— ${s.reason}`);
+  if ((s.phase === 'Failed' || s.phase === 'Succeeded') && s.reason) parts.push(`— ${s.reason}${s.reason_code ? ` [${s.reason_code}]\n  ${explainCode(s.reason_code)}` : ''}`);
   else if (s.rollback_requested) parts.push(`— rollback requested: ${s.rollback_requested.reason}`);
   else if (holding(s)) parts.push(`— ${holding(s)}`);
   return parts.join('  ');
@@ -63,10 +69,12 @@ export function statusText(s: RolloutRecord, now: Date): string {
   if (s.previous_stable) lines.push(row('previous', s.previous_stable.version, '(restored by `segserve rollback`)'));
   if (s.restore) lines.push(row('restoring', s.restore.version, '(starting)'));
   if (s.reason) lines.push(`  reason   ${s.reason}${s.reason_code ? ` [${s.reason_code}]` : ''}`);
+  if (s.reason_code) lines.push(`           ${explainCode(s.reason_code)}`);
   if (s.rollback_requested) lines.push(`  rollback requested ${ago(s.rollback_requested.at, now)}: ${s.rollback_requested.reason}`);
   if (s.last_checks?.length) {
     lines.push(`  last check ${ago(s.last_check_at, now)}: ${s.last_verdict ?? '?'}, failed checks so far ${s.failed_checks ?? 0}`);
     for (const c of s.last_checks) lines.push(`    ${c.check.padEnd(14)}${c.result.padEnd(6)}${fmtValue(c.check, c.value).padEnd(10)}${c.detail}`);
+    if (s.last_verdict) lines.push(`  ${s.last_verdict}: ${CHECK_VERDICTS[s.last_verdict]}`);
   }
   if (holding(s)) lines.push(`  ${holding(s)}`);
   if (s.phase === 'Baking') lines.push(`  passing checks during the bake: ${s.bake_passes ?? 0} (Succeeded needs one)`);

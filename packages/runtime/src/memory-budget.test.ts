@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chargeCeiling, decideCharge, requestBudgetBytes, type ChargePolicy, type LedgerState } from './memory-budget.js';
+import { chargeCeiling, decideCharge, headroomBytes, MIN_HEADROOM_BYTES, requestBudgetBytes, type ChargePolicy, type LedgerState } from './memory-budget.js';
 import { MemoryLedger } from './memory-ledger.js';
 import { SegserveError } from '@segserve/proto';
 
@@ -13,6 +13,17 @@ describe('requestBudgetBytes', () => {
     ['a baseline above the limit: nothing, never negative', 128 * MiB, 1024 * MiB, 150 * MiB, 64 * MiB, 0],
   ] as const)('%s', (_name, limitBytes, configuredBytes, baselineBytes, headroomBytes, expected) => {
     expect(requestBudgetBytes({ limitBytes, configuredBytes, baselineBytes, headroomBytes })).toBe(expected);
+  });
+});
+
+describe('headroomBytes', () => {
+  it.each([
+    ['a 512 MiB pod: the minimum, above 10 %', 512 * MiB, 0.1, MIN_HEADROOM_BYTES],
+    ['a 2 GiB pod: 10 %', 2048 * MiB, 0.1, 204.8 * MiB],
+    ['a 200 MiB test pod: a quarter', 200 * MiB, 0.1, 50 * MiB],
+    ['a large fraction wins', 512 * MiB, 0.5, 256 * MiB],
+  ] as const)('%s', (_name, limit, fraction, expected) => {
+    expect(headroomBytes(limit, fraction)).toBeCloseTo(expected, 0);
   });
 });
 

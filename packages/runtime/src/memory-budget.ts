@@ -16,6 +16,23 @@ export interface BudgetInputs {
   readonly headroomBytes: number;
 }
 
+/**
+ * The least headroom of a serving process: what it grows by beyond its RSS after start-up once
+ * it serves (V8 heap, the image library's and the allocator's arenas, received buffers not yet
+ * collected) — measured in docs/benchmarks.md, "hostile". A percentage of the limit alone was
+ * less than that in a 512 MiB pod.
+ */
+export const MIN_HEADROOM_BYTES = 96 * 2 ** 20;
+
+/**
+ * The headroom of a process with a memory limit of `limitBytes`: `fraction` of it, at least
+ * MIN_HEADROOM_BYTES — but never more than a quarter of the limit (a pod far smaller than the
+ * 512 MiB one, as in tests, keeps a budget).
+ */
+export function headroomBytes(limitBytes: number, fraction: number): number {
+  return Math.max(limitBytes * fraction, Math.min(MIN_HEADROOM_BYTES, limitBytes / 4));
+}
+
 /** Bytes this process may let its requests hold at once (never negative). */
 export function requestBudgetBytes(inputs: BudgetInputs): number {
   const limit = inputs.limitBytes ?? inputs.configuredBytes;
@@ -39,14 +56,14 @@ export interface ChargePolicy {
 }
 
 /**
- * A charge above 1/32 of the budget is large; large charges together, and the charges of one
- * client together, may hold half of it. So the other half stays for ordinary requests of other
- * clients however many large uploads arrive, and from however many clients: at inference a
- * burst of 26 MB uploads, each admitted, otherwise made the ordinary uploads wait for memory
+ * A charge above 1/16 of the budget is large, and large charges together may hold half of it;
+ * the charges of one client together, three quarters. So ordinary requests always find room
+ * however many large uploads arrive, and from however many clients; other clients' find some
+ * however many ordinary ones one client sends, and a lone client keeps most of the budget
  * (docs/benchmarks.md, "hostile").
  */
 export function defaultChargePolicy(capacityBytes: number): ChargePolicy {
-  return { largeBytes: Math.floor(capacityBytes / 32), largeShare: 0.5, clientShare: 0.5 };
+  return { largeBytes: Math.floor(capacityBytes / 16), largeShare: 0.5, clientShare: 0.75 };
 }
 
 export interface LedgerState {

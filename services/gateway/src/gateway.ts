@@ -14,7 +14,7 @@ import { LayeredRolloutSource, StaticRolloutSource, type RolloutSource } from '.
 import { UpstreamPool } from './adapters/upstreams.js';
 import { buildHttpServer } from './adapters/http/server.js';
 import { bindGrpc, buildGrpcServer } from './adapters/grpc/server.js';
-import { MemoryLedger, requestBudgetBytes, type Logger } from '@segserve/runtime';
+import { MemoryLedger, MIN_HEADROOM_BYTES, requestBudgetBytes, type Logger } from '@segserve/runtime';
 
 export const GATEWAY_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -34,7 +34,7 @@ export interface GatewayDeps {
  * Kept out of the upload budget: the V8 heap's growth under load, sockets, and the garbage
  * buffers between two collections.
  */
-export const MEMORY_HEADROOM_BYTES = 96 * 1024 * 1024;
+export const MEMORY_HEADROOM_BYTES = MIN_HEADROOM_BYTES;
 /** Uploads that may wait for room in the budget at once (REST; gRPC is refused at once). */
 const MAX_WAITING_UPLOADS = 32;
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { SharpCodec } from './adapters/image-codec.js';
 import { AdmissionGate } from './adapters/admission-gate.js';
-import { MemoryLedger, requestBudgetBytes, type Logger } from '@segserve/runtime';
+import { headroomBytes, MemoryLedger, requestBudgetBytes, type Logger } from '@segserve/runtime';
 import { startupLine, type SegserveError } from '@segserve/proto';
 import { InferenceMetrics } from './adapters/metrics.js';
 import { startMetricsServer, type MetricsServer } from './adapters/metrics-server.js';
@@ -70,7 +70,7 @@ function measureBudget(before: MemoryReading | undefined, l: LoadedPipeline, con
     configuredBytes: config.memoryLimitBytes,
     // One set of activations per session may be live at any time, whatever the requests are.
     baselineBytes: baselineBytes + config.ort.sessions * activationBytes,
-    headroomBytes: (cgroupLimit ?? config.memoryLimitBytes) * config.memoryHeadroom,
+    headroomBytes: headroomBytes(cgroupLimit ?? config.memoryLimitBytes, config.memoryHeadroom),
   });
   return { budgetBytes, baselineBytes, activationBytes, measured };
 }

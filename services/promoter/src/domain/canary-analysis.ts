@@ -17,11 +17,12 @@
 import type { CanaryPolicy } from './policy.js';
 import type { TrackMetrics } from './ports.js';
 import { describeRatio, histogramQuantileRatio, sideOf, type Buckets } from './ratio.js';
-import type { Track } from '@segserve/proto';
+import type { CheckVerdict, Track } from '@segserve/proto';
 
 export type CheckName = 'requests' | 'error_rate' | 'latency_ratio' | 'rss_fraction';
 export type CheckResult = 'pass' | 'fail' | 'hold' | 'skip';
-export type Verdict = 'pass' | 'fail' | 'hold';
+/** A window's verdict; proto/src/reason-codes.ts says what each means. */
+export type Verdict = CheckVerdict;
 
 export interface Check {
   readonly check: CheckName;

@@ -10,7 +10,7 @@ import {
   isValidModelName,
   type DecisionStage,
   type ExperimentResult,
-  type KnownReasonCode,
+  type ReasonCode,
 } from '@segserve/proto';
 import { evaluatePolicy, type Policy, type PolicyVerdict } from './policy.js';
 import type { Candidate, Metrics, ModelRef } from './ports.js';
@@ -18,7 +18,7 @@ import { DEFAULT_CONFIDENCE, pointRatio, type RatioInterval } from './ratio.js';
 
 export interface IntakeRejection {
   readonly stage: DecisionStage;
-  readonly code: KnownReasonCode;
+  readonly code: ReasonCode;
   /** One sentence a person can read. */
   readonly reason: string;
   readonly details?: Readonly<Record<string, unknown>>;
@@ -35,7 +35,7 @@ export function modelFromSubject(subject: string): string | null {
   return isValidModelName(model) ? model : null;
 }
 
-function reject(stage: DecisionStage, code: KnownReasonCode, reason: string, details?: Record<string, unknown>): Checked<never> {
+function reject(stage: DecisionStage, code: ReasonCode, reason: string, details?: Record<string, unknown>): Checked<never> {
   return { ok: false, rejection: { stage, code, reason, ...(details ? { details } : {}) } };
 }
 
@@ -64,7 +64,7 @@ export function readResultMessage(message: ResultMessage, knownModels: ReadonlyS
     result = decodeExperimentResult(message.body, 'result');
   } catch (err) {
     const text = err instanceof SegserveError ? err.message : String(err);
-    const code: KnownReasonCode = text.includes('not UTF-8 JSON') ? 'invalid_json' : 'schema_invalid';
+    const code: ReasonCode = text.includes('not UTF-8 JSON') ? 'invalid_json' : 'schema_invalid';
     return reject('schema', code, `Rejected: the result is malformed (${text}).`);
   }
   if (result.model !== subjectModel) {

@@ -17,7 +17,7 @@
 //   only through the serving side's own measurement.
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { SegserveError, describeAjvErrors, loadSchema } from '@segserve/proto';
+import { SegserveError, describeAjvErrors, loadSchema, type ReasonCode } from '@segserve/proto';
 import type { Metrics } from './ports.js';
 import { describeRatio, type RatioInterval } from './ratio.js';
 
@@ -233,13 +233,9 @@ function deepFreeze<T>(value: T): T {
 /** Absorbs binary floating-point noise at exact boundaries (0.8 − 0.795 > 0.005 in doubles). */
 const EPSILON = 1e-9;
 
-export type PolicyCode =
-  | 'beats_stable'
-  | 'first_model_within_limits'
-  | 'metric_missing'
-  | 'limit_exceeded'
-  | 'worse_than_stable'
-  | 'no_improvement';
+/** The policy's verdicts; each is a reason code (proto/src/reason-codes.ts). */
+export const POLICY_CODES = ['beats_stable', 'first_model_within_limits', 'metric_missing', 'limit_exceeded', 'worse_than_stable', 'no_improvement'] as const satisfies readonly ReasonCode[];
+export type PolicyCode = (typeof POLICY_CODES)[number];
 
 export type ObjectiveStatus = 'better' | 'worse' | 'within_tolerance' | 'no_baseline';
 
@@ -263,9 +259,12 @@ export interface LimitFigure {
   readonly value: number | null;
   readonly ok: boolean;
   /**
-   * Why a broken limit did not count: a machine-bound limit that the stable, measured beside the
-   * candidate in the same run, breaks too — the machine is over it, whatever the model; the
-   * candidate/stable ratio judges that metric instead.
+   * Why a broken limit did not count. A machine-bound limit, with the stable measured beside the
+   * candidate in the same paired run, counts only when it is broken decisively: the stable breaks
+   * it too (the machine is over it, whatever the model), or the candidate's figure at the
+   * favourable end of its ratio interval (stable × ratio bound) is within it (the candidate may be
+   * as fast as a stable that serves within the limit: noise, not evidence). Either way the
+   * candidate/stable ratio judges that metric instead, as its objective.
    */
   readonly waived?: string;
 }
@@ -367,8 +366,12 @@ export function evaluatePolicy(policy: Policy, candidate: Metrics, stable: Metri
     const value = finite(candidate, l.metric);
     const figure = { key: l.key, metric: l.metric, bound: l.bound, limit: l.value, value, ok: holds(value) };
     const beside = finite(stable, l.metric);
-    if (figure.ok || value === null || beside === null || holds(beside) || !isMachineBound(policy, l.metric) || options.ratios?.[l.metric] === undefined) return figure;
-    return { ...figure, ok: true, waived: `the stable measured beside it is at ${fmt(beside)} too, so the machine is over the limit; the ratio to the stable judges ${l.metric}` };
+    const ratio = options.ratios?.[l.metric];
+    if (figure.ok || value === null || beside === null || !isMachineBound(policy, l.metric) || ratio === undefined) return figure;
+    if (!holds(beside)) return { ...figure, ok: true, waived: `the stable measured beside it is at ${fmt(beside)} too, so the machine is over the limit; the ratio to the stable judges ${l.metric}` };
+    const favourable = beside * (l.bound === 'max' ? ratio.low : ratio.high);
+    if (!holds(favourable)) return figure;
+    return { ...figure, ok: true, waived: `with the stable measured beside it at ${fmt(beside)} and the ratio ${describeRatio(ratio)}, it may be at ${fmt(favourable)}, within the limit: not decisively over it; the ratio to the stable judges ${l.metric}` };
   });
   const verdict = (accepted: boolean, code: PolicyCode, reason: string, objectives: ObjectiveFigure[] = []): PolicyVerdict => ({
     accepted,
@@ -411,7 +414,8 @@ export function evaluatePolicy(policy: Policy, candidate: Metrics, stable: Metri
 // ---------------------------------------------------------------------------------------------
 // Do the measured figures reproduce the claim?
 
-export type ClaimCode = 'claims_reproduced' | 'claim_not_reproduced' | 'measurement_missing';
+export const CLAIM_CODES = ['claims_reproduced', 'claim_not_reproduced', 'measurement_missing'] as const satisfies readonly ReasonCode[];
+export type ClaimCode = (typeof CLAIM_CODES)[number];
 
 export interface ClaimFigure {
   readonly metric: string;

@@ -1,6 +1,6 @@
 // The promoter's ports (docs/architecture.md#rollout-drivers; small interfaces at the boundaries).
 // Implementations live in src/adapters/, one file each; only main.ts constructs them.
-import type { ExperimentBaseline, Track } from '@segserve/proto';
+import type { ExperimentBaseline, ReasonCode, Track } from '@segserve/proto';
 import type { ClaimFigure, ObjectiveFigure } from './policy.js';
 import type { Buckets, RatioInterval } from './ratio.js';
 export type { LogFields, Logger } from '@segserve/runtime';
@@ -87,8 +87,8 @@ export interface Candidate {
 /** Claimed and measured side by side, and whether the candidate still beats the stable. */
 export interface VerificationReport {
   readonly ok: boolean;
-  /** Machine-readable reason, e.g. `claim_not_reproduced`, `does_not_beat_stable`, `not_ready`. */
-  readonly reasonCode: string;
+  /** Machine-readable reason, e.g. `verified`, `claim_not_reproduced`, `worse_than_stable` (proto/src/reason-codes.ts). */
+  readonly reasonCode: ReasonCode;
   /** One sentence a person can read. */
   readonly reason: string;
   readonly claimed: Metrics;
@@ -109,7 +109,7 @@ export interface CandidateVerifier {
 
 export type RolloutOutcome =
   | { readonly outcome: 'promoted'; readonly reason: string }
-  | { readonly outcome: 'rejected' | 'rolled_back'; readonly reasonCode: string; readonly reason: string; readonly verification?: VerificationReport };
+  | { readonly outcome: 'rejected' | 'rolled_back'; readonly reasonCode: ReasonCode; readonly reason: string; readonly verification?: VerificationReport };
 
 /**
  * Takes an accepted candidate through Verifying → Canary → Promoting → Baking → Succeeded, or

@@ -1,7 +1,7 @@
 // The rollout record (the value under key <model> in KV `segserve_rollouts`) and the pure
 // questions the controller asks about it besides `decide`: what each track should run, what
 // to observe, how wide the metrics window is, whether a rollout can start or be rolled back.
-import type { ExperimentBaseline, RolloutPhase, RolloutState, TrackState } from '@segserve/proto';
+import type { ExperimentBaseline, ReasonCode, RolloutPhase, RolloutState, TrackState } from '@segserve/proto';
 import type { Analysis, BucketPairs, Check, Verdict } from './canary-analysis.js';
 import type { CanaryPolicy } from './policy.js';
 import type { Candidate, Metrics, ModelRef, Readiness, RolloutOutcome, VerificationReport } from './ports.js';
@@ -47,7 +47,7 @@ export interface RolloutRecord extends RolloutState {
   /** Times the bake was extended for lack of a passing check. */
   readonly bake_extensions?: number;
   readonly outcome?: OutcomeKind;
-  readonly reason_code?: string;
+  readonly reason_code?: ReasonCode;
   readonly verification?: VerificationReport;
 }
 
@@ -81,7 +81,7 @@ export interface RolloutEvent {
   readonly weight: number;
   readonly at: string;
   readonly reason?: string;
-  readonly reason_code?: string;
+  readonly reason_code?: ReasonCode;
   readonly verdict?: Verdict;
   readonly checks?: readonly Check[];
   readonly failed_checks?: number;
@@ -129,7 +129,7 @@ export function isSettled(s: RolloutRecord): boolean {
 export function outcomeOf(s: RolloutRecord): RolloutOutcome | undefined {
   if (!isSettled(s) || !s.outcome) return undefined;
   if (s.outcome === 'promoted') return { outcome: 'promoted', reason: s.reason ?? `${s.model} ${s.stable?.version ?? '?'} promoted` };
-  return { outcome: s.outcome, reasonCode: s.reason_code ?? 'failed', reason: s.reason ?? 'failed', ...(s.verification ? { verification: s.verification } : {}) };
+  return { outcome: s.outcome, reasonCode: s.reason_code ?? 'inconsistent_state', reason: s.reason ?? 'failed', ...(s.verification ? { verification: s.verification } : {}) };
 }
 
 /**

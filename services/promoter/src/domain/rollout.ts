@@ -16,7 +16,7 @@
 // restarted promoter converges to it and carries on (docs/reliability.md item 35). A rollback that must put
 // a previous version back first records it in `restore`; the state keeps routing to what runs
 // until the restored version is ready, so a rollback never routes to nothing.
-import type { RolloutPhase, TrackState } from '@segserve/proto';
+import type { ReasonCode, RolloutPhase, TrackState } from '@segserve/proto';
 import type { Analysis } from './canary-analysis.js';
 import { desiredTracks, isSettled, rollbackRefusal, type Decision, type Observation, type RolloutEvent, type RolloutEventType, type RolloutRecord, type RolloutSettings } from './rollout-record.js';
 
@@ -69,7 +69,7 @@ function enter(d: Draft, phase: RolloutPhase, now: Date, patch: Partial<RolloutR
 }
 
 /** Ends the rollout in Failed; `restore` is the version to bring back first, if any. */
-function fail(d: Draft, now: Date, outcome: 'rejected' | 'rolled_back', code: string, reason: string, restore: TrackState | null, extra: Partial<RolloutRecord> = {}): void {
+function fail(d: Draft, now: Date, outcome: 'rejected' | 'rolled_back', code: ReasonCode, reason: string, restore: TrackState | null, extra: Partial<RolloutRecord> = {}): void {
   enter(d, 'Failed', now, { canary: null, restore, rollback_requested: null, outcome, reason_code: code, ...extra }, reason);
   d.wakeAt = restore ? now : null;
 }

@@ -4,7 +4,7 @@
 // terminates results of models without a policy (docs/reliability.md item 24).
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { NATS_NAMES, type DecisionEvent, type DecisionRecord } from '@segserve/proto';
+import { NATS_NAMES, type DecisionEvent, type DecisionRecord, type ReasonCode } from '@segserve/proto';
 import { DecisionStore } from '../adapters/decision-store.js';
 import {
   DEFAULT_INTAKE_CONSUMER,
@@ -53,7 +53,7 @@ export interface IntakeOptions {
    * `segserve_promoter_unverified_results_total{model,reason_code}` for results rejected before
    * their signature is verified (never stored). main.ts: `telemetry.unverified.inc(...)`.
    */
-  readonly countUnverified?: (model: string, reasonCode: string) => void;
+  readonly countUnverified?: (model: string, reasonCode: ReasonCode) => void;
   readonly now?: () => Date;
   /** Called after each decision is stored and announced, before the ack. */
   readonly onDecision?: (record: DecisionRecord) => void | Promise<void>;

@@ -7,13 +7,14 @@
 // Also here: failures of the intake itself (the decisions bucket full or failing) that made it
 // give up on a signed result — recorded the same bounded way, so that the intake moves on.
 import type { Logger } from '../domain/ports.js';
+import type { ReasonCode } from '@segserve/proto';
 
 export interface UnverifiedRejection {
   readonly stream_seq: number;
   readonly subject: string;
   /** The model of the subject when it has a policy, else `(unknown)`: attackers choose subjects. */
   readonly model: string;
-  readonly reason_code: string;
+  readonly reason_code: ReasonCode;
   readonly reason: string;
   /** What the message claimed (unauthenticated: for reading, never for keying anything). */
   readonly claimed_id: string | null;
@@ -47,7 +48,7 @@ export interface UnverifiedLogOptions {
   /** At most one log line per model and reason code per this many ms (default 10 s). */
   readonly logEveryMs?: number;
   /** Called for every rejection (the Prometheus counter). */
-  readonly count?: (model: string, reasonCode: string) => void;
+  readonly count?: (model: string, reasonCode: ReasonCode) => void;
 }
 
 export const UNKNOWN_MODEL_LABEL = '(unknown)';

@@ -21,6 +21,7 @@ import { checkClaims, evaluatePolicy, fmt, type Policy } from '../domain/policy.
 import { describeRatio, pairedRatios, type PairedSide, type RatioInterval } from '../domain/ratio.js';
 import type { Candidate, CandidateVerifier, Logger, Metrics, ModelRef, VerificationReport } from '../domain/ports.js';
 import { goldenSetDigest, loadGoldenSet, type GoldenSet } from '@segserve/runtime';
+import type { ReasonCode } from '@segserve/proto';
 import { runGoldenSet, runGoldenSetPaired, type GoldenMeasurement, type GoldenRunSettings, type GoldenTarget } from './golden-run.js';
 import type { InferenceSandbox } from './sandbox.js';
 
@@ -46,7 +47,7 @@ export interface GoldenVerifierOptions {
 
 function report(
   ok: boolean,
-  reasonCode: string,
+  reasonCode: ReasonCode,
   reason: string,
   candidate: Candidate,
   measured: Metrics = {},
