@@ -278,6 +278,17 @@ export class E2eStack implements AsyncDisposable {
     return this.events.filter((e) => e.type === 'phase' && (!experimentId || e.experiment_id === experimentId)).map((e) => (e.phase === 'Canary' ? `Canary@${e.weight}` : e.phase));
   }
 
+  /** The phases of a rollout once its events have caught up with `last`: the events stream can lag the KV state that `rollout watch` and `waitState` read. */
+  phasesUntil(experimentId: string, last: string, timeoutMs = 60_000): Promise<string[]> {
+    return waitFor(
+      () => {
+        const phases = this.phases(experimentId);
+        return phases.at(-1) === last ? phases : undefined;
+      },
+      { timeoutMs, intervalMs: 100, what: `a ${last} event for ${experimentId} (phases when the wait began: ${this.phases(experimentId).join(' ')})` },
+    );
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.sdSync) clearInterval(this.sdSync);
     for (const l of this.loads) await l.stop();

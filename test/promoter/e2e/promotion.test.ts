@@ -28,7 +28,7 @@ describe('promotion end to end', () => {
 
     const s = await stack.state();
     expect(s).toMatchObject({ phase: 'Succeeded', experiment_id: id, stable: { version: '1' }, previous_stable: { version: '2' }, canary: null, outcome: 'promoted' });
-    expect(stack.phases(id)).toEqual(['Verifying', 'Canary@10', 'Canary@25', 'Canary@50', 'Promoting', 'Baking', 'Succeeded']);
+    expect(await stack.phasesUntil(id, 'Succeeded')).toEqual(['Verifying', 'Canary@10', 'Canary@25', 'Canary@50', 'Promoting', 'Baking', 'Succeeded']);
     const checks = stack.events.filter((e) => e.type === 'check' && e.experiment_id === id);
     expect(checks.filter((c) => c.verdict === 'pass').length).toBeGreaterThanOrEqual(3);
 

@@ -38,7 +38,7 @@ describe('rollback end to end', () => {
     expect(s).toMatchObject({ phase: 'Failed', outcome: 'rolled_back', reason_code: 'canary_analysis_failed', canary: null, stable: { version: '2', target: stableTarget } });
     expect(s?.reason).toMatch(/2 failed checks \(max 2\).*p95 .* limit ×5/);
     // Latency under load is noisy: a check may pass before two fail, but it never gets promoted.
-    const phases = stack.phases(id);
+    const phases = await stack.phasesUntil(id, 'Failed');
     expect(phases.slice(0, 2)).toEqual(['Verifying', 'Canary@10']);
     expect(phases.at(-1)).toBe('Failed');
     expect(phases).not.toContain('Promoting');
@@ -58,7 +58,7 @@ describe('rollback end to end', () => {
     const s = await stack.state();
     expect(s).toMatchObject({ phase: 'Failed', outcome: 'rejected', reason_code: 'not_ready', canary: null, stable: { version: '2', target: stableTarget } });
     expect(s?.reason).toMatch(/never became ready: .*crash loop/);
-    expect(stack.phases(id)).toEqual(['Verifying', 'Failed']);
+    expect(await stack.phasesUntil(id, 'Failed')).toEqual(['Verifying', 'Failed']);
     expect(load.failures()).toEqual([]);
   }, 400_000);
 
@@ -71,7 +71,7 @@ describe('rollback end to end', () => {
     expect(rollback.output()).toMatch(/rolled back; stable 2 serves at ipv4:127\.0\.0\.1:\d+ \(manual rollback: masks look wrong\)/);
     const s = await stack.state();
     expect(s).toMatchObject({ phase: 'Failed', reason_code: 'manual_rollback', reason: 'manual rollback: masks look wrong', stable: { version: '2' }, restore: null, previous_stable: null });
-    expect(stack.phases(id)).toEqual(['Verifying', 'Canary@10', 'Canary@25', 'Canary@50', 'Promoting', 'Baking', 'Failed']);
+    expect(await stack.phasesUntil(id, 'Failed')).toEqual(['Verifying', 'Canary@10', 'Canary@25', 'Canary@50', 'Promoting', 'Baking', 'Failed']);
     const { code } = await watchExit(id);
     expect(code).toBe(1);
     // A second after the restore, every answer comes from version 2.
