@@ -16,8 +16,8 @@ import { LocalDeployer } from '../../../services/promoter/src/adapters/local-dep
 import { modelResolver } from '../../../services/promoter/src/adapters/local-models.js';
 import { loadPolicies } from '../../../services/promoter/src/intake/policies.js';
 import { createVerifier } from '../../../services/promoter/src/verify/index.js';
-import { REPO_ROOT, SEGSERVE_BIN, spawnProcess, tempDir, type TempDir } from '../../helpers/process.js';
-import { VerifyThenStopRunner, startWorld, type World } from './support.js';
+import { REPO_ROOT, SEGSERVE_BIN, tempDir, type TempDir } from '../../helpers/process.js';
+import { VerifyThenStopRunner, runSegserve, startWorld, type World } from './support.js';
 
 const MODELS = path.join(REPO_ROOT, 'models');
 const VERSIONS = path.join(MODELS, 'facade-ads');
@@ -30,11 +30,8 @@ let dir: TempDir;
 let deployer: LocalDeployer;
 const burners: ChildProcess[] = [];
 
-async function segserve(args: string[]): Promise<string> {
-  const p = spawnProcess(process.execPath, [SEGSERVE_BIN, ...args], { name: `segserve ${args[0] ?? ''}`, env: { CI: 'true', SEGSERVE_NATS_URL: world.nats.url, SEGSERVE_SIGNING_SEED: world.keys.seed } });
-  const code = await p.exited;
-  if (code !== 0) throw new Error(`segserve ${args.join(' ')} exited ${String(code)}:\n${p.output()}`);
-  return p.output();
+function segserve(args: string[]): Promise<string> {
+  return runSegserve(world, args);
 }
 
 function publishedId(out: string): string {

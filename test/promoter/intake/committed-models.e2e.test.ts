@@ -23,8 +23,8 @@ import { parse as parseYaml } from 'yaml';
 import { parsePolicy } from '../../../services/promoter/src/domain/policy.js';
 import { loadPolicies } from '../../../services/promoter/src/intake/policies.js';
 import { createVerifier } from '../../../services/promoter/src/verify/index.js';
-import { REPO_ROOT, SEGSERVE_BIN, spawnProcess, tempDir, type TempDir } from '../../helpers/process.js';
-import { VerifyThenStopRunner, startWorld, type World } from './support.js';
+import { REPO_ROOT, SEGSERVE_BIN, tempDir, type TempDir } from '../../helpers/process.js';
+import { VerifyThenStopRunner, runSegserve, startWorld, type World } from './support.js';
 
 const MODELS = path.join(REPO_ROOT, 'models');
 const VERSIONS = path.join(MODELS, 'facade-ads');
@@ -35,11 +35,8 @@ let dir: TempDir;
 let deployer: LocalDeployer;
 const manifests = new Map<string, ModelManifest>();
 
-async function segserve(args: string[]): Promise<string> {
-  const p = spawnProcess(process.execPath, [SEGSERVE_BIN, ...args], { name: `segserve ${args[0] ?? ''}`, env: { CI: 'true', SEGSERVE_NATS_URL: world.nats.url, SEGSERVE_SIGNING_SEED: world.keys.seed } });
-  const code = await p.exited;
-  if (code !== 0) throw new Error(`segserve ${args.join(' ')} exited ${String(code)}:\n${p.output()}`);
-  return p.output();
+function segserve(args: string[]): Promise<string> {
+  return runSegserve(world, args);
 }
 
 /** `segserve publish` of a bundled version (claims from its model.json unless given). */

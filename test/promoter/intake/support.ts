@@ -15,7 +15,7 @@ import type { LocalDeployer } from '../../../services/promoter/src/adapters/loca
 import type { Candidate, CandidateVerifier, RolloutOutcome, RolloutRunner } from '../../../services/promoter/src/domain/ports.js';
 import { createIntake, type Intake, type IntakeOptions } from '../../../services/promoter/src/intake/intake.js';
 import { startNats, type NatsServer } from '../../helpers/nats.js';
-import { REPO_ROOT, waitFor } from '../../helpers/process.js';
+import { REPO_ROOT, SEGSERVE_BIN, spawnProcess, waitFor } from '../../helpers/process.js';
 
 export const FIXTURE_MODELS = path.join(REPO_ROOT, 'test', 'fixtures', 'models');
 export const TINY_GOLDEN = path.join(REPO_ROOT, 'test', 'fixtures', 'golden-tiny');
@@ -200,4 +200,12 @@ export async function startWorld(options: { limits?: NatsLimits; policies?: Poli
       await nats[Symbol.asyncDispose]();
     },
   };
+}
+
+/** Runs the `segserve` CLI against this world's NATS with its signing key; its output, or an error naming the exit code. */
+export async function runSegserve(world: World, args: readonly string[]): Promise<string> {
+  const p = spawnProcess(process.execPath, [SEGSERVE_BIN, ...args], { name: `segserve ${args[0] ?? ''}`, env: { CI: 'true', SEGSERVE_NATS_URL: world.nats.url, SEGSERVE_SIGNING_SEED: world.keys.seed } });
+  const code = await p.exited;
+  if (code !== 0) throw new Error(`segserve ${args.join(' ')} exited ${String(code)}:\n${p.output()}`);
+  return p.output();
 }
