@@ -8,6 +8,7 @@
 // AlreadyExists for a name it has), so that `describe(name)` can show what kubectl would.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
 
 export interface FakeDeployment {
   metadata: { name: string; namespace: string; uid: string; resourceVersion: string; generation: number; annotations?: Record<string, string> };
@@ -83,6 +84,18 @@ export class FakeKube {
     });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** A kubeconfig that points @kubernetes/client-node at this server (started at `url`), in its namespace. */
+  kubeConfig(url: string): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'test', server: url, skipTLSVerify: true }],
+      users: [{ name: 'promoter', token: 'test-token' }],
+      contexts: [{ name: 'test', cluster: 'test', user: 'promoter', namespace: this.namespace }],
+      currentContext: 'test',
+    });
+    return kc;
   }
 
   stop(): Promise<void> {

@@ -2,7 +2,6 @@
 // speaks the Deployment REST paths and JSON (docs/architecture.md#tests): get, patch with resourceVersion,
 // 409 conflicts (docs/reliability.md item 33), status progression, ProgressDeadlineExceeded — and one whole
 // rollout driven by the controller through it.
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KubernetesConflictError, KubernetesDeployer } from '../../../services/promoter/src/adapters/kubernetes-deployer.js';
 import type { ModelRef, Readiness } from '../../../services/promoter/src/domain/ports.js';
@@ -21,14 +20,7 @@ let url: string;
 let deployer: KubernetesDeployer;
 
 function client(url: string, maxAttempts?: number): KubernetesDeployer {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'test', server: url, skipTLSVerify: true }],
-    users: [{ name: 'promoter', token: 'test-token' }],
-    contexts: [{ name: 'test', cluster: 'test', user: 'promoter', namespace: NS }],
-    currentContext: 'test',
-  });
-  return KubernetesDeployer.fromKubeConfig(kc, { log: silentLogger, ...(maxAttempts ? { maxAttempts } : {}) });
+  return KubernetesDeployer.fromKubeConfig(kube.kubeConfig(url), { log: silentLogger, ...(maxAttempts ? { maxAttempts } : {}) });
 }
 
 beforeEach(async () => {

@@ -2,7 +2,6 @@
 // REST fake: every phase change, check verdict and rollback of a rollout driven by the real
 // controller is an events.k8s.io/v1 Event regarding both Deployments (what `kubectl describe
 // deploy` lists), with the experiment id in its note, and the phase is in annotations on both.
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '@segserve/runtime';
 import { KubernetesDeployer } from '../../../services/promoter/src/adapters/kubernetes-deployer.js';
@@ -27,14 +26,7 @@ beforeEach(async () => {
   kube.add(STABLE, '3', 2);
   kube.add(CANARY, '3', 0);
   const url = await kube.start();
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'test', server: url, skipTLSVerify: true }],
-    users: [{ name: 'promoter', token: 'test-token' }],
-    contexts: [{ name: 'test', cluster: 'test', user: 'promoter', namespace: NS }],
-    currentContext: 'test',
-  });
-  deployer = KubernetesDeployer.fromKubeConfig(kc, { log: silentLogger });
+  deployer = KubernetesDeployer.fromKubeConfig(kube.kubeConfig(url), { log: silentLogger });
 });
 
 afterEach(() => kube.stop());
