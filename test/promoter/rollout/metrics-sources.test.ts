@@ -156,4 +156,13 @@ describe('metrics sources', () => {
     const newer = new GrpcGoldenReplayer({ goldenRoot: golden.path, goldenSet: (model) => (model === 'tiny-seg' ? 'golden-2' : 'golden') });
     expect(await newer.replay('tiny-seg', v1.grpc, 3, signal)).toEqual({ sent: 3, failed: 0 });
   });
+  it('the golden replayer as pairs: each image through both tracks, the latencies of every pair both answered (after the windows above: its requests would count there)', async () => {
+    const got: [number, number][] = [];
+    const r = await replayer.replayPaired('tiny-seg', { canary: v2.grpc, stable: v1.grpc }, 30, new AbortController().signal, { onPair: (canaryMs, stableMs) => got.push([canaryMs, stableMs]) });
+    expect(r.sent).toBe(60);
+    // Only the canary (v2) fails, one request of a pair at most: each failure costs one pair.
+    expect(r.failed).toBeGreaterThan(0);
+    expect(got).toHaveLength(30 - r.failed);
+    expect(got.every(([c, s]) => c > 0 && s > 0)).toBe(true);
+  });
 });
