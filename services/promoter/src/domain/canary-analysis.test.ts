@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeBake, analyzeCanary, fromBucketPairs, holdExplanation, toBucketPairs, type CheckName, type CheckResult, type Verdict } from './canary-analysis.js';
+import { PAIRED_MIN, analyzeBake, analyzeCanary, fromBucketPairs, holdExplanation, toBucketPairs, type CheckName, type CheckResult, type PairedLatencies, type Verdict } from './canary-analysis.js';
 import type { CanaryPolicy } from './policy.js';
 import type { TrackMetrics } from './ports.js';
 
@@ -114,6 +114,29 @@ describe('latency judged as a ratio with its uncertainty (histograms)', () => {
     expect(toBucketPairs(null)).toBeNull();
     const bake = analyzeBake(POLICY, withHist([0, 0, 300, 500, 200], 0.4), { p95Seconds: 0.25, buckets: fromBucketPairs(stored) });
     expect(bake.checks.find((c) => c.check === 'latency_ratio')?.result).toBe('fail');
+  });
+
+  /**
+   * Pairs on a machine whose load swings threefold from pair to pair: both sides of a pair see the
+   * same load, the canary `factor` times the stable plus ±5 % of its own noise.
+   */
+  const pairs = (n: number, factor: number): PairedLatencies => {
+    const load = Array.from({ length: n }, (_, i) => 1 + (3 * ((i * 37) % 10)) / 10);
+    return { stable: load.map((f) => 1000 * f), canary: load.map((f, i) => 1000 * f * factor * (1 + 0.05 * ((i % 3) - 1))) };
+  };
+  const straddling = withHist([0, 6, 36, 15, 3], 0.25);
+  const pairedRows: [string, PairedLatencies | undefined, CheckResult, RegExp][] = [
+    ['histograms straddle, 60 pairs of equals: the pairs judge → pass', pairs(60, 1), 'pass', /^replayed pairs: p95 \d+ ms vs stable \d+ ms = ×1\.0\d \(90 % interval ×[\d.]+–×[\d.]+, 60 pairs\), limit ×1.2$/],
+    ['60 pairs, the canary ×1.6 on each image → fail', pairs(60, 1.6), 'fail', /^replayed pairs: .* = ×1\.[5-7]\d .*60 pairs\), limit ×1.2$/],
+    [`${PAIRED_MIN - 1} pairs: too few, the histograms judge → hold`, pairs(PAIRED_MIN - 1, 1), 'hold', /^p95 250 ms vs stable 250 ms = .*requests\)/],
+    ['no pairs: the histograms judge → hold', undefined, 'hold', /^p95 250 ms vs stable 250 ms = /],
+  ];
+  it.each(pairedRows)('%s', (_name, paired, result, detail) => {
+    const a = analyzeCanary(POLICY, straddling, straddling, paired);
+    const latency = a.checks.find((c) => c.check === 'latency_ratio');
+    expect(latency?.result).toBe(result);
+    expect(latency?.detail).toMatch(detail);
+    expect(a.verdict).toBe(result);
   });
 
   it('explains a hold for requests', () => {
