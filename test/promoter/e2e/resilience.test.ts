@@ -55,7 +55,7 @@ describe('resilience end to end', () => {
       expect(c.checks?.find((k) => k.check === 'requests')?.value).toBeGreaterThanOrEqual(15);
     }
     const replays = s.promoter.lines().filter((l) => l.includes('"golden replay done"'));
-    expect(replays.some((l) => l.includes('"track":"canary"'))).toBe(true);
+    expect(replays.some((l) => l.includes('"track":"canary'))).toBe(true); // as pairs: "canary+stable"
     expect(replays.some((l) => l.includes('"track":"stable"'))).toBe(true);
     expect(s.phases(id)).not.toContain('Failed');
     expect(await s.promoterMetric('segserve_promoter_checks_total', { model: MODEL, check: 'requests', result: 'hold' })).toBeGreaterThanOrEqual(1);

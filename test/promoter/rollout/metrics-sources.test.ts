@@ -2,6 +2,8 @@
 // failing 30 % of its requests (SEGSERVE_FAULT_ERROR_RATIO): the embedded scraper and
 // Prometheus, with traffic sent by the golden replayer.
 import { mkdir, symlink } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrometheusMetrics } from '../../../services/promoter/src/adapters/prometheus-metrics.js';
@@ -93,6 +95,28 @@ describe('metrics sources', () => {
     expect(await scrape.trackMetrics('tiny-seg', '1', 'stable', 1)).toMatchObject({ requests: 7, errors: 0 });
   });
 
+  it('scraping: a /metrics that does not answer in time — the newest background sample stands in; with none recent, an error (a hold), never a window of 0 requests', async () => {
+    let answered = 0;
+    const started = Date.now() / 1000 - 10;
+    const server = createServer((_req, res) => {
+      if (answered++ > 0) return; // busy: never answers again
+      res.end(`segserve_inference_requests_total{model="tiny-seg",version="1",code="OK"} 12\nprocess_start_time_seconds ${started}\n`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      let now = Date.now();
+      const target = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const scrape = new ScrapeMetrics({ endpoints: () => [{ target, model: 'tiny-seg', track: 'stable' }], timeoutMs: 300, sampleIntervalMs: 5_000, clock: () => now });
+      expect(await scrape.trackMetrics('tiny-seg', '1', 'stable', 600)).toMatchObject({ requests: 12 });
+      expect(await scrape.trackMetrics('tiny-seg', '1', 'stable', 600)).toMatchObject({ requests: 12 });
+      now += 11_000;
+      await expect(scrape.trackMetrics('tiny-seg', '1', 'stable', 600)).rejects.toThrow(/did not answer within 0.3 s/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('Prometheus: the same figures through PromQL', async () => {
     const source = new PrometheusMetrics({ url: prom.url, minWindowSeconds: 5 });
     expect(await source.isOnline()).toBe(true);
@@ -131,5 +155,14 @@ describe('metrics sources', () => {
     await symlink(path.join(REPO_ROOT, 'test/fixtures/golden-tiny'), path.join(golden.path, 'tiny-seg', 'golden-2'));
     const newer = new GrpcGoldenReplayer({ goldenRoot: golden.path, goldenSet: (model) => (model === 'tiny-seg' ? 'golden-2' : 'golden') });
     expect(await newer.replay('tiny-seg', v1.grpc, 3, signal)).toEqual({ sent: 3, failed: 0 });
+  });
+  it('the golden replayer as pairs: each image through both tracks, the latencies of every pair both answered (after the windows above: its requests would count there)', async () => {
+    const got: [number, number][] = [];
+    const r = await replayer.replayPaired('tiny-seg', { canary: v2.grpc, stable: v1.grpc }, 30, new AbortController().signal, { onPair: (canaryMs, stableMs) => got.push([canaryMs, stableMs]) });
+    expect(r.sent).toBe(60);
+    // Only the canary (v2) fails, one request of a pair at most: each failure costs one pair.
+    expect(r.failed).toBeGreaterThan(0);
+    expect(got).toHaveLength(30 - r.failed);
+    expect(got.every(([c, s]) => c > 0 && s > 0)).toBe(true);
   });
 });

@@ -90,8 +90,9 @@ export class ScrapeMetrics implements MetricsSource {
     let rss: number | null = null;
     let limit: number | null = null;
     for (const e of endpoints) {
-      const now = await this.sample(e.target);
-      if (!now) continue;
+      const now = (await this.sample(e.target)) ?? this.recent(e.target);
+      // No figures is no window: the check holds on "metrics unavailable" instead of judging 0 requests.
+      if (!now) throw new Error(`${e.target}/metrics did not answer within ${this.timeoutMs / 1000} s and no recent sample is kept`);
       const base = this.baseline(e.target, now, windowMs);
       if (!base) continue;
       const mine = (s: Sample): boolean => s.labels['model'] === model && s.labels['version'] === version;
@@ -127,13 +128,23 @@ export class ScrapeMetrics implements MetricsSource {
     return atOrBefore.at(-1) ?? older[0];
   }
 
+  /** The newest background sample, when a fresh scrape failed (a busy process answers late). */
+  private recent(target: string): Snapshot | undefined {
+    const last = this.history.get(target)?.at(-1);
+    return last && this.clock() - last.at <= 2 * (this.options.sampleIntervalMs ?? 5_000) ? last : undefined;
+  }
+
+  private get timeoutMs(): number {
+    return this.options.timeoutMs ?? 5_000;
+  }
+
   private async sampleAll(): Promise<void> {
     await Promise.all(this.options.endpoints().map((e) => this.sample(e.target)));
   }
 
   private async sample(target: string): Promise<Snapshot | undefined> {
     try {
-      const res = await fetch(`http://${target}/metrics`, { signal: AbortSignal.timeout(this.options.timeoutMs ?? 2_000) });
+      const res = await fetch(`http://${target}/metrics`, { signal: AbortSignal.timeout(this.timeoutMs) });
       if (!res.ok) return undefined;
       const snap: Snapshot = { at: this.clock(), samples: parsePrometheusText(await res.text()) };
       const keep = this.clock() - (this.options.historyMs ?? 15 * 60_000);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeBake, analyzeCanary, fromBucketPairs, holdExplanation, toBucketPairs, type CheckName, type CheckResult, type Verdict } from './canary-analysis.js';
+import { PAIRED_MIN, analyzeBake, analyzeCanary, fromBucketPairs, holdExplanation, toBucketPairs, type CheckName, type CheckResult, type PairedLatencies, type Verdict } from './canary-analysis.js';
 import type { CanaryPolicy } from './policy.js';
 import type { TrackMetrics } from './ports.js';
 
@@ -114,6 +114,44 @@ describe('latency judged as a ratio with its uncertainty (histograms)', () => {
     expect(toBucketPairs(null)).toBeNull();
     const bake = analyzeBake(POLICY, withHist([0, 0, 300, 500, 200], 0.4), { p95Seconds: 0.25, buckets: fromBucketPairs(stored) });
     expect(bake.checks.find((c) => c.check === 'latency_ratio')?.result).toBe('fail');
+  });
+
+  /**
+   * Pairs on a machine whose load swings threefold from pair to pair: both sides of a pair see the
+   * same load, the canary `factor` times the stable plus ±5 % of its own noise; every 10th request
+   * of each side (different pairs) is delayed 4× by the scheduler — the spikes a busy machine puts
+   * on one side only, which decide a ratio of two p95s.
+   */
+  const pairs = (n: number, factor: number, tail: (i: number) => number = () => 1): PairedLatencies => {
+    const load = Array.from({ length: n }, (_, i) => 1 + (3 * ((i * 37) % 10)) / 10);
+    return {
+      stable: load.map((f, i) => 1000 * f * (i % 10 === 3 ? 4 : 1)),
+      canary: load.map((f, i) => 1000 * f * factor * tail(i) * (1 + 0.05 * Math.sin(i * 1.7)) * (i % 10 === 8 ? 4 : 1)),
+    };
+  };
+  const straddling = withHist([0, 6, 36, 15, 3], 0.25);
+  const pairedRows: [string, PairedLatencies | undefined, CheckResult, RegExp][] = [
+    ['histograms straddle, 60 pairs of equals: the per-image ratio judges → pass', pairs(60, 1), 'pass', /^replayed pairs: per-image ratio ×1\.0\d \(90 % interval ×[\d.]+–×[\d.]+, 60 pairs\); p95 \d+ ms vs stable \d+ ms = ×[\d.]+ \(90 % interval ×[\d.]+–×[\d.]+, 60 pairs\), limit ×1.2$/],
+    ['60 pairs, the canary ×1.6 on each image → fail', pairs(60, 1.6), 'fail', /^replayed pairs: per-image ratio ×1\.[5-7]\d \(90 % interval ×1\.[5-7]\d–×1\.[5-7]\d, 60 pairs\); .*, limit ×1.2$/],
+    ['60 pairs, a fifth of the images ×4 on the canary: typical ×1, the tail decisively slower → fail', pairs(60, 1, (i) => (i % 5 === 0 ? 4 : 1)), 'fail', /, limit ×1.2: the tail is decisively slower$/],
+    [`${PAIRED_MIN - 1} pairs: too few, the histograms judge → hold`, pairs(PAIRED_MIN - 1, 1), 'hold', /^p95 250 ms vs stable 250 ms = .*requests\)/],
+    ['no pairs: the histograms judge → hold', undefined, 'hold', /^p95 250 ms vs stable 250 ms = /],
+  ];
+  it.each(pairedRows)('%s', (_name, paired, result, detail) => {
+    const a = analyzeCanary(POLICY, straddling, straddling, paired);
+    const latency = a.checks.find((c) => c.check === 'latency_ratio');
+    expect(latency?.result).toBe(result);
+    expect(latency?.detail).toMatch(detail);
+    expect(a.verdict).toBe(result);
+  });
+
+  it('a hold on the pairs says what it waits for', () => {
+    // 20 pairs whose ratios spread evenly over ×0.9–×1.5: the per-image interval straddles ×1.2.
+    const stable = Array.from({ length: 20 }, (_, i) => 1000 * (1 + (2 * ((i * 3) % 20)) / 19));
+    const few: PairedLatencies = { stable, canary: stable.map((x, i) => x * (0.9 + (0.6 * ((i * 7) % 20)) / 19)) };
+    const a = analyzeCanary(POLICY, straddling, straddling, few);
+    expect(a.checks.find((c) => c.check === 'latency_ratio')?.result).toBe('hold');
+    expect(holdExplanation(a.checks, 'canary')).toMatch(/^waiting for a per-image latency ratio of the replayed pairs decisively under or over ×1.2 \(now ×[\d.]+, interval ×[\d.]+–×[\d.]+; more pairs narrow it\)$/);
   });
 
   it('explains a hold for requests', () => {

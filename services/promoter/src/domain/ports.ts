@@ -67,6 +67,12 @@ export interface MetricsSource {
 export interface GoldenReplayer {
   /** Sends `requests` golden images to `target`, evenly spread over `spreadMs` (0: at once). */
   replay(model: string, target: string, requests: number, signal: AbortSignal, options?: { readonly spreadMs?: number }): Promise<{ readonly sent: number; readonly failed: number }>;
+  /**
+   * Sends `pairs` golden images through both tracks, each image to one and then the other (the
+   * order alternating), pairs evenly spread over `spreadMs`; `onPair` gets the two latencies (ms)
+   * of every pair both answered. `sent` and `failed` count requests.
+   */
+  replayPaired?(model: string, targets: { readonly canary: string; readonly stable: string }, pairs: number, signal: AbortSignal, options: { readonly spreadMs?: number; readonly onPair: (canaryMs: number, stableMs: number) => void }): Promise<{ readonly sent: number; readonly failed: number }>;
 }
 
 /** Metric figures of a model version: miou, latency_ms_p95, peak_rss_mb, … */

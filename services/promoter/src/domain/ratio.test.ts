@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeRatio, histogramQuantile, pairedRatios, histogramQuantileRatio, pairedPercentileRatio, pointRatio, sideOf, type RatioInterval } from './ratio.js';
+import { describeRatio, histogramQuantile, pairedMedianRatio, pairedRatios, histogramQuantileRatio, pairedPercentileRatio, pointRatio, sideOf, type RatioInterval } from './ratio.js';
 
 /** Deterministic pseudo-random "measurements": an image's cost times the machine's load at that moment. */
 function paired(n: number, candidateCost: number, spread = 0.6, seed = 7): { c: number[]; s: number[] } {
@@ -96,6 +96,34 @@ const cumulative = (perBucket: Record<number, number>): Map<number, number> => {
 };
 const BOUNDS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, Infinity];
 const hist = (counts: number[]): Map<number, number> => cumulative(Object.fromEntries(BOUNDS.map((b, i) => [b, counts[i] ?? 0])));
+
+describe('pairedMedianRatio (the typical per-image ratio)', () => {
+  /** Like `paired`, plus scheduling spikes that delay one side of a pair only (10 % of requests each). */
+  function spiky(n: number, candidateCost: number): { c: number[]; s: number[] } {
+    const { c, s } = paired(n, candidateCost);
+    return { c: c.map((v, i) => (i % 10 === 4 ? v * 4 : v)), s: s.map((v, i) => (i % 10 === 7 ? v * 4 : v)) };
+  }
+
+  it.each([
+    [1, 0.9, 1.1],
+    [0.9, 0.8, 1.0],
+    [1.6, 1.45, 1.75],
+  ])('one-sided spikes: the candidate ×%d on each image is found within a narrow interval where the p95 ratio stays wide', (cost, lo, hi) => {
+    const { c, s } = spiky(250, cost);
+    const typical = pairedMedianRatio(c, s) as RatioInterval;
+    expect(typical.ratio).toBeGreaterThan(lo);
+    expect(typical.ratio).toBeLessThan(hi);
+    expect(typical.high - typical.low).toBeLessThan(0.1 * cost);
+    const p95 = pairedPercentileRatio(c, s, 95) as RatioInterval;
+    expect(p95.high - p95.low).toBeGreaterThan(2 * (typical.high - typical.low));
+  });
+
+  it('an exact multiple has no spread; too few usable pairs → null; unusable pairs are left out', () => {
+    expect(pairedMedianRatio([20, 40, 60], [10, 20, 30])).toMatchObject({ ratio: 2, low: 2, high: 2, samples: 3 });
+    expect(pairedMedianRatio([5], [5])).toBeNull();
+    expect(pairedMedianRatio([5, 6, 7], [0, 6, 7])).toMatchObject({ ratio: 1, samples: 2 });
+  });
+});
 
 describe('histogramQuantileRatio (canary windows)', () => {
   it('histogramQuantile interpolates like PromQL', () => {

@@ -1,7 +1,7 @@
 // The rollout record (the value under key <model> in KV `segserve_rollouts`) and the pure
 // questions the controller asks about it besides `decide`: what each track should run, what
 // to observe, how wide the metrics window is, whether a rollout can start or be rolled back.
-import type { ExperimentBaseline, ReasonCode, RolloutPhase, RolloutState, TrackState } from '@segserve/proto';
+import type { ExperimentBaseline, ReasonCode, RolloutPhase, RolloutState, Track, TrackState } from '@segserve/proto';
 import type { Analysis, BucketPairs, Check, Verdict } from './canary-analysis.js';
 import type { CanaryPolicy } from './policy.js';
 import type { Candidate, Metrics, ModelRef, Readiness, RolloutOutcome, VerificationReport } from './ports.js';
@@ -40,6 +40,12 @@ export interface RolloutRecord extends RolloutState {
   readonly baseline_p95_seconds?: number | null;
   /** The previous stable's latency histogram in the last passing canary window (the bake's baseline). */
   readonly baseline_latency_buckets?: BucketPairs | null;
+  /**
+   * Tracks the golden set is replayed through in every window from now on in this rollout: set
+   * once a check held for samples (live traffic below `min_requests`), so that each later canary
+   * step and the bake start with the replay instead of losing a first, empty window to it.
+   */
+  readonly replay_tracks?: readonly Track[];
   /** Checks in a row that held at this canary step (or in this bake). */
   readonly holds?: number;
   /** Passing checks during the bake: Succeeded needs at least one. */
@@ -207,8 +213,11 @@ export function observationsNeeded(s: RolloutRecord, now: Date): Needs {
       return { canary: true, stable, verifyWhenReady: true, analysis: null };
     case 'Canary':
       return { canary: true, stable, verifyWhenReady: false, analysis: due ? 'canary' : null };
-    case 'Baking':
-      return { canary: false, stable, verifyWhenReady: false, analysis: due ? 'bake' : null };
+    case 'Baking': {
+      // The bake's end is a check of its own: its verdict counts before the bake is extended.
+      const over = s.bake_until !== undefined && now.getTime() >= Date.parse(s.bake_until);
+      return { canary: false, stable, verifyWhenReady: false, analysis: due || over ? 'bake' : null };
+    }
     default:
       return { canary: false, stable, verifyWhenReady: false, analysis: null };
   }

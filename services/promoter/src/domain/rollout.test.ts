@@ -170,6 +170,14 @@ describe('decide: one step at a time', () => {
     expect(step(d.state, { stable: READY(6001) }, 221_000).state).toMatchObject({ phase: 'Succeeded', outcome: 'promoted', reason_code: 'promoted' });
   });
 
+  it('Baking: the bake\'s end is a check of its own: a check that falls due just after it is judged first, not after an extension', () => {
+    const s = step(baking(), { stable: READY(6001), analysis: hold() }, 131_500).state; // next check at +161.5 s, bake until +161 s
+    expect(observationsNeeded(s, at(161_000))).toMatchObject({ analysis: 'bake' });
+    const d = step(s, { stable: READY(6001), analysis: analysis('pass') }, 161_000);
+    expect(d.state).toMatchObject({ phase: 'Succeeded', bake_extensions: 0, bake_passes: 1 });
+    expect(observationsNeeded(s, at(160_999))).toMatchObject({ analysis: null });
+  });
+
   it('Canary: max_holds checks in a row that hold → Failed with no_evidence; a decisive check resets the count', () => {
     let s = inCanary();
     s = step(s, { canary: READY(6001), analysis: analysis('hold', ['canary', 'stable']) }, 35_000).state;
@@ -190,6 +198,37 @@ describe('decide: one step at a time', () => {
     expect(d.state).toMatchObject({ phase: 'Failed', restore: null, stable: { version: '3', target: 'ipv4:127.0.0.1:5002' } });
     expect(d.events.map((e) => e.type)).toEqual(['restored']);
     expect(outcomeOf(d.state)).toMatchObject({ outcome: 'rolled_back', reasonCode: 'promotion_failed' });
+  });
+});
+
+describe('golden replay with the window (no live traffic)', () => {
+  // Each row: the checks a rollout sees from Verifying on, and the tracks replayed after each
+  // tick ('' = none). Once a check held for samples, every later window — the next check's, a
+  // new step's, the bake's, an extension's — starts with the replay, through the phase's tracks.
+  type Tick = [Observation, number];
+  const c = (a: Analysis): Observation => ({ canary: READY(6001), analysis: a });
+  const rows: [string, Tick[], string[]][] = [
+    ['live traffic enough: never replayed', [[c(analysis('pass')), 35_000], [c(analysis('pass')), 65_000], [c(analysis('pass')), 95_000], [{ stable: READY(6001) }, 96_000], [{ stable: READY(6001), analysis: analysis('pass') }, 126_000]], ['', '', 'Promoting:', 'Baking:', 'Baking:']],
+    ['first window empty: replayed from then on, each step and the bake start with it', [[c(analysis('hold', ['canary', 'stable'])), 35_000], [c(analysis('pass')), 65_000], [c(analysis('pass')), 95_000], [c(analysis('pass')), 125_000], [{ stable: READY(6001) }, 126_000], [{ stable: READY(6001), analysis: analysis('pass') }, 156_000]], ['Canary@10:canary+stable', 'Canary@25:canary+stable', 'Canary@50:canary+stable', 'Promoting:', 'Baking:stable', 'Baking:stable']],
+    ['only the stable lacked samples: only the stable replayed', [[c(analysis('hold', ['stable'])), 35_000], [c(analysis('pass')), 65_000]], ['Canary@10:stable', 'Canary@25:stable']],
+    ['the bake alone lacked samples: replayed through the new stable, extension included', [[c(analysis('pass')), 35_000], [c(analysis('pass')), 65_000], [c(analysis('pass')), 95_000], [{ stable: READY(6001) }, 96_000], [{ stable: READY(6001), analysis: analysis('hold', ['stable']) }, 126_000], [{ stable: READY(6001), analysis: analysis('hold', ['stable']) }, 156_000]], ['', '', 'Promoting:', 'Baking:', 'Baking:stable', 'Baking:stable']],
+  ];
+  it.each(rows)('%s', (_name, ticks, want) => {
+    let s = inCanary();
+    const got: string[] = [];
+    for (const [obs, ms] of ticks) {
+      const d = step(s, obs, ms);
+      s = JSON.parse(JSON.stringify(d.state)) as RolloutRecord;
+      got.push(s.phase === 'Canary' && !d.replay.length && !s.replay_tracks ? '' : `${s.phase}${s.phase === 'Canary' ? `@${s.canary?.weight}` : ''}:${d.replay.join('+')}`);
+    }
+    expect(got).toEqual(want);
+  });
+
+  it('a new rollout starts without the replay of the last one', () => {
+    const held = step(inCanary(), c(analysis('hold', ['canary', 'stable'])), 35_000).state;
+    expect(held.replay_tracks).toEqual(['canary', 'stable']);
+    const failed = step(held, { canary: { state: 'failed', reason: 'x' } }, 36_000).state;
+    expect(startRollout(failed, { ...CANDIDATE, id: 'exp-5' }, at(40_000))?.replay_tracks).toBeUndefined();
   });
 });
 

@@ -83,7 +83,23 @@ function recordChecks(d: Draft, a: Analysis, now: Date, failedChecks: number): v
   const holds = a.verdict === 'hold' ? (d.state.holds ?? 0) + 1 : 0;
   d.state = { ...d.state, last_checks: a.checks, last_verdict: a.verdict, last_check_at: at, failed_checks: failedChecks, holds, ...(a.verdict === 'hold' ? {} : { window_start: at }) };
   d.events.push(event(d.state, 'check', at, { verdict: a.verdict, checks: a.checks, reason: a.reason, failed_checks: failedChecks }));
-  if (a.verdict === 'hold') d.replay.push(...a.needSamples);
+  if (a.verdict === 'hold') {
+    d.replay.push(...a.needSamples);
+    const sticky = [...new Set([...(d.state.replay_tracks ?? []), ...a.needSamples])];
+    if (sticky.length > (d.state.replay_tracks?.length ?? 0)) d.state = { ...d.state, replay_tracks: sticky };
+  }
+}
+
+/**
+ * A new metrics window starts (a check was recorded, a canary step or the bake began, the bake
+ * was extended): once this rollout needed the golden replay, it runs with every window, through
+ * the tracks that exist in the phase (the bake has only the stable).
+ */
+function replayWithWindow(d: Draft): void {
+  const s = d.state;
+  if (s.phase !== 'Canary' && s.phase !== 'Baking') return;
+  if (!d.events.some((e) => e.type === 'check' || e.type === 'bake_extended' || (e.type === 'phase' && e.phase === s.phase))) return;
+  d.replay.push(...(s.replay_tracks ?? []).filter((t) => s.phase === 'Canary' || t === 'stable'));
 }
 
 /** The manual rollback request in the state, if any: handled first in every phase. */
@@ -260,6 +276,7 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
         break;
     }
   }
+  replayWithWindow(d);
   if (d.wakeAt === null && !isSettled(d.state)) d.wakeAt = poll;
   return { state: d.state, changed: d.state !== state, events: d.events, replay: [...new Set(d.replay)], wakeAt: d.wakeAt };
 }

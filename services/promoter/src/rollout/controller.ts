@@ -4,7 +4,7 @@
 // Everything it does is derived from the state in KV, so a restarted promoter picks up exactly
 // where the last one stopped, and a write that lost the race is simply decided again.
 import type { Track } from '@segserve/proto';
-import { analyzeBake, analyzeCanary, fromBucketPairs, type Analysis } from '../domain/canary-analysis.js';
+import { analyzeBake, analyzeCanary, fromBucketPairs, type Analysis, type PairedLatencies } from '../domain/canary-analysis.js';
 import type { CandidateVerifier, GoldenReplayer, Logger, MetricsSource, ModelDeployer, Readiness, TrackMetrics, VerificationReport } from '../domain/ports.js';
 import { analysisWindowSeconds, decide, desiredTracks, observationsNeeded, type Needs, type Observation, type RolloutEvent, type RolloutRecord, type RolloutSettings } from '../domain/rollout.js';
 import type { PromoterTelemetry } from './telemetry.js';
@@ -53,6 +53,8 @@ export class ModelController {
   private wakeUp: (() => void) | undefined;
   private lastWritten = -1;
   private readonly replays = new Map<Track, Promise<void>>();
+  /** Latencies of the golden images replayed as pairs (canary, stable), by when they came back. */
+  private paired: { readonly at: number; readonly canaryMs: number; readonly stableMs: number }[] = [];
 
   constructor(
     readonly model: string,
@@ -191,7 +193,7 @@ export class ModelController {
           metrics.trackMetrics(this.model, canaryVersion, 'canary', window),
           s.stable ? metrics.trackMetrics(this.model, s.stable.version, 'stable', window) : Promise.resolve(NO_METRICS),
         ]);
-        return analyzeCanary(settings.canary, c, st);
+        return analyzeCanary(settings.canary, c, st, this.pairedSince(s.window_start));
       }
       const st = s.stable ? await metrics.trackMetrics(this.model, s.stable.version, 'stable', window) : NO_METRICS;
       return analyzeBake(settings.canary, st, { p95Seconds: s.baseline_p95_seconds ?? null, buckets: fromBucketPairs(s.baseline_latency_buckets) });
@@ -202,16 +204,42 @@ export class ModelController {
     }
   }
 
+  /** The pairs replayed in the window that starts at `windowStart` (older ones are dropped). */
+  private pairedSince(windowStart: string | undefined): PairedLatencies {
+    const since = windowStart ? Date.parse(windowStart) : -Infinity;
+    this.paired = this.paired.filter((p) => p.at >= since);
+    return { canary: this.paired.map((p) => p.canaryMs), stable: this.paired.map((p) => p.stableMs) };
+  }
+
   private startReplays(tracks: readonly Track[], s: RolloutRecord, settings: RolloutSettings): void {
+    const { replayer, log, clock } = this.deps;
+    const spreadMs = Math.round(settings.canary.intervalMs * 0.8);
+    const requests = Math.max(1, settings.canary.minRequests);
+    const targets = { canary: s.canary?.target ?? '', stable: s.stable?.target ?? '' };
+    // In the canary, through both tracks: as pairs, so the latency check can compare like for like.
+    if (s.phase === 'Canary' && replayer.replayPaired && tracks.includes('canary') && tracks.includes('stable') && targets.canary && targets.stable && !this.replays.has('canary') && !this.replays.has('stable')) {
+      const run = replayer
+        .replayPaired(this.model, targets, requests, this.signal, { spreadMs, onPair: (canaryMs, stableMs) => this.paired.push({ at: clock().getTime(), canaryMs, stableMs }) })
+        .then(
+          (r) => log.info('golden replay done', { model: this.model, track: 'canary+stable', paired: true, targets, sent: r.sent, failed: r.failed }),
+          (err: unknown) => log.warn('golden replay failed', { model: this.model, track: 'canary+stable', targets, error: err }),
+        )
+        .finally(() => {
+          this.replays.delete('canary');
+          this.replays.delete('stable');
+        });
+      this.replays.set('canary', run);
+      this.replays.set('stable', run);
+      return;
+    }
     for (const track of tracks) {
       const target = track === 'canary' ? s.canary?.target : s.stable?.target;
       if (!target || this.replays.has(track)) continue;
-      const requests = Math.max(1, settings.canary.minRequests);
-      const run = this.deps.replayer
-        .replay(this.model, target, requests, this.signal, { spreadMs: Math.round(settings.canary.intervalMs * 0.8) })
+      const run = replayer
+        .replay(this.model, target, requests, this.signal, { spreadMs })
         .then(
-          (r) => this.deps.log.info('golden replay done', { model: this.model, track, target, sent: r.sent, failed: r.failed }),
-          (err: unknown) => this.deps.log.warn('golden replay failed', { model: this.model, track, target, error: err }),
+          (r) => log.info('golden replay done', { model: this.model, track, target, sent: r.sent, failed: r.failed }),
+          (err: unknown) => log.warn('golden replay failed', { model: this.model, track, target, error: err }),
         )
         .finally(() => this.replays.delete(track));
       this.replays.set(track, run);

@@ -38,40 +38,80 @@ export class GrpcGoldenReplayer implements GoldenReplayer {
     return p;
   }
 
-  async replay(model: string, target: string, requests: number, signal: AbortSignal, options: { readonly spreadMs?: number } = {}): Promise<{ sent: number; failed: number }> {
-    const images = await this.load(model);
+  private client(target: string): SegmenterClient {
     const { segmenter } = loadProtos();
-    const client: SegmenterClient = new segmenter.segserve.v1.Segmenter(target, grpc.credentials.createInsecure(), {
+    return new segmenter.segserve.v1.Segmenter(target, grpc.credentials.createInsecure(), {
       'grpc.max_send_message_length': DEFAULT_MAX_MESSAGE_BYTES,
       'grpc.max_receive_message_length': DEFAULT_MAX_MESSAGE_BYTES,
     });
-    // Spread out, one at a time: a burst would queue inside the track and inflate the very
-    // latency the check compares (measured: an identical copy "failed" at ×2.2 that way).
-    const spread = options.spreadMs ?? 0;
-    const gapMs = spread > 0 ? spread / requests : 0;
-    const concurrency = spread > 0 ? 1 : (this.options.concurrency ?? 2);
+  }
+
+  /** One Segment call: its latency in ms, or null when it failed. */
+  private segment(client: SegmenterClient, model: string, image: Uint8Array): Promise<number | null> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      client.Segment({ model, version: '', image, mask_format: 'PNG' }, new grpc.Metadata(), { deadline: Date.now() + (this.options.deadlineMs ?? 30_000) }, (err) => resolve(err ? null : performance.now() - started));
+    });
+  }
+
+  /**
+   * Runs `send(i)` for i < count: spread over `spreadMs` one at a time, or (no spread) with the
+   * configured concurrency. Spread out, one at a time: a burst would queue inside the track and
+   * inflate the very latency the check compares (an identical copy once "failed" at ×2.2 that way).
+   */
+  private async paced(count: number, signal: AbortSignal, spreadMs: number, send: (i: number) => Promise<void>): Promise<void> {
+    const gapMs = spreadMs > 0 ? spreadMs / count : 0;
+    const concurrency = spreadMs > 0 ? 1 : (this.options.concurrency ?? 2);
     const started = Date.now();
     let next = 0;
-    let sent = 0;
-    let failed = 0;
     const worker = async (): Promise<void> => {
-      while (next < requests && !signal.aborted) {
+      while (next < count && !signal.aborted) {
         const i = next++;
         const due = started + i * gapMs - Date.now();
         if (due > 0) await new Promise((r) => setTimeout(r, due));
         if (signal.aborted) break;
-        const image = images[i % images.length] as Uint8Array;
-        sent++;
-        const ok = await new Promise<boolean>((resolve) => {
-          client.Segment({ model, version: '', image, mask_format: 'PNG' }, new grpc.Metadata(), { deadline: Date.now() + (this.options.deadlineMs ?? 30_000) }, (err) => resolve(!err));
-        });
-        if (!ok) failed++;
+        await send(i);
       }
     };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  }
+
+  async replay(model: string, target: string, requests: number, signal: AbortSignal, options: { readonly spreadMs?: number } = {}): Promise<{ sent: number; failed: number }> {
+    const images = await this.load(model);
+    const client = this.client(target);
+    let sent = 0;
+    let failed = 0;
     try {
-      await Promise.all(Array.from({ length: concurrency }, worker));
+      await this.paced(requests, signal, options.spreadMs ?? 0, async (i) => {
+        sent++;
+        if ((await this.segment(client, model, images[i % images.length] as Uint8Array)) === null) failed++;
+      });
     } finally {
       client.close();
+    }
+    return { sent, failed };
+  }
+
+  async replayPaired(model: string, targets: { readonly canary: string; readonly stable: string }, pairs: number, signal: AbortSignal, options: { readonly spreadMs?: number; readonly onPair: (canaryMs: number, stableMs: number) => void }): Promise<{ sent: number; failed: number }> {
+    const images = await this.load(model);
+    const canary = this.client(targets.canary);
+    const stable = this.client(targets.stable);
+    let sent = 0;
+    let failed = 0;
+    try {
+      await this.paced(pairs, signal, options.spreadMs ?? 0, async (i) => {
+        const image = images[i % images.length] as Uint8Array;
+        // Alternate who goes first, so that neither side always meets the other's leftovers.
+        const [first, second] = i % 2 === 0 ? [canary, stable] : [stable, canary];
+        const a = await this.segment(first, model, image);
+        const b = await this.segment(second, model, image);
+        sent += 2;
+        failed += (a === null ? 1 : 0) + (b === null ? 1 : 0);
+        if (a !== null && b !== null) options.onPair(i % 2 === 0 ? a : b, i % 2 === 0 ? b : a);
+      });
+    } finally {
+      canary.close();
+      stable.close();
     }
     return { sent, failed };
   }

@@ -73,7 +73,7 @@ class FakeDeployer implements ModelDeployer {
 
 const healthy: TrackMetrics = { requests: 100, errors: 0, latencyP95Seconds: 0.1, rssBytes: 100, memoryLimitBytes: 1000 };
 
-function world(options: { metrics?: (version: string, track: Track) => TrackMetrics; store?: MemoryStore; deployer?: FakeDeployer; verify?: (c: Candidate) => VerificationReport; onReplay?: (target: string) => void } = {}) {
+function world(options: { metrics?: (version: string, track: Track) => TrackMetrics; store?: MemoryStore; deployer?: FakeDeployer; verify?: (c: Candidate) => VerificationReport; onReplay?: (target: string) => void; pairs?: (canaryMs: number[], stableMs: number[]) => void } = {}) {
   const store = options.store ?? new MemoryStore();
   const deployer = options.deployer ?? new FakeDeployer();
   const events: RolloutEvent[] = [];
@@ -97,6 +97,16 @@ function world(options: { metrics?: (version: string, track: Track) => TrackMetr
         options.onReplay?.(target);
         return Promise.resolve({ sent: n, failed: 0 });
       },
+      ...(options.pairs
+        ? {
+            replayPaired: (_m: string, targets: { canary: string; stable: string }, n: number, _signal: AbortSignal, o: { onPair: (c: number, s: number) => void }) => {
+              replays.push(`${targets.canary}+${targets.stable}`);
+              // Equal sides under a load that swings threefold from pair to pair.
+              for (let i = 0; i < n; i++) o.onPair(100 * (1 + (i % 3)), 100 * (1 + (i % 3)));
+              return Promise.resolve({ sent: 2 * n, failed: 0 });
+            },
+          }
+        : {}),
     },
     events: { publish: (e) => Promise.resolve(void events.push(e)) },
     telemetry,
@@ -279,5 +289,23 @@ describe('Rollouts', () => {
     expect(phases.filter((p) => p.startsWith('Succeeded'))).toHaveLength(1);
     await a.rollouts.close();
     await b.rollouts.close();
+  });
+  it('a canary whose latency histograms never tell is decided by the golden images replayed as pairs', async () => {
+    // Few requests in wide buckets: the histograms' ratio interval straddles the limit every time.
+    const wide = new Map([[0.025, 0], [0.05, 3], [0.1, 12], [0.25, 17], [0.5, 19], [1, 19], [Infinity, 19]]);
+    const metrics = (version: string, track: Track): TrackMetrics => (track === 'stable' && version === '2' ? healthy : { ...healthy, requests: 19, latencyBuckets: wide });
+    const w = world({ store: await seeded(), metrics, pairs: () => undefined });
+    const outcome = await w.rollouts.run(cand('e2', '2'), w.hooks);
+    expect(outcome).toMatchObject({ outcome: 'promoted' });
+    const latency = w.events.filter((e) => e.type === 'check' && e.phase === 'Canary').map((e) => e.checks?.find((c) => c.check === 'latency_ratio'));
+    // The first check held on the histograms and started the paired replay.
+    expect(latency[0]).toMatchObject({ result: 'hold', detail: expect.stringMatching(/^p95 /) as string });
+    // Every pass came from the pairs (10 a window here: a step's first check may hold for PAIRED_MIN).
+    const passes = latency.filter((c) => c?.result === 'pass');
+    expect(passes).toHaveLength(3);
+    expect(passes.every((c) => c?.detail.startsWith('replayed pairs: '))).toBe(true);
+    expect(latency.filter((c) => c?.result !== 'pass').every((c) => c?.result === 'hold')).toBe(true);
+    expect(w.replays.some((r) => r.includes('+'))).toBe(true);
+    await w.rollouts.close();
   });
 });
