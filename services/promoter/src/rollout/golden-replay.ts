@@ -58,10 +58,11 @@ export class GrpcGoldenReplayer implements GoldenReplayer {
    * Runs `send(i)` for i < count: spread over `spreadMs` one at a time, or (no spread) with the
    * configured concurrency. Spread out, one at a time: a burst would queue inside the track and
    * inflate the very latency the check compares (an identical copy once "failed" at ×2.2 that way).
+   * `workers` senders share the schedule (pairs: two, see replayPaired).
    */
-  private async paced(count: number, signal: AbortSignal, spreadMs: number, send: (i: number) => Promise<void>): Promise<void> {
+  private async paced(count: number, signal: AbortSignal, spreadMs: number, send: (i: number) => Promise<void>, workers = 1): Promise<void> {
     const gapMs = spreadMs > 0 ? spreadMs / count : 0;
-    const concurrency = spreadMs > 0 ? 1 : (this.options.concurrency ?? 2);
+    const concurrency = spreadMs > 0 ? workers : (this.options.concurrency ?? 2);
     const started = Date.now();
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -99,6 +100,8 @@ export class GrpcGoldenReplayer implements GoldenReplayer {
     let sent = 0;
     let failed = 0;
     try {
+      // Two senders, one starting on each track (pairs i and i+1 go in opposite orders): each track
+      // has about one request in flight, as with two separate replays, and gets as many per window.
       await this.paced(pairs, signal, options.spreadMs ?? 0, async (i) => {
         const image = images[i % images.length] as Uint8Array;
         // Alternate who goes first, so that neither side always meets the other's leftovers.
@@ -108,7 +111,7 @@ export class GrpcGoldenReplayer implements GoldenReplayer {
         sent += 2;
         failed += (a === null ? 1 : 0) + (b === null ? 1 : 0);
         if (a !== null && b !== null) options.onPair(i % 2 === 0 ? a : b, i % 2 === 0 ? b : a);
-      });
+      }, 2);
     } finally {
       canary.close();
       stable.close();
