@@ -8,14 +8,27 @@
 // bench/memory.mjs does) and/or `warm` (established first, as the gateway's is).
 //
 //   node bench/burst.mjs [--model models/facade-ads-full/2] [--concurrency 50] [--repeats 3]
-//        [--settings 'default;SEGSERVE_ORT_NICE=10'] [--connections cold,warm]
+//        [--settings 'default;SEGSERVE_ORT_NICE=10'] [--connections cold,warm] [--profile]
+//        [--servers inference,grpc,h2]
+//
+// --servers: besides the inference process, the floors under it (bench/workers/refuser.mjs, no
+// model, the same capacity): `grpc` (grpc-js + the segserve edge guard) and `h2` (Node's http2
+// alone); these also report when each call's headers arrived.
+//
+// --profile: V8 CPU profiles of both ends over each burst (the server's main thread via
+// --cpu-prof, the client in-process), summarised as self time per area and function
+// (--keep-profiles keeps the server's .cpuprofile files for a closer look).
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { args } from './lib/args.mjs';
 import { segmenterClient, segment } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
-import { REPO, loadAverage, startInference } from './lib/procs.mjs';
+import { REPO, baseEnv, launch, loadAverage, startInference } from './lib/procs.mjs';
+import { formatSummary, mainThreadProfile, monotonicUs, profileSelf, windowSummary } from './lib/cpu-profile.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import http2 from 'node:http2';
 import { percentile, round } from './lib/stats.mjs';
 
 const a = args(process.argv.slice(2));
@@ -25,55 +38,113 @@ const repeats = Number(a.repeats ?? 3);
 const connections = (a.connections ?? 'cold').split(',');
 // Settings of the service's own variables, ';'-separated: e.g. 'default;SEGSERVE_ORT_NICE=10'.
 const settings = (a.settings ?? 'default').split(';');
+const servers = (a.servers ?? 'inference').split(',');
+const variants = servers.flatMap((server) => settings.map((setting) => ({ server, setting, label: server === 'inference' ? setting : `${server} floor` }))).filter((v, i, all) => v.server === 'inference' || all.findIndex((w) => w.server === v.server) === i);
+const profiling = a.profile !== undefined;
 const model = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).name;
 const images = loadImages();
 
 const epoch = () => performance.timeOrigin + performance.now();
 
+// When grpc-js submits each call's HEADERS (http2 session.request) and writes its message, in
+// this process: the client's share of the burst. Node keeps the client session class private;
+// its prototype is reached through one short-lived session.
+const clientTimes = { requests: [], writes: [] };
+{
+  const probe = http2.connect('http://127.0.0.1:9');
+  probe.on('error', () => {});
+  const proto = Object.getPrototypeOf(probe);
+  probe.destroy();
+  const request = proto.request;
+  proto.request = function (...args) {
+    const stream = request.apply(this, args);
+    clientTimes.requests.push(epoch());
+    const write = stream.write;
+    stream.write = function (...w) {
+      clientTimes.writes.push(epoch());
+      return write.apply(this, w);
+    };
+    return stream;
+  };
+}
+
 function ready(client) {
   return new Promise((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
 }
 
-/** The server's edge refusals logged since `from` (epoch ms), as epoch ms. */
-function serverRefusals(inf, from) {
-  const out = [];
+/**
+ * The server's edge refusals since `from` (epoch ms), as epoch ms, and (floors only) when each
+ * call's headers arrived.
+ */
+function serverTimes(inf, from) {
+  const refused = [];
+  let headers = [];
   for (const line of inf.output().split('\n')) {
-    if (!line.includes('"request rejected"') || !line.includes('"edge"')) continue;
     try {
+      if (line.includes('"burst"')) {
+        const b = JSON.parse(line).burst;
+        if (b.headers[0] >= from - 1) ({ headers } = b), refused.push(...b.refused);
+      }
+      if (!line.includes('"request rejected"') || !line.includes('"edge"')) continue;
       const t = Date.parse(JSON.parse(line).time);
-      if (t >= from - 1) out.push(t);
+      if (t >= from - 1) refused.push(t);
     } catch {
       // not a JSON line
     }
   }
-  return out.sort((x, y) => x - y);
+  return { refused: refused.sort((x, y) => x - y), headers: headers.sort((x, y) => x - y) };
+}
+
+/** A server for the variant: the inference process, or a floor without a model. */
+function startServer(variant, nodeArgs) {
+  if (variant.server === 'inference') return startInference(modelDir, { SEGSERVE_LOG_LEVEL: 'info', ...envOf(variant.setting) }, 'inference', nodeArgs);
+  return launch(process.execPath, [...nodeArgs, path.join(REPO, 'bench', 'workers', 'refuser.mjs'), '--mode', variant.server, '--capacity', String(a.capacity ?? 18)], {
+    name: `refuser ${variant.server}`,
+    env: baseEnv(),
+    ready: (o) => o?.grpc_port !== undefined,
+  });
 }
 
 /** `A=1 B=2` → {A: '1', B: '2'}; 'default' → {}. */
 const envOf = (setting) => Object.fromEntries(setting.split(' ').filter((kv) => kv.includes('=')).map((kv) => kv.split('=')));
 
-console.log(`burst: ${model} (${path.relative(REPO, modelDir)}), c=${c}, ${repeats} repeats, settings ${settings.join(' | ')}, connection ${connections.join(', ')}, load ${loadAverage().join(' ')}`);
+console.log(`burst: ${model} (${path.relative(REPO, modelDir)}), c=${c}, ${repeats} repeats, ${variants.map((v) => v.label).join(' | ')}, connection ${connections.join(', ')}, load ${loadAverage().join(' ')}`);
 const rows = [];
 for (let r = 0; r < repeats; r++) {
-  const order = [...settings.slice(r % settings.length), ...settings.slice(0, r % settings.length)];
-  for (const setting of order) {
+  const order = [...variants.slice(r % variants.length), ...variants.slice(0, r % variants.length)];
+  for (const variant of order) {
+    const setting = variant.label;
     // A fresh process per setting and repeat, as bench/memory.mjs starts one.
-    const inf = await startInference(modelDir, { SEGSERVE_LOG_LEVEL: 'info', ...envOf(setting) });
-    const capacity = inf.line.max_concurrency + inf.line.max_queue;
+    const profileDir = profiling ? mkdtempSync(path.join(os.tmpdir(), 'burst-prof-')) : undefined;
+    const nodeArgs = profiling ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${profileDir}`] : [];
+    const inf = await startServer(variant, nodeArgs);
+    const windows = [];
+    const capacity = variant.server === 'inference' ? inf.line.max_concurrency + inf.line.max_queue : Number(a.capacity ?? 18);
     for (const connection of r % 2 === 0 ? connections : [...connections].reverse()) {
       const client = segmenterClient(`127.0.0.1:${inf.line.grpc_port}`);
       if (connection === 'warm') await ready(client);
       const loop = monitorEventLoopDelay({ resolution: 1 });
       loop.enable();
       const load = loadAverage()[0];
-      const start = epoch();
-      const calls = Array.from({ length: c }, (_, i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' }).then((o) => ({ ...o, at: epoch() - start })));
-      const handedOver = epoch() - start;
-      const outcomes = await Promise.all(calls);
+      let start = 0;
+      let handedOver = 0;
+      const fromUs = monotonicUs();
+      const burst = async () => {
+        clientTimes.requests.length = 0;
+        clientTimes.writes.length = 0;
+        start = epoch();
+        const calls = Array.from({ length: c }, (_, i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' }).then((o) => ({ ...o, at: epoch() - start })));
+        handedOver = epoch() - start;
+        return Promise.all(calls);
+      };
+      const [outcomes, clientProfile] = profiling ? await profileSelf(burst) : [await burst()];
       loop.disable();
       client.close();
       const refused = outcomes.filter((o) => o.code === 'OVERLOADED').sort((x, y) => x.ms - y.ms).slice(0, Math.max(0, c - capacity));
-      const server = serverRefusals(inf, start).map((t) => t - start);
+      if (variant.server !== 'inference') await new Promise((resolve) => setTimeout(resolve, 400)); // its burst line
+      const times = serverTimes(inf, start);
+      const server = times.refused.map((t) => t - start);
+      const headers = times.headers.map((t) => t - start);
       const row = {
         setting,
         connection,
@@ -81,21 +152,39 @@ for (let r = 0; r < repeats; r++) {
         load,
         codes: outcomes.reduce((m, o) => ({ ...m, [o.code]: (m[o.code] ?? 0) + 1 }), {}),
         client_send_loop_ms: round(handedOver, 1),
+        client_headers_ms: [clientTimes.requests[0], clientTimes.requests[capacity], clientTimes.requests.at(-1)].map((t) => round(t - start, 1)),
+        client_writes_ms: [clientTimes.writes[0], clientTimes.writes.at(-1)].map((t) => round(t - start, 1)),
         server_first_refusal_ms: round(server[0] ?? NaN, 1),
         server_last_refusal_ms: round(server.at(-1) ?? NaN, 1),
         refused_p50_ms: round(percentile(refused.map((o) => o.ms), 50), 1),
         refused_p95_ms: round(percentile(refused.map((o) => o.ms), 95), 1),
         refused_max_ms: round(Math.max(...refused.map((o) => o.ms)), 1),
         client_loop_delay_max_ms: round(loop.max / 1e6, 1),
+        ...(headers.length ? { server_headers_first_ms: round(headers[0], 1), server_headers_excess_first_ms: round(headers[capacity] ?? NaN, 1), server_headers_last_ms: round(headers.at(-1), 1) } : {}),
       };
       rows.push(row);
-      console.log(`  [${setting}] ${connection} r${r}: refused p50 ${row.refused_p50_ms} p95 ${row.refused_p95_ms} max ${row.refused_max_ms} ms; client send loop ${row.client_send_loop_ms} ms; server refusals at ${row.server_first_refusal_ms}–${row.server_last_refusal_ms} ms; client loop delay max ${row.client_loop_delay_max_ms} ms; ${JSON.stringify(row.codes)} (load ${load})`);
+      if (profiling) {
+        // Up to the last refusal of the excess the client saw: the admitted calls' work after it is not the burst's.
+        const toUs = fromUs + row.refused_max_ms * 1000;
+        windows.push({ label: `${setting} ${connection} r${r}`, fromUs, toUs, client: windowSummary(clientProfile, fromUs, toUs) });
+      }
+      console.log(`  [${setting}] ${connection} r${r}: refused p50 ${row.refused_p50_ms} p95 ${row.refused_p95_ms} max ${row.refused_max_ms} ms; client send loop ${row.client_send_loop_ms} ms, headers submitted ${row.client_headers_ms[0]}–${row.client_headers_ms[2]} ms (first of the excess ${row.client_headers_ms[1]}), messages written ${row.client_writes_ms.join('–')} ms; server refusals at ${row.server_first_refusal_ms}–${row.server_last_refusal_ms} ms; client loop delay max ${row.client_loop_delay_max_ms} ms;${headers.length ? ` headers arrived ${row.server_headers_first_ms}–${row.server_headers_last_ms} ms (first of the excess ${row.server_headers_excess_first_ms});` : ''} ${JSON.stringify(row.codes)} (load ${load})`);
     }
     await inf.stop();
+    if (profiling) {
+      const server = mainThreadProfile(profileDir);
+      for (const w of windows) {
+        console.log(`  profile ${w.label}, ${round((w.toUs - w.fromUs) / 1000, 1)} ms from the first call to the last refusal seen:`);
+        console.log(formatSummary('server', windowSummary(server, w.fromUs, w.toUs)));
+        console.log(formatSummary('client', w.client));
+      }
+      if (a['keep-profiles'] === undefined) rmSync(profileDir, { recursive: true, force: true });
+      else console.log(`  server profiles kept in ${profileDir}`);
+    }
   }
 }
 console.log(`load ${loadAverage().join(' ')}`);
-for (const setting of settings) {
+for (const setting of variants.map((v) => v.label)) {
   for (const connection of connections) {
     const p95 = rows.filter((x) => x.setting === setting && x.connection === connection).map((x) => x.refused_p95_ms);
     console.log(`[${setting}] ${connection}: refused p95 per repeat ${p95.join(', ')} ms (median ${round(percentile(p95, 50), 1)})`);

@@ -59,9 +59,12 @@ export async function launch(command, args, { env, ready, name, timeoutMs = 300_
   };
 }
 
-/** `segserve inference --model dir` on loopback, any free ports; resolves on its start-up line. */
-export function startInference(modelDir, extraEnv = {}, name = 'inference') {
-  return launch(process.execPath, [SEGSERVE_BIN, 'inference', '--model', modelDir], {
+/**
+ * `segserve inference --model dir` on loopback, any free ports; resolves on its start-up line.
+ * `nodeArgs`: options for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not take).
+ */
+export function startInference(modelDir, extraEnv = {}, name = 'inference', nodeArgs = []) {
+  return launch(process.execPath, [...nodeArgs, SEGSERVE_BIN, 'inference', '--model', modelDir], {
     name,
     env: baseEnv({ SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', ...extraEnv }),
     ready: (_o, line) => parseStartupLine('inference', line) !== undefined,

@@ -4,6 +4,7 @@
 // OK or a table code with the table's status, nothing lost, nothing hanging past the deadline —
 // and no process other than the target exits or restarts.
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/process.js';
 import { Census, Load, ipv4Target, startGateway, startInference, tally, type Outcome, type Proc } from './harness.js';
 
 let procs: Proc[] = [];
@@ -39,17 +40,20 @@ describe('faults under load', () => {
     load = new Load(procs[2]!);
     await load.answered(40);
     const inFlightAtKill = load.inFlight;
-    const killedAt = performance.now();
     a.spawned.kill('SIGKILL');
     await a.spawned.exited;
+    const exitedAt = performance.now();
     await load.answered(80);
     const outcomes = await load.stop();
     summary('SIGKILL', outcomes, `, ${inFlightAtKill} in flight at the kill`);
 
     expect(unaccounted(outcomes)).toEqual([]);
     expect(failures(outcomes).length).toBeLessThanOrEqual(inFlightAtKill);
-    for (const f of failures(outcomes)) expect(f.startedAt).toBeLessThan(killedAt + 1_000);
-    expect(outcomes.filter((o) => o.startedAt > killedAt + 1_000 && o.code === 'OK').length).toBeGreaterThan(20);
+    // The failures are over once the gateway knows: of the requests sent after the process was
+    // gone, the last 40 to be answered are all OK, served by the other process.
+    const after = outcomes.filter((o) => o.startedAt > exitedAt);
+    expect(after.length).toBeGreaterThanOrEqual(40);
+    expect(failures(after.slice(-40))).toEqual([]);
     expect(census.casualties([a])).toEqual([]);
   });
 
@@ -75,7 +79,13 @@ describe('faults under load', () => {
     await load.answered(30);
     const stoppedAt = performance.now();
     a.spawned.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, 2 * deadlineMs + 1_000));
+    // Frozen until the gateway has given up on a call to it and the other process has served one
+    // sent meanwhile: whatever the machine's speed, those answers came while `a` was frozen.
+    const whileStopped = (): Outcome[] => load!.outcomes.filter((o) => o.startedAt > stoppedAt);
+    await waitFor(() => load!.outcomes.some((o) => o.code === 'DEADLINE') && whileStopped().some((o) => o.code === 'OK'), {
+      timeoutMs: 60_000,
+      what: 'a DEADLINE answer and a served request while one process is frozen',
+    });
     a.spawned.kill('SIGCONT');
     const resumedAt = performance.now();
     await load.answered(40);
@@ -84,9 +94,12 @@ describe('faults under load', () => {
     summary('SIGSTOP', outcomes, `; while stopped ${JSON.stringify(tally(during))}`);
 
     expect(unaccounted(outcomes)).toEqual([]);
-    expect(new Set(failures(outcomes).map((f) => f.code))).toEqual(new Set(failures(outcomes).length ? ['DEADLINE'] : []));
-    // Nothing hangs: the gateway answers every request within its deadline (plus scheduling slack).
-    for (const o of outcomes) expect(o.endedAt - o.startedAt).toBeLessThan(deadlineMs + 3_000);
+    expect(new Set(failures(outcomes).map((f) => f.code))).toEqual(new Set(['DEADLINE']));
+    // Nothing hangs: a call to the frozen process is ended by the gateway's deadline (never sooner),
+    // not by the client's own timeout (that would be CLIENT_TIMEOUT, unaccounted) nor by the SIGCONT.
+    const ended = failures(outcomes).filter((o) => o.endedAt < resumedAt);
+    expect(ended.length).toBeGreaterThan(0);
+    for (const o of failures(outcomes)) expect(o.endedAt - o.startedAt).toBeGreaterThanOrEqual(deadlineMs - 50);
     // The other process kept serving while one was frozen.
     expect(during.filter((o) => o.code === 'OK').length).toBeGreaterThan(0);
     expect(census.casualties()).toEqual([]);
@@ -95,7 +108,8 @@ describe('faults under load', () => {
 
   it('a slow upstream: requests past the gateway deadline get DEADLINE (504 / DEADLINE_EXCEEDED) in time, the slow process frees its slot (item 15)', async () => {
     const deadlineMs = 1_500;
-    const { a, census } = await stack({ delayA: 4_000, gatewayEnv: { SEGSERVE_DEADLINE_MS: String(deadlineMs) } });
+    // `a` would take ten minutes: every answer from it is the gateway's deadline, never `a`'s own.
+    const { a, census } = await stack({ delayA: 600_000, gatewayEnv: { SEGSERVE_DEADLINE_MS: String(deadlineMs) } });
     load = new Load(procs[2]!, { workers: 2 });
     await load.answered(30);
     const outcomes = await load.stop();
@@ -105,8 +119,9 @@ describe('faults under load', () => {
     expect(tally(outcomes)['DEADLINE']).toBeGreaterThan(0);
     expect(tally(outcomes)['OK']).toBeGreaterThan(0);
     expect(new Set(failures(outcomes).map((f) => f.code))).toEqual(new Set(['DEADLINE']));
-    for (const o of outcomes) expect(o.endedAt - o.startedAt).toBeLessThan(deadlineMs + 3_000);
-    // The slow process gives its slot back once the abandoned runs end.
+    // At the deadline, not sooner; later only by the machine's own delays, never by the slow work.
+    for (const o of failures(outcomes)) expect(o.endedAt - o.startedAt).toBeGreaterThanOrEqual(deadlineMs - 50);
+    // The slow process gives its slot back: the abandoned (cancelled) runs end.
     const inFlight = async (): Promise<number> => {
       const text = await (await fetch(`http://127.0.0.1:${a.ports['metrics']}/metrics`)).text();
       return Number(/^segserve_inference_in_flight(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);

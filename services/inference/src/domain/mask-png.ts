@@ -168,6 +168,19 @@ export function maskIdat(src: Uint8Array, srcWidth: number, srcHeight: number, w
     const row = sy * srcWidth;
     let last = 0;
     let x = 0;
+    if (srcWidth === width) {
+      // Columns one to one (the model's width is the image's): the source row is the row.
+      for (let at = 0; at < width; at++) {
+        const v = src[row + at]!;
+        if (v === last) continue;
+        z.run(0, at - x);
+        z.literal((v - last) & 0xff);
+        x = at + 1;
+        last = v;
+      }
+      z.run(0, width - x);
+      continue;
+    }
     for (let k = 0; k < starts.length; k++) {
       const v = src[row + from[k]!]!;
       if (v === last) continue;

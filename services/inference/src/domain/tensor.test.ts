@@ -26,6 +26,24 @@ describe('toNchw', () => {
     }
   });
 
+  // The word-wise path takes four pixels at a time; the rest, and unaligned input, go byte-wise.
+  it.each([
+    ['RGB, aligned, a tail of 3', 'RGB', 7, 0],
+    ['BGR, aligned, no tail', 'BGR', 8, 0],
+    ['RGB, unaligned', 'RGB', 9, 1],
+    ['BGR, unaligned, one pixel', 'BGR', 1, 3],
+  ] as const)('equals the per-pixel formula: %s', (_name, order, pixels, offset) => {
+    const backing = new Uint8Array(offset + pixels * 3);
+    for (let k = 0; k < backing.length; k++) backing[k] = (k * 89 + 7) & 0xff;
+    const input = backing.subarray(offset);
+    const norm: Normalization = { ...imagenet, channelOrder: order };
+    const tables = channelTables(norm);
+    const out = toNchw(input, pixels, 1, tables, order);
+    const first = order === 'BGR' ? 2 : 0;
+    const expected = [first, 1, 2 - first].flatMap((src, c) => Array.from({ length: pixels }, (_, i) => tables[c as 0 | 1 | 2][input[i * 3 + src]!]!));
+    expect(Array.from(out)).toEqual(expected);
+  });
+
   it('writes into a caller-supplied buffer', () => {
     const out = new Float32Array(6);
     expect(toNchw(rgb, 2, 1, channelTables(imagenet), 'RGB', out)).toBe(out);
