@@ -57,6 +57,8 @@ class Recipe:
     keep_float: tuple[str, ...] = ()     # first | head | decoder | node names
     quantize_add: bool = True
     int8_resize: bool = True             # bilinear upsampling inside the network on uint8 (same scale in and out)
+    int8_pool: bool = False              # max pooling on uint8 (same scale in and out): no float round trip at the stem
+    stem_s2d: bool = False               # the stride-2 stem as a stride-1 conv on 2×2 blocks (space_to_depth_stem)
     images: int = 48                     # calibration images from the training split
     data: str = "train"                  # train | noise | one
     zero_point_zero: bool = False        # uint8 ranges [0, max]: negative activations clip to 0
@@ -81,6 +83,14 @@ RECIPES = {
     "pc-percentile-float-ends": Recipe("pc-percentile-float-ends", per_channel=True, calibration="percentile",
                                        keep_float=("first", "head"),
                                        note="per-channel weights, 99.99th-percentile ranges, first conv and head in float"),
+    # the whole network in int8 end to end: the stem's max pooling on uint8 too (onnxruntime then runs
+    # every layer channels-last, NhwcMaxPool included, with no float round trip or layout reorder)
+    "pc-percentile-int8-pool": Recipe("pc-percentile-int8-pool", per_channel=True, calibration="percentile", int8_pool=True,
+                                      note="per-channel weights, 99.99th-percentile ranges, every conv and the max pooling int8"),
+    # … and the stem's 7×7 stride-2 convolution on 3 channels as the equal 4×4 convolution on 2×2 blocks
+    # (12 channels), the shape onnxruntime's int8 kernel is fast at
+    "pc-percentile-s2d": Recipe("pc-percentile-s2d", per_channel=True, calibration="percentile", int8_pool=True, stem_s2d=True,
+                                note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 blocks"),
 }
 
 # Naive recipes that a study could plausibly have run (experiments/collapse.py measures which of
@@ -156,6 +166,52 @@ def inline_identities(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
+def space_to_depth_stem(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same network with its stem convolution (k×k, stride 2, on the RGB image) computed as a
+    ⌈k/2⌉×⌈k/2⌉ stride-1 convolution on the image rearranged into 2×2 blocks (SpaceToDepth: 12
+    channels at half the resolution). The two are equal: the k×k kernel, padded in front to an even
+    size, is split into its four phases. onnxruntime's int8 convolutions run a kernel that handles
+    few input channels badly (3, or 4, channels × 49 kernel positions: several times slower than
+    float); 12 channels × 16 positions is the same arithmetic in the shape its VNNI kernel is made for."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    image = g.input[0].name
+    inits = {i.name: i for i in g.initializer}
+    readers = [n for n in g.node if image in n.input]
+    if len(readers) != 1 or readers[0].op_type != "Conv" or readers[0].input[1] not in inits:
+        raise ValueError("space_to_depth_stem: the image must be read by one convolution with constant weights")
+    conv = readers[0]
+    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+    w = numpy_helper.to_array(inits[conv.input[1]])
+    o, c, kh, kw = w.shape
+    pads = list(attrs.get("pads", [0, 0, 0, 0]))
+    if (list(attrs.get("strides", [1, 1])) != [2, 2] or attrs.get("group", 1) != 1 or list(attrs.get("dilations", [1, 1])) != [1, 1]
+            or kh != kw or pads[0] != pads[2] or pads[1] != pads[3] or pads[0] != pads[1] or attrs.get("auto_pad", b"NOTSET") != b"NOTSET"):
+        raise ValueError(f"space_to_depth_stem: {conv.name} is not a square stride-2 convolution with symmetric padding")
+    p = pads[0]
+    # pad the kernel in front so that its first tap lands on an even input row/column: tap t of
+    # the even kernel reads input 2·y − p − front + t
+    front = p % 2
+    k2 = kh + front + (kh + front) % 2
+    we = np.zeros((o, c, k2, k2), w.dtype)
+    we[:, :, front:front + kh, front:front + kw] = w
+    # SpaceToDepth's channel order: (row phase · 2 + column phase) · C + c
+    ws = we.reshape(o, c, k2 // 2, 2, k2 // 2, 2).transpose(0, 3, 5, 1, 2, 4).reshape(o, 4 * c, k2 // 2, k2 // 2)
+    begin = (p + front) // 2
+    end = k2 // 2 - 1 - begin
+    if end < 0:
+        raise ValueError(f"space_to_depth_stem: {conv.name}: padding {p} is larger than its kernel allows")
+    inits[conv.input[1]].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(ws), conv.input[1]))
+    s2d = f"{image}_s2d"
+    del conv.attribute[:]
+    conv.attribute.extend([helper.make_attribute("kernel_shape", [k2 // 2, k2 // 2]), helper.make_attribute("strides", [1, 1]),
+                           helper.make_attribute("pads", [begin, begin, end, end])])
+    conv.input[0] = s2d
+    g.node.insert(0, helper.make_node("SpaceToDepth", [image], [s2d], name=f"{image}_SpaceToDepth", blocksize=2))
+    return m
+
+
 def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
     g = model.graph
     inits = {i.name for i in g.initializer}
@@ -182,12 +238,13 @@ def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
     for n in g.node:  # outputs of a Relu whose input is quantised are non-negative too
         if n.op_type in ("Relu", "MaxPool") and n.input[0] in p.non_negative:
             p.non_negative.add(n.output[0])
-    if recipe.int8_resize:
-        # an upsampling between two quantised tensors runs on uint8 when its input and output
-        # share one scale (onnxruntime drops the DQ/Q around it)
+    shared = (("Resize", "Upsample") if recipe.int8_resize else ()) + (("MaxPool",) if recipe.int8_pool else ())
+    if shared:
+        # an upsampling or max pooling between two quantised tensors runs on uint8 when its input
+        # and output share one scale (onnxruntime drops the DQ/Q around it)
         wanted = set(want)
         for n in g.node:
-            if n.op_type in ("Resize", "Upsample") and n.input[0] in wanted and n.output[0] not in {o.name for o in g.output}:
+            if n.op_type in shared and n.input[0] in wanted and n.output[0] not in {o.name for o in g.output}:
                 want.append(n.output[0])
                 p.same_as[n.output[0]] = n.input[0]
                 if n.input[0] in p.non_negative:
@@ -359,6 +416,11 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
     for i, n in enumerate(nodes):
         out.append(n)
         out.extend(inserts.get(i, []))
+    # a DQ whose tensor is read only by a uint8 upsampling or pooling (which reads the Q output
+    # instead) has no consumer left; onnxruntime does not always remove it, and it would convert
+    # a whole feature map to float for nothing
+    read = {i for n in out for i in n.input} | {o.name for o in g.output}
+    out = [n for n in out if n.op_type != "DequantizeLinear" or n.output[0] in read]
     del g.node[:]
     g.node.extend(out)
     used = {i for n in g.node for i in n.input}
@@ -372,6 +434,8 @@ def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dic
     """Plan, calibrate (unless ``stats`` are given: they depend only on the model and images) and
     rewrite. Returns the QDQ model and a summary."""
     model = inline_identities(model)
+    if recipe.stem_s2d:
+        model = space_to_depth_stem(model)
     p = plan(model, recipe)
     if recipe.calibration == "none":
         stats = {t: {"min": 0.0, "max": 0.0, "bins": [0]} for t in p.tensors}

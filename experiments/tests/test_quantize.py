@@ -8,7 +8,9 @@ import unittest
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
+from onnx import helper, numpy_helper
 
 from experiments import collapse, export, quantize
 
@@ -70,6 +72,85 @@ class BatchNormExportTest(unittest.TestCase):
             kept = export.export_onnx(m, Path(tmp) / "b.onnx", 8, 8, fold_bn=False)
         self.assertNotIn("BatchNormalization", [n.op_type for n in folded.graph.node])
         self.assertIn("BatchNormalization", [n.op_type for n in kept.graph.node])
+
+
+def stem_net(k: int, pad: int) -> torch.nn.Module:
+    torch.manual_seed(k)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, k, stride=2, padding=pad), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, 1),
+                               torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.Upsample(scale_factor=4, mode="bilinear")).eval()
+
+
+def run_stem(g: onnx.GraphProto, x: torch.Tensor) -> torch.Tensor:
+    """The first convolution of ``g`` applied to ``x`` as the graph says (SpaceToDepth by the
+    ONNX definition, then Conv with its attributes)."""
+    inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "SpaceToDepth":
+            b = helper.get_attribute_value(n.attribute[0])
+            nb, c, h, w = x.shape
+            x = x.reshape(nb, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4).reshape(nb, c * b * b, h // b, w // b)
+        elif n.op_type == "Conv":
+            a = {t.name: helper.get_attribute_value(t) for t in n.attribute}
+            top, left, bottom, right = a.get("pads", [0, 0, 0, 0])
+            x = torch.nn.functional.pad(x, (left, right, top, bottom))
+            return torch.nn.functional.conv2d(x, inits[n.input[1]], inits[n.input[2]], stride=a.get("strides", [1, 1]))
+    raise AssertionError("no convolution")
+
+
+class StemSpaceToDepthTest(unittest.TestCase):
+    def test_same_outputs_for_stem_shapes(self):
+        for k, pad in ((7, 3), (3, 1), (5, 2), (4, 1)):
+            net = stem_net(k, pad)
+            with tempfile.TemporaryDirectory() as tmp:
+                m = quantize.inline_identities(export.export_onnx(net, Path(tmp) / "m.onnx", 16, 24))
+            s2d = quantize.space_to_depth_stem(m)
+            onnx.checker.check_model(s2d)
+            self.assertEqual([n.op_type for n in s2d.graph.node[:2]], ["SpaceToDepth", "Conv"], (k, pad))
+            conv = s2d.graph.node[1]
+            self.assertEqual(helper.get_attribute_value(next(a for a in conv.attribute if a.name == "strides")), [1, 1])
+            x = torch.randn(2, 3, 16, 24)
+            with torch.no_grad():
+                want = net[0](x)
+            got = run_stem(s2d.graph, x)
+            self.assertEqual(got.shape, want.shape, (k, pad))
+            self.assertLess(float((got - want).abs().max()), 1e-4, (k, pad))
+
+    def test_refuses_a_stem_it_cannot_rewrite(self):
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=1, padding=1)).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.inline_identities(export.export_onnx(net, Path(tmp) / "m.onnx", 8, 8))
+        with self.assertRaisesRegex(ValueError, "stride-2"):
+            quantize.space_to_depth_stem(m)
+
+
+class Int8PoolTest(unittest.TestCase):
+    def graph(self, recipe: quantize.Recipe) -> onnx.GraphProto:
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.inline_identities(export.export_onnx(stem_net(7, 3), Path(tmp) / "m.onnx", 16, 24))
+        p = quantize.plan(m, recipe)
+        r = {t: (0.0 if t in p.non_negative else -1.0, 1.0) for t in p.tensors}
+        for t, src in p.same_as.items():
+            r[t] = r[src]
+        return quantize.quantize(m, recipe, r, p).graph
+
+    def test_max_pool_reads_and_writes_uint8_with_one_scale(self):
+        g = self.graph(quantize.RECIPES["pc-percentile-int8-pool"])
+        pool = next(n for n in g.node if n.op_type == "MaxPool")
+        producer = {o: n for n in g.node for o in n.output}
+        self.assertEqual(producer[pool.input[0]].op_type, "QuantizeLinear")
+        q_in = producer[pool.input[0]]
+        dq_out = next(n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] == pool.output[0])
+        inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        self.assertEqual([inits[i] for i in q_in.input[1:]], [inits[i] for i in dq_out.input[1:]])  # same scale and zero point
+        # no DequantizeLinear is left without a reader (the pooled tensor's own DQ is not needed)
+        read = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        self.assertEqual([n.name for n in g.node if n.op_type == "DequantizeLinear" and n.output[0] not in read], [])
+
+    def test_float_max_pool_without_the_option(self):
+        g = self.graph(quantize.RECIPES["pc-percentile"])
+        pool = next(n for n in g.node if n.op_type == "MaxPool")
+        producer = {o: n for n in g.node for o in n.output}
+        self.assertEqual(producer[pool.input[0]].op_type, "DequantizeLinear")
 
 
 if __name__ == "__main__":
