@@ -12,7 +12,6 @@ import type { Logger } from '@segserve/runtime';
 import { clientErrorResponse, httpError, sendError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { loadPageAssets, PAGE_SECURITY_HEADERS, type PageAsset } from './page.js';
-import { closeAfterAnswer } from './lingering-close.js';
 import { handleSegment } from './segment-route.js';
 import { multipartLimits } from './upload.js';
 
@@ -90,11 +89,8 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
 
   // While draining, every response closes its connection: a keep-alive socket left open by a
   // request that was in flight at SIGTERM would otherwise hold the server until the grace ends.
-  // An answer sent before the request's body arrived (a refusal at the door) closes it too, after
-  // a bounded linger, rather than reading the rest of the body.
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', async (_request, reply, payload) => {
     if (readiness.shuttingDown) void reply.header('connection', 'close');
-    if (!request.raw.complete) closeAfterAnswer(reply.raw, request.raw.socket);
     return payload;
   });
 
