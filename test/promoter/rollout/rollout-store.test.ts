@@ -66,12 +66,18 @@ describe('RolloutStore', () => {
     expect(models).toEqual(expect.arrayContaining(['m1', 'm2']));
     const ac = new AbortController();
     const seen: string[] = [];
+    // The change is written once the watch has delivered the current value: written earlier, it
+    // would be the current value itself (on a busy machine the watch's consumer comes up late).
+    let watchUp!: () => void;
+    const first = new Promise<void>((resolve) => (watchUp = resolve));
     const watching = (async () => {
       for await (const s of b.watch('m1', ac.signal)) {
         seen.push(s.record.phase);
+        if (seen.length === 1) watchUp();
         if (seen.length === 2) ac.abort();
       }
     })();
+    await first;
     const current = await a.get('m1');
     await a.write({ ...(current?.record ?? initialRecord('m1', STABLE, new Date())), phase: 'Verifying' }, current, new Date());
     await watching;
