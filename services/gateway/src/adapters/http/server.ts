@@ -13,6 +13,7 @@ import { clientErrorResponse, httpError, sendError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { loadPageAssets, PAGE_SECURITY_HEADERS, type PageAsset } from './page.js';
 import { handleSegment } from './segment-route.js';
+import { discardUnreadBody } from './unread-body.js';
 import { multipartLimits } from './upload.js';
 
 export interface HttpServerOptions {
@@ -89,8 +90,12 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
 
   // While draining, every response closes its connection: a keep-alive socket left open by a
   // request that was in flight at SIGTERM would otherwise hold the server until the grace ends.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // An answer sent before the request's body was read (a refusal at the door): the rest of the
+  // body is still read, so that a client writing it all before reading gets its answer, but
+  // without a copy of every chunk (unread-body.ts).
+  app.addHook('onSend', async (request, reply, payload) => {
     if (readiness.shuttingDown) void reply.header('connection', 'close');
+    discardUnreadBody(request.raw);
     return payload;
   });
 
