@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PAIRED_MIN, analyzeBake, analyzeCanary, fromBucketPairs, holdExplanation, toBucketPairs, type CheckName, type CheckResult, type PairedLatencies, type Verdict } from './canary-analysis.js';
+import { PAIRED_MIN, addBucketPairs, analyzeBake, analyzeCanary, fromBucketPairs, holdExplanation, toBucketPairs, type CheckName, type CheckResult, type PairedLatencies, type Verdict } from './canary-analysis.js';
 import type { CanaryPolicy } from './policy.js';
 import type { TrackMetrics } from './ports.js';
 
@@ -114,6 +114,16 @@ describe('latency judged as a ratio with its uncertainty (histograms)', () => {
     expect(toBucketPairs(null)).toBeNull();
     const bake = analyzeBake(POLICY, withHist([0, 0, 300, 500, 200], 0.4), { p95Seconds: 0.25, buckets: fromBucketPairs(stored) });
     expect(bake.checks.find((c) => c.check === 'latency_ratio')?.result).toBe('fail');
+  });
+
+  it.each([
+    ['same bounds: counts added', [[0.25, 40], [0.5, 50], [null, 50]], [[0.25, 0], [0.5, 5], [null, 50]], [[0.25, 40], [0.5, 55], [null, 100]]],
+    ['no older window: the newer', null, [[0.5, 10], [null, 10]], [[0.5, 10], [null, 10]]],
+    ['no newer histogram: the older', [[0.5, 10], [null, 10]], null, [[0.5, 10], [null, 10]]],
+    ['other bounds: the newer alone', [[0.25, 40], [null, 50]], [[0.5, 5], [null, 50]], [[0.5, 5], [null, 50]]],
+    ['neither', undefined, null, null],
+  ] as const)('addBucketPairs — %s', (_name, older, newer, sum) => {
+    expect(addBucketPairs(older, newer)).toEqual(sum);
   });
 
   /**

@@ -58,6 +58,16 @@ export function fromBucketPairs(p: BucketPairs | null | undefined): Buckets | nu
   return p && p.length > 0 ? new Map(p.map(([le, n]) => [le ?? Infinity, n])) : null;
 }
 
+/**
+ * Two windows' histograms as one (counts added bucket by bucket). Histograms with other bounds
+ * cannot be added: the newer one alone is kept; without a newer one, the older.
+ */
+export function addBucketPairs(older: BucketPairs | null | undefined, newer: BucketPairs | null | undefined): BucketPairs | null {
+  if (!older || !newer) return newer ?? older ?? null;
+  if (older.length !== newer.length || older.some(([le], i) => le !== newer[i]?.[0])) return newer;
+  return newer.map(([le, n], i) => [le, n + (older[i]?.[1] ?? 0)] as const);
+}
+
 /** What a latency comparison is made against: a p95, and when known the histogram behind it. */
 export interface LatencyBaseline {
   readonly p95Seconds: number | null;

@@ -37,8 +37,9 @@ export interface RolloutRecord extends RolloutState {
   readonly last_checks?: readonly Check[];
   readonly last_verdict?: Verdict;
   readonly last_check_at?: string;
+  /** The p95 of `baseline_latency_buckets` (the last passing window's p95 when there are no histograms). */
   readonly baseline_p95_seconds?: number | null;
-  /** The previous stable's latency histogram in the last passing canary window (the bake's baseline). */
+  /** The previous stable's latency histogram over every passing canary window, added up (the bake's baseline). */
   readonly baseline_latency_buckets?: BucketPairs | null;
   /**
    * Tracks the golden set is replayed through in every window from now on in this rollout: set

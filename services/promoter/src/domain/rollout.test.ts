@@ -320,6 +320,30 @@ describe('observationsNeeded', () => {
   });
 });
 
+describe("the bake's latency baseline: the stable over every passing canary window", () => {
+  type Window = readonly [Verdict, number | null, readonly (readonly [number | null, number])[] | null];
+  const FAST = [[0.25, 40], [0.5, 50], [null, 50]] as const;
+  const SLOW = [[0.25, 0], [0.5, 5], [null, 50]] as const;
+  const rows: [string, readonly Window[], number | null, unknown][] = [
+    // A quiet last window does not become the baseline alone: 100 requests, 55 of them ≤ 0.5 s.
+    ['busy, busy, quiet: added up', [['pass', 0.5, SLOW], ['pass', 0.5, SLOW], ['pass', 0.3, FAST]], 0.5, [[0.25, 40], [0.5, 60], [null, 150]]],
+    ['a held window is not added (the next window includes it)', [['pass', 0.3, FAST], ['hold', 0.5, SLOW], ['pass', 0.5, SLOW], ['pass', 0.3, FAST]], 0.5, [[0.25, 80], [0.5, 105], [null, 150]]],
+    ['without histograms: the last passing window\'s p95', [['pass', 0.3, null], ['pass', 0.6, null], ['pass', 0.45, null]], 0.45, null],
+  ];
+  it.each(rows)('%s', (_name, windows, p95, buckets) => {
+    let s = inCanary();
+    let ms = 5_000;
+    for (const [verdict, stableP95, stableBuckets] of windows) {
+      ms += 30_000;
+      s = step(s, { canary: READY(6001), analysis: { verdict, checks: [], reason: verdict, needSamples: verdict === 'hold' ? ['canary', 'stable'] : [], stableLatencyP95Seconds: stableP95, stableLatencyBuckets: stableBuckets } }, ms).state;
+    }
+    s = step(s, { stable: READY(6001) }, ms + 1_000).state;
+    expect(s.phase).toBe('Baking');
+    expect(s.baseline_latency_buckets ?? null).toEqual(buckets);
+    expect(s.baseline_p95_seconds).toBeCloseTo(p95 as number, 9);
+  });
+});
+
 describe('scenarios (tick, tick, assert phase)', () => {
   it('a good candidate: verified, 10 → 25 → 50 %, promoted, baked, Succeeded', () => {
     let s = started();
@@ -341,7 +365,7 @@ describe('scenarios (tick, tick, assert phase)', () => {
     tick({ stable: READY(6001), analysis: analysis('hold', ['stable']) }, 187_000);
     expect(trail).toEqual(['Verifying', 'Canary@10', 'Canary@10', 'Canary@25', 'Canary@50', 'Promoting', 'Promoting', 'Baking', 'Baking', 'Succeeded']);
     expect(isSettled(s)).toBe(true);
-    expect(s).toMatchObject({ stable: { version: '4', target: 'ipv4:127.0.0.1:6001' }, previous_stable: STABLE, canary: null, baseline_p95_seconds: 0.4, baseline_latency_buckets: [[0.5, 10], [null, 10]] });
+    expect(s).toMatchObject({ stable: { version: '4', target: 'ipv4:127.0.0.1:6001' }, previous_stable: STABLE, canary: null, baseline_p95_seconds: 0.475, baseline_latency_buckets: [[0.5, 30], [null, 30]] });
   });
 
   it('a candidate that misbehaves live: rolled back after max_failed_checks, stable untouched', () => {

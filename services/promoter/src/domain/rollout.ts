@@ -17,7 +17,8 @@
 // a previous version back first records it in `restore`; the state keeps routing to what runs
 // until the restored version is ready, so a rollback never routes to nothing.
 import type { ReasonCode, RolloutPhase, TrackState } from '@segserve/proto';
-import type { Analysis } from './canary-analysis.js';
+import { addBucketPairs, fromBucketPairs, type Analysis } from './canary-analysis.js';
+import { histogramQuantile } from './ratio.js';
 import { desiredTracks, isSettled, rollbackRefusal, type Decision, type Observation, type RolloutEvent, type RolloutEventType, type RolloutRecord, type RolloutSettings } from './rollout-record.js';
 
 export * from './rollout-record.js';
@@ -88,6 +89,18 @@ function recordChecks(d: Draft, a: Analysis, now: Date, failedChecks: number): v
     const sticky = [...new Set([...(d.state.replay_tracks ?? []), ...a.needSamples])];
     if (sticky.length > (d.state.replay_tracks?.length ?? 0)) d.state = { ...d.state, replay_tracks: sticky };
   }
+}
+
+/**
+ * The bake's latency baseline after a passing canary window: the stable's histogram over every
+ * passing window of the canary so far (added up), and its p95 — not the last window alone, which
+ * on a shared machine can be an unusually quiet or busy moment (docs/benchmarks.md, "Promotion
+ * decisions with both cores burned"). Without histograms, the last window's p95.
+ */
+function bakeBaseline(s: RolloutRecord, a: Analysis): Pick<RolloutRecord, 'baseline_p95_seconds' | 'baseline_latency_buckets'> {
+  const buckets = addBucketPairs(s.baseline_latency_buckets, a.stableLatencyBuckets);
+  const merged = fromBucketPairs(buckets);
+  return { baseline_p95_seconds: (merged ? histogramQuantile(0.95, merged) : null) ?? a.stableLatencyP95Seconds, baseline_latency_buckets: buckets };
 }
 
 /**
@@ -192,7 +205,7 @@ export function decide(settings: RolloutSettings, state: RolloutRecord, obs: Obs
           fail(d, now, 'rolled_back', 'no_evidence', `no decisive check at ${canary.weight}%: ${d.state.holds ?? 0} checks in a row held (max_holds ${policy.maxHolds}); last: ${a.reason}`, null);
         } else if (a.verdict === 'pass') {
           const step = (s.step ?? 0) + 1;
-          if (a.stableLatencyP95Seconds !== null) d.state = { ...d.state, baseline_p95_seconds: a.stableLatencyP95Seconds, baseline_latency_buckets: a.stableLatencyBuckets };
+          if (a.stableLatencyP95Seconds !== null) d.state = { ...d.state, ...bakeBaseline(d.state, a) };
           const weight = policy.steps[step];
           if (weight !== undefined) {
             enter(d, 'Canary', now, { step, canary: { ...(d.state.canary ?? canary), weight }, window_start: at, holds: 0 }, `check passed; canary at ${weight}%`);
