@@ -5,8 +5,8 @@
 // through the gateway; the attacks that need a key use another customer's. Per attack:
 // peak RSS of each process (VmHWM reset before the attack, and VmRSS sampled), whether each
 // process survived, the code of every response (a table code, or what came instead), the
-// latency of the ordinary uploads against their p95 before any attack (same run), and the
-// slowest /healthz answer.
+// latency of the ordinary uploads against their p95 before any attack (same run), the
+// slowest /healthz answer, and each process's CPU and garbage-collection seconds over the attack.
 //
 //   node bench/hostile.mjs [--model models/facade-ads/2] [--attacks a,b,…] [--rounds 1] [--out file.json]
 //
@@ -406,17 +406,34 @@ function ordinarySplit(uploads) {
   return { p50: per((v) => percentile(v, 50)), p95: per((v) => percentile(v, 95)), tail: Object.fromEntries(keys.map((k) => [k, round(slowest.reduce((a, r) => a + r[k], 0) / slowest.length)])) };
 }
 
-/**
- * The gateway's longest event-loop delay since the previous call, ms (prom-client's
- * nodejs_eventloop_lag_max_seconds, reset at every scrape); NaN when it does not answer.
- */
-async function gatewayLoopMaxMs(gwHttp) {
+/** A process's Prometheus text ('' when it does not answer). */
+async function metricsText(url) {
   try {
-    const text = await (await fetch(`${gwHttp}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-    return round(Number(/^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1]) * 1000);
+    return await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text();
   } catch {
-    return Number.NaN;
+    return '';
   }
+}
+
+/**
+ * The gateway's longest event-loop delay since the previous scrape, ms (prom-client's
+ * nodejs_eventloop_lag_max_seconds, reset at every scrape); NaN when it did not answer.
+ */
+const loopMaxMs = (text) => round(Number(/^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1]) * 1000);
+const gatewayLoopMaxMs = async (gwHttp) => loopMaxMs(await metricsText(`${gwHttp}/metrics`));
+
+/** Seconds of garbage collection per kind so far (prom-client's nodejs_gc_duration_seconds). */
+function gcSeconds(text) {
+  const out = {};
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} (\S+)$/gm)) out[m[1]] = Number(m[2]);
+  return out;
+}
+
+/** Garbage collection between two scrapes, s per kind (major, minor, incremental); {} when one failed. */
+function gcBetween(before, after) {
+  const a = gcSeconds(before);
+  const b = gcSeconds(after);
+  return Object.fromEntries(['major', 'minor', 'incremental'].filter((k) => k in a && k in b).map((k) => [k, round(b[k] - a[k], 2)]));
 }
 
 export async function runHostile({ modelDir, images, only, rounds = 1, log = console.log }) {
@@ -477,7 +494,8 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
     const watch = new MemoryWatch({ gateway: stack.gateway.pid, inference: stack.inference.pid }, 50).start();
     const admitted = watchAdmitted(stack.inference.line.metrics_port);
     observer.begin();
-    await gatewayLoopMaxMs(ctx.gwHttp);
+    const infMetrics = `http://127.0.0.1:${stack.inference.line.metrics_port}/metrics`;
+    const scraped0 = { gateway: await metricsText(`${ctx.gwHttp}/metrics`), inference: await metricsText(infMetrics) };
     const loadavg = loadAverage();
     // CPU seconds of each process over the attack: the attacker (this process, both threads)
     // shares the machine's two cores with its targets.
@@ -494,7 +512,11 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
     };
     const window = await observer.end();
     const during = window.uploads;
-    const probe = { ...window.health, gateway_loop_max_ms: alive(stack.gateway) ? await gatewayLoopMaxMs(ctx.gwHttp) : Number.NaN };
+    const scraped = { gateway: alive(stack.gateway) ? await metricsText(`${ctx.gwHttp}/metrics`) : '', inference: alive(stack.inference) ? await metricsText(infMetrics) : '' };
+    const probe = { ...window.health, gateway_loop_max_ms: alive(stack.gateway) ? loopMaxMs(scraped.gateway) : Number.NaN };
+    // Garbage collection over the attack and its aftermath: the pauses every request in that
+    // process waits through.
+    const gc = { gateway: gcBetween(scraped0.gateway, scraped.gateway), inference: gcBetween(scraped0.inference, scraped.inference) };
     const mem = watch.stop();
     const charged = admitted.stop();
     const ok = during.filter((o) => o.code === 'OK').map((o) => o.ms);
@@ -509,6 +531,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
       inference_memory: charged,
       rss_after_mb: { gateway: round(mem.gateway.lastRssMb), inference: round(mem.inference.lastRssMb) },
       cpu_s: cpu,
+      gc_s: gc,
       codes,
       outcomes: outcomes.map((o) => ({ attack: o.attack, label: o.label, code: o.code, ms: round(o.ms), ...(o.details && !isTableCode(o.code) ? { details: o.details.slice(0, 120) } : {}) })),
       all_table_codes: outcomes.every((o) => TABLE_CODES_OK(o.code)),
@@ -519,7 +542,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
     results.attacks.push(entry);
     log(
       `  ${step.name.padEnd(24)} ${String(entry.seconds).padStart(6)} s  RSS gw ${entry.peak_rss_mb.gateway} MB${entry.survived.gateway ? '' : ' DIED'}, inf ${entry.peak_rss_mb.inference} MB${entry.survived.inference ? '' : ' DIED'} (admitted max ${charged.admitted_max_mb}, external max ${charged.external_max_mb} MiB); ` +
-        `codes ${JSON.stringify(codes)}; ordinary ${ok.length}/${during.length} OK p95 ×${entry.ordinary.p95_ratio}; CPU s gw ${cpu.gateway} inf ${cpu.inference} bench ${cpu.bench}; health max ${probe.max_ms} ms (${probe.failures} failed), gateway loop max ${probe.gateway_loop_max_ms} ms; load ${loadavg[0]}`,
+        `codes ${JSON.stringify(codes)}; ordinary ${ok.length}/${during.length} OK p95 ×${entry.ordinary.p95_ratio}; CPU s gw ${cpu.gateway} inf ${cpu.inference} bench ${cpu.bench}; GC s gw ${JSON.stringify(gc.gateway)} inf ${JSON.stringify(gc.inference)}; health max ${probe.max_ms} ms (${probe.failures} failed), gateway loop max ${probe.gateway_loop_max_ms} ms; load ${loadavg[0]}`,
     );
     if (entry.ordinary.split) log(`    ordinary uploads' time, slowest 5 % (mean ms): ${JSON.stringify(entry.ordinary.split.tail)}`);
   }

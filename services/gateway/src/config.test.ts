@@ -77,15 +77,9 @@ describe('loadConfig', () => {
     [{ ...base, SEGSERVE_API_KEYS: 'short' }, 'SEGSERVE_API_KEYS'],
     [{ ...base, SEGSERVE_HOST: 'a host' }, 'SEGSERVE_HOST'],
   ])('fails naming the variable %#', (env, variable) => {
-    let error: unknown;
-    try {
-      loadConfig(env);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).variable).toBe(variable);
-    expect((error as ConfigError).message).toContain(variable);
+    const load = (): unknown => loadConfig(env);
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(expect.objectContaining({ variable, message: expect.stringContaining(variable) }) as Error);
   });
 
   it('never puts a key into an error message', () => {

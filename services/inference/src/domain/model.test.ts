@@ -21,15 +21,9 @@ describe('verifyArtifact', () => {
     ['pinned digest differs', manifest, 'f'.repeat(64), 'digest_mismatch', /SEGSERVE_MODEL_SHA256 is f{64}/],
     ['invalid manifest', { ...manifest, classes: ['one'] }, undefined, 'invalid_manifest', /\/m\/1\/model.json: classes must NOT have fewer than 2 items/],
   ])('%s → %s', (_name, json, pinned, reason, message) => {
-    let err: unknown;
-    try {
-      verifyArtifact(structuredClone(json), onnx, '/m/1', pinned);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ModelLoadError);
-    expect((err as ModelLoadError).reason).toBe(reason);
-    expect((err as Error).message).toMatch(message);
+    const verify = (): unknown => verifyArtifact(structuredClone(json), onnx, '/m/1', pinned);
+    expect(verify).toThrow(ModelLoadError);
+    expect(verify).toThrow(expect.objectContaining({ reason, message: expect.stringMatching(message) }) as Error);
   });
 });
 

@@ -9,6 +9,7 @@ import { sniffImage } from '../../domain/image-sniff.js';
 import { classColor, hexColor, paletteMaskPng } from '../../domain/palette-png.js';
 import { ANSWER_COPIES, restDoor, uploadChargeBytes } from '../../domain/upload-charge.js';
 import type { GatewayCore, Served } from '../../app/gateway-core.js';
+import { continueBody } from './continue.js';
 import { httpError, sendError } from './errors.js';
 import { readImageUpload } from './upload.js';
 
@@ -24,12 +25,23 @@ export interface SegmentRouteOptions {
   readonly apiKeys: ApiKeys;
 }
 
-/** Charges the upload at the door: from Content-Length when given, else as its bytes arrive. */
-async function chargeAtTheDoor(options: SegmentRouteOptions, request: FastifyRequest, signal: AbortSignal, client: string): Promise<{ charge: Charge; reserve: (capacity: number) => void }> {
+/**
+ * Charges the upload at the door: from Content-Length when given, else as its bytes arrive.
+ * `waits` is called when the charge has to wait for room.
+ */
+async function chargeAtTheDoor(options: SegmentRouteOptions, request: FastifyRequest, signal: AbortSignal, client: string, waits: () => void): Promise<{ charge: Charge; reserve: (capacity: number) => void }> {
   const header = request.headers['content-length'];
   const door = restDoor(Array.isArray(header) ? header[0] : header, options.maxUploadBytes);
   if (door.kind === 'too-large') throw new SegserveError('TOO_LARGE', `the request body has ${door.declared} bytes; the image may have at most ${options.maxUploadBytes}`);
-  const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: options.budgetWaitMs, signal, client });
+  const bytes = door.kind === 'charge' ? door.bytes : 0;
+  let charge: Charge;
+  try {
+    charge = options.ledger.tryCharge(bytes, client);
+  } catch (err) {
+    if (!(err instanceof SegserveError) || err.code !== 'OVERLOADED') throw err;
+    waits();
+    charge = await options.ledger.charge(bytes, { waitMs: options.budgetWaitMs, signal, client });
+  }
   const reserve = (capacity: number): void => {
     const wanted = uploadChargeBytes('rest', capacity);
     if (wanted > charge.bytes) charge.grow(wanted - charge.bytes);
@@ -97,8 +109,12 @@ export async function handleSegment(options: SegmentRouteOptions, model: string,
     if (!timeout.ok) throw new SegserveError('INVALID_INPUT', timeout.message);
 
     const client = options.apiKeys.clientOf(request.headers.authorization, () => clientOfPeer(request.ip));
-    const door = await chargeAtTheDoor(options, request, abort.signal, client);
+    // A client waiting for `100 Continue` is told to send its body once the upload is admitted — or
+    // when it starts to wait for room, so that a client that stops waiting for the 100 after a
+    // second (curl) does not start sending into an answer that closes the connection (continue.ts).
+    const door = await chargeAtTheDoor(options, request, abort.signal, client, () => continueBody(reply.raw));
     held.push(door.charge);
+    continueBody(reply.raw);
     const { image, prefixed } = await readImageUpload(request, { fileSize: options.maxUploadBytes, reserve: door.reserve });
     const sniffed = sniffImage(image);
     if (sniffed.kind === 'rejected') throw new SegserveError('UNSUPPORTED_MEDIA_TYPE', `${sniffed.format} is not supported; send a JPEG, PNG or WebP image`);

@@ -12,7 +12,9 @@ import type { Logger } from '@segserve/runtime';
 import { clientErrorResponse, httpError, sendError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { loadPageAssets, PAGE_SECURITY_HEADERS, type PageAsset } from './page.js';
+import { answerWithoutContinue, continueBody, deferContinue } from './continue.js';
 import { handleSegment } from './segment-route.js';
+import { discardUnreadBody } from './unread-body.js';
 import { multipartLimits } from './upload.js';
 
 export interface HttpServerOptions {
@@ -42,6 +44,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Needs an API key when keys are configured (everything but health, metrics, page, docs). */
     readonly protected?: boolean;
+    /** Answers `Expect: 100-continue` itself, once the request has passed its door (continue.ts). */
+    readonly continueAtTheDoor?: boolean;
   }
 }
 
@@ -75,6 +79,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
   });
 
   await app.register(multipart, { limits: multipartLimits(options.maxUploadBytes) });
+  deferContinue(app.server);
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     if (readiness.shuttingDown && request.routeOptions.config.protected) {
@@ -84,13 +89,19 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
     if (request.routeOptions.config.protected && !apiKeys.acceptsAuthorization(request.headers.authorization)) {
       return sendError(reply, new SegserveError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer <key>)'));
     }
+    if (!request.routeOptions.config.continueAtTheDoor) continueBody(reply.raw);
     return undefined;
   });
 
   // While draining, every response closes its connection: a keep-alive socket left open by a
   // request that was in flight at SIGTERM would otherwise hold the server until the grace ends.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // An answer sent before the request's body was read (a refusal at the door): the rest of the
+  // body is still read, so that a client writing it all before reading gets its answer, but
+  // without a copy of every chunk (unread-body.ts).
+  app.addHook('onSend', async (request, reply, payload) => {
     if (readiness.shuttingDown) void reply.header('connection', 'close');
+    answerWithoutContinue(reply.raw);
+    discardUnreadBody(request.raw);
     return payload;
   });
 
@@ -106,8 +117,8 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<{ app
   );
 
   const segment = { core, deadlineMs: options.deadlineMs, maxUploadBytes: options.maxUploadBytes, ledger: options.ledger, budgetWaitMs: options.budgetWaitMs, apiKeys };
-  app.post<{ Params: { model: string } }>('/v1/models/:model/segment', { config: { protected: true } }, (request, reply) => handleSegment(segment, request.params.model, request, reply));
-  app.post('/segmentator-api', { config: { protected: true } }, (request, reply) => handleSegment(segment, options.defaultModel, request, reply));
+  app.post<{ Params: { model: string } }>('/v1/models/:model/segment', { config: { protected: true, continueAtTheDoor: true } }, (request, reply) => handleSegment(segment, request.params.model, request, reply));
+  app.post('/segmentator-api', { config: { protected: true, continueAtTheDoor: true } }, (request, reply) => handleSegment(segment, options.defaultModel, request, reply));
 
   app.get('/v1/models', { config: { protected: true } }, () => ({ models: core.router.states().map((s) => core.summarize(s)) }));
   app.get<{ Params: { model: string } }>('/v1/models/:model', { config: { protected: true } }, async (request) => {
