@@ -8,9 +8,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 //   processes on loopback;
 // - e2e: the long journeys through the whole system (a rollout from publish to promotion or
 //   rollback, restarts mid-rollout, the README's commands on a fresh clone), last.
-// Each project runs two files at a time, one project after the other (groupOrder), except the one
-// journey that keeps both cores busy on purpose: it runs alone, last (project e2e-busy). Every
-// test is written for a busy machine (issue 14): none may depend on having the machine to itself.
+// The projects run one after the other (groupOrder): unit and integration two files at a time,
+// e2e three, and last, alone, the one journey that keeps both cores busy on purpose (e2e-busy).
+// Every test is written for a busy machine (issue 14): none may depend on having it to itself.
 // `npm test` runs them all; `npm run test:quick` unit and integration (while developing).
 // A journey lives in a folder named `e2e/` or in a file named `*.e2e.test.ts`.
 const E2E = ['test/**/e2e/**/*.test.ts', 'test/**/*.e2e.test.ts'];
@@ -61,11 +61,11 @@ export default defineConfig({
           include: E2E,
           exclude: [...configDefaults.exclude, ...E2E_BUSY],
           ...processTests,
-          // Two journeys at a time: most of a journey is waiting (canary steps, bakes, start-ups, the
-          // README's tour). Not more: those with live load cost CPU for as long as they run, and
-          // three at a time starved the README's build and start-up. The largest file (the README's
-          // clone, the longest) starts first, the others share the second place one after another.
-          maxWorkers: 2,
+          // Three journeys at a time: most of a journey is waiting (canary steps, bakes, start-ups,
+          // the README's tour), and the README's clone alone takes about as long as the others in
+          // sequence. It starts first (the largest file); the others share the two other places.
+          // Without busy-machine beside them: its burners starved the README's build and start-up.
+          maxWorkers: 3,
           sequence: { groupOrder: 2 },
         },
       },

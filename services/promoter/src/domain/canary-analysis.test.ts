@@ -116,6 +116,25 @@ describe('latency judged as a ratio with its uncertainty (histograms)', () => {
     expect(bake.checks.find((c) => c.check === 'latency_ratio')?.result).toBe('fail');
   });
 
+  // The bake compares the new stable with the previous stable earlier: across time, where the
+  // interval may never clear the limit, a straddle within the limit passes; wholly above fails.
+  const FEW = [0, 6, 36, 15, 3];
+  const MANY = [0, 100, 600, 280, 20];
+  const bakeRows: [string, TrackMetrics, number[], CheckResult, string[]][] = [
+    ['the same distribution, 60 requests: straddles, within the limit → pass', withHist(FEW, 0.25), FEW, 'pass', []],
+    ['a slower distribution, 60 requests: straddles, above the limit → hold', withHist([0, 0, 30, 20, 10], 0.45), FEW, 'hold', ['stable']],
+    ['a bucket slower, many requests: wholly above → fail', withHist([0, 0, 300, 500, 200], 0.4), MANY, 'fail', []],
+  ];
+  it.each(bakeRows)('in the bake: %s', (_name, stable, baseline, result, needSamples) => {
+    const a = analyzeBake(POLICY, stable, { p95Seconds: 0.25, buckets: hist(baseline) });
+    const latency = a.checks.find((c) => c.check === 'latency_ratio');
+    expect(latency?.result).toBe(result);
+    if (result !== 'fail') expect((latency?.low ?? 2) < 1.2 && (latency?.high ?? 0) > 1.2, latency?.detail).toBe(true);
+    if (result === 'pass') expect(latency?.detail).toMatch(/, limit ×1.2: not decisive across time, and within it \(the canary's paired check judged latency\)$/);
+    expect(a.verdict).toBe(result);
+    expect(a.needSamples).toEqual(needSamples);
+  });
+
   it.each([
     ['same bounds: counts added', [[0.25, 40], [0.5, 50], [null, 50]], [[0.25, 0], [0.5, 5], [null, 50]], [[0.25, 40], [0.5, 55], [null, 100]]],
     ['no older window: the newer', null, [[0.5, 10], [null, 10]], [[0.5, 10], [null, 10]]],
