@@ -83,7 +83,7 @@ export function reasonMeaning(code: string): string | undefined {
 /** The verdict of one canary or bake check window. */
 export const CHECK_VERDICTS = {
   pass: 'The window had enough requests and every check was within the policy: the canary moves to its next step (or the bake counts a passing check).',
-  hold: 'Not decisive yet: too few requests in the window, or the p95 ratio interval straddles the limit; the golden set is replayed, the window grows and the check runs again (max_holds holds in a row end the step with no_evidence).',
+  hold: 'Not decisive yet: too few requests in the window, or the p95 ratio interval straddles the limit (in the bake: only when the ratio itself is above it); the golden set is replayed, the window grows and the check runs again (max_holds holds in a row end the step with no_evidence).',
   fail: 'A check is decisively outside the policy (error rate, a p95 ratio interval wholly above the limit, memory); max_failed_checks of them roll the canary back.',
 } as const;
 
