@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO_ROOT, requireBinary } from '../helpers/process.js';
+import { REPO_ROOT, requireBinary, waitFor } from '../helpers/process.js';
 import { chooseDefaultModel } from '@segserve/cli';
 import { ipv4Target, startGatewayProc, startInference, TINY_IMAGES, type GatewayProc, type InferenceProc } from './stack.js';
 
@@ -33,6 +33,16 @@ beforeAll(async () => {
   page.setDefaultTimeout(60_000);
 });
 
+/**
+ * Waits until `expression` is true in the page. Page expressions are strings, so the test needs
+ * no DOM typings. Polled from here with `page.evaluate`: `page.waitForFunction` evaluates its
+ * predicate inside the page with eval, which the page's Content-Security-Policy (script-src 'self')
+ * refused in a run with both cores busy ("Evaluating a string as JavaScript violates …").
+ */
+async function inPage(expression: string, what: string): Promise<void> {
+  await waitFor(() => page.evaluate<boolean>(expression), { timeoutMs: 60_000, what });
+}
+
 afterAll(async () => {
   await browser?.close();
   await gateway?.[Symbol.asyncDispose]();
@@ -42,14 +52,13 @@ afterAll(async () => {
 describe('upload page', () => {
   it('lists the served model', async () => {
     await page.goto(`${gateway.base}/`);
-    // Page functions run in the browser; written as strings, the test needs no DOM typings.
-    await page.waitForFunction(`document.getElementById('model').value === ${JSON.stringify(model.name)}`);
+    await inPage(`document.getElementById('model').value === ${JSON.stringify(model.name)}`, 'the model list');
   });
 
   it('uploading a golden image shows the mask overlay, the version, the time and the class shares of the JSON API', async () => {
     await page.setInputFiles('#file', photo);
     await page.waitForSelector('#result:not([hidden])');
-    await page.waitForFunction("document.getElementById('overlay').complete && document.getElementById('overlay').naturalWidth > 0");
+    await inPage("document.getElementById('overlay').complete && document.getElementById('overlay').naturalWidth > 0", 'the overlay image');
 
     const form = new FormData();
     form.append('image', new Blob([new Uint8Array(readFileSync(photo))]), path.basename(photo));
