@@ -140,6 +140,19 @@ describe('MemoryLedger', () => {
     expect(l.snapshot.held).toBe(0);
   });
 
+  it('onWait is called once when a charge starts to wait, not when it is admitted or refused at once', async () => {
+    const l = ledger(1000, 1);
+    const waits: string[] = [];
+    const a = await l.charge(500, { waitMs: 10_000, onWait: () => waits.push('admitted') });
+    const waiting = l.charge(700, { waitMs: 10_000, onWait: () => waits.push('waits') });
+    await expect(l.charge(700, { waitMs: 10_000, onWait: () => waits.push('queue full') })).rejects.toMatchObject({ code: 'OVERLOADED' });
+    await expect(l.charge(700, { waitMs: 0, onWait: () => waits.push('no wait') })).rejects.toMatchObject({ code: 'OVERLOADED' });
+    expect(waits).toEqual(['waits']);
+    a.release();
+    (await waiting).release();
+    expect(waits).toEqual(['waits']);
+  });
+
   it('a large charge queues behind a large waiter even when it would fit', async () => {
     const l = ledger();
     const a = l.tryCharge(500);

@@ -27,6 +27,8 @@ export interface WaitOptions {
   readonly signal?: AbortSignal;
   /** Who the charge is for (see ChargePolicy.clientShare); absent = not limited per client. */
   readonly client?: string;
+  /** Called once when the charge starts to wait for room (not when admitted or refused at once). */
+  readonly onWait?: () => void;
 }
 
 export interface Charge {
@@ -215,6 +217,7 @@ export class MemoryLedger {
           options.signal?.addEventListener('abort', onAbort, { once: true });
           ledger.#waiters.push(waiter);
           ledger.#changed();
+          options.onWait?.();
         });
       },
       release() {

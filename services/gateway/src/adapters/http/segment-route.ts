@@ -33,15 +33,7 @@ async function chargeAtTheDoor(options: SegmentRouteOptions, request: FastifyReq
   const header = request.headers['content-length'];
   const door = restDoor(Array.isArray(header) ? header[0] : header, options.maxUploadBytes);
   if (door.kind === 'too-large') throw new SegserveError('TOO_LARGE', `the request body has ${door.declared} bytes; the image may have at most ${options.maxUploadBytes}`);
-  const bytes = door.kind === 'charge' ? door.bytes : 0;
-  let charge: Charge;
-  try {
-    charge = options.ledger.tryCharge(bytes, client);
-  } catch (err) {
-    if (!(err instanceof SegserveError) || err.code !== 'OVERLOADED') throw err;
-    waits();
-    charge = await options.ledger.charge(bytes, { waitMs: options.budgetWaitMs, signal, client });
-  }
+  const charge = await options.ledger.charge(door.kind === 'charge' ? door.bytes : 0, { waitMs: options.budgetWaitMs, signal, client, onWait: waits });
   const reserve = (capacity: number): void => {
     const wanted = uploadChargeBytes('rest', capacity);
     if (wanted > charge.bytes) charge.grow(wanted - charge.bytes);
