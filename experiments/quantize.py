@@ -58,7 +58,7 @@ class Recipe:
     quantize_add: bool = True
     int8_resize: bool = True             # bilinear upsampling inside the network on uint8 (same scale in and out)
     int8_pool: bool = False              # max pooling on uint8 (same scale in and out): no float round trip at the stem
-    stem_s2d: bool = False               # the stride-2 stem as a stride-1 conv on 2×2 blocks (space_to_depth_stem)
+    stem_s2d: bool = False               # the stride-2 stem as a stride-1 conv on 2×2 blocks (space_to_depth_stem), rearranged on uint8
     images: int = 48                     # calibration images from the training split
     data: str = "train"                  # train | noise | one
     zero_point_zero: bool = False        # uint8 ranges [0, max]: negative activations clip to 0
@@ -249,8 +249,16 @@ def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
                 p.same_as[n.output[0]] = n.input[0]
                 if n.input[0] in p.non_negative:
                     p.non_negative.add(n.output[0])
-    seen = set()
     graph_in = {i.name for i in g.input}
+    if recipe.stem_s2d:
+        # the image is quantised before its rearrangement into 2×2 blocks, which then moves uint8
+        # (a quarter of the bytes) and shares the blocks' scale: the two are the same values
+        wanted = set(want)
+        for n in g.node:
+            if n.op_type == "SpaceToDepth" and n.input[0] in graph_in and n.output[0] in wanted:
+                want.insert(0, n.input[0])
+                p.same_as[n.output[0]] = n.input[0]
+    seen = set()
     for t in want:
         if t not in seen and (t in producer or t in graph_in):
             seen.add(t)
@@ -372,8 +380,8 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
                 raise ValueError(f"{t} is a graph output; keep the head in float")
         at = pos[id(producer[t])] if t in producer else -1
         if t in p.same_as:
-            # the upsampling itself runs on uint8: it reads its input's Q output and writes this
-            # tensor's quantised form (same scale), which only needs the DQ
+            # the upsampling, pooling or rearrangement itself runs on uint8: it reads its input's
+            # Q output and writes this tensor's quantised form (same scale), which only needs the DQ
             up = producer[t]
             up.input[0] = p.same_as[t].replace("/", "_").strip("_") + "_q"
             up.output[0] = f"{base}_q"
@@ -416,7 +424,7 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
     for i, n in enumerate(nodes):
         out.append(n)
         out.extend(inserts.get(i, []))
-    # a DQ whose tensor is read only by a uint8 upsampling or pooling (which reads the Q output
+    # a DQ whose tensor is read only by a uint8 upsampling, pooling or rearrangement (which reads the Q output
     # instead) has no consumer left; onnxruntime does not always remove it, and it would convert
     # a whole feature map to float for nothing
     read = {i for n in out for i in n.input} | {o.name for o in g.output}
@@ -430,6 +438,17 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
     return m
 
 
+def shared_ranges(r: dict[str, tuple[float, float]], p: Plan) -> dict[str, tuple[float, float]]:
+    """Every tensor of ``p.same_as`` gets the range of the tensor it shares its scale with; an
+    uncalibrated source (a graph input) takes the range of the tensor that shares it."""
+    out = dict(r)
+    for t, src in p.same_as.items():
+        if src not in out:
+            out[src] = out[t]
+        out[t] = out[src]
+    return out
+
+
 def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dict | None = None) -> tuple[onnx.ModelProto, dict]:
     """Plan, calibrate (unless ``stats`` are given: they depend only on the model and images) and
     rewrite. Returns the QDQ model and a summary."""
@@ -437,13 +456,13 @@ def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dic
     if recipe.stem_s2d:
         model = space_to_depth_stem(model)
     p = plan(model, recipe)
+    # a graph input is calibrated as the tensor that shares its scale (the image as its blocks)
+    measured = [t for t in p.tensors if t not in {i.name for i in model.graph.input}]
     if recipe.calibration == "none":
-        stats = {t: {"min": 0.0, "max": 0.0, "bins": [0]} for t in p.tensors}
-    elif recipe.data != "train" or stats is None or not set(p.tensors) <= set(stats):
-        stats = calibrate(model, p.tensors, calibration_inputs(recipe, images))
-    r = ranges({t: stats[t] for t in p.tensors}, recipe, p.non_negative)
-    for t, src in p.same_as.items():
-        r[t] = r[src]
+        stats = {t: {"min": 0.0, "max": 0.0, "bins": [0]} for t in measured}
+    elif recipe.data != "train" or stats is None or not set(measured) <= set(stats):
+        stats = calibrate(model, measured, calibration_inputs(recipe, images))
+    r = shared_ranges(ranges({t: stats[t] for t in measured}, recipe, p.non_negative), p)
     q = quantize(model, recipe, r, p)
     onnx.checker.check_model(q)
     total = sum(1 for n in model.graph.node if n.op_type == "Conv")

@@ -74,6 +74,12 @@ class BatchNormExportTest(unittest.TestCase):
         self.assertIn("BatchNormalization", [n.op_type for n in kept.graph.node])
 
 
+def space_to_depth(x: np.ndarray, b: int = 2) -> np.ndarray:
+    """ONNX SpaceToDepth: channel (row phase · b + column phase) · C + c."""
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, h // b, w // b)
+
+
 def stem_net(k: int, pad: int) -> torch.nn.Module:
     torch.manual_seed(k)
     return torch.nn.Sequential(torch.nn.Conv2d(3, 8, k, stride=2, padding=pad), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, 1),
@@ -86,9 +92,7 @@ def run_stem(g: onnx.GraphProto, x: torch.Tensor) -> torch.Tensor:
     inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in g.initializer}
     for n in g.node:
         if n.op_type == "SpaceToDepth":
-            b = helper.get_attribute_value(n.attribute[0])
-            nb, c, h, w = x.shape
-            x = x.reshape(nb, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4).reshape(nb, c * b * b, h // b, w // b)
+            x = torch.from_numpy(space_to_depth(x.numpy(), helper.get_attribute_value(n.attribute[0])))
         elif n.op_type == "Conv":
             a = {t.name: helper.get_attribute_value(t) for t in n.attribute}
             top, left, bottom, right = a.get("pads", [0, 0, 0, 0])
@@ -121,6 +125,43 @@ class StemSpaceToDepthTest(unittest.TestCase):
             m = quantize.inline_identities(export.export_onnx(net, Path(tmp) / "m.onnx", 8, 8))
         with self.assertRaisesRegex(ValueError, "stride-2"):
             quantize.space_to_depth_stem(m)
+
+
+def quantise(x: np.ndarray, scale: float, zp: int) -> np.ndarray:
+    """ONNX QuantizeLinear to uint8 (round half to even, saturate)."""
+    return np.clip(np.rint(x / np.float32(scale)) + zp, 0, 255).astype(np.uint8)
+
+
+class Uint8SpaceToDepthTest(unittest.TestCase):
+    def test_the_image_is_quantised_before_its_blocks_with_their_range(self):
+        recipe = quantize.RECIPES["pc-percentile-s2d"]
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.space_to_depth_stem(quantize.inline_identities(export.export_onnx(stem_net(7, 3), Path(tmp) / "m.onnx", 16, 24)))
+        p = quantize.plan(m, recipe)
+        image, blocks = m.graph.input[0].name, m.graph.node[0].output[0]
+        self.assertEqual(p.same_as[blocks], image)
+        # the blocks are calibrated (the image is not: it takes their range)
+        r = quantize.shared_ranges({blocks: (-2.0, 3.0), **{t: (0.0, 1.0) for t in p.tensors if t not in (image, blocks)}}, p)
+        self.assertEqual(r[image], (-2.0, 3.0))
+        g = quantize.quantize(m, recipe, r, p).graph
+        producer = {o: n for n in g.node for o in n.output}
+        inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        s2d = next(n for n in g.node if n.op_type == "SpaceToDepth")
+        q = producer[s2d.input[0]]
+        self.assertEqual((q.op_type, q.input[0]), ("QuantizeLinear", image))
+        conv = next(n for n in g.node if n.op_type == "Conv")
+        dq = producer[conv.input[0]]
+        self.assertEqual((dq.op_type, dq.input[0]), ("DequantizeLinear", s2d.output[0]))
+        scale, zp = float(inits[q.input[1]]), int(inits[q.input[2]])
+        self.assertEqual((scale, zp), (float(inits[dq.input[1]]), int(inits[dq.input[2]])))
+        self.assertAlmostEqual(scale, quantize.uint8_params(-2.0, 3.0)[0], places=6)
+        self.assertEqual(zp, quantize.uint8_params(-2.0, 3.0)[1])
+        # what the stem convolution reads (the graph: Q, then SpaceToDepth on uint8) is what the
+        # float graph's blocks quantised with the blocks' calibrated range give: equal bytes
+        x = np.random.default_rng(1).uniform(-2.5, 3.5, (2, 3, 16, 24)).astype(np.float32)
+        np.testing.assert_array_equal(space_to_depth(quantise(x, scale, zp)), quantise(space_to_depth(x), *quantize.uint8_params(-2.0, 3.0)))
+        read = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        self.assertEqual([n.name for n in g.node if n.op_type == "DequantizeLinear" and n.output[0] not in read], [])
 
 
 class Int8PoolTest(unittest.TestCase):
