@@ -12,7 +12,7 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
-from experiments import collapse, export, quantize
+from experiments import collapse, export, nets, quantize
 
 
 def stats(lo: float, hi: float) -> dict:
@@ -162,6 +162,52 @@ class Uint8SpaceToDepthTest(unittest.TestCase):
         np.testing.assert_array_equal(space_to_depth(quantise(x, scale, zp)), quantise(space_to_depth(x), *quantize.uint8_params(-2.0, 3.0)))
         read = {i for n in g.node for i in n.input} | {o.name for o in g.output}
         self.assertEqual([n.name for n in g.node if n.op_type == "DequantizeLinear" and n.output[0] not in read], [])
+
+
+class PoolCascadeTest(unittest.TestCase):
+    def graph(self, h: int, w: int) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), nets.Pyramid(8, 4)).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.inline_identities(export.export_onnx(net, Path(tmp) / "m.onnx", h, w))
+        return m, quantize.cascade_pools(m)
+
+    def test_coarse_pools_read_the_finest_and_give_the_same_means(self):
+        m, c = self.graph(12, 18)
+        onnx.checker.check_model(c)
+        pools = [n for n in c.graph.node if n.op_type == "AveragePool"]
+        self.assertEqual(len(pools), 4)
+        self.assertEqual([n.op_type for n in c.graph.node if n.op_type == "Pad"], [])  # the exporter's zero Pads are gone
+        kernels = {n.output[0]: helper.get_attribute_value(next(a for a in n.attribute if a.name == "kernel_shape")) for n in pools}
+        fine = next(n for n in pools if kernels[n.output[0]] == [2, 3])  # 6×6 cells of the 12×18 map
+        src = fine.input[0]
+        self.assertEqual({n.input[0] for n in pools if n is not fine}, {fine.output[0]})
+        self.assertEqual(sorted(kernels[n.output[0]] for n in pools if n is not fine), [[2, 2], [3, 3], [6, 6]])
+        # the pools as the rewritten graph wires them, against the adaptive pools of the network
+        x = torch.randn(1, 8, 12, 18)
+        values = {src: x}
+        for n in pools:  # in graph order: the finest first
+            k = kernels[n.output[0]]
+            values[n.output[0]] = torch.nn.functional.avg_pool2d(values[n.input[0]], k, k)
+        for n in pools:
+            y = values[n.output[0]]
+            want = torch.nn.functional.adaptive_avg_pool2d(x, y.shape[-2:])
+            self.assertLess(float((y - want).abs().max()), 1e-6, n.name)
+        # the rest of the graph is untouched
+        self.assertEqual(sorted(n.op_type for n in m.graph.node if n.op_type not in ("AveragePool", "Pad", "Constant")),
+                         sorted(n.op_type for n in c.graph.node if n.op_type not in ("AveragePool", "Pad", "Constant")))
+
+    def test_pools_that_do_not_tile_the_finest_are_left_alone(self):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), nets.Pyramid(8, 4, bins=(2, 3))).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.inline_identities(export.export_onnx(net, Path(tmp) / "m.onnx", 12, 18))
+        c = quantize.cascade_pools(m)
+        pools = [n for n in c.graph.node if n.op_type == "AveragePool"]
+        # 3×3 cells are not made of 2×2 ones: no pool reads another, the kernels are the map's
+        self.assertFalse({n.input[0] for n in pools} & {n.output[0] for n in pools})
+        self.assertEqual(sorted(helper.get_attribute_value(next(a for a in n.attribute if a.name == "kernel_shape")) for n in pools),
+                         [[4, 6], [6, 9]])
 
 
 class Int8PoolTest(unittest.TestCase):
