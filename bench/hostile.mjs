@@ -10,6 +10,10 @@
 //
 //   node bench/hostile.mjs [--model models/facade-ads/2] [--attacks a,b,…] [--rounds 1] [--out file.json]
 //
+// `--attacks` picks attacks by name; `all-at-once` among them is the combination of every attack
+// (not only of the ones picked), e.g. `--attacks rest-26mb-x20,all-at-once`. Without `--attacks`:
+// each attack alone, then all at once.
+//
 // Targets: no process dies, each peak RSS ≤ 512 MiB, every request gets a table code, the
 // ordinary uploads' p95 during an attack ≤ 2 × their p95 before.
 import * as grpc from '@grpc/grpc-js';
@@ -146,6 +150,8 @@ function rawCall(client, method, bytes, { key, timeoutMs = 60_000 } = {}) {
   });
 }
 
+/** The name of the combined attack (every attack at the same time). */
+const ALL_AT_ONCE = 'all-at-once';
 const SEGMENT = '/segserve.v1.Segmenter/Segment';
 const MODEL_INFER = '/inference.GRPCInferenceService/ModelInfer';
 
@@ -440,7 +446,11 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
   const model = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).name;
   const fixtures = await makeFixtures(model, images);
   const all = attacks(fixtures);
+  const unknown = (only ?? []).filter((n) => n !== ALL_AT_ONCE && !all.some((a) => a.name === n));
+  if (unknown.length > 0) throw new Error(`unknown attacks: ${unknown.join(', ')} (known: ${[...all.map((a) => a.name), ALL_AT_ONCE].join(', ')})`);
   const chosen = only ? all.filter((a) => only.includes(a.name)) : all;
+  // The combination: of every attack when named, else of the ones chosen (when more than one).
+  const combined = only?.includes(ALL_AT_ONCE) ? all : !only || chosen.length > 1 ? chosen : [];
   log(`  fixtures ${JSON.stringify(fixtures.sizes)}`);
   let stack = await startStack(modelDir, model);
   const { memory_limit_mb, baseline_mb, activation_mb, budget_mb } = stack.inference.line;
@@ -470,7 +480,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
   const plan = [];
   for (let r = 0; r < rounds; r++) {
     for (const a of chosen) plan.push({ name: a.name, what: a.what, expect: a.expect, parts: [a] });
-    if (chosen.length > 1) plan.push({ name: 'all-at-once', what: 'every attack above at the same time', expect: [...new Set(chosen.flatMap((a) => a.expect))], parts: chosen });
+    if (combined.length > 1) plan.push({ name: ALL_AT_ONCE, what: `${combined.map((a) => a.name).join(', ')} at the same time`, expect: [...new Set(combined.flatMap((a) => a.expect))], parts: combined });
   }
   for (const step of plan) {
     if (!alive(stack.inference) || !alive(stack.gateway)) {

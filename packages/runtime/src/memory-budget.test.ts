@@ -73,6 +73,29 @@ describe('decideCharge', () => {
     });
   });
 
+  describe('large charges at once', () => {
+    const counted: ChargePolicy = { ...policy, largeAtOnce: 2 };
+    const withCount = (held: number, heldLarge: number, largeCount: number): LedgerState => ({ capacity: 1000, held, heldLarge, largeCount });
+    it.each([
+      ['large, none held', withCount(0, 0, 0), 200, 0, 'admit'],
+      ['large, one held', withCount(200, 200, 1), 200, 0, 'admit'],
+      ['large, two held: waits although the share has room', withCount(400, 400, 2), 200, 0, 'wait'],
+      ['small beside two large', withCount(400, 400, 2), 50, 0, 'admit'],
+      ['a large one grows: keeps its own place', withCount(400, 400, 2), 50, 200, 'admit'],
+      ['a small one grows large: takes a place, none left', withCount(450, 400, 2), 60, 50, 'wait'],
+      ['a small one grows large: one place left', withCount(250, 200, 1), 60, 50, 'admit'],
+      ['no count in the state: none held', state(0), 200, 0, 'admit'],
+    ] as const)('%s → %s', (_name, s, bytes, holding, kind) => {
+      expect(decideCharge(s, { bytes, holding }, counted).kind).toBe(kind);
+    });
+
+    it('none at once: a large charge never fits, a small one does', () => {
+      const none: ChargePolicy = { ...policy, largeAtOnce: 0 };
+      expect(decideCharge(state(0), { bytes: 200 }, none)).toEqual({ kind: 'never', ceiling: 100 });
+      expect(decideCharge(state(0), { bytes: 100 }, none).kind).toBe('admit');
+    });
+  });
+
   it('names the most one charge may hold when it refuses', () => {
     expect(decideCharge(state(0), { bytes: 900 }, policy)).toEqual({ kind: 'never', ceiling: 750 });
     expect(chargeCeiling(1000, policy, 50)).toBe(1000);
@@ -177,6 +200,23 @@ describe('MemoryLedger', () => {
     for (const c of [flood[1]!, woken, other, stranger]) c.release();
     expect(l.heldBy('a')).toBe(0);
     expect(l.snapshot).toMatchObject({ held: 0, heldLarge: 0, waiting: 0 });
+  });
+
+  it('holds at most largeAtOnce large charges; the next waits for one to end, small ones pass', async () => {
+    const l = new MemoryLedger({ capacityBytes: 1000, maxWaiting: 4, policy: { largeBytes: 100, largeShare: 0.75, largeAtOnce: 2 } });
+    const two = [l.tryCharge(150), l.tryCharge(150)];
+    expect(l.snapshot).toMatchObject({ held: 300, heldLarge: 300, largeCount: 2 });
+    expect(code(() => l.tryCharge(150))).toBe('OVERLOADED');
+    const grown = l.tryCharge(80);
+    expect(code(() => grown.grow(40))).toBe('OVERLOADED');
+    const third = l.charge(150, { waitMs: 10_000 });
+    const small = l.tryCharge(50);
+    expect(l.snapshot).toMatchObject({ held: 430, largeCount: 2, waiting: 1 });
+    two[0]!.release();
+    const woken = await third;
+    expect(l.snapshot).toMatchObject({ held: 430, heldLarge: 300, largeCount: 2, waiting: 0 });
+    for (const c of [two[1]!, woken, grown, small]) c.release();
+    expect(l.snapshot).toMatchObject({ held: 0, heldLarge: 0, largeCount: 0 });
   });
 
   it('times out, withdraws on abort, and refuses beyond maxWaiting', async () => {

@@ -53,6 +53,13 @@ export interface ChargePolicy {
    * the budget and make everyone else's wait. Charges without a client are not limited by it.
    */
   readonly clientShare?: number;
+  /**
+   * How many large charges may be held at once; absent = as many as the large share holds. A
+   * large upload is not only memory: it is read, copied and sent on by the same event loop and
+   * the same upstream connection as every small request, so how many are under way at once is
+   * what an ordinary request queues behind. 0 = no large charge ever fits.
+   */
+  readonly largeAtOnce?: number;
 }
 
 /**
@@ -72,6 +79,8 @@ export interface LedgerState {
   readonly held: number;
   /** The part of `held` that large charges hold. */
   readonly heldLarge: number;
+  /** How many large charges are held now (absent = 0). */
+  readonly largeCount?: number;
 }
 
 export interface ChargeRequest {
@@ -95,7 +104,7 @@ export type ChargeDecision =
 
 /** The most one charge of `total` bytes may ever hold (`client`: whether it has a client). */
 export function chargeCeiling(capacity: number, policy: ChargePolicy, total: number, client = false): number {
-  const byKind = total > policy.largeBytes ? Math.floor(capacity * policy.largeShare) : capacity;
+  const byKind = total > policy.largeBytes ? (policy.largeAtOnce === 0 ? 0 : Math.floor(capacity * policy.largeShare)) : capacity;
   return client ? Math.min(byKind, clientCeiling(capacity, policy)) : byKind;
 }
 
@@ -117,9 +126,12 @@ export function decideCharge(state: LedgerState, request: ChargeRequest, policy:
   const othersHeld = state.held - holding;
   const othersLarge = state.heldLarge - (wasLarge ? holding : 0);
   const clientOthers = (request.clientHeld ?? holding) - holding;
+  // A charge that becomes large now takes one of the places of large charges; one that already was keeps its own.
+  const othersLargeCount = (state.largeCount ?? 0) - (wasLarge ? 1 : 0);
   const fits =
     othersHeld + total <= state.capacity &&
     (!large || othersLarge + total <= Math.floor(state.capacity * policy.largeShare)) &&
+    (!large || policy.largeAtOnce === undefined || othersLargeCount < policy.largeAtOnce) &&
     (!client || clientOthers + total <= most);
   return { kind: fits ? 'admit' : 'wait', large };
 }

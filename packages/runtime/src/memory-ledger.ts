@@ -61,6 +61,7 @@ export class MemoryLedger {
   readonly #heldBy = new Map<string, number>();
   #held = 0;
   #heldLarge = 0;
+  #largeCount = 0;
 
   constructor(options: LedgerOptions) {
     this.capacity = Math.max(0, Math.floor(options.capacityBytes));
@@ -70,7 +71,7 @@ export class MemoryLedger {
   }
 
   get snapshot(): LedgerSnapshot {
-    return { capacity: this.capacity, held: this.#held, heldLarge: this.#heldLarge, waiting: this.#waiters.length };
+    return { capacity: this.capacity, held: this.#held, heldLarge: this.#heldLarge, largeCount: this.#largeCount, waiting: this.#waiters.length };
   }
 
   /** What `client` holds now (undefined for a charge without a client). */
@@ -96,13 +97,17 @@ export class MemoryLedger {
     const wasLarge = holding > this.policy.largeBytes;
     this.#held += bytes;
     if (large) this.#heldLarge += wasLarge ? bytes : holding + bytes;
+    if (large && !wasLarge) this.#largeCount++;
     if (client !== undefined) this.#heldBy.set(client, (this.#heldBy.get(client) ?? 0) + bytes);
     this.#changed();
   }
 
   #remove(holding: number, client: string | undefined): void {
     this.#held -= holding;
-    if (holding > this.policy.largeBytes) this.#heldLarge -= holding;
+    if (holding > this.policy.largeBytes) {
+      this.#heldLarge -= holding;
+      this.#largeCount--;
+    }
     if (client !== undefined) {
       const left = (this.#heldBy.get(client) ?? 0) - holding;
       if (left > 0) this.#heldBy.set(client, left);

@@ -128,7 +128,18 @@ function errorRateCheck(policy: CanaryPolicy, m: TrackMetrics, baseline: TrackMe
   };
 }
 
-function latencyCheck(policy: CanaryPolicy, m: TrackMetrics, baseline: LatencyBaseline, baselineName: string): Check {
+/**
+ * How a latency ratio whose interval straddles the limit is judged. `wait`: hold for more
+ * samples (the canary, judged beside the stable under the same load). `guard`: the bake, which
+ * compares the new stable now with the previous stable earlier — across time, on a machine whose
+ * load changes, the interval may never clear the limit however many requests come, and the
+ * canary's paired check already judged the candidate's latency; so a straddling interval passes
+ * when its ratio is within the limit, and a ratio above the limit whose interval reaches under it
+ * still holds. Either way an interval wholly above the limit fails.
+ */
+type Straddle = 'wait' | 'guard';
+
+function latencyCheck(policy: CanaryPolicy, m: TrackMetrics, baseline: LatencyBaseline, baselineName: string, straddle: Straddle = 'wait'): Check {
   const p95 = m.latencyP95Seconds;
   const max = policy.maxLatencyRatio;
   if (p95 === null) return { check: 'latency_ratio', result: 'skip', value: null, threshold: max, detail: 'no latency samples (every request failed?)' };
@@ -137,7 +148,7 @@ function latencyCheck(policy: CanaryPolicy, m: TrackMetrics, baseline: LatencyBa
   }
   const figures = `p95 ${ms(p95)} vs ${baselineName} ${ms(baseline.p95Seconds)}`;
   const r = m.latencyBuckets && baseline.buckets ? histogramQuantileRatio(m.latencyBuckets, baseline.buckets, 0.95) : null;
-  if (r) return ratioCheck(r, max, `${figures} = ${describeRatio(r, 'requests')}`, 'requests');
+  if (r) return ratioCheck(r, max, `${figures} = ${describeRatio(r, 'requests')}`, 'requests', straddle);
   const ratio = p95 / baseline.p95Seconds;
   return {
     check: 'latency_ratio',
@@ -148,10 +159,15 @@ function latencyCheck(policy: CanaryPolicy, m: TrackMetrics, baseline: LatencyBa
   };
 }
 
-function ratioCheck(r: RatioInterval, max: number, figures: string, unit: string): Check {
+function ratioCheck(r: RatioInterval, max: number, figures: string, unit: string, straddle: Straddle = 'wait'): Check {
   const side = sideOf(r, max);
-  const result = side === 'above' ? 'fail' : side === 'below' ? 'pass' : 'hold';
-  const why = side === 'across' ? `: the interval straddles the limit ×${max}, waiting for more ${unit} to tell` : `, limit ×${max}`;
+  const guarded = side === 'across' && straddle === 'guard' && r.ratio <= max;
+  const result = side === 'above' ? 'fail' : side === 'below' || guarded ? 'pass' : 'hold';
+  const why = guarded
+    ? `, limit ×${max}: not decisive across time, and within it (the canary's paired check judged latency)`
+    : side === 'across'
+      ? `: the interval straddles the limit ×${max}, waiting for more ${unit} to tell`
+      : `, limit ×${max}`;
   return { check: 'latency_ratio', result, value: r.ratio, low: r.low, high: r.high, threshold: max, detail: `${figures}${why}` };
 }
 
@@ -215,26 +231,13 @@ export function analyzeCanary(policy: CanaryPolicy, canary: TrackMetrics, stable
 
 /**
  * The promoted version during the bake: absolute error rate and memory, and p95 against the
- * previous stable's in the last canary window (`baseline`, with its histogram when known).
+ * previous stable's in the passing canary windows (`baseline`, with its histogram when known),
+ * judged as a guard (see Straddle).
  */
-/**
- * The bake's latency check compares the new stable now with the previous stable earlier (no
- * reference runs beside it): across time, on a machine whose load changes, the interval of that
- * ratio may never clear the limit however many requests come — the paired check of the canary
- * already judged the candidate's latency against the stable's under the same load. So in the bake
- * an interval that straddles the limit passes when its ratio is within it, and fails only when it
- * lies wholly above it (a decisive regression); a ratio above the limit whose interval reaches
- * under it still holds for more requests.
- */
-function bakeLatency(c: Check): Check {
-  if (c.result !== 'hold' || c.value === null || c.low === undefined || c.value > c.threshold) return c;
-  return { ...c, result: 'pass', detail: c.detail.replace(/: the interval straddles the limit (×[\d.]+), waiting for more requests to tell$/, ', limit $1: not decisive across time, and within it (the canary\'s paired check judged latency)') };
-}
-
 export function analyzeBake(policy: CanaryPolicy, stable: TrackMetrics, baseline: LatencyBaseline): Analysis {
   const requests = requestsCheck(policy, stable, 'the new stable');
   if (requests.result === 'hold') return analysis([requests], ['stable'], baseline);
-  const latency = baseline.p95Seconds === null ? ({ check: 'latency_ratio', result: 'skip', value: null, threshold: policy.maxLatencyRatio, detail: 'no baseline p95 (first model)' } as const) : bakeLatency(latencyCheck(policy, stable, baseline, 'the previous stable'));
+  const latency = baseline.p95Seconds === null ? ({ check: 'latency_ratio', result: 'skip', value: null, threshold: policy.maxLatencyRatio, detail: 'no baseline p95 (first model)' } as const) : latencyCheck(policy, stable, baseline, 'the previous stable', 'guard');
   return analysis([requests, errorRateCheck(policy, stable, null), latency, rssCheck(policy, stable)], latency.result === 'hold' ? ['stable'] : [], baseline);
 }
 
