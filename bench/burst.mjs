@@ -9,7 +9,15 @@
 //
 //   node bench/burst.mjs [--model models/facade-ads-full/2] [--concurrency 50] [--repeats 3]
 //        [--settings 'default;SEGSERVE_ORT_NICE=10'] [--connections cold,warm] [--profile]
-//        [--servers inference,grpc,h2]
+//        [--servers inference,grpc,h2] [--issue together,spread]
+//
+// --issue: how the client issues its `c` calls. `together` (the default, as bench/memory.mjs):
+// all in one synchronous loop, so grpc-js submits every call's headers and serialises every
+// upload in that one turn of the client's event loop before any of it is sent; each call's
+// latency (from its own Segment() to its answer) then includes the client's work on the calls
+// after it. `spread`: one call per turn of the event loop (setImmediate between calls), as
+// independent callers — a gateway relaying uploads as each arrives — issue them; each call's
+// latency is then its own.
 //
 // --servers: besides the inference process, the floors under it (bench/workers/refuser.mjs, no
 // model, the same capacity): `grpc` (grpc-js + the segserve edge guard) and `h2` (Node's http2
@@ -36,6 +44,8 @@ const modelDir = path.resolve(REPO, a.model ?? 'models/facade-ads-full/2');
 const c = Number(a.concurrency ?? 50);
 const repeats = Number(a.repeats ?? 3);
 const connections = (a.connections ?? 'cold').split(',');
+const issues = (a.issue ?? 'together').split(',');
+for (const i of issues) if (i !== 'together' && i !== 'spread') throw new Error(`--issue: together or spread, not ${i}`);
 // Settings of the service's own variables, ';'-separated: e.g. 'default;SEGSERVE_ORT_NICE=10'.
 const settings = (a.settings ?? 'default').split(';');
 const servers = (a.servers ?? 'inference').split(',');
@@ -120,7 +130,8 @@ for (let r = 0; r < repeats; r++) {
     const inf = await startServer(variant, nodeArgs);
     const windows = [];
     const capacity = variant.server === 'inference' ? inf.line.max_concurrency + inf.line.max_queue : Number(a.capacity ?? 18);
-    for (const connection of r % 2 === 0 ? connections : [...connections].reverse()) {
+    const modes = connections.flatMap((connection) => issues.map((issue) => ({ connection, issue })));
+    for (const { connection, issue } of r % 2 === 0 ? modes : [...modes].reverse()) {
       const client = segmenterClient(`127.0.0.1:${inf.line.grpc_port}`);
       if (connection === 'warm') await ready(client);
       const loop = monitorEventLoopDelay({ resolution: 1 });
@@ -133,7 +144,11 @@ for (let r = 0; r < repeats; r++) {
         clientTimes.requests.length = 0;
         clientTimes.writes.length = 0;
         start = epoch();
-        const calls = Array.from({ length: c }, (_, i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' }).then((o) => ({ ...o, at: epoch() - start })));
+        const calls = [];
+        for (let i = 0; i < c; i++) {
+          if (issue === 'spread' && i > 0) await new Promise((resolve) => setImmediate(resolve));
+          calls.push(segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' }).then((o) => ({ ...o, at: epoch() - start })));
+        }
         handedOver = epoch() - start;
         return Promise.all(calls);
       };
@@ -148,6 +163,7 @@ for (let r = 0; r < repeats; r++) {
       const row = {
         setting,
         connection,
+        issue,
         repeat: r,
         load,
         codes: outcomes.reduce((m, o) => ({ ...m, [o.code]: (m[o.code] ?? 0) + 1 }), {}),
@@ -159,6 +175,8 @@ for (let r = 0; r < repeats; r++) {
         refused_p50_ms: round(percentile(refused.map((o) => o.ms), 50), 1),
         refused_p95_ms: round(percentile(refused.map((o) => o.ms), 95), 1),
         refused_max_ms: round(Math.max(...refused.map((o) => o.ms)), 1),
+        // The same refusals timed from the burst's start (the first call), not from their own call.
+        refused_p95_from_start_ms: round(percentile(refused.map((o) => o.at), 95), 1),
         client_loop_delay_max_ms: round(loop.max / 1e6, 1),
         ...(headers.length ? { server_headers_first_ms: round(headers[0], 1), server_headers_excess_first_ms: round(headers[capacity] ?? NaN, 1), server_headers_last_ms: round(headers.at(-1), 1) } : {}),
       };
@@ -166,9 +184,9 @@ for (let r = 0; r < repeats; r++) {
       if (profiling) {
         // Up to the last refusal of the excess the client saw: the admitted calls' work after it is not the burst's.
         const toUs = fromUs + row.refused_max_ms * 1000;
-        windows.push({ label: `${setting} ${connection} r${r}`, fromUs, toUs, client: windowSummary(clientProfile, fromUs, toUs) });
+        windows.push({ label: `${setting} ${connection} ${issue} r${r}`, fromUs, toUs, client: windowSummary(clientProfile, fromUs, toUs) });
       }
-      console.log(`  [${setting}] ${connection} r${r}: refused p50 ${row.refused_p50_ms} p95 ${row.refused_p95_ms} max ${row.refused_max_ms} ms; client send loop ${row.client_send_loop_ms} ms, headers submitted ${row.client_headers_ms[0]}–${row.client_headers_ms[2]} ms (first of the excess ${row.client_headers_ms[1]}), messages written ${row.client_writes_ms.join('–')} ms; server refusals at ${row.server_first_refusal_ms}–${row.server_last_refusal_ms} ms; client loop delay max ${row.client_loop_delay_max_ms} ms;${headers.length ? ` headers arrived ${row.server_headers_first_ms}–${row.server_headers_last_ms} ms (first of the excess ${row.server_headers_excess_first_ms});` : ''} ${JSON.stringify(row.codes)} (load ${load})`);
+      console.log(`  [${setting}] ${connection} ${issue} r${r}: refused p50 ${row.refused_p50_ms} p95 ${row.refused_p95_ms} max ${row.refused_max_ms} ms (p95 from the first call ${row.refused_p95_from_start_ms}); client send loop ${row.client_send_loop_ms} ms, headers submitted ${row.client_headers_ms[0]}–${row.client_headers_ms[2]} ms (first of the excess ${row.client_headers_ms[1]}), messages written ${row.client_writes_ms.join('–')} ms; server refusals at ${row.server_first_refusal_ms}–${row.server_last_refusal_ms} ms; client loop delay max ${row.client_loop_delay_max_ms} ms;${headers.length ? ` headers arrived ${row.server_headers_first_ms}–${row.server_headers_last_ms} ms (first of the excess ${row.server_headers_excess_first_ms});` : ''} ${JSON.stringify(row.codes)} (load ${load})`);
     }
     await inf.stop();
     if (profiling) {
@@ -186,7 +204,9 @@ for (let r = 0; r < repeats; r++) {
 console.log(`load ${loadAverage().join(' ')}`);
 for (const setting of variants.map((v) => v.label)) {
   for (const connection of connections) {
-    const p95 = rows.filter((x) => x.setting === setting && x.connection === connection).map((x) => x.refused_p95_ms);
-    console.log(`[${setting}] ${connection}: refused p95 per repeat ${p95.join(', ')} ms (median ${round(percentile(p95, 50), 1)})`);
+    for (const issue of issues) {
+      const p95 = rows.filter((x) => x.setting === setting && x.connection === connection && x.issue === issue).map((x) => x.refused_p95_ms);
+      console.log(`[${setting}] ${connection} ${issue}: refused p95 per repeat ${p95.join(', ')} ms (median ${round(percentile(p95, 50), 1)})`);
+    }
   }
 }

@@ -4,7 +4,8 @@
 // process since it started (loading and warm-up included) and VmRSS sampled every 50 ms.
 //
 //   node bench/memory.mjs [--model models/facade-ads-full/2] [--concurrency 10,50] [--seconds 30]
-//   node bench/memory.mjs --sweep [--model …] [--seconds 20] [--repeats 1]   peak at c=10 per setting
+//   node bench/memory.mjs --sweep [--model …] [--seconds 20] [--repeats 1] [--configs 0,3]   peak at c=10 per setting
+//   (--configs: the rows of SWEEP_CONFIGS to run, by index; all by default)
 import { closedLoop } from './lib/load.mjs';
 import { segmenterClient, segment } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
@@ -94,9 +95,10 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
  * service's own variables (no code change), interleaved over `repeats`.
  */
 export const SWEEP_CONFIGS = [
-  { label: 'defaults: 2 requests inside, 1 onnxruntime session × 2 threads, memory pattern on, arena off, MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072', env: {} },
+  { label: 'defaults: 2 requests inside, 1 onnxruntime session × 2 threads, memory pattern on, arena off, MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072, glibc.malloc.hugetlb=1', env: {} },
   { label: 'memory pattern off (SEGSERVE_ORT_MEM_PATTERN=false)', env: { SEGSERVE_ORT_MEM_PATTERN: 'false' } },
   { label: 'arena on (SEGSERVE_ORT_ARENA=true)', env: { SEGSERVE_ORT_ARENA: 'true' } },
+  { label: 'arena on, memory pattern off (SEGSERVE_ORT_ARENA=true SEGSERVE_ORT_MEM_PATTERN=false)', env: { SEGSERVE_ORT_ARENA: 'true', SEGSERVE_ORT_MEM_PATTERN: 'false' } },
   { label: '2 sessions × 1 thread (SEGSERVE_ORT_SESSIONS=2)', env: { SEGSERVE_ORT_SESSIONS: '2' } },
   { label: '2 sessions, memory pattern off', env: { SEGSERVE_ORT_SESSIONS: '2', SEGSERVE_ORT_MEM_PATTERN: 'false' } },
   { label: '1 request inside (SEGSERVE_MAX_CONCURRENCY=1)', env: { SEGSERVE_MAX_CONCURRENCY: '1' } },
@@ -125,7 +127,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   };
   const modelDir = path.resolve(REPO, arg('model', 'models/facade-ads-full/2'));
   if (process.argv.includes('--sweep')) {
-    console.log(JSON.stringify(await runMemorySweep({ modelDir, images: loadImages(), seconds: Number(arg('seconds', '20')), repeats: Number(arg('repeats', '1')) }), null, 2));
+    const configs = arg('configs', '') === '' ? SWEEP_CONFIGS : arg('configs', '').split(',').map((i) => SWEEP_CONFIGS[Number(i)]);
+    console.log(JSON.stringify(await runMemorySweep({ modelDir, images: loadImages(), configs, seconds: Number(arg('seconds', '20')), repeats: Number(arg('repeats', '1')), log: console.error }), null, 2));
   } else {
     const out = await runMemory({ modelDir, images: loadImages(), concurrencies: arg('concurrency', '10,50').split(',').map(Number), seconds: Number(arg('seconds', '30')) });
     console.log(JSON.stringify({ ...out, results: out.results.map(({ timeline: _t, ...r }) => r) }, null, 2));

@@ -4,7 +4,8 @@
 // (median of the runs), CPU per run, RSS after warm-up and the peak, and the ratio to the
 // arena-on setting of the same repeat.
 //
-//   node bench/ort-settings.mjs [--model models/facade-ads-full/2] [--runs 8] [--repeats 3]
+//   node bench/ort-settings.mjs [--model models/facade-ads-full/2] [--runs 8] [--repeats 3] [--settings 0,3,5]
+// (--settings: the rows to run, by index into SETTINGS; row 0, arena-on, is always run as the reference)
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
@@ -28,9 +29,14 @@ export const SETTINGS = [
   { name: 'arena off, pattern off', arena: false, pattern: false, env: NO_THP },
   { name: 'arena off, pattern on, malloc THP (glibc.malloc.hugetlb=1; the serving settings now)', arena: false, pattern: true, env: {} },
   { name: 'arena on, pattern on, malloc THP', arena: true, pattern: true, env: {} },
+  // Without the pattern the arena reuses its chunks tensor by tensor: one run's activations stay
+  // resident, not the first run's chunks plus the pattern's single block.
+  { name: 'arena on, pattern off', arena: true, pattern: false, env: NO_THP },
+  { name: 'arena on, pattern off, malloc THP', arena: true, pattern: false, env: {} },
 ];
+const chosen = arg('settings', '') === '' ? SETTINGS.map((_, i) => i) : [...new Set([0, ...arg('settings', '').split(',').map(Number)])];
 
-const rows = SETTINGS.map((s) => ({ ...s, cells: [] }));
+const rows = chosen.map((i) => ({ ...SETTINGS[i], cells: [] }));
 for (let r = 0; r < repeats; r++) {
   for (let k = 0; k < rows.length; k++) {
     const row = rows[(k + r) % rows.length];
@@ -44,7 +50,7 @@ for (let r = 0; r < repeats; r++) {
     cell.repeat = r;
     cell.loadavg = load;
     row.cells.push(cell);
-    console.error(`r${r} ${row.name}: ${round(cell.median_ms)} ms/run, CPU ${round(cell.cpu_ms_per_run)} ms, RSS after warm-up ${round(cell.rss_after_warmup_mb)} MB, peak ${round(cell.peak_mb)} MB (load ${load[0]})`);
+    console.error(`r${r} ${row.name}: ${round(cell.median_ms)} ms/run, CPU ${round(cell.cpu_ms_per_run)} ms (sys ${round(cell.sys_ms_per_run)}), THP faults/run ${round(cell.thp_faults_per_run)} (fallbacks ${round(cell.thp_fallbacks_per_run)}), RSS after warm-up ${round(cell.rss_after_warmup_mb)} MB, peak ${round(cell.peak_mb)} MB (load ${load[0]})`);
   }
 }
 const arenaOn = rows[0];
@@ -52,6 +58,8 @@ const result = rows.map((row) => ({
   setting: row.name,
   median_ms: round(median(row.cells.map((c) => c.median_ms))),
   cpu_ms_per_run: round(median(row.cells.map((c) => c.cpu_ms_per_run))),
+  sys_ms_per_run: round(median(row.cells.map((c) => c.sys_ms_per_run))),
+  per_repeat_ms: row.cells.map((c) => round(c.median_ms)),
   rss_after_warmup_mb: round(Math.max(...row.cells.map((c) => c.rss_after_warmup_mb))),
   peak_mb: round(Math.max(...row.cells.map((c) => c.peak_mb))),
   // Ratio to arena-on in the same repeat, then the median over repeats.

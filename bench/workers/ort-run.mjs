@@ -14,6 +14,9 @@ const status = () => {
   const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)[1]) / 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 };
+// System-wide transparent-huge-page counters (this process is most of what faults here during a
+// quiet run): how many 2 MiB faults were served, and how many fell back to 4 KiB pages.
+const thp = () => Object.fromEntries(readFileSync('/proc/vmstat', 'utf8').split('\n').filter((l) => l.startsWith('thp_fault_')).map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
 const before = status();
 const session = await ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
   executionProviders: ['cpu'], intraOpNumThreads: Number(intraArg ?? 2), interOpNumThreads: 1,
@@ -27,12 +30,14 @@ await session.run(feeds);
 const afterWarmUp = status();
 const ms = [];
 const cpu0 = process.cpuUsage();
+const thp0 = thp();
 for (let i = 0; i < Number(runsArg); i++) {
   const t = performance.now();
   await session.run(feeds);
   ms.push(performance.now() - t);
 }
 const cpu = process.cpuUsage(cpu0);
+const thp1 = thp();
 const end = status();
-process.stdout.write(`${JSON.stringify({ ms, cpu_ms_per_run: (cpu.user + cpu.system) / 1000 / ms.length, rss_before_mb: before.rss, rss_after_warmup_mb: afterWarmUp.rss, rss_end_mb: end.rss, peak_mb: end.hwm })}\n`);
+process.stdout.write(`${JSON.stringify({ ms, cpu_ms_per_run: (cpu.user + cpu.system) / 1000 / ms.length, sys_ms_per_run: cpu.system / 1000 / ms.length, thp_faults_per_run: (thp1.thp_fault_alloc - thp0.thp_fault_alloc) / ms.length, thp_fallbacks_per_run: (thp1.thp_fault_fallback - thp0.thp_fault_fallback) / ms.length, rss_before_mb: before.rss, rss_after_warmup_mb: afterWarmUp.rss, rss_end_mb: end.rss, peak_mb: end.hwm })}\n`);
 await session.release();

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OrtWorkerPool, segmentSpec } from '@segserve/inference';
+import { OrtWorkerPool, classStats, segmentSpec } from '@segserve/inference';
 import { MODELS, manifestOf } from './helpers.js';
 
 async function slowPool(): Promise<OrtWorkerPool> {
@@ -43,6 +43,10 @@ describe('OrtWorkerPool with one session', () => {
       expect(rb.waitedMs).toBeGreaterThanOrEqual(workerMs(ra.ms) - (t2 - t0));
       expect(rb.waitedMs).toBeGreaterThan(ra.waitedMs);
       expect([rb.width, rb.height]).toEqual([384, 256]);
+      // The worker counts each class with its argmax: the counts are those of the map it sent.
+      const names = manifestOf(MODELS.slow).classes;
+      expect(Array.from(rb.counts.subarray(0, names.length))).toEqual(classStats(rb.classes, names).map((s) => s.pixels));
+      expect(rb.counts.reduce((x, y) => x + y, 0)).toBe(384 * 256);
     } finally {
       await pool.close();
     }

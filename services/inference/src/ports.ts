@@ -22,6 +22,8 @@ export interface InferenceOutput {
 /** A Segment run: the class map at the model's output size, and where the time went. */
 export interface ClassMapOutput {
   readonly classes: Uint8Array;
+  /** Pixels of each class in `classes` (index = class), counted with the map. */
+  readonly counts: Uint32Array;
   readonly width: number;
   readonly height: number;
   /** Time the input waited for a free session before its run (reported as the 'queue' stage). */

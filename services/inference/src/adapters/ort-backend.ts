@@ -112,7 +112,7 @@ export class OrtWorkerPool implements InferenceBackend {
   segment(rgb: Uint8Array, signal?: AbortSignal): Promise<ClassMapOutput> {
     return this.#submit({ type: 'segment', rgb }, signal, (msg, waitedMs) => {
       if (msg.type !== 'classes') throw new Error(`unexpected '${msg.type}' answer to a segment`);
-      return { classes: msg.classes, width: msg.width, height: msg.height, waitedMs, ms: msg.ms };
+      return { classes: msg.classes, counts: msg.counts, width: msg.width, height: msg.height, waitedMs, ms: msg.ms };
     });
   }
 

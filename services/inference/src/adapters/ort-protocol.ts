@@ -52,5 +52,5 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly inputs: readonly GraphValue[]; readonly outputs: readonly GraphValue[] }
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'result'; readonly id: number; readonly data: Float32Array; readonly dims: readonly number[]; readonly ms: WorkerTimings }
-  | { readonly type: 'classes'; readonly id: number; readonly classes: Uint8Array; readonly width: number; readonly height: number; readonly ms: WorkerTimings }
+  | { readonly type: 'classes'; readonly id: number; readonly classes: Uint8Array; readonly counts: Uint32Array; readonly width: number; readonly height: number; readonly ms: WorkerTimings }
   | { readonly type: 'error'; readonly id: number; readonly message: string };

@@ -3,7 +3,7 @@
 
 import ort from 'onnxruntime-node';
 import { parentPort } from 'node:worker_threads';
-import { classMap } from '../domain/mask.js';
+import { classMapCounted } from '../domain/mask.js';
 import { channelTables, toNchw } from '../domain/tensor.js';
 import type { GraphValue } from '../domain/model.js';
 import type { FromWorker, InitMessage, ToWorker, WorkerTimings } from './ort-protocol.js';
@@ -50,10 +50,10 @@ async function handle(l: Loaded, msg: Exclude<ToWorker, InitMessage>): Promise<v
   const t = await runGraph(l, l.tensor);
   const t2 = performance.now();
   const [, channels, oh, ow] = t.dims as [number, number, number, number];
-  const classes = classMap(t.data as Float32Array, channels, oh * ow, l.init.segment.output);
+  const { mask: classes, counts } = classMapCounted(t.data as Float32Array, channels, oh * ow, l.init.segment.output);
   t.dispose();
   const ms: WorkerTimings = { preprocess: t1 - t0, infer: t2 - t1, postprocess: performance.now() - t2 };
-  post({ type: 'classes', id: msg.id, classes, width: ow, height: oh, ms }, [classes.buffer as ArrayBuffer]);
+  post({ type: 'classes', id: msg.id, classes, counts, width: ow, height: oh, ms }, [classes.buffer as ArrayBuffer, counts.buffer as ArrayBuffer]);
 }
 
 port.on('message', (msg: ToWorker) => {

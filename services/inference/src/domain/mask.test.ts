@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classMap, classStats, classStatsResized, logit, nearestSource, resizeNearest, type OutputSpec } from './mask.js';
+import { classMap, classMapCounted, classStats, classStatsFromCounts, classStatsResized, logit, nearestSource, resizeNearest, type OutputSpec } from './mask.js';
 
 const logits: OutputSpec = { kind: 'logits', threshold: 0.5 };
 
@@ -29,6 +29,24 @@ describe('classMap', () => {
 
   it('rejects an output of the wrong size', () => {
     expect(() => classMap(new Float32Array(5), 2, 3, logits)).toThrow(RangeError);
+  });
+
+  // The counts taken with the map are what classStats would count on it, for 1, 2 and n channels.
+  it.each<[string, number, OutputSpec]>([
+    ['1-channel sigmoid', 1, { kind: 'sigmoid', threshold: 0.5 }],
+    ['1-channel probabilities', 1, { kind: 'probabilities', threshold: 0.3 }],
+    ['2-class logits', 2, logits],
+    ['5-class logits', 5, logits],
+  ])('classMapCounted counts its own map: %s', (_name, channels, spec) => {
+    const plane = 997;
+    const xs = Float32Array.from({ length: channels * plane }, (_, i) => Math.sin(i * 12.9898) * (channels === 1 && spec.kind === 'probabilities' ? 0.5 : 4) + (spec.kind === 'probabilities' ? 0.5 : 0));
+    const { mask, counts } = classMapCounted(xs, channels, plane, spec);
+    expect(Array.from(mask)).toEqual(Array.from(classMap(xs, channels, plane, spec)));
+    const names = Array.from({ length: Math.max(2, channels) }, (_, c) => `c${c}`);
+    const stats = classStatsFromCounts(counts, plane, names);
+    expect(stats).toEqual(classStats(mask, names));
+    // Every class occurs in this input: the counts are not trivially zero or all in one class.
+    expect(stats.every((s) => s.pixels > 0)).toBe(true);
   });
 
   it('logit is the inverse of sigmoid', () => {

@@ -15,17 +15,43 @@ export interface OutputSpec {
  * as `x > logit(threshold)` so that no pixel needs an exp().
  */
 export function classMap(output: Float32Array, channels: number, plane: number, spec: OutputSpec): Uint8Array {
+  return classMapCounted(output, channels, plane, spec).mask;
+}
+
+/** A class map and how many pixels it has of each class (index = class; at least 2 entries). */
+export interface CountedClassMap {
+  readonly mask: Uint8Array;
+  readonly counts: Uint32Array;
+}
+
+/**
+ * classMap, counting the pixels of each class in the same pass: the statistics of a mask served
+ * at the model's own size then need no second pass over it (classStatsFromCounts).
+ */
+export function classMapCounted(output: Float32Array, channels: number, plane: number, spec: OutputSpec): CountedClassMap {
   if (output.length !== channels * plane) throw new RangeError(`output has ${output.length} values, expected ${channels}×${plane}`);
-  const mask = new Uint8Array(plane);
-  if (channels === 1) {
-    const cut = spec.kind === 'sigmoid' ? logit(spec.threshold) : spec.threshold;
-    for (let i = 0; i < plane; i++) mask[i] = output[i]! > cut ? 1 : 0;
-    return mask;
-  }
   if (channels > 256) throw new RangeError(`at most 256 classes fit a uint8 mask, got ${channels}`);
-  if (channels === 2) {
-    for (let i = 0; i < plane; i++) mask[i] = output[plane + i]! > output[i]! ? 1 : 0;
-    return mask;
+  const mask = new Uint8Array(plane);
+  const counts = new Uint32Array(Math.max(2, channels));
+  if (channels <= 2) {
+    let ones = 0;
+    if (channels === 1) {
+      const cut = spec.kind === 'sigmoid' ? logit(spec.threshold) : spec.threshold;
+      for (let i = 0; i < plane; i++) {
+        const v = output[i]! > cut ? 1 : 0;
+        mask[i] = v;
+        ones += v;
+      }
+    } else {
+      for (let i = 0; i < plane; i++) {
+        const v = output[plane + i]! > output[i]! ? 1 : 0;
+        mask[i] = v;
+        ones += v;
+      }
+    }
+    counts[0] = plane - ones;
+    counts[1] = ones;
+    return { mask, counts };
   }
   for (let i = 0; i < plane; i++) {
     let best = output[i]!;
@@ -38,8 +64,9 @@ export function classMap(output: Float32Array, channels: number, plane: number, 
       }
     }
     mask[i] = arg;
+    counts[arg]!++;
   }
-  return mask;
+  return { mask, counts };
 }
 
 /** logit(t) = ln(t / (1 − t)); ±Infinity at the ends so that `x > logit(t)` stays exact. */
@@ -118,6 +145,14 @@ export function classStatsResized(src: Uint8Array, srcWidth: number, srcHeight: 
   return toStats(counts, dstWidth * dstHeight, classes);
 }
 
+/** classStats of a mask of `total` pixels from its per-class counts (classMapCounted's). */
+export function classStatsFromCounts(counts: Uint32Array, total: number, classes: readonly string[]): ClassStat[] {
+  return toStats(counts, total, classes);
+}
+
 function toStats(counts: Float64Array | Uint32Array, total: number, classes: readonly string[]): ClassStat[] {
-  return classes.map((name, c) => ({ name, pixels: counts[c]!, fraction: total === 0 ? 0 : counts[c]! / total }));
+  return classes.map((name, c) => {
+    const pixels = counts[c] ?? 0;
+    return { name, pixels, fraction: total === 0 ? 0 : pixels / total };
+  });
 }
