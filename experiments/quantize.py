@@ -58,7 +58,8 @@ class Recipe:
     quantize_add: bool = True
     int8_resize: bool = True             # bilinear upsampling inside the network on uint8 (same scale in and out)
     int8_pool: bool = False              # max pooling on uint8 (same scale in and out): no float round trip at the stem
-    stem_s2d: bool = False               # the stride-2 stem as a stride-1 conv on 2×2 blocks (space_to_depth_stem)
+    stem_s2d: bool = False               # the stride-2 stem as a stride-1 conv on 2×2 blocks (space_to_depth_stem), rearranged on uint8
+    pool_cascade: bool = False           # pyramid pools computed from the finest one (cascade_pools)
     images: int = 48                     # calibration images from the training split
     data: str = "train"                  # train | noise | one
     zero_point_zero: bool = False        # uint8 ranges [0, max]: negative activations clip to 0
@@ -91,6 +92,11 @@ RECIPES = {
     # (12 channels), the shape onnxruntime's int8 kernel is fast at
     "pc-percentile-s2d": Recipe("pc-percentile-s2d", per_channel=True, calibration="percentile", int8_pool=True, stem_s2d=True,
                                 note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 blocks"),
+    # … and the pyramid's average pools computed from the finest one's cells (one pass over the map)
+    "pc-percentile-s2d-cascade": Recipe("pc-percentile-s2d-cascade", per_channel=True, calibration="percentile", int8_pool=True,
+                                        stem_s2d=True, pool_cascade=True,
+                                        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
+                                             "blocks, pyramid pools from the finest one"),
 }
 
 # Naive recipes that a study could plausibly have run (experiments/collapse.py measures which of
@@ -212,6 +218,84 @@ def space_to_depth_stem(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
+def _constant(g: onnx.GraphProto, name: str) -> np.ndarray | None:
+    for i in g.initializer:
+        if i.name == name:
+            return numpy_helper.to_array(i)
+    for n in g.node:
+        if n.op_type == "Constant" and n.output[0] == name and n.attribute[0].name == "value":
+            return numpy_helper.to_array(n.attribute[0].t)
+    return None
+
+
+def _drop_dead(g: onnx.GraphProto) -> None:
+    """Remove nodes none of whose outputs is read (repeatedly: a Constant that fed only them too)."""
+    while True:
+        read = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        keep = [n for n in g.node if any(o in read for o in n.output)]
+        if len(keep) == len(g.node):
+            return
+        del g.node[:]
+        g.node.extend(keep)
+
+
+def cascade_pools(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same network with its pyramid pooling computed coarse from fine: average pools that
+    tile one tensor in blocks (kernel = stride, no padding, the map divisible by the block) read
+    the output of the finest of them, in blocks of its cells, instead of the whole map. A mean of
+    equal blocks is the mean of their means, so the float network is unchanged; onnxruntime's
+    uint8 average pooling is slow on a wide map (every pool reads it once) and cheap on a 6×6
+    one. An all-zero Pad in front of a pool (the exporter's) is skipped."""
+    m = onnx.shape_inference.infer_shapes(model)
+    g = m.graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*g.value_info, *g.input, *g.output]}
+    producer = {o: n for n in g.node for o in n.output}
+    groups: dict[str, list[tuple[onnx.NodeProto, list[int]]]] = {}
+    for n in g.node:
+        if n.op_type != "AveragePool":
+            continue
+        a = {t.name: helper.get_attribute_value(t) for t in n.attribute}
+        k = list(a.get("kernel_shape", []))
+        if (len(k) != 2 or list(a.get("strides", [1, 1])) != k or any(a.get("pads", [0, 0, 0, 0])) or a.get("ceil_mode", 0)
+                or a.get("auto_pad", b"NOTSET") != b"NOTSET"):
+            continue
+        src = n.input[0]
+        pad = producer.get(src)
+        if pad is not None and pad.op_type == "Pad":
+            mode = next((helper.get_attribute_value(t) for t in pad.attribute if t.name == "mode"), b"constant")
+            pads = _constant(g, pad.input[1]) if len(pad.input) > 1 else None
+            if mode != b"constant" or pads is None or pads.any() or (len(pad.input) > 3 and pad.input[3]):
+                continue
+            src = pad.input[0]
+        hw = shapes.get(src, [])[2:]
+        if len(hw) != 2 or 0 in hw or hw[0] % k[0] or hw[1] % k[1]:
+            continue
+        groups.setdefault(src, []).append((n, k))
+    for src, pools in groups.items():
+        fine, kf = min(pools, key=lambda p: p[1][0] * p[1][1])
+        fine.input[0] = src
+        for n, k in pools:
+            if n is fine or k[0] % kf[0] or k[1] % kf[1]:
+                continue
+            block = [k[0] // kf[0], k[1] // kf[1]]
+            n.input[0] = fine.output[0]
+            del n.attribute[:]
+            n.attribute.extend([helper.make_attribute("kernel_shape", block), helper.make_attribute("strides", block),
+                                helper.make_attribute("pads", [0, 0, 0, 0])])
+        # the finest pool now runs first (the others read it); the graph's nodes are copied here
+        nodes = [onnx.NodeProto() for _ in g.node]
+        for copy, n in zip(nodes, g.node):
+            copy.CopyFrom(n)
+        i = next(j for j, n in enumerate(nodes) if n.name == fine.name)
+        first = min(j for j, n in enumerate(nodes) if n.name in {p.name for p, _ in pools})
+        nodes.insert(first, nodes.pop(i))
+        del g.node[:]
+        g.node.extend(nodes)
+    _drop_dead(g)
+    del g.value_info[:]
+    return m
+
+
 def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
     g = model.graph
     inits = {i.name for i in g.initializer}
@@ -249,8 +333,16 @@ def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
                 p.same_as[n.output[0]] = n.input[0]
                 if n.input[0] in p.non_negative:
                     p.non_negative.add(n.output[0])
-    seen = set()
     graph_in = {i.name for i in g.input}
+    if recipe.stem_s2d:
+        # the image is quantised before its rearrangement into 2×2 blocks, which then moves uint8
+        # (a quarter of the bytes) and shares the blocks' scale: the two are the same values
+        wanted = set(want)
+        for n in g.node:
+            if n.op_type == "SpaceToDepth" and n.input[0] in graph_in and n.output[0] in wanted:
+                want.insert(0, n.input[0])
+                p.same_as[n.output[0]] = n.input[0]
+    seen = set()
     for t in want:
         if t not in seen and (t in producer or t in graph_in):
             seen.add(t)
@@ -372,8 +464,8 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
                 raise ValueError(f"{t} is a graph output; keep the head in float")
         at = pos[id(producer[t])] if t in producer else -1
         if t in p.same_as:
-            # the upsampling itself runs on uint8: it reads its input's Q output and writes this
-            # tensor's quantised form (same scale), which only needs the DQ
+            # the upsampling, pooling or rearrangement itself runs on uint8: it reads its input's
+            # Q output and writes this tensor's quantised form (same scale), which only needs the DQ
             up = producer[t]
             up.input[0] = p.same_as[t].replace("/", "_").strip("_") + "_q"
             up.output[0] = f"{base}_q"
@@ -416,7 +508,7 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
     for i, n in enumerate(nodes):
         out.append(n)
         out.extend(inserts.get(i, []))
-    # a DQ whose tensor is read only by a uint8 upsampling or pooling (which reads the Q output
+    # a DQ whose tensor is read only by a uint8 upsampling, pooling or rearrangement (which reads the Q output
     # instead) has no consumer left; onnxruntime does not always remove it, and it would convert
     # a whole feature map to float for nothing
     read = {i for n in out for i in n.input} | {o.name for o in g.output}
@@ -430,20 +522,33 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
     return m
 
 
+def shared_ranges(r: dict[str, tuple[float, float]], p: Plan) -> dict[str, tuple[float, float]]:
+    """Every tensor of ``p.same_as`` gets the range of the tensor it shares its scale with; an
+    uncalibrated source (a graph input) takes the range of the tensor that shares it."""
+    out = dict(r)
+    for t, src in p.same_as.items():
+        if src not in out:
+            out[src] = out[t]
+        out[t] = out[src]
+    return out
+
+
 def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dict | None = None) -> tuple[onnx.ModelProto, dict]:
     """Plan, calibrate (unless ``stats`` are given: they depend only on the model and images) and
     rewrite. Returns the QDQ model and a summary."""
     model = inline_identities(model)
     if recipe.stem_s2d:
         model = space_to_depth_stem(model)
+    if recipe.pool_cascade:
+        model = cascade_pools(model)
     p = plan(model, recipe)
+    # a graph input is calibrated as the tensor that shares its scale (the image as its blocks)
+    measured = [t for t in p.tensors if t not in {i.name for i in model.graph.input}]
     if recipe.calibration == "none":
-        stats = {t: {"min": 0.0, "max": 0.0, "bins": [0]} for t in p.tensors}
-    elif recipe.data != "train" or stats is None or not set(p.tensors) <= set(stats):
-        stats = calibrate(model, p.tensors, calibration_inputs(recipe, images))
-    r = ranges({t: stats[t] for t in p.tensors}, recipe, p.non_negative)
-    for t, src in p.same_as.items():
-        r[t] = r[src]
+        stats = {t: {"min": 0.0, "max": 0.0, "bins": [0]} for t in measured}
+    elif recipe.data != "train" or stats is None or not set(measured) <= set(stats):
+        stats = calibrate(model, measured, calibration_inputs(recipe, images))
+    r = shared_ranges(ranges({t: stats[t] for t in measured}, recipe, p.non_negative), p)
     q = quantize(model, recipe, r, p)
     onnx.checker.check_model(q)
     total = sum(1 for n in model.graph.node if n.op_type == "Conv")

@@ -12,7 +12,7 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
-from experiments import collapse, export, quantize
+from experiments import collapse, export, nets, quantize
 
 
 def stats(lo: float, hi: float) -> dict:
@@ -74,6 +74,12 @@ class BatchNormExportTest(unittest.TestCase):
         self.assertIn("BatchNormalization", [n.op_type for n in kept.graph.node])
 
 
+def space_to_depth(x: np.ndarray, b: int = 2) -> np.ndarray:
+    """ONNX SpaceToDepth: channel (row phase · b + column phase) · C + c."""
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, h // b, w // b)
+
+
 def stem_net(k: int, pad: int) -> torch.nn.Module:
     torch.manual_seed(k)
     return torch.nn.Sequential(torch.nn.Conv2d(3, 8, k, stride=2, padding=pad), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, 1),
@@ -86,9 +92,7 @@ def run_stem(g: onnx.GraphProto, x: torch.Tensor) -> torch.Tensor:
     inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in g.initializer}
     for n in g.node:
         if n.op_type == "SpaceToDepth":
-            b = helper.get_attribute_value(n.attribute[0])
-            nb, c, h, w = x.shape
-            x = x.reshape(nb, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4).reshape(nb, c * b * b, h // b, w // b)
+            x = torch.from_numpy(space_to_depth(x.numpy(), helper.get_attribute_value(n.attribute[0])))
         elif n.op_type == "Conv":
             a = {t.name: helper.get_attribute_value(t) for t in n.attribute}
             top, left, bottom, right = a.get("pads", [0, 0, 0, 0])
@@ -121,6 +125,89 @@ class StemSpaceToDepthTest(unittest.TestCase):
             m = quantize.inline_identities(export.export_onnx(net, Path(tmp) / "m.onnx", 8, 8))
         with self.assertRaisesRegex(ValueError, "stride-2"):
             quantize.space_to_depth_stem(m)
+
+
+def quantise(x: np.ndarray, scale: float, zp: int) -> np.ndarray:
+    """ONNX QuantizeLinear to uint8 (round half to even, saturate)."""
+    return np.clip(np.rint(x / np.float32(scale)) + zp, 0, 255).astype(np.uint8)
+
+
+class Uint8SpaceToDepthTest(unittest.TestCase):
+    def test_the_image_is_quantised_before_its_blocks_with_their_range(self):
+        recipe = quantize.RECIPES["pc-percentile-s2d"]
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.space_to_depth_stem(quantize.inline_identities(export.export_onnx(stem_net(7, 3), Path(tmp) / "m.onnx", 16, 24)))
+        p = quantize.plan(m, recipe)
+        image, blocks = m.graph.input[0].name, m.graph.node[0].output[0]
+        self.assertEqual(p.same_as[blocks], image)
+        # the blocks are calibrated (the image is not: it takes their range)
+        r = quantize.shared_ranges({blocks: (-2.0, 3.0), **{t: (0.0, 1.0) for t in p.tensors if t not in (image, blocks)}}, p)
+        self.assertEqual(r[image], (-2.0, 3.0))
+        g = quantize.quantize(m, recipe, r, p).graph
+        producer = {o: n for n in g.node for o in n.output}
+        inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        s2d = next(n for n in g.node if n.op_type == "SpaceToDepth")
+        q = producer[s2d.input[0]]
+        self.assertEqual((q.op_type, q.input[0]), ("QuantizeLinear", image))
+        conv = next(n for n in g.node if n.op_type == "Conv")
+        dq = producer[conv.input[0]]
+        self.assertEqual((dq.op_type, dq.input[0]), ("DequantizeLinear", s2d.output[0]))
+        scale, zp = float(inits[q.input[1]]), int(inits[q.input[2]])
+        self.assertEqual((scale, zp), (float(inits[dq.input[1]]), int(inits[dq.input[2]])))
+        self.assertAlmostEqual(scale, quantize.uint8_params(-2.0, 3.0)[0], places=6)
+        self.assertEqual(zp, quantize.uint8_params(-2.0, 3.0)[1])
+        # what the stem convolution reads (the graph: Q, then SpaceToDepth on uint8) is what the
+        # float graph's blocks quantised with the blocks' calibrated range give: equal bytes
+        x = np.random.default_rng(1).uniform(-2.5, 3.5, (2, 3, 16, 24)).astype(np.float32)
+        np.testing.assert_array_equal(space_to_depth(quantise(x, scale, zp)), quantise(space_to_depth(x), *quantize.uint8_params(-2.0, 3.0)))
+        read = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        self.assertEqual([n.name for n in g.node if n.op_type == "DequantizeLinear" and n.output[0] not in read], [])
+
+
+class PoolCascadeTest(unittest.TestCase):
+    def graph(self, h: int, w: int) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), nets.Pyramid(8, 4)).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.inline_identities(export.export_onnx(net, Path(tmp) / "m.onnx", h, w))
+        return m, quantize.cascade_pools(m)
+
+    def test_coarse_pools_read_the_finest_and_give_the_same_means(self):
+        m, c = self.graph(12, 18)
+        onnx.checker.check_model(c)
+        pools = [n for n in c.graph.node if n.op_type == "AveragePool"]
+        self.assertEqual(len(pools), 4)
+        self.assertEqual([n.op_type for n in c.graph.node if n.op_type == "Pad"], [])  # the exporter's zero Pads are gone
+        kernels = {n.output[0]: helper.get_attribute_value(next(a for a in n.attribute if a.name == "kernel_shape")) for n in pools}
+        fine = next(n for n in pools if kernels[n.output[0]] == [2, 3])  # 6×6 cells of the 12×18 map
+        src = fine.input[0]
+        self.assertEqual({n.input[0] for n in pools if n is not fine}, {fine.output[0]})
+        self.assertEqual(sorted(kernels[n.output[0]] for n in pools if n is not fine), [[2, 2], [3, 3], [6, 6]])
+        # the pools as the rewritten graph wires them, against the adaptive pools of the network
+        x = torch.randn(1, 8, 12, 18)
+        values = {src: x}
+        for n in pools:  # in graph order: the finest first
+            k = kernels[n.output[0]]
+            values[n.output[0]] = torch.nn.functional.avg_pool2d(values[n.input[0]], k, k)
+        for n in pools:
+            y = values[n.output[0]]
+            want = torch.nn.functional.adaptive_avg_pool2d(x, y.shape[-2:])
+            self.assertLess(float((y - want).abs().max()), 1e-6, n.name)
+        # the rest of the graph is untouched
+        self.assertEqual(sorted(n.op_type for n in m.graph.node if n.op_type not in ("AveragePool", "Pad", "Constant")),
+                         sorted(n.op_type for n in c.graph.node if n.op_type not in ("AveragePool", "Pad", "Constant")))
+
+    def test_pools_that_do_not_tile_the_finest_are_left_alone(self):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), nets.Pyramid(8, 4, bins=(2, 3))).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.inline_identities(export.export_onnx(net, Path(tmp) / "m.onnx", 12, 18))
+        c = quantize.cascade_pools(m)
+        pools = [n for n in c.graph.node if n.op_type == "AveragePool"]
+        # 3×3 cells are not made of 2×2 ones: no pool reads another, the kernels are the map's
+        self.assertFalse({n.input[0] for n in pools} & {n.output[0] for n in pools})
+        self.assertEqual(sorted(helper.get_attribute_value(next(a for a in n.attribute if a.name == "kernel_shape")) for n in pools),
+                         [[4, 6], [6, 9]])
 
 
 class Int8PoolTest(unittest.TestCase):
