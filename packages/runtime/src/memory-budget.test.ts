@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chargeCeiling, decideCharge, headroomBytes, MIN_HEADROOM_BYTES, requestBudgetBytes, type ChargePolicy, type LedgerState } from './memory-budget.js';
+import { chargeCeiling, decideCharge, defaultChargePolicy, headroomBytes, LARGE_AT_ONCE, MIN_HEADROOM_BYTES, requestBudgetBytes, type ChargePolicy, type LedgerState } from './memory-budget.js';
 import { MemoryLedger } from './memory-ledger.js';
 import { SegserveError } from '@segserve/proto';
 
@@ -99,6 +99,28 @@ describe('decideCharge', () => {
   it('names the most one charge may hold when it refuses', () => {
     expect(decideCharge(state(0), { bytes: 900 }, policy)).toEqual({ kind: 'never', ceiling: 750 });
     expect(chargeCeiling(1000, policy, 50)).toBe(1000);
+  });
+});
+
+describe('defaultChargePolicy', () => {
+  // The gateway of a 512 MiB pod: about 320 MiB of budget; 26 MB uploads are large, photographs are not.
+  const capacity = 320 * MiB;
+  const policy = defaultChargePolicy(capacity);
+  const big = 26_000_000;
+  const held = (large: number, small = 0): LedgerState => ({ capacity, held: large * big + small, heldLarge: large * big, largeCount: large });
+  it.each([
+    ['the first 26 MB upload', held(0), big, 'admit'],
+    ['the second', held(1), big, 'admit'],
+    ['a third waits, though the budget and the large share have room for it', held(2), big, 'wait'],
+    ['a photograph beside two 26 MB uploads', held(2, 5_000_000), 300_000, 'admit'],
+    ['the largest upload alone', held(0), 32 * MiB - 4096, 'admit'],
+  ] as const)('%s → %s', (_name, state, bytes, kind) => {
+    expect(decideCharge(state, { bytes, clientHeld: 0 }, policy).kind).toBe(kind);
+  });
+
+  it('large above 1/16, half the budget and two at once for large charges, three quarters per client', () => {
+    expect(policy).toEqual({ largeBytes: capacity / 16, largeShare: 0.5, clientShare: 0.75, largeAtOnce: LARGE_AT_ONCE });
+    expect(LARGE_AT_ONCE).toBe(2);
   });
 });
 

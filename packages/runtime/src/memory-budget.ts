@@ -63,14 +63,22 @@ export interface ChargePolicy {
 }
 
 /**
- * A charge above 1/16 of the budget is large, and large charges together may hold half of it;
- * the charges of one client together, three quarters. So ordinary requests always find room
- * however many large uploads arrive, and from however many clients; other clients' find some
- * however many ordinary ones one client sends, and a lone client keeps most of the budget
- * (docs/benchmarks.md, "hostile").
+ * Large charges held at once by default. Each large upload is read, copied and handed on by the
+ * same event loop (and, at the gateway, the same upstream connection) as every small request;
+ * more of them at once do not go through sooner, they make each ordinary request wait behind more
+ * of their bytes (docs/benchmarks.md, "Issue 11, sixth round").
+ */
+export const LARGE_AT_ONCE = 2;
+
+/**
+ * A charge above 1/16 of the budget is large; large charges together may hold half of it, and
+ * LARGE_AT_ONCE of them at once; the charges of one client together, three quarters. So ordinary
+ * requests always find room however many large uploads arrive, and from however many clients;
+ * other clients' find some however many ordinary ones one client sends, and a lone client keeps
+ * most of the budget (docs/benchmarks.md, "hostile").
  */
 export function defaultChargePolicy(capacityBytes: number): ChargePolicy {
-  return { largeBytes: Math.floor(capacityBytes / 16), largeShare: 0.5, clientShare: 0.75 };
+  return { largeBytes: Math.floor(capacityBytes / 16), largeShare: 0.5, clientShare: 0.75, largeAtOnce: LARGE_AT_ONCE };
 }
 
 export interface LedgerState {

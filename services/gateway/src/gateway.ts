@@ -5,7 +5,6 @@ import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { GatewayConfig } from './config.js';
 import { ApiKeys } from './domain/api-keys.js';
-import { gatewayChargePolicy } from './domain/upload-charge.js';
 import { GatewayCore } from './app/gateway-core.js';
 import { Readiness } from './app/readiness.js';
 import { Router } from './app/router.js';
@@ -74,7 +73,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     baselineBytes: (deps.residentBytes ?? (() => process.memoryUsage.rss()))(),
     headroomBytes: MEMORY_HEADROOM_BYTES,
   });
-  const ledger = new MemoryLedger({ capacityBytes: budgetBytes, policy: gatewayChargePolicy(budgetBytes), maxWaiting: MAX_WAITING_UPLOADS, onChange: (s) => metrics.setMemory(s) });
+  const ledger = new MemoryLedger({ capacityBytes: budgetBytes, maxWaiting: MAX_WAITING_UPLOADS, onChange: (s) => metrics.setMemory(s) });
   metrics.setMemory(ledger.snapshot);
 
   const { app: http } = await buildHttpServer({

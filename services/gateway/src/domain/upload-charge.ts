@@ -7,22 +7,6 @@
 // memory: one copy. A gRPC call may be encoded again (a decoded Segment request; an OIP message
 // with the routed version appended) and then framed by grpc-js: up to three.
 
-import { defaultChargePolicy, type ChargePolicy } from '@segserve/runtime';
-
-/**
- * Large uploads (over 1/16 of the budget) the gateway takes in at once. Each is read, copied and
- * sent on by the gateway's one event loop over its connection to the upstream pod, where it is
- * received and decoded beside every ordinary request; more of them at once do not go through
- * sooner, they make each ordinary request's bytes wait behind more of theirs. The others wait for
- * their turn (the budget wait) or are OVERLOADED (docs/benchmarks.md, "Issue 11, sixth round").
- */
-export const LARGE_UPLOADS_AT_ONCE = 2;
-
-/** The gateway's charge policy: the shared default, with at most LARGE_UPLOADS_AT_ONCE large uploads at once. */
-export function gatewayChargePolicy(capacityBytes: number): ChargePolicy {
-  return { ...defaultChargePolicy(capacityBytes), largeAtOnce: LARGE_UPLOADS_AT_ONCE };
-}
-
 /** Copies of an upload the gateway holds at once, by the way it came in. */
 export const UPLOAD_COPIES = { rest: 1, grpc: 3 } as const;
 
