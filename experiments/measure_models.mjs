@@ -4,7 +4,7 @@
 // (@segserve/runtime): when the serving pipeline changes, re-running this re-measures every row
 // the same way.
 //
-//   node experiments/measure_models.mjs --golden <dir> [--rounds 3] [--runs 8] [--images 12] [--score 1] --out <file.json> <model dir>...
+//   node experiments/measure_models.mjs --golden <dir> [--rounds 3] [--first-round 0] [--runs 8] [--images 12] [--score 1] --out <file.json> <model dir>...
 //
 // Per round (the models in alternating order, so that a busy moment of the shared machine does not
 // land on one model only):
@@ -14,6 +14,8 @@
 //   building, the run, the argmax to a class map, the hop to the worker and back);
 // - end-to-end time: `images` golden images through Pipeline.inspect + segment(PNG): decode,
 //   resize, tensor, run, argmax, PNG at the image's size — what one request costs in the service.
+// --first-round k numbers the rounds from k (the order alternates with the round's number), so
+// that rounds run as separate invocations (one short quiet hold each) keep the alternation.
 // With --score 1 (the default), round 1 also scores every golden image: one confusion matrix per
 // image (the runtime's accumulate, the scoring `segserve eval` uses), from which the Python side
 // draws the bootstrap interval; their sum gives the mIoU, which must equal `segserve eval`'s on
@@ -26,7 +28,7 @@ import { DirectoryModelStore, SharpCodec, StageTimer, applyFlags, defaultBackend
 import { accumulate, decodePngMask, emptyConfusion, listGoldenSet, readMask, scores } from '@segserve/runtime';
 
 function parseArgs(argv) {
-  const out = { rounds: 3, runs: 8, images: 12, score: '1', models: [] };
+  const out = { rounds: 3, 'first-round': 0, runs: 8, images: 12, score: '1', models: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a.startsWith('--')) out[a.slice(2)] = argv[++i];
@@ -61,7 +63,8 @@ async function main() {
     inputs.set(m.dir, await m.codec.decodeResized(bytes[0], w, h));
   }
   const rounds = [];
-  for (let r = 0; r < Number(a.rounds); r++) {
+  const first = Number(a['first-round']);
+  for (let r = first; r < first + Number(a.rounds); r++) {
     rounds.push({ loadavg_before: os.loadavg()[0] });
     const order = r % 2 === 0 ? models : [...models].reverse();
     for (const m of order) {
@@ -88,7 +91,7 @@ async function main() {
         }
       }
     }
-    rounds[r].loadavg_after = os.loadavg()[0];
+    rounds[r - first].loadavg_after = os.loadavg()[0];
   }
   for (const m of models) {
     const total = emptyConfusion(m.model.manifest.classes.length);

@@ -35,11 +35,33 @@ BOOTSTRAP = 2000
 
 def run_measure(dirs: list[str], golden_dir: Path, out: Path, rounds: int, runs: int, images: int, score: bool = True,
                 wrapper: list[str] | None = None) -> dict:
+    """One measure_models.mjs invocation per round (each its own short ``wrapper`` hold: a quiet
+    hold pauses the others' work), numbered so that the order still alternates; merged."""
     env = {**os.environ, "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
-    cmd = [*(wrapper or []), node(), str(REPO / "experiments" / "measure_models.mjs"), "--golden", str(golden_dir), "--out", str(out),
-           "--rounds", str(rounds), "--runs", str(runs), "--images", str(images), "--score", "1" if score else "0", *dirs]
-    subprocess.run(cmd, cwd=REPO, check=True, env=env)
-    return json.loads(out.read_text())
+    parts = []
+    for r in range(rounds):
+        part = out.with_name(f"{out.stem}.round{r + 1}{out.suffix}")
+        cmd = [*(wrapper or []), node(), str(REPO / "experiments" / "measure_models.mjs"), "--golden", str(golden_dir), "--out", str(part),
+               "--rounds", "1", "--first-round", str(r), "--runs", str(runs), "--images", str(images),
+               "--score", "1" if score and r == 0 else "0", *dirs]
+        subprocess.run(cmd, cwd=REPO, check=True, env=env)
+        parts.append(json.loads(part.read_text()))
+        part.unlink()
+    merged = merge_rounds(parts)
+    out.write_text(json.dumps(merged) + "\n")
+    return merged
+
+
+def merge_rounds(parts: list[dict]) -> dict:
+    """measure_models.mjs outputs of consecutive rounds as one: the samples appended round after
+    round (what :func:`per_round` expects), the scores of the round that scored."""
+    first = parts[0]
+    models = {}
+    for d, m in first["models"].items():
+        models[d] = {k: [v for p in parts for v in p["models"][d][k]] for k in ("model_ms", "backend_ms", "e2e_ms")}
+        scored = next((p["models"][d] for p in parts if p["models"][d]["per_image"]), first["models"][d])
+        models[d]["per_image"], models[d]["miou"] = scored["per_image"], scored["miou"]
+    return {"settings": first["settings"], "golden": first["golden"], "rounds": [r for p in parts for r in p["rounds"]], "models": models}
 
 
 def per_image_confusions(res: dict) -> np.ndarray:

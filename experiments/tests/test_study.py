@@ -42,6 +42,20 @@ class StudyTest(unittest.TestCase):
             self.assertLessEqual(r["ci95"][0], r["miou"])
             self.assertLessEqual(r["miou"], r["ci95"][1])
 
+    def test_rounds_measured_apart_merge_as_one(self):
+        def part(r: int, scored: bool) -> dict:
+            m = {"model_ms": [10 * r + 1, 10 * r + 2], "backend_ms": [10 * r + 3, 10 * r + 4], "e2e_ms": [10 * r + 5],
+                 "per_image": [{"name": "a", "confusion": [1, 0, 0, 1]}] if scored else [], "miou": 1.0 if scored else None}
+            return {"settings": {"intra_op_threads": 2}, "golden": {"images": 1}, "rounds": [{"loadavg_before": r}],
+                    "models": {"x": m}}
+        merged = study.merge_rounds([part(0, True), part(1, False), part(2, False)])
+        x = merged["models"]["x"]
+        self.assertEqual(x["model_ms"], [1, 2, 11, 12, 21, 22])
+        self.assertEqual(x["e2e_ms"], [5, 15, 25])
+        self.assertEqual(study.per_round(x["model_ms"], 3), [1.5, 11.5, 21.5])
+        self.assertEqual((x["miou"], len(x["per_image"])), (1.0, 1))  # the scores of the round that scored
+        self.assertEqual([r["loadavg_before"] for r in merged["rounds"]], [0, 1, 2])
+
     def test_ratios_per_round(self):
         self.assertEqual(study.per_round([1, 2, 3, 10, 20, 30], 2), [2.0, 20.0])
         r = study.ratios([100.0, 90.0, 120.0], [50.0, 60.0, 40.0])
