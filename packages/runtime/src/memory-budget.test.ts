@@ -110,17 +110,16 @@ describe('defaultChargePolicy', () => {
   const held = (large: number, small = 0): LedgerState => ({ capacity, held: large * big + small, heldLarge: large * big, largeCount: large });
   it.each([
     ['the first 26 MB upload', held(0), big, 'admit'],
-    ['the second', held(1), big, 'admit'],
-    ['a third waits, though the budget and the large share have room for it', held(2), big, 'wait'],
-    ['a photograph beside two 26 MB uploads', held(2, 5_000_000), 300_000, 'admit'],
+    ['a second waits, though the budget and the large share have room for it', held(1), big, 'wait'],
+    ['a photograph beside a 26 MB upload', held(1, 5_000_000), 300_000, 'admit'],
     ['the largest upload alone', held(0), 32 * MiB - 4096, 'admit'],
   ] as const)('%s → %s', (_name, state, bytes, kind) => {
     expect(decideCharge(state, { bytes, clientHeld: 0 }, policy).kind).toBe(kind);
   });
 
-  it('large above 1/16, half the budget and two at once for large charges, three quarters per client', () => {
+  it('large above 1/16, half the budget and one at a time for large charges, three quarters per client', () => {
     expect(policy).toEqual({ largeBytes: capacity / 16, largeShare: 0.5, clientShare: 0.75, largeAtOnce: LARGE_AT_ONCE });
-    expect(LARGE_AT_ONCE).toBe(2);
+    expect(LARGE_AT_ONCE).toBe(1);
   });
 });
 

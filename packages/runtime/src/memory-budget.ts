@@ -63,12 +63,12 @@ export interface ChargePolicy {
 }
 
 /**
- * Large charges held at once by default. Each large upload is read, copied and handed on by the
- * same event loop (and, at the gateway, the same upstream connection) as every small request;
+ * Large charges held at once by default: one. Each large upload is read, copied and handed on by
+ * the same event loop (and, at the gateway, the same upstream connection) as every small request;
  * more of them at once do not go through sooner, they make each ordinary request wait behind more
  * of their bytes (docs/benchmarks.md, "Issue 11, sixth round").
  */
-export const LARGE_AT_ONCE = 2;
+export const LARGE_AT_ONCE = 1;
 
 /**
  * A charge above 1/16 of the budget is large; large charges together may hold half of it, and
