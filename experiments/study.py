@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import golden
-from .versions import REPO, RESULTS, node
+from .versions import REPO, RESULTS, node, serving_malloc_env
 
 BASELINE_ROW = "ResNet-18 baseline"
 BOOTSTRAP = 2000
@@ -37,7 +37,7 @@ def run_measure(dirs: list[str], golden_dir: Path, out: Path, rounds: int, runs:
                 wrapper: list[str] | None = None) -> dict:
     """One measure_models.mjs invocation per round (each its own short ``wrapper`` hold: a quiet
     hold pauses the others' work), numbered so that the order still alternates; merged."""
-    env = {**os.environ, "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
+    env = {**os.environ, **serving_malloc_env()}
     parts = []
     for r in range(rounds):
         part = out.with_name(f"{out.stem}.round{r + 1}{out.suffix}")

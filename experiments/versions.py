@@ -47,6 +47,15 @@ def node() -> str:
 CLI = REPO / "packages" / "cli" / "dist" / "bin.js"
 
 
+def serving_malloc_env() -> dict[str, str]:
+    """The glibc malloc settings inference processes run with (the container image, `segserve
+    start`, the promoter's local driver), read from the one place that defines them:
+    packages/runtime's INFERENCE_MALLOC_ENV (needs the workspace built, as every node call here)."""
+    script = "import { INFERENCE_MALLOC_ENV } from '@segserve/runtime'; process.stdout.write(JSON.stringify(INFERENCE_MALLOC_ENV))"
+    out = subprocess.run([node(), "--input-type=module", "-e", script], cwd=REPO, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 def measure(model_dir: Path, passes: int = 5, dump: Path | None = None, golden_dir: Path = golden.GOLDEN,
             wrapper: list[str] | None = None) -> dict:
     """Golden-set metrics of one version.

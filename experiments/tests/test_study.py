@@ -2,11 +2,16 @@
 which float row a quantised row is compared with."""
 from __future__ import annotations
 
+import json
+import subprocess
+import tempfile
 import unittest
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
-from experiments import study
+from experiments import study, versions
 
 
 def conf(tp_bg: int, fp_ad: int, fn_ad: int, tp_ad: int) -> list[list[int]]:
@@ -55,6 +60,27 @@ class StudyTest(unittest.TestCase):
         self.assertEqual(study.per_round(x["model_ms"], 3), [1.5, 11.5, 21.5])
         self.assertEqual((x["miou"], len(x["per_image"])), (1.0, 1))  # the scores of the round that scored
         self.assertEqual([r["loadavg_before"] for r in merged["rounds"]], [0, 1, 2])
+
+    def test_timings_run_with_the_services_malloc_settings(self):
+        # Every round's measure_models.mjs gets the environment inference processes are started with
+        # (packages/runtime's INFERENCE_MALLOC_ENV, read through node), not a copy of part of it.
+        seen: list[dict] = []
+        real_run = subprocess.run
+
+        def fake_run(cmd, **kw):
+            if "--out" not in cmd:  # node reading the settings
+                return real_run(cmd, **kw)
+            seen.append(kw["env"])
+            out = Path(cmd[cmd.index("--out") + 1])
+            out.write_text(json.dumps({"settings": {}, "golden": {}, "rounds": [{}], "models": {"m": {
+                "model_ms": [1], "backend_ms": [1], "e2e_ms": [1], "per_image": [], "miou": None}}}))
+        with tempfile.TemporaryDirectory() as d, mock.patch.object(study.subprocess, "run", fake_run):
+            study.run_measure(["m"], Path(d), Path(d) / "t.json", rounds=2, runs=1, images=1, score=False)
+        expected = versions.serving_malloc_env()
+        self.assertEqual(set(expected), {"MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"})
+        self.assertEqual(len(seen), 2)
+        for env in seen:
+            self.assertEqual({k: env[k] for k in expected}, expected)
 
     def test_ratios_per_round(self):
         self.assertEqual(study.per_round([1, 2, 3, 10, 20, 30], 2), [2.0, 20.0])
