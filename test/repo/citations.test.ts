@@ -102,6 +102,10 @@ describe('the repository cites only itself', () => {
     expect(hits(files, /(?<!RFC \d+ )§\s?\d+/g)).toEqual([]);
   });
 
+  it('names no path of the machine it was developed on: every command it gives is one a reader can run from the repository', () => {
+    expect(hits(files, /\/work\/[\w.-]+/g)).toEqual([]);
+  });
+
   it('every anchor of docs/architecture.md it cites is one of its headings', () => {
     const anchors = anchorsOf(readFileSync(path.join(ROOT, 'docs/architecture.md'), 'utf8'));
     const cited = /architecture\.md#([\p{L}\p{N}_-]+)((?:, #[\p{L}\p{N}_-]+)*)/gu;
