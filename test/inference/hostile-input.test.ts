@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32 } from 'node:zlib';
-import { spawnSegserve, type Spawned } from '../helpers/process.js';
+import { spawnSegserve, waitFor, type Spawned } from '../helpers/process.js';
 import { MODELS, clients, healthStatus, parseSample, png, pngBomb, segment, startTestServer, syntheticImage, type Clients } from './helpers.js';
 
 interface ServingLine {
@@ -104,6 +104,12 @@ describe('a request abandoned in the middle of its work (issue 11)', () => {
     // The slow fixture's run takes over a second: the deadline passes in the middle of it.
     const first = await segment(s!.clients, image, {}, { deadline: Date.now() + 300 });
     expect(['DEADLINE', 4]).toContain(first.code ?? first.error?.code);
+    // The server's deadline runs from when the call reached it, so it passes a little after the
+    // client's: the slot is back once the server says so — while the abandoned run still goes on.
+    await waitFor(async () => {
+      const m = await s!.metrics();
+      return parseSample(m, 'segserve_inference_in_flight') === 0 && parseSample(m, 'segserve_inference_abandoned_in_flight') === 1;
+    }, { what: 'the slot given back while the abandoned run goes on' });
     // Admitted at once (no OVERLOADED), then waits for the session the abandoned run holds.
     const second = await segment(s!.clients, image);
     expect(second.code).toBeUndefined();
