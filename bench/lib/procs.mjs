@@ -30,6 +30,14 @@ export function baseEnv(extra = {}) {
   return out;
 }
 
+// The processes a benchmark started end with it, even when it ends abnormally (an uncaught error,
+// its output piped into `head`): otherwise servers would keep running on the machine, and
+// holding its cores, after the benchmark is gone. Synchronous: 'exit' runs no more I/O.
+const running = new Set();
+process.once('exit', () => {
+  for (const s of running) s.kill('SIGKILL');
+});
+
 /**
  * Spawns `command args` on the runtime's supervisor and resolves once an output line satisfies
  * `ready(obj|undefined, line)`. Returns {proc, pid, line, spawnedAt, readyAt, output(), exited,
@@ -38,6 +46,8 @@ export function baseEnv(extra = {}) {
 export async function launch(command, args, { env, ready, name, timeoutMs = 300_000, cwd = REPO }) {
   const spawnedAt = performance.now();
   const s = supervise({ command, args, env, cwd, name, keepLines: 400 });
+  running.add(s);
+  void s.exited.then(() => running.delete(s));
   let text;
   try {
     text = await s.waitForLine((l) => ready(parseJsonLine(l), l), timeoutMs, 'its ready line');
