@@ -8,7 +8,7 @@ export { checkImage, segmentWorkBytes, jpegShrinkOnLoad, type ImageLimits } from
 export { encodeMaskPng } from './domain/mask-png.js';
 export { loadPipeline, type LoadedPipeline, type BackendFactory } from './model-loader.js';
 export { evaluate, formatReport, peakRssMb, type EvalReport, type EvaluateOptions } from './eval.js';
-export { classMap, classMapCounted, classStatsFromCounts, classStats, classStatsResized, resizeNearest, nearestSource, logit, type ClassStat, type OutputSpec } from './domain/mask.js';
+export { classMap, classMapCounted, classStats, classStatsResized, resizeNearest, nearestSource, logit, type ClassStat, type OutputSpec } from './domain/mask.js';
 export { channelTables, toNchw, type Normalization } from './domain/tensor.js';
 export { parseInferInput, parseShape, type TensorSpec } from './domain/oip.js';
 export { sniffImageFormat, ALLOWED_FORMATS, type ImageFormat } from './domain/image-format.js';

@@ -6,7 +6,7 @@
 import { SegserveError } from '@segserve/proto';
 import { checkImage, segmentWorkBytes, type ImageLimits } from './domain/image-cost.js';
 import { readImageHeader, type ImageHeader } from './domain/image-header.js';
-import { classStatsFromCounts, classStatsResized, resizeNearest, type ClassStat } from './domain/mask.js';
+import { classStatsResized, resizeNearest, type ClassStat } from './domain/mask.js';
 import { encodeMaskPng } from './domain/mask-png.js';
 import type { LoadedModel } from './domain/model.js';
 import type { Stage, StageTimings } from './domain/stages.js';
@@ -111,10 +111,7 @@ export class Pipeline {
     timer.move('infer', 'postprocess', out.ms.postprocess);
     signal?.throwIfAborted();
     // Served at the model's own size, the counts the worker took with the argmax are the mask's.
-    const sameSize = out.width === header.width && out.height === header.height;
-    const classes = await timer.time('postprocess', () =>
-      sameSize ? classStatsFromCounts(out.counts, out.width * out.height, this.model.manifest.classes) : classStatsResized(out.classes, out.width, out.height, header.width, header.height, this.model.manifest.classes),
-    );
+    const classes = await timer.time('postprocess', () => classStatsResized(out.classes, out.width, out.height, header.width, header.height, this.model.manifest.classes, out.counts));
     const mask = await timer.time('encode', () =>
       maskFormat === 'PNG' ? encodeMaskPng(out.classes, out.width, out.height, header.width, header.height) : rawMask(resizeNearest(out.classes, out.width, out.height, header.width, header.height)),
     );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classMap, classMapCounted, classStats, classStatsFromCounts, classStatsResized, logit, nearestSource, resizeNearest, type OutputSpec } from './mask.js';
+import { classMap, classMapCounted, classStats, classStatsResized, logit, nearestSource, resizeNearest, type OutputSpec } from './mask.js';
 
 const logits: OutputSpec = { kind: 'logits', threshold: 0.5 };
 
@@ -43,7 +43,7 @@ describe('classMap', () => {
     const { mask, counts } = classMapCounted(xs, channels, plane, spec);
     expect(Array.from(mask)).toEqual(Array.from(classMap(xs, channels, plane, spec)));
     const names = Array.from({ length: Math.max(2, channels) }, (_, c) => `c${c}`);
-    const stats = classStatsFromCounts(counts, plane, names);
+    const stats = classStatsResized(mask, plane, 1, plane, 1, names, counts); // at the model's own size: from the counts
     expect(stats).toEqual(classStats(mask, names));
     // Every class occurs in this input: the counts are not trivially zero or all in one class.
     expect(stats.every((s) => s.pixels > 0)).toBe(true);
