@@ -6,12 +6,14 @@
 //   node bench/memory.mjs [--model models/facade-ads-full/2] [--concurrency 10,50] [--seconds 30]
 //   node bench/memory.mjs --sweep [--model …] [--seconds 20] [--repeats 1] [--configs 0,3]   peak at c=10 per setting
 //   (--configs: the rows of SWEEP_CONFIGS to run, by index; all by default)
+import { pickByIndex } from './lib/args.mjs';
 import { closedLoop } from './lib/load.mjs';
 import { segmenterClient, segment } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
 import { MemoryWatch, REPO, loadAverage, memory, startInference } from './lib/procs.mjs';
 import { percentile, round } from './lib/stats.mjs';
 import { existsSync, readFileSync } from 'node:fs';
+import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
 import path from 'node:path';
 
 /** cgroup memory limit of this process, or undefined when unlimited / unknown. */
@@ -95,7 +97,7 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
  * service's own variables (no code change), interleaved over `repeats`.
  */
 export const SWEEP_CONFIGS = [
-  { label: 'defaults: 2 requests inside, 1 onnxruntime session × 2 threads, memory pattern on, arena off, MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072, glibc.malloc.hugetlb=1', env: {} },
+  { label: `defaults: 2 requests inside, 1 onnxruntime session × 2 threads, memory pattern on, arena off, ${Object.entries(INFERENCE_MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`, env: {} },
   { label: 'memory pattern off (SEGSERVE_ORT_MEM_PATTERN=false)', env: { SEGSERVE_ORT_MEM_PATTERN: 'false' } },
   { label: 'arena on (SEGSERVE_ORT_ARENA=true)', env: { SEGSERVE_ORT_ARENA: 'true' } },
   { label: 'arena on, memory pattern off (SEGSERVE_ORT_ARENA=true SEGSERVE_ORT_MEM_PATTERN=false)', env: { SEGSERVE_ORT_ARENA: 'true', SEGSERVE_ORT_MEM_PATTERN: 'false' } },
@@ -127,7 +129,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   };
   const modelDir = path.resolve(REPO, arg('model', 'models/facade-ads-full/2'));
   if (process.argv.includes('--sweep')) {
-    const configs = arg('configs', '') === '' ? SWEEP_CONFIGS : arg('configs', '').split(',').map((i) => SWEEP_CONFIGS[Number(i)]);
+    const configs = pickByIndex(SWEEP_CONFIGS, arg('configs', ''), 'configs');
     console.log(JSON.stringify(await runMemorySweep({ modelDir, images: loadImages(), configs, seconds: Number(arg('seconds', '20')), repeats: Number(arg('repeats', '1')), log: console.error }), null, 2));
   } else {
     const out = await runMemory({ modelDir, images: loadImages(), concurrencies: arg('concurrency', '10,50').split(',').map(Number), seconds: Number(arg('seconds', '30')) });

@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
+import { pickByIndex } from './lib/args.mjs';
 import { REPO, loadAverage } from './lib/procs.mjs';
 import { median, round } from './lib/stats.mjs';
 
@@ -34,9 +35,9 @@ export const SETTINGS = [
   { name: 'arena on, pattern off', arena: true, pattern: false, env: NO_THP },
   { name: 'arena on, pattern off, malloc THP', arena: true, pattern: false, env: {} },
 ];
-const chosen = arg('settings', '') === '' ? SETTINGS.map((_, i) => i) : [...new Set([0, ...arg('settings', '').split(',').map(Number)])];
+const chosen = [...new Set([SETTINGS[0], ...pickByIndex(SETTINGS, arg('settings', ''), 'settings')])];
 
-const rows = chosen.map((i) => ({ ...SETTINGS[i], cells: [] }));
+const rows = chosen.map((setting) => ({ ...setting, cells: [] }));
 for (let r = 0; r < repeats; r++) {
   for (let k = 0; k < rows.length; k++) {
     const row = rows[(k + r) % rows.length];

@@ -10,3 +10,16 @@ export function args(argv) {
   }
   return a;
 }
+
+/**
+ * The entries of `list` named by a comma-separated list of indices (`--flag 0,3`), in that order;
+ * all of them when `spec` is empty. An index that is not one of `list`'s fails, naming `flag`.
+ */
+export function pickByIndex(list, spec, flag) {
+  if (!spec) return [...list];
+  return spec.split(',').map((s) => {
+    const i = Number(s);
+    if (!Number.isInteger(i) || i < 0 || i >= list.length) throw new Error(`--${flag}: '${s}' is not a row index (0–${list.length - 1})`);
+    return list[i];
+  });
+}
