@@ -20,4 +20,6 @@ resume() { for p in $pids; do pkill -CONT -P "$p"; kill -CONT "$p"; done 2>/dev/
 trap resume EXIT
 trap 'exit 130' INT TERM
 for p in $pids; do kill -STOP "$p"; pkill -STOP -P "$p"; done 2>/dev/null
+# the variable is this wrapper's own: the services' configuration refuses unknown SEGSERVE_ variables
+unset SEGSERVE_PAUSE_PIDS
 setsid -w bash -c 'echo "$0" > /proc/self/autogroup 2>/dev/null || echo "bench/alone.sh: could not set the autogroup priority $0 (not root?): running at normal priority" >&2; exec "$@"' "${ALONE_PRIO:--19}" "$@"

@@ -43,11 +43,21 @@ const norm = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], scale: 1
 const loaded = {};
 for (const [name, root] of Object.entries(trees)) loaded[name] = await stagesOf(root);
 
-const work = (s, k) => {
-  const tables = s.tensor.channelTables(norm);
-  const tensor = new Float32Array(3 * W * H);
+// The tensor build's state, made once per tree as the worker does: TensorBuilder (WebAssembly) since
+// issue 15's sixth round, toNchw (JS) into a reused tensor before it.
+const builders = Object.fromEntries(
+  Object.entries(loaded).map(([tree, s]) => {
+    if (s.tensor.TensorBuilder) return [tree, new s.tensor.TensorBuilder(W, H, norm)];
+    const tables = s.tensor.channelTables(norm);
+    const tensor = new Float32Array(3 * W * H);
+    return [tree, { from: (rgb) => s.tensor.toNchw(rgb, W, H, tables, 'RGB', tensor) }];
+  }),
+);
+
+const work = (tree, k) => {
+  const s = loaded[tree];
   return {
-    toNchw: () => s.tensor.toNchw(rgbs[k], W, H, tables, 'RGB', tensor),
+    toNchw: () => builders[tree].from(rgbs[k]),
     classMap: () => s.mask.classMap(logits[k], 2, W * H, { kind: 'logits', threshold: 0.5 }),
     classStats: () => s.mask.classStatsResized(classMaps[k], W, H, W, H, ['background', 'advertising']),
     maskPng: () => s.png.encodeMaskPng(classMaps[k], W, H, W, H),
@@ -66,7 +76,7 @@ for (let r = -3; r < rounds; r++) {
   const k = ((r % 4) + 4) % 4;
   const order = r % 2 === 0 ? Object.keys(loaded) : Object.keys(loaded).reverse();
   for (const tree of order) {
-    for (const [stage, fn] of Object.entries(work(loaded[tree], k))) {
+    for (const [stage, fn] of Object.entries(work(tree, k))) {
       const ms = cpuMs(fn);
       if (r < 0) continue; // warm-up (JIT)
       (samples[`${stage} ${tree}`] ??= []).push(ms);

@@ -60,6 +60,7 @@ class Recipe:
     int8_pool: bool = False              # max pooling on uint8 (same scale in and out): no float round trip at the stem
     stem_s2d: bool = False               # the stride-2 stem as a stride-1 conv on 2×2 blocks (space_to_depth_stem), rearranged on uint8
     pool_cascade: bool = False           # pyramid pools computed from the finest one (cascade_pools)
+    pool_conv: bool = False              # tiling average pools as depthwise convolutions (pools_as_convs)
     images: int = 48                     # calibration images from the training split
     data: str = "train"                  # train | noise | one
     zero_point_zero: bool = False        # uint8 ranges [0, max]: negative activations clip to 0
@@ -97,6 +98,12 @@ RECIPES = {
                                         stem_s2d=True, pool_cascade=True,
                                         note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
                                              "blocks, pyramid pools from the finest one"),
+    # … and those pools as depthwise convolutions (onnxruntime's int8 depthwise kernel reads the
+    # wide map once, fast; its uint8 average pooling is the slow one)
+    "pc-percentile-s2d-dwpool": Recipe("pc-percentile-s2d-dwpool", per_channel=True, calibration="percentile", int8_pool=True,
+                                       stem_s2d=True, pool_cascade=True, pool_conv=True,
+                                       note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
+                                            "blocks, pyramid pools from the finest one, as depthwise convolutions"),
 }
 
 # Naive recipes that a study could plausibly have run (experiments/collapse.py measures which of
@@ -292,6 +299,37 @@ def cascade_pools(model: onnx.ModelProto) -> onnx.ModelProto:
         del g.node[:]
         g.node.extend(nodes)
     _drop_dead(g)
+    del g.value_info[:]
+    return m
+
+
+def pools_as_convs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same network with each average pool that tiles its input (kernel = stride, no padding)
+    computed as a depthwise convolution (one group per channel, no bias) whose weights are all
+    1/(kh·kw): the mean of each block, so the float network is unchanged. Quantised, the weights
+    are exact (one value per channel, the whole int8 range's 127) and the pool becomes a
+    QLinearConv, which onnxruntime runs as one fast pass over the map where its uint8 average
+    pooling (QLinearAveragePool) is slow on a wide one; the output keeps its calibrated range."""
+    m = onnx.shape_inference.infer_shapes(model)
+    g = m.graph
+    channels = {v.name: v.type.tensor_type.shape.dim[1].dim_value for v in [*g.value_info, *g.input]
+                if len(v.type.tensor_type.shape.dim) == 4}
+    for n in g.node:
+        if n.op_type != "AveragePool":
+            continue
+        a = {t.name: helper.get_attribute_value(t) for t in n.attribute}
+        k = list(a.get("kernel_shape", []))
+        c = channels.get(n.input[0], 0)
+        if (len(k) != 2 or list(a.get("strides", [1, 1])) != k or any(a.get("pads", [0, 0, 0, 0])) or a.get("ceil_mode", 0)
+                or a.get("auto_pad", b"NOTSET") != b"NOTSET" or not c):
+            continue
+        w = f"{n.name.replace('/', '_').strip('_')}_mean_w"
+        g.initializer.append(numpy_helper.from_array(np.full((c, 1, k[0], k[1]), 1.0 / (k[0] * k[1]), np.float32), w))
+        n.op_type = "Conv"
+        n.input.append(w)
+        del n.attribute[:]
+        n.attribute.extend([helper.make_attribute("kernel_shape", k), helper.make_attribute("strides", k),
+                            helper.make_attribute("pads", [0, 0, 0, 0]), helper.make_attribute("group", c)])
     del g.value_info[:]
     return m
 
@@ -541,6 +579,8 @@ def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dic
         model = space_to_depth_stem(model)
     if recipe.pool_cascade:
         model = cascade_pools(model)
+    if recipe.pool_conv:
+        model = pools_as_convs(model)
     p = plan(model, recipe)
     # a graph input is calibrated as the tensor that shares its scale (the image as its blocks)
     measured = [t for t in p.tensors if t not in {i.name for i in model.graph.input}]

@@ -242,3 +242,58 @@ class Int8PoolTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PoolConvTest(unittest.TestCase):
+    def graph(self) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), nets.Pyramid(8, 4)).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.cascade_pools(quantize.inline_identities(export.export_onnx(net, Path(tmp) / "m.onnx", 12, 18)))
+        return m, quantize.pools_as_convs(m)
+
+    def test_tiling_pools_become_depthwise_convolutions_with_the_same_means(self):
+        m, c = self.graph()
+        onnx.checker.check_model(c)
+        self.assertEqual([n for n in c.graph.node if n.op_type == "AveragePool"], [])
+        pools = [n for n in m.graph.node if n.op_type == "AveragePool"]
+        convs = {n.name: n for n in c.graph.node if n.op_type == "Conv"}
+        inits = {i.name: numpy_helper.to_array(i) for i in c.graph.initializer}
+        self.assertEqual(len(pools), 4)
+        values = {pools[0].input[0]: torch.randn(1, 8, 12, 18)}
+        for p in pools:  # in graph order: the finest first, the others read it
+            n = convs[p.name]
+            self.assertEqual((list(n.input[:1]), list(n.output)), (list(p.input[:1]), list(p.output)))  # same wiring and names
+            a = {t.name: helper.get_attribute_value(t) for t in n.attribute}
+            k = helper.get_attribute_value(next(t for t in p.attribute if t.name == "kernel_shape"))
+            self.assertEqual((a["kernel_shape"], a["strides"], a["group"]), (k, k, 8))
+            w = torch.from_numpy(inits[n.input[1]].copy())
+            self.assertEqual(tuple(w.shape), (8, 1, *k))
+            x = values[n.input[0]]
+            y = torch.nn.functional.conv2d(x, w, stride=k, groups=8)
+            self.assertLess(float((y - torch.nn.functional.avg_pool2d(x, k, k)).abs().max()), 1e-6, n.name)
+            values[n.output[0]] = y
+
+    def test_quantised_means_have_exact_int8_weights(self):
+        _, c = self.graph()
+        recipe = quantize.RECIPES["pc-percentile-s2d-dwpool"]
+        p = quantize.plan(c, recipe)
+        pool_convs = [n for n in p.convs if "AveragePool" in n.name]
+        self.assertEqual(len(pool_convs), 4)
+        ranges = {t: (-1.0, 3.0) for t in p.tensors}
+        q = quantize.quantize(c, recipe, ranges, p)
+        inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+        dq = {n.output[0]: n for n in q.graph.node if n.op_type == "DequantizeLinear"}
+        for n in (x for x in q.graph.node if x.name in {c.name for c in pool_convs}):
+            wq, ws = inits[dq[n.input[1]].input[0]], inits[dq[n.input[1]].input[1]]
+            self.assertTrue((wq == 127).all(), n.name)  # every weight at the top of the int8 range: no rounding
+            k = wq.shape[2] * wq.shape[3]
+            np.testing.assert_allclose(ws * 127, 1.0 / k, rtol=1e-6)
+            self.assertEqual(len(n.input), 2)  # no bias
+
+    def test_pools_that_do_not_tile_are_left_alone(self):
+        x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4, 6, 6])
+        y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+        pool = helper.make_node("AveragePool", ["x"], ["y"], name="pool", kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])
+        m = helper.make_model(helper.make_graph([pool], "g", [x], [y]))
+        self.assertEqual([n.op_type for n in quantize.pools_as_convs(m).graph.node], ["AveragePool"])

@@ -21,17 +21,19 @@ afterEach(() => {
 });
 
 describe('bench/alone.sh', () => {
-  it('stops the listed processes while the command runs and resumes them after; the exit code is the command’s', () => {
+  it('stops the listed processes while the command runs and resumes them after; the exit code is the command’s; the command does not see SEGSERVE_PAUSE_PIDS', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'alone-'));
     const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
     sleepers.push(sleeper);
     const pids = path.join(dir, 'pids');
     writeFileSync(pids, `${sleeper.pid}\n`);
-    const r = spawnSync('bash', [ALONE, 'bash', '-c', `grep '^State' /proc/${sleeper.pid}/status; exit 7`], {
+    const r = spawnSync('bash', [ALONE, 'bash', '-c', `grep '^State' /proc/${sleeper.pid}/status; echo "pause=\${SEGSERVE_PAUSE_PIDS-unset}"; exit 7`], {
       env: { ...process.env, SEGSERVE_PAUSE_PIDS: pids, ALONE_PRIO: '0', ALONE_LOCK: path.join(dir, 'lock') },
       encoding: 'utf8',
     });
     expect(r.stdout).toMatch(/State:\s+T/); // stopped during the run
+    // the services' configuration refuses an unknown SEGSERVE_ variable: the wrapper keeps its own
+    expect(r.stdout).toContain('pause=unset');
     expect(r.status).toBe(7);
     expect(state(sleeper.pid!)).not.toBe('T'); // running again after it
   });

@@ -9,7 +9,7 @@ export { encodeMaskPng } from './domain/mask-png.js';
 export { loadPipeline, type LoadedPipeline, type BackendFactory } from './model-loader.js';
 export { evaluate, formatReport, peakRssMb, type EvalReport, type EvaluateOptions } from './eval.js';
 export { classMap, classMapCounted, classStats, classStatsResized, resizeNearest, nearestSource, logit, type ClassStat, type OutputSpec } from './domain/mask.js';
-export { channelTables, toNchw, type Normalization } from './domain/tensor.js';
+export { TensorBuilder, channelTables, type Normalization } from './domain/tensor.js';
 export { parseInferInput, parseShape, type TensorSpec } from './domain/oip.js';
 export { sniffImageFormat, ALLOWED_FORMATS, type ImageFormat } from './domain/image-format.js';
 export { ModelLoadError, verifyArtifact, describeModel, segmentSpec, sha256Hex, type LoadedModel, type ModelArtifact } from './domain/model.js';

@@ -4,7 +4,7 @@
 import ort from 'onnxruntime-node';
 import { parentPort } from 'node:worker_threads';
 import { classMapCounted } from '../domain/mask.js';
-import { channelTables, toNchw } from '../domain/tensor.js';
+import { TensorBuilder } from '../domain/tensor.js';
 import type { GraphValue } from '../domain/model.js';
 import type { FromWorker, InitMessage, ToWorker, WorkerTimings } from './ort-protocol.js';
 
@@ -14,9 +14,8 @@ if (!port) throw new Error('ort-worker.js must run in a worker thread');
 interface Loaded {
   readonly session: ort.InferenceSession;
   readonly init: InitMessage;
-  readonly tables: ReturnType<typeof channelTables>;
-  /** The Segment input tensor, written in place for every request. */
-  readonly tensor: Float32Array;
+  /** Builds the Segment input tensor in place for every request. */
+  readonly builder: TensorBuilder;
 }
 
 let loaded: Loaded | undefined;
@@ -44,10 +43,9 @@ async function handle(l: Loaded, msg: Exclude<ToWorker, InitMessage>): Promise<v
     post({ type: 'result', id: msg.id, data, dims: t.dims, ms }, [data.buffer as ArrayBuffer]);
     return;
   }
-  const [, , height, width] = l.init.io.dims as [number, number, number, number];
-  toNchw(msg.rgb, width, height, l.tables, l.init.segment.normalization.channelOrder, l.tensor);
+  const tensor = l.builder.from(msg.rgb);
   const t1 = performance.now();
-  const t = await runGraph(l, l.tensor);
+  const t = await runGraph(l, tensor);
   const t2 = performance.now();
   const [, channels, oh, ow] = t.dims as [number, number, number, number];
   const { mask: classes, counts } = classMapCounted(t.data as Float32Array, channels, oh * ow, l.init.segment.output);
@@ -73,8 +71,8 @@ port.on('message', (msg: ToWorker) => {
       extra: { session: { intra_op: { allow_spinning: msg.settings.spinning ? '1' : '0' } } },
     }).then(
       (session) => {
-        const elements = msg.io.dims.reduce((a, b) => a * b, 1);
-        loaded = { session, init: msg, tables: channelTables(msg.segment.normalization), tensor: new Float32Array(elements) };
+        const [, , height, width] = msg.io.dims as [number, number, number, number];
+        loaded = { session, init: msg, builder: new TensorBuilder(width, height, msg.segment.normalization) };
         post({ type: 'ready', inputs: graphValues(session.inputMetadata), outputs: graphValues(session.outputMetadata) });
       },
       (err: unknown) => post({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { channelTables, toNchw, type Normalization } from './tensor.js';
+import { TensorBuilder, channelTables, type Normalization } from './tensor.js';
 
 const imagenet: Normalization = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], scale: 1 / 255, channelOrder: 'RGB' };
 
-describe('toNchw', () => {
+describe('TensorBuilder', () => {
   // Two pixels: (10, 20, 30) and (200, 100, 0).
   const rgb = Uint8Array.from([10, 20, 30, 200, 100, 0]);
 
@@ -13,7 +13,7 @@ describe('toNchw', () => {
     ['scale, mean, std per tensor channel', { mean: [1, 2, 3], std: [2, 4, 8], scale: 0.5, channelOrder: 'RGB' }, [2, 49.5, 2, 12, 1.5, -0.375]],
     ['BGR uses mean/std of the tensor channel', { mean: [1, 2, 3], std: [2, 4, 8], scale: 0.5, channelOrder: 'BGR' }, [7, -0.5, 2, 12, 0.25, 12.125]],
   ])('%s', (_name, norm, expected) => {
-    const out = toNchw(rgb, 2, 1, channelTables(norm), norm.channelOrder);
+    const out = new TensorBuilder(2, 1, norm).from(rgb);
     expect(Array.from(out)).toEqual(expected.map((v) => Math.fround(v)));
   });
 
@@ -26,33 +26,44 @@ describe('toNchw', () => {
     }
   });
 
-  // The word-wise path takes four pixels at a time; the rest, and unaligned input, go byte-wise.
+  // Four pixels at a time from three 32-bit words; the rest one by one.
   it.each([
-    ['RGB, aligned, a tail of 3', 'RGB', 7, 0],
-    ['BGR, aligned, no tail', 'BGR', 8, 0],
-    ['RGB, unaligned', 'RGB', 9, 1],
-    ['BGR, unaligned, one pixel', 'BGR', 1, 3],
-  ] as const)('equals the per-pixel formula: %s', (_name, order, pixels, offset) => {
-    const backing = new Uint8Array(offset + pixels * 3);
-    for (let k = 0; k < backing.length; k++) backing[k] = (k * 89 + 7) & 0xff;
-    const input = backing.subarray(offset);
+    ['RGB, a tail of 3', 'RGB', 7, 1],
+    ['BGR, no tail', 'BGR', 8, 1],
+    ['RGB, rows of a tail of 1', 'RGB', 5, 3],
+    ['BGR, one pixel', 'BGR', 1, 1],
+  ] as const)('equals the per-pixel formula: %s', (_name, order, width, height) => {
+    const pixels = width * height;
+    const input = Uint8Array.from({ length: pixels * 3 }, (_, k) => (k * 89 + 7) & 0xff);
     const norm: Normalization = { ...imagenet, channelOrder: order };
-    const tables = channelTables(norm);
-    const out = toNchw(input, pixels, 1, tables, order);
+    const out = new TensorBuilder(width, height, norm).from(input);
     const first = order === 'BGR' ? 2 : 0;
-    const expected = [first, 1, 2 - first].flatMap((src, c) => Array.from({ length: pixels }, (_, i) => tables[c as 0 | 1 | 2][input[i * 3 + src]!]!));
+    const expected = [first, 1, 2 - first].flatMap((src, c) => Array.from({ length: pixels }, (_, i) => Math.fround((input[i * 3 + src]! / 255 - norm.mean[c]!) / norm.std[c]!)));
     expect(Array.from(out)).toEqual(expected);
   });
 
-  it('writes into a caller-supplied buffer', () => {
-    const out = new Float32Array(6);
-    expect(toNchw(rgb, 2, 1, channelTables(imagenet), 'RGB', out)).toBe(out);
+  it('covers every byte value in every channel and position of a four-pixel step, at a model size', () => {
+    const [width, height] = [1152, 768];
+    const input = Uint8Array.from({ length: width * height * 3 }, (_, k) => (k * 2654435761) >>> 24);
+    const builder = new TensorBuilder(width, height, imagenet);
+    const tables = channelTables(imagenet);
+    const out = builder.from(input);
+    const plane = width * height;
+    let wrong = 0;
+    for (let i = 0; i < plane; i++) {
+      for (let c = 0; c < 3; c++) if (out[c * plane + i] !== tables[c as 0 | 1 | 2][input[i * 3 + c]!]) wrong++;
+    }
+    expect(wrong).toBe(0);
+    // A second image overwrites the first completely.
+    const second = input.map((v) => 255 - v);
+    builder.rgb.set(second);
+    expect(builder.build()).toBe(out);
+    for (let i = 0; i < plane; i += 997) expect(out[plane + i]).toBe(tables[1][second[i * 3 + 1]!]);
   });
 
-  it.each([
-    ['wrong pixel count', new Uint8Array(5), new Float32Array(6)],
-    ['wrong output size', new Uint8Array(6), new Float32Array(5)],
-  ])('rejects %s', (_name, input, out) => {
-    expect(() => toNchw(input, 2, 1, channelTables(imagenet), 'RGB', out)).toThrow(RangeError);
+  it('rejects an image of another size', () => {
+    const builder = new TensorBuilder(2, 1, imagenet);
+    expect(() => builder.from(new Uint8Array(5))).toThrow(RangeError);
+    expect(() => builder.from(new Uint8Array(9))).toThrow(RangeError);
   });
 });

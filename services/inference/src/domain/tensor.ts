@@ -1,6 +1,9 @@
 // Image pixels → the model's input tensor (docs/architecture.md#model-package): NCHW float32, value × scale, then
 // (x − mean) / std per channel of the model's channel order. One pass over the pixels through a
-// 256-entry table per channel, writing straight into the tensor the runtime will read.
+// 256-entry table per channel, in a small WebAssembly kernel (no bounds checks, integer copies of
+// the tables' float bits), writing straight into the tensor the runtime will read.
+
+import { instantiate, op, wasmModule, type Code } from './wasm.js';
 
 export interface Normalization {
   /** Per channel of the model's input tensor, i.e. in `channelOrder`. */
@@ -22,58 +25,90 @@ export function channelTables(n: Normalization): ChannelTables {
   return [make(0), make(1), make(2)];
 }
 
-/**
- * Interleaved RGB bytes (height × width × 3) → planar float32 (3 × height × width). With
- * `channelOrder` BGR, tensor channel 0 is blue. `out` lets a caller reuse a buffer.
- */
-export function toNchw(
-  rgb: Uint8Array,
-  width: number,
-  height: number,
-  tables: ChannelTables,
-  channelOrder: 'RGB' | 'BGR',
-  out: Float32Array = new Float32Array(3 * width * height),
-): Float32Array {
-  const plane = width * height;
-  if (rgb.length !== plane * 3) throw new RangeError(`expected ${plane * 3} RGB bytes, got ${rgb.length}`);
-  if (out.length !== plane * 3) throw new RangeError(`expected an output of ${plane * 3} floats, got ${out.length}`);
-  // The tensor plane and table of each source byte: red, green, blue.
-  const red = channelOrder === 'BGR' ? 2 : 0;
-  const blue = channelOrder === 'BGR' ? 0 : 2;
-  const oR = out.subarray(red * plane, (red + 1) * plane);
-  const oG = out.subarray(plane, 2 * plane);
-  const oB = out.subarray(blue * plane, (blue + 1) * plane);
-  const tR = tables[red];
-  const tG = tables[1];
-  const tB = tables[blue];
-  let i = 0;
-  if ((rgb.byteOffset & 3) === 0 && LITTLE_ENDIAN) {
-    // Four pixels from three 32-bit words: one load for every four bytes instead of four.
-    const words = new Uint32Array(rgb.buffer, rgb.byteOffset, (plane * 3) >>> 2);
-    for (let w = 0, end = plane - 3; i < end; i += 4, w += 3) {
-      const a = words[w]!; // r0 g0 b0 r1
-      const b = words[w + 1]!; // g1 b1 r2 g2
-      const c = words[w + 2]!; // b2 r3 g3 b3
-      oR[i] = tR[a & 0xff]!;
-      oG[i] = tG[(a >>> 8) & 0xff]!;
-      oB[i] = tB[(a >>> 16) & 0xff]!;
-      oR[i + 1] = tR[a >>> 24]!;
-      oG[i + 1] = tG[b & 0xff]!;
-      oB[i + 1] = tB[(b >>> 8) & 0xff]!;
-      oR[i + 2] = tR[(b >>> 16) & 0xff]!;
-      oG[i + 2] = tG[b >>> 24]!;
-      oB[i + 2] = tB[c & 0xff]!;
-      oR[i + 3] = tR[(c >>> 8) & 0xff]!;
-      oG[i + 3] = tG[(c >>> 16) & 0xff]!;
-      oB[i + 3] = tB[c >>> 24]!;
-    }
-  }
-  for (let p = i * 3; i < plane; i++, p += 3) {
-    oR[i] = tR[rgb[p]!]!;
-    oG[i] = tG[rgb[p + 1]!]!;
-    oB[i] = tB[rgb[p + 2]!]!;
-  }
-  return out;
-}
+// The kernel: nchw(src, outR, outG, outB, tableR, tableG, tableB, pixels) — byte addresses of the
+// interleaved RGB source, of the tensor plane and of the table for each source byte. Four pixels
+// (three 32-bit words) per step, then one pixel at a time for the rest.
+const [SRC, OUT_R, OUT_G, OUT_B, TAB_R, TAB_G, TAB_B, PIXELS, WORD_A, WORD_B, WORD_C, END] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] as const;
+const OUTS = [OUT_R, OUT_G, OUT_B] as const;
+const TABS = [TAB_R, TAB_G, TAB_B] as const;
+const WORDS = [WORD_A, WORD_B, WORD_C] as const;
 
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+/** Byte `k` of a little-endian word, times 4 (its table entry's offset). */
+const byteTimes4 = (word: number, k: number): Code[] =>
+  k === 0 ? [op.get(word), op.const(0xff), op.and, op.const(2), op.shl] : k === 3 ? [op.get(word), op.const(24), op.shrU, op.const(2), op.shl] : [op.get(word), op.const(8 * k - 2), op.shrU, op.const(0x3fc), op.and];
+
+/** Advances each of `locals` by `by` bytes. */
+const advance = (locals: readonly number[], by: number): Code[] => locals.flatMap((l) => [op.get(l), op.const(by), op.add, op.set(l)]);
+
+const fourPixels: Code[] = [
+  ...WORDS.flatMap((w, i) => [op.get(SRC), op.load(4 * i), op.set(w)]),
+  ...Array.from({ length: 12 }, (_, q) => {
+    const pixel = Math.floor(q / 3);
+    const channel = q % 3;
+    return [op.get(OUTS[channel]!), op.get(TABS[channel]!), ...byteTimes4(WORDS[q >> 2]!, q & 3), op.add, op.load(), op.store(4 * pixel)];
+  }).flat(),
+  ...advance([SRC], 12),
+  ...advance(OUTS, 16),
+];
+
+const onePixel: Code[] = [
+  ...[0, 1, 2].flatMap((channel) => [op.get(OUTS[channel]!), op.get(TABS[channel]!), op.get(SRC), op.load8(channel), op.const(2), op.shl, op.add, op.load(), op.store()]),
+  ...advance([SRC], 3),
+  ...advance(OUTS, 4),
+];
+
+/** `while (outR < end) { step }` */
+const loopUntilEnd = (step: Code[]): Code[] => [op.block, op.loop, op.get(OUT_R), op.get(END), op.geU, op.brIf(1), ...step, op.br(0), op.end, op.end];
+/** end = outR + 4 × (pixels & mask) */
+const setEnd = (mask: number): Code[] => [op.get(OUT_R), op.get(PIXELS), op.const(mask), op.and, op.const(2), op.shl, op.add, op.set(END)];
+
+const KERNEL = wasmModule([{ name: 'nchw', params: 8, locals: 4, body: [...setEnd(~3), ...loopUntilEnd(fourPixels), ...setEnd(3), ...loopUntilEnd(onePixel)] }]);
+
+const TABLE_BYTES = 3 * 256 * 4;
+const align64 = (n: number): number => Math.ceil(n / 64) * 64;
+
+/**
+ * Builds the input tensor of one model size in memory of its own: write the image's interleaved
+ * RGB bytes (height × width × 3) into `rgb` (or pass them to `from`), and `build` writes planar
+ * float32 (3 × height × width) into `tensor`. With `channelOrder` BGR, tensor channel 0 is blue.
+ * Both views stay valid for the builder's life; `tensor` is overwritten by every build.
+ */
+export class TensorBuilder {
+  readonly width: number;
+  readonly height: number;
+  readonly rgb: Uint8Array;
+  readonly tensor: Float32Array;
+  readonly #args: readonly number[];
+  readonly #nchw: (...args: number[]) => void;
+
+  constructor(width: number, height: number, normalization: Normalization) {
+    this.width = width;
+    this.height = height;
+    const plane = width * height;
+    const rgbAt = TABLE_BYTES;
+    const tensorAt = align64(rgbAt + 3 * plane);
+    const { memory, exports } = instantiate(KERNEL, tensorAt + 12 * plane);
+    this.#nchw = exports['nchw']!;
+    const tables = channelTables(normalization);
+    new Float32Array(memory, 0, 3 * 256).set([...tables[0], ...tables[1], ...tables[2]]);
+    this.rgb = new Uint8Array(memory, rgbAt, 3 * plane);
+    this.tensor = new Float32Array(memory, tensorAt, 3 * plane);
+    // The tensor channel (plane and table) of each source byte: red, green, blue.
+    const bgr = normalization.channelOrder === 'BGR';
+    const channels = bgr ? [2, 1, 0] : [0, 1, 2];
+    this.#args = [rgbAt, ...channels.map((c) => tensorAt + 4 * c * plane), ...channels.map((c) => 1024 * c), plane];
+  }
+
+  /** The tensor of the pixels now in `rgb`. */
+  build(): Float32Array {
+    this.#nchw(...this.#args);
+    return this.tensor;
+  }
+
+  /** Copies `rgb` in and builds. */
+  from(rgb: Uint8Array): Float32Array {
+    if (rgb.length !== this.rgb.length) throw new RangeError(`expected ${this.rgb.length} RGB bytes (${this.width}×${this.height}), got ${rgb.length}`);
+    this.rgb.set(rgb);
+    return this.build();
+  }
+}
