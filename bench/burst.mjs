@@ -9,8 +9,10 @@
 //
 //   node bench/burst.mjs [--model models/facade-ads-full/2] [--concurrency 50] [--repeats 3]
 //        [--settings 'default;SEGSERVE_ORT_NICE=10'] [--connections cold,warm] [--profile]
-//        [--servers inference,grpc,h2] [--issue together,spread]
+//        [--servers inference,grpc,h2] [--issue together,spread] [--prime 0,1] [--out burst.json]
 //
+// --out: every row with its calls' timeline (each call's start and answer, ms after the first
+// call; the client's HEADERS submissions; the server's refusals), as JSON.
 // --issue: how the client issues its `c` calls. `together` (the default, as bench/memory.mjs):
 // all in one synchronous loop, so grpc-js submits every call's headers and serialises every
 // upload in that one turn of the client's event loop before any of it is sent; each call's
@@ -23,6 +25,11 @@
 // model, the same capacity): `grpc` (grpc-js + the segserve edge guard) and `h2` (Node's http2
 // alone); these also report when each call's headers arrived.
 //
+// --prime: before its first burst, each process gets this many uploads (issued one per turn, on
+// a connection of their own; beyond its capacity they are refused), so that the first burst
+// meets a process that has served; several values are interleaved like settings. Each burst's row says whether it was its
+// process's first (the summary splits the two).
+//
 // --profile: V8 CPU profiles of both ends over each burst (the server's main thread via
 // --cpu-prof, the client in-process), summarised as self time per area and function
 // (--keep-profiles keeps the server's .cpuprofile files for a closer look).
@@ -34,7 +41,7 @@ import { segmenterClient, segment } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
 import { REPO, baseEnv, launch, loadAverage, startInference } from './lib/procs.mjs';
 import { formatSummary, mainThreadProfile, monotonicUs, profileSelf, windowSummary } from './lib/cpu-profile.mjs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import http2 from 'node:http2';
 import { percentile, round } from './lib/stats.mjs';
@@ -49,7 +56,12 @@ for (const i of issues) if (i !== 'together' && i !== 'spread') throw new Error(
 // Settings of the service's own variables, ';'-separated: e.g. 'default;SEGSERVE_ORT_NICE=10'.
 const settings = (a.settings ?? 'default').split(';');
 const servers = (a.servers ?? 'inference').split(',');
-const variants = servers.flatMap((server) => settings.map((setting) => ({ server, setting, label: server === 'inference' ? setting : `${server} floor` }))).filter((v, i, all) => v.server === 'inference' || all.findIndex((w) => w.server === v.server) === i);
+const primes = String(a.prime ?? '0').split(',').map(Number);
+for (const p of primes) if (!Number.isInteger(p) || p < 0) throw new Error(`--prime: whole numbers ≥ 0, not ${a.prime}`);
+const variants = servers
+  .flatMap((server) => settings.map((setting) => ({ server, setting, label: server === 'inference' ? setting : `${server} floor` })))
+  .filter((v, i, all) => v.server === 'inference' || all.findIndex((w) => w.server === v.server) === i)
+  .flatMap((v) => primes.map((prime) => ({ ...v, prime, label: primes.length > 1 ? `${v.label}, prime ${prime}` : v.label })));
 const profiling = a.profile !== undefined;
 const model = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).name;
 const images = loadImages();
@@ -77,6 +89,42 @@ const clientTimes = { requests: [], writes: [] };
     return stream;
   };
 }
+
+/**
+ * CPU time and run-queue wait (ms, /proc/<pid>/task/<tid>/schedstat) of each thread of `pid`:
+ * whether a thread was working or waiting for a core. {} where /proc has no schedstat.
+ */
+function threadTimes(pid) {
+  const out = {};
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+        const name = Number(tid) === pid ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+        out[tid] = { name, run: run / 1e6, wait: wait / 1e6 };
+      } catch {
+        // the thread ended
+      }
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return out;
+}
+
+/** Per thread name, the CPU and run-queue wait between two `threadTimes`, ms. */
+function threadDelta(before, after) {
+  const byName = {};
+  for (const [tid, t] of Object.entries(after)) {
+    const b = before[tid] ?? { run: 0, wait: 0 };
+    const d = (byName[t.name] ??= { run: 0, wait: 0 });
+    d.run += t.run - b.run;
+    d.wait += t.wait - b.wait;
+  }
+  return Object.fromEntries(Object.entries(byName).filter(([, d]) => d.run + d.wait >= 0.5).map(([n, d]) => [n, { run: round(d.run, 1), wait: round(d.wait, 1) }]));
+}
+
+const formatThreads = (d) => Object.entries(d).map(([n, t]) => `${n} ${t.run}/${t.wait}`).join(', ');
 
 function ready(client) {
   return new Promise((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
@@ -120,6 +168,7 @@ const envOf = (setting) => Object.fromEntries(setting.split(' ').filter((kv) => 
 
 console.log(`burst: ${model} (${path.relative(REPO, modelDir)}), c=${c}, ${repeats} repeats, ${variants.map((v) => v.label).join(' | ')}, connection ${connections.join(', ')}, load ${loadAverage().join(' ')}`);
 const rows = [];
+const timelines = [];
 for (let r = 0; r < repeats; r++) {
   const order = [...variants.slice(r % variants.length), ...variants.slice(0, r % variants.length)];
   for (const variant of order) {
@@ -130,7 +179,18 @@ for (let r = 0; r < repeats; r++) {
     const inf = await startServer(variant, nodeArgs);
     const windows = [];
     const capacity = variant.server === 'inference' ? inf.line.max_concurrency + inf.line.max_queue : Number(a.capacity ?? 18);
+    if (variant.prime > 0) {
+      const client = segmenterClient(`127.0.0.1:${inf.line.grpc_port}`);
+      const primed = [];
+      for (let i = 0; i < variant.prime; i++) {
+        if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+        primed.push(segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' }));
+      }
+      for (const o of await Promise.all(primed)) if (o.code !== 'OK' && o.code !== 'OVERLOADED') throw new Error(`prime call answered ${o.code}`);
+      client.close();
+    }
     const modes = connections.flatMap((connection) => issues.map((issue) => ({ connection, issue })));
+    let first = true;
     for (const { connection, issue } of r % 2 === 0 ? modes : [...modes].reverse()) {
       const client = segmenterClient(`127.0.0.1:${inf.line.grpc_port}`);
       if (connection === 'warm') await ready(client);
@@ -140,6 +200,11 @@ for (let r = 0; r < repeats; r++) {
       let start = 0;
       let handedOver = 0;
       const fromUs = monotonicUs();
+      // Threads' CPU and wait, both ends, from the first call to the last refusal of the excess.
+      const excess = c - capacity;
+      let refusedSeen = 0;
+      const threadsBefore = { server: threadTimes(inf.pid), client: threadTimes(process.pid) };
+      let threadsAtLast;
       const burst = async () => {
         clientTimes.requests.length = 0;
         clientTimes.writes.length = 0;
@@ -147,7 +212,13 @@ for (let r = 0; r < repeats; r++) {
         const calls = [];
         for (let i = 0; i < c; i++) {
           if (issue === 'spread' && i > 0) await new Promise((resolve) => setImmediate(resolve));
-          calls.push(segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' }).then((o) => ({ ...o, at: epoch() - start })));
+          const issued = epoch() - start;
+          calls.push(
+            segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' }).then((o) => {
+              if (o.code === 'OVERLOADED' && ++refusedSeen === excess) threadsAtLast = { server: threadTimes(inf.pid), client: threadTimes(process.pid) };
+              return { ...o, at: epoch() - start, issued };
+            }),
+          );
         }
         handedOver = epoch() - start;
         return Promise.all(calls);
@@ -165,6 +236,7 @@ for (let r = 0; r < repeats; r++) {
         connection,
         issue,
         repeat: r,
+        first_burst: first,
         load,
         codes: outcomes.reduce((m, o) => ({ ...m, [o.code]: (m[o.code] ?? 0) + 1 }), {}),
         client_send_loop_ms: round(handedOver, 1),
@@ -178,21 +250,24 @@ for (let r = 0; r < repeats; r++) {
         // The same refusals timed from the burst's start (the first call), not from their own call.
         refused_p95_from_start_ms: round(percentile(refused.map((o) => o.at), 95), 1),
         client_loop_delay_max_ms: round(loop.max / 1e6, 1),
+        threads_ms: threadsAtLast ? { server: threadDelta(threadsBefore.server, threadsAtLast.server), client: threadDelta(threadsBefore.client, threadsAtLast.client) } : undefined,
         ...(headers.length ? { server_headers_first_ms: round(headers[0], 1), server_headers_excess_first_ms: round(headers[capacity] ?? NaN, 1), server_headers_last_ms: round(headers.at(-1), 1) } : {}),
       };
       rows.push(row);
+      timelines.push({ ...row, calls: outcomes.map((o) => ({ code: o.code, issued: round(o.issued, 2), answered: round(o.at, 2) })), client_headers: clientTimes.requests.map((t) => round(t - start, 2)), server_refusals: server.map((t) => round(t, 1)), server_headers: headers.map((t) => round(t, 1)) });
+      first = false;
       if (profiling) {
         // Up to the last refusal of the excess the client saw: the admitted calls' work after it is not the burst's.
-        const toUs = fromUs + row.refused_max_ms * 1000;
+        const toUs = fromUs + Math.max(...refused.map((o) => o.at)) * 1000;
         windows.push({ label: `${setting} ${connection} ${issue} r${r}`, fromUs, toUs, client: windowSummary(clientProfile, fromUs, toUs) });
       }
-      console.log(`  [${setting}] ${connection} ${issue} r${r}: refused p50 ${row.refused_p50_ms} p95 ${row.refused_p95_ms} max ${row.refused_max_ms} ms (p95 from the first call ${row.refused_p95_from_start_ms}); client send loop ${row.client_send_loop_ms} ms, headers submitted ${row.client_headers_ms[0]}–${row.client_headers_ms[2]} ms (first of the excess ${row.client_headers_ms[1]}), messages written ${row.client_writes_ms.join('–')} ms; server refusals at ${row.server_first_refusal_ms}–${row.server_last_refusal_ms} ms; client loop delay max ${row.client_loop_delay_max_ms} ms;${headers.length ? ` headers arrived ${row.server_headers_first_ms}–${row.server_headers_last_ms} ms (first of the excess ${row.server_headers_excess_first_ms});` : ''} ${JSON.stringify(row.codes)} (load ${load})`);
+      console.log(`  [${setting}] ${connection} ${issue} r${r}${row.first_burst ? ' (first burst)' : ''}: refused p50 ${row.refused_p50_ms} p95 ${row.refused_p95_ms} max ${row.refused_max_ms} ms (p95 from the first call ${row.refused_p95_from_start_ms}); client send loop ${row.client_send_loop_ms} ms, headers submitted ${row.client_headers_ms[0]}–${row.client_headers_ms[2]} ms (first of the excess ${row.client_headers_ms[1]}), messages written ${row.client_writes_ms.join('–')} ms; server refusals at ${row.server_first_refusal_ms}–${row.server_last_refusal_ms} ms; client loop delay max ${row.client_loop_delay_max_ms} ms;${row.threads_ms ? ` CPU/run-queue wait ms to the last refusal: server ${formatThreads(row.threads_ms.server)}; client ${formatThreads(row.threads_ms.client)};` : ''}${headers.length ? ` headers arrived ${row.server_headers_first_ms}–${row.server_headers_last_ms} ms (first of the excess ${row.server_headers_excess_first_ms});` : ''} ${JSON.stringify(row.codes)} (load ${load})`);
     }
     await inf.stop();
     if (profiling) {
       const server = mainThreadProfile(profileDir);
       for (const w of windows) {
-        console.log(`  profile ${w.label}, ${round((w.toUs - w.fromUs) / 1000, 1)} ms from the first call to the last refusal seen:`);
+        console.log(`  profile ${w.label}, ${round((w.toUs - w.fromUs) / 1000, 1)} ms from the first call to the last refusal the client saw (monotonic µs ${w.fromUs}–${w.toUs}):`);
         console.log(formatSummary('server', windowSummary(server, w.fromUs, w.toUs)));
         console.log(formatSummary('client', w.client));
       }
@@ -202,11 +277,14 @@ for (let r = 0; r < repeats; r++) {
   }
 }
 console.log(`load ${loadAverage().join(' ')}`);
+if (a.out) writeFileSync(path.resolve(a.out), `${JSON.stringify(timelines, null, 1)}\n`);
 for (const setting of variants.map((v) => v.label)) {
   for (const connection of connections) {
     for (const issue of issues) {
-      const p95 = rows.filter((x) => x.setting === setting && x.connection === connection && x.issue === issue).map((x) => x.refused_p95_ms);
-      console.log(`[${setting}] ${connection} ${issue}: refused p95 per repeat ${p95.join(', ')} ms (median ${round(percentile(p95, 50), 1)})`);
+      const these = rows.filter((x) => x.setting === setting && x.connection === connection && x.issue === issue);
+      const p95 = these.map((x) => x.refused_p95_ms);
+      const split = [true, false].map((f) => these.filter((x) => x.first_burst === f).map((x) => x.refused_p95_ms));
+      console.log(`[${setting}] ${connection} ${issue}: refused p95 per repeat ${p95.join(', ')} ms (median ${round(percentile(p95, 50), 1)}; a process's first burst ${split[0].join(', ') || '–'}, later ${split[1].join(', ') || '–'})`);
     }
   }
 }

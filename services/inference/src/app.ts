@@ -15,6 +15,7 @@ import { readMemory, resetPeak, type MemoryReading } from './adapters/memory-pro
 import { ACTIVATION_PER_INPUT_BYTE } from './domain/image-cost.js';
 import { ModelLoadError, segmentSpec } from './domain/model.js';
 import { bindServer, createGrpcServer, shutdownServer } from './grpc/server.js';
+import { selfTarget, warmServingPath, warmUpToken, type WarmUpResult } from './grpc/warm-up.js';
 import { loadPipeline, type BackendFactory, type LoadedPipeline } from './model-loader.js';
 import type { ModelStore } from './ports.js';
 import { InferenceService } from './service.js';
@@ -26,6 +27,8 @@ export interface InferenceProcess {
   readonly metrics: InferenceMetrics;
   /** Resolves once the model is loaded and SERVING (never rejects; load errors are retried). */
   readonly ready: Promise<void>;
+  /** The serving path's warm-up before SERVING (grpc/warm-up.ts), once it has run. */
+  readonly warmUp: WarmUpResult | undefined;
   /** Graceful stop: NOT_SERVING, refuse new calls, let admitted ones finish, close. */
   stop(): Promise<void>;
 }
@@ -42,6 +45,8 @@ export interface StartOptions {
 }
 
 const RETRY_MIN_MS = 1_000;
+/** The warm-up call's deadline: a model run, on a busy machine. */
+const WARM_UP_TIMEOUT_MS = 60_000;
 const RETRY_MAX_MS = 30_000;
 
 function packageVersion(): string {
@@ -113,13 +118,18 @@ export async function startInference(options: StartOptions): Promise<InferencePr
     metrics.observe(m?.name ?? '', m?.version ?? '', err.code, {});
     logger.warn('request rejected', { method: method.slice(method.lastIndexOf('/') + 1), code: err.code, message: err.message, at: 'edge' });
   };
-  const { server, health } = createGrpcServer(service, { serverName: 'segserve-inference', serverVersion: packageVersion() }, { ...config, onRefusal });
-  service.onStateChange((s) => health.setAll(s === 'serving' ? 'SERVING' : 'NOT_SERVING'));
+  const token = warmUpToken();
+  const { server, health } = createGrpcServer(service, { serverName: 'segserve-inference', serverVersion: packageVersion() }, { ...config, onRefusal, warmUpToken: token });
+  // SERVING (health, readiness) once the model is loaded and the serving path warm.
+  let warmUp: WarmUpResult | undefined;
+  const serving = (): boolean => service.state === 'serving' && warmUp !== undefined;
+  const reportHealth = (): void => health.setAll(serving() ? 'SERVING' : 'NOT_SERVING');
+  service.onStateChange(reportHealth);
 
   const grpcPort = await bindServer(server, config.host, config.grpcPort);
   let metricsServer: MetricsServer;
   try {
-    metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.host, port: config.metricsPort, ready: () => service.state === 'serving' });
+    metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.host, port: config.metricsPort, ready: serving });
   } catch (err) {
     server.forceShutdown();
     throw err;
@@ -158,6 +168,17 @@ export async function startInference(options: StartOptions): Promise<InferencePr
         metrics.servingModel(m.name, m.version, m.sha256);
         metrics.modelLoadSeconds.set(l.loadSeconds);
         service.serve(l.pipeline, memory);
+        const [, , height, width] = m.input.shape as [number, number, number, number];
+        try {
+          warmUp = await warmServingPath({ target: selfTarget(config.host, grpcPort), model: m.name, width, height, token, maxInputPixels: config.maxInputPixels, timeoutMs: WARM_UP_TIMEOUT_MS });
+          if (warmUp.code !== 'OK') logger.warn('serving path warm-up failed', { code: warmUp.code });
+          else logger.info('serving path warmed', { ms: Math.round(warmUp.ms) });
+        } catch (err) {
+          // Serving starts anyway: only the first clients pay for the cold path.
+          warmUp = { code: 'INTERNAL', ms: 0 };
+          logger.warn('serving path warm-up failed', { error: err });
+        }
+        reportHealth();
         logger.announce(
           ...startupLine('inference', {
             grpc_port: grpcPort,
@@ -213,5 +234,15 @@ export async function startInference(options: StartOptions): Promise<InferencePr
     return stopped;
   };
 
-  return { grpcPort, metricsPort: metricsServer.port, service, metrics, ready, stop };
+  return {
+    grpcPort,
+    metricsPort: metricsServer.port,
+    service,
+    metrics,
+    ready,
+    get warmUp() {
+      return warmUp;
+    },
+    stop,
+  };
 }

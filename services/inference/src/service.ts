@@ -28,6 +28,8 @@ export interface CallContext {
   readonly client?: string;
   /** The call's place and its upload's door charge, taken by the edge (reserveArrival). */
   readonly upload?: UploadReservation;
+  /** The process's own warm-up call (grpc/warm-up.ts): not counted, not logged, no faults. */
+  readonly warmUp?: boolean;
 }
 
 /**
@@ -282,7 +284,7 @@ export class InferenceService {
       const work = await prepare();
       permit = await timer.time('queue', () => this.#gate.acquire(ctx.signal, ctx.client));
       running = (async () => {
-        await this.#faultDelay(ctx.signal, timer);
+        if (!ctx.warmUp) await this.#faultDelay(ctx.signal, timer);
         return work();
       })();
       return await untilAborted(running, ctx.signal, () => (abortedAt = this.#now()));
@@ -309,7 +311,7 @@ export class InferenceService {
     let result: T | undefined;
     try {
       const pipeline = this.#resolve(name, version);
-      this.#faultError();
+      if (!ctx.warmUp) this.#faultError();
       result = await work(pipeline, timer);
       return result;
     } catch (err) {
@@ -322,8 +324,10 @@ export class InferenceService {
       ctx.upload?.release();
       const timings = timer.finish();
       const model = this.#pipeline?.model;
-      this.#metrics?.observe(model?.name ?? '', model?.version ?? '', code, timings);
-      this.#logRequest(ctx, code, timings, { ...fields, ...describeResult(result) });
+      if (!ctx.warmUp) {
+        this.#metrics?.observe(model?.name ?? '', model?.version ?? '', code, timings);
+        this.#logRequest(ctx, code, timings, { ...fields, ...describeResult(result) });
+      }
     }
   }
 

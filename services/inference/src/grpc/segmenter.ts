@@ -9,12 +9,13 @@ import { toServiceError } from './errors.js';
 /**
  * `uploadOf(call.metadata)` is the reservation the edge took when the call arrived
  * (InferenceService.reserveArrival): the request adopts it, so the upload is charged once.
+ * `isWarmUp(call.metadata)`: the call is the process's own warm-up (grpc/warm-up.ts).
  */
-export function segmenterHandlers(service: InferenceService, uploadOf: (metadata: Metadata) => UploadReservation | undefined = () => undefined): SegmenterHandlers {
+export function segmenterHandlers(service: InferenceService, uploadOf: (metadata: Metadata) => UploadReservation | undefined = () => undefined, isWarmUp: (metadata: Metadata) => boolean = () => false): SegmenterHandlers {
   return {
     Segment: (call, callback) => {
       const upload = uploadOf(call.metadata);
-      const ctx = { ...callContext(call, 'Segment'), ...(upload ? { upload } : {}) };
+      const ctx = { ...callContext(call, 'Segment'), ...(upload ? { upload } : {}), ...(isWarmUp(call.metadata) ? { warmUp: true } : {}) };
       const req = call.request;
       const maskFormat = req.mask_format === 'RAW' ? 'RAW' : 'PNG';
       service.segment({ model: req.model, version: req.version, image: req.image, maskFormat }, ctx).then(

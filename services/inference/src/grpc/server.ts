@@ -14,6 +14,7 @@ import type { InferenceService, UploadReservation } from '../service.js';
 import { HealthBoard } from './health.js';
 import { oipHandlers, type OipInfo } from './oip.js';
 import { segmenterHandlers } from './segmenter.js';
+import { WARM_UP_METADATA_KEY } from './warm-up.js';
 
 export const SEGMENTER_SERVICE = 'segserve.v1.Segmenter';
 export const OIP_SERVICE = 'inference.GRPCInferenceService';
@@ -26,6 +27,8 @@ export interface GrpcServerOptions {
   readonly maxConnectionAgeGraceMs: number;
   /** Hears every call the edge answers before the service sees it (metrics, logs). */
   readonly onRefusal?: (method: string, err: SegserveError) => void;
+  /** The token of this process's own warm-up calls (grpc/warm-up.ts). */
+  readonly warmUpToken?: string;
 }
 
 export interface GrpcEdge {
@@ -87,7 +90,9 @@ export function createGrpcServer(service: InferenceService, info: OipInfo, optio
   const protos = loadProtos();
   const health = new HealthBoard(HEALTH_SERVICES);
   const segment = { maxBytes: () => options.maxMessageBytes, rule: () => SEGMENT_REQUEST_RULE, charged: true };
-  server.addService(guard.service(protos.segmenter.segserve.v1.Segmenter.service, { Segment: segment }), segmenterHandlers(service, uploadOf));
+  const token = options.warmUpToken;
+  const isWarmUp = (metadata: grpc.Metadata): boolean => token !== undefined && metadata.get(WARM_UP_METADATA_KEY)[0] === token;
+  server.addService(guard.service(protos.segmenter.segserve.v1.Segmenter.service, { Segment: segment }), segmenterHandlers(service, uploadOf, isWarmUp));
   server.addService(guard.service(protos.predictV2.inference.GRPCInferenceService.service, { ModelInfer: { ...modelInferLimits(service, options.maxMessageBytes), charged: true } }), oipHandlers(service, info, uploadOf));
   server.addService(protos.health.grpc.health.v1.Health.service, health.handlers());
   const d = protos.definitions;

@@ -1,0 +1,82 @@
+// The serving path is warmed before SERVING (services/inference/src/grpc/warm-up.ts): a real
+// Segment call through the process's own gRPC port, neither counted nor logged as a request and
+// given no injected fault; a call that carries another token is an ordinary request.
+
+import { describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import os from 'node:os';
+import { defaultBackendFactory, parseConfig } from '@segserve/inference';
+import type { BackendFactory } from '@segserve/inference';
+import { waitFor } from '../helpers/process.js';
+import { healthStatus, MODELS, png, segment, startTestServer, syntheticImage, type SegmentResponse } from './helpers.js';
+
+const image = await png(syntheticImage(120, 80, 1));
+
+/** The real backend, with every pipeline `segment` call counted and held until `open()`. */
+function gatedBackend(): { createBackend: BackendFactory; segments: () => number; open: () => void } {
+  const config = parseConfig({ SEGSERVE_MODEL_DIR: MODELS.seg }, { cpuLimit: 2, tmpDir: os.tmpdir() });
+  const real = defaultBackendFactory(config);
+  let count = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return {
+    segments: () => count,
+    open: () => open(),
+    createBackend: async (artifact) => {
+      const b = await real(artifact);
+      return {
+        inputs: b.inputs,
+        outputs: b.outputs,
+        run: (x) => b.run(x),
+        segment: async (rgb) => {
+          count++;
+          await opened;
+          return b.segment(rgb);
+        },
+        close: () => b.close(),
+        warmUp: () => b.warmUp(),
+      };
+    },
+  };
+}
+
+describe('the serving path is warmed before SERVING', () => {
+  it('sends the process its own call and reports SERVING only once it is answered', async () => {
+    const gate = gatedBackend();
+    await using s = await startTestServer({ model: MODELS.seg, waitReady: false, createBackend: gate.createBackend });
+    // The model is loaded and the warm-up call is running: not SERVING yet.
+    await waitFor(() => gate.segments() === 1, { timeoutMs: 60_000 });
+    expect(s.proc.service.state).toBe('serving');
+    for (const service of ['', 'segserve.v1.Segmenter']) expect(await healthStatus(s.clients, service)).toBe('NOT_SERVING');
+    expect((await fetch(`http://127.0.0.1:${s.proc.metricsPort}/readyz`)).status).not.toBe(200);
+    gate.open();
+    await s.proc.ready;
+    expect(s.proc.warmUp?.code).toBe('OK');
+    expect(await healthStatus(s.clients, '')).toBe('SERVING');
+    expect((await fetch(`http://127.0.0.1:${s.proc.metricsPort}/readyz`)).status).toBe(200);
+    expect(s.logs.some((l) => l.includes('"serving path warmed"'))).toBe(true);
+  });
+
+  it('counts and logs the warm-up as no request, and injects no fault into it', async () => {
+    await using s = await startTestServer({ model: MODELS.seg, env: { SEGSERVE_FAULT_ERROR_RATIO: '1' } });
+    expect(s.proc.warmUp?.code).toBe('OK');
+    expect(await s.sample('segserve_inference_requests_total', { code: 'OK' })).toBeUndefined();
+    expect(s.logs.filter((l) => l.includes('"msg":"request"'))).toEqual([]);
+    // Clients still get the injected fault, counted and logged.
+    const r = await segment(s.clients, image);
+    expect(r.code).toBe('INTERNAL');
+    expect(await s.sample('segserve_inference_requests_total', { model: 'tiny-seg', version: '1', code: 'INTERNAL' })).toBe(1);
+  });
+
+  it('treats a call carrying another token as an ordinary request', async () => {
+    await using s = await startTestServer({ model: MODELS.seg });
+    const metadata = new grpc.Metadata();
+    metadata.set('segserve-warm-up', 'not-the-token');
+    const r = await new Promise<{ err: grpc.ServiceError | null; res?: SegmentResponse }>((resolve) => {
+      (s.clients.segmenter as unknown as { Segment: (req: unknown, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res?: SegmentResponse) => void) => void }).Segment({ image, mask_format: 'PNG' }, metadata, (err, res) => resolve({ err, ...(res ? { res } : {}) }));
+    });
+    expect(r.err).toBeNull();
+    expect(await s.sample('segserve_inference_requests_total', { model: 'tiny-seg', version: '1', code: 'OK' })).toBe(1);
+    expect(s.logs.filter((l) => l.includes('"msg":"request"'))).toHaveLength(1);
+  });
+});
