@@ -3,7 +3,14 @@
 // cache, one thread), beside variants that show where the time goes. Variants interleaved, five
 // rounds; wall and CPU ms per image, median over rounds.
 //
-//   node bench/decode.mjs [--rounds 5] [--concurrency 1]
+// --djpeg adds libjpeg-turbo's own decoder (Debian's djpeg, `apt-get install libjpeg-turbo-progs`)
+// at each DCT scale, one process per image, CPU from the children's accounting less that of a
+// process decoding an 8×8 JPEG: the floor of the JPEG decode without libvips. At 1/8 only the DC
+// coefficient is inverse-transformed, so that row is close to the entropy (Huffman) decode alone.
+// --sharp-options adds the serving decode with one more of sharp's options changed at a time.
+//
+//   node bench/decode.mjs [--rounds 5] [--concurrency 1] [--djpeg] [--sharp-options]
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { args } from './lib/args.mjs';
@@ -35,6 +42,55 @@ const variants = {
   'serving, 288×192 upload': (b) => sharp(small.get(b), { failOn: 'warning', sequentialRead: true }).autoOrient().resize(288, 192, { fit: 'fill', kernel: 'linear' }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer(),
 };
 
+if (a['sharp-options']) {
+  const serving = (b, input = {}, out = (p) => p.raw({ depth: 'uchar' })) => out(sharp(b, { failOn: 'warning', sequentialRead: true, ...input }).autoOrient().resize(288, 192, { fit: 'fill', kernel: 'linear' }).removeAlpha().toColourspace('srgb')).toBuffer();
+  Object.assign(variants, {
+    'serving, failOn none': (b) => serving(b, { failOn: 'none' }),
+    'serving, no toColourspace (ICC untouched)': (b) => sharp(b, { failOn: 'warning', sequentialRead: true }).autoOrient().resize(288, 192, { fit: 'fill', kernel: 'linear' }).removeAlpha().raw().toBuffer(),
+    'serving, keepIccProfile': (b) => serving(b, {}, (p) => p.keepIccProfile().raw({ depth: 'uchar' })),
+    'serving, 2 libvips threads': async (b) => {
+      sharp.concurrency(2);
+      try {
+        return await serving(b);
+      } finally {
+        sharp.concurrency(Number(a.concurrency ?? 1));
+      }
+    },
+    'serving, libvips cache on': async (b) => {
+      sharp.cache(true);
+      try {
+        return await serving(b);
+      } finally {
+        sharp.cache(false);
+      }
+    },
+    '1/8 shrink-on-load (144×96)': (b) => sharp(b, { failOn: 'warning', sequentialRead: true }).resize(144, 96, { fit: 'fill', kernel: 'linear' }).raw().toBuffer(),
+    'full decode, no resize (1152×768)': (b) => sharp(b, { failOn: 'warning', sequentialRead: true }).raw().toBuffer(),
+  });
+}
+
+if (a.djpeg) {
+  try {
+    execFileSync('djpeg', ['-version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('djpeg not found: apt-get install libjpeg-turbo-progs');
+  }
+  const tiny = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+  const djpeg = (scale, fixed) => (b) => {
+    const r = spawnSync('djpeg', ['-scale', scale, '-pnm'], { input: fixed ?? b, maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`djpeg -scale ${scale}: ${r.stderr}`);
+  };
+  for (const scale of ['1/1', '1/2', '1/4', '1/8']) variants[`djpeg -scale ${scale}`] = djpeg(scale);
+  variants['djpeg start-up (8×8 JPEG)'] = djpeg('1/1', tiny);
+}
+
+// CPU seconds of the children that have ended (utime + stime of this process's waited-for children).
+const childrenCpuMs = () => {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[13]) + Number(f[14])) * 1000) / 100;
+};
+
 const names = Object.keys(variants);
 const results = Object.fromEntries(names.map((n) => [n, { wall: [], cpu: [] }]));
 console.log(`decode: ${images.length} golden JPEGs, ${rounds} rounds, load ${loadAverage().join(' ')}`);
@@ -42,12 +98,17 @@ for (let r = 0; r < rounds; r++) {
   for (const name of [...names.slice(r % names.length), ...names.slice(0, r % names.length)]) {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
+    const k0 = childrenCpuMs();
     for (let i = 0; i < 4; i++) for (const b of images) await variants[name](b);
     const cpu = process.cpuUsage(c0);
     const n = 4 * images.length;
     results[name].wall.push((performance.now() - t0) / n);
-    results[name].cpu.push((cpu.user + cpu.system) / 1000 / n);
+    results[name].cpu.push(((cpu.user + cpu.system) / 1000 + childrenCpuMs() - k0) / n);
   }
 }
-for (const name of names) console.log(`  ${name.padEnd(40)} ${round(median(results[name].wall), 2)} ms/img wall, ${round(median(results[name].cpu), 2)} ms/img CPU`);
+for (const name of names) console.log(`  ${name.padEnd(44)} ${round(median(results[name].wall), 2)} ms/img wall, ${round(median(results[name].cpu), 2)} ms/img CPU`);
+if (a.djpeg) {
+  const base = median(results['djpeg start-up (8×8 JPEG)'].cpu);
+  for (const scale of ['1/1', '1/2', '1/4', '1/8']) console.log(`  djpeg -scale ${scale} less start-up: ${round(median(results[`djpeg -scale ${scale}`].cpu) - base, 2)} ms/img CPU`);
+}
 console.log(`load ${loadAverage().join(' ')}`);

@@ -52,6 +52,23 @@ describe('OrtWorkerPool with one session', () => {
     }
   });
 
+  it('each queued image reaches the session as it was given, also when the next one is queued while it runs', async () => {
+    const pool = await slowPool();
+    try {
+      // Two different photographs-to-be: a gradient and its negative.
+      const a = Uint8Array.from({ length: 384 * 256 * 3 }, (_, k) => (k * 7) & 0xff);
+      const b = a.map((v) => 255 - v);
+      const same = (x: Uint8Array, y: Uint8Array): boolean => Buffer.from(x.buffer, x.byteOffset, x.length).equals(y);
+      const [ma, mb] = [(await pool.segment(a)).classes, (await pool.segment(b)).classes];
+      expect(same(ma, mb)).toBe(false);
+      const queued = await Promise.all([pool.segment(a), pool.segment(b), pool.segment(a)]);
+      expect(queued.map((o, i) => same(o.classes, [ma, mb, ma][i]!))).toEqual([true, true, true]);
+      await expect(pool.segment(new Uint8Array(384 * 256 * 3 - 1))).rejects.toMatchObject({ code: 'INTERNAL' });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('an abort while waiting withdraws the input at once; the running one finishes; nothing is left behind', async () => {
     const pool = await slowPool();
     try {

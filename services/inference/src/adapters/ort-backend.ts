@@ -24,6 +24,8 @@ interface Job {
 
 interface Slot {
   readonly worker: Worker;
+  /** Shared with the worker: the RGB bytes of the Segment request it runs. */
+  readonly rgb: Uint8Array;
   /** The job the worker is busy with, even when its caller has gone away. */
   job: Job | undefined;
 }
@@ -42,7 +44,16 @@ export interface OrtBackendOptions {
 
 const WORKER_URL = new URL('./ort-worker.js', import.meta.url);
 
-function startWorker(options: OrtBackendOptions): Promise<{ worker: Worker; inputs: GraphValue[]; outputs: GraphValue[] }> {
+interface Started {
+  readonly worker: Worker;
+  readonly rgb: Uint8Array;
+  readonly inputs: GraphValue[];
+  readonly outputs: GraphValue[];
+}
+
+const rgbBytes = (io: OrtBackendOptions['io']): number => (io.dims[2] ?? 0) * (io.dims[3] ?? 0) * 3;
+
+function startWorker(options: OrtBackendOptions): Promise<Started> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_URL);
     const fail = (err: Error): void => {
@@ -52,13 +63,14 @@ function startWorker(options: OrtBackendOptions): Promise<{ worker: Worker; inpu
     worker.once('error', fail);
     worker.once('message', (msg: FromWorker) => {
       worker.off('error', fail);
-      if (msg.type === 'ready') resolve({ worker, inputs: [...msg.inputs], outputs: [...msg.outputs] });
+      if (msg.type === 'ready') resolve({ worker, rgb, inputs: [...msg.inputs], outputs: [...msg.outputs] });
       else fail(new Error(msg.type === 'failed' ? msg.message : `unexpected '${msg.type}' message`));
     });
     // Each worker gets its own exact-size copy, transferred: the main thread keeps no model
     // bytes. (Buffer#slice would be a view whose transfer detaches the caller's buffer.)
     const copy = new Uint8Array(options.onnx);
-    const init: ToWorker = { type: 'init', onnx: copy, settings: options.settings, io: options.io, segment: options.segment };
+    const rgb = new Uint8Array(new SharedArrayBuffer(rgbBytes(options.io)));
+    const init: ToWorker = { type: 'init', onnx: copy, settings: options.settings, io: options.io, segment: options.segment, rgb };
     worker.postMessage(init, [copy.buffer]);
   });
 }
@@ -73,13 +85,13 @@ export class OrtWorkerPool implements InferenceBackend {
   #closed = false;
   readonly #io: OrtBackendOptions['io'];
 
-  private constructor(workers: { worker: Worker; inputs: GraphValue[]; outputs: GraphValue[] }[], options: OrtBackendOptions) {
+  private constructor(workers: Started[], options: OrtBackendOptions) {
     this.inputs = workers[0]!.inputs;
     this.outputs = workers[0]!.outputs;
     this.#onWorkerExit = options.onWorkerExit;
     this.#io = options.io;
-    this.#slots = workers.map(({ worker }) => {
-      const slot: Slot = { worker, job: undefined };
+    this.#slots = workers.map(({ worker, rgb }) => {
+      const slot: Slot = { worker, rgb, job: undefined };
       worker.on('message', (msg: FromWorker) => this.#onMessage(slot, msg));
       worker.on('error', (err) => this.#onExit(slot, err));
       worker.on('exit', (code) => this.#onExit(slot, new Error(`inference worker exited with code ${code}`)));
@@ -110,6 +122,8 @@ export class OrtWorkerPool implements InferenceBackend {
   }
 
   segment(rgb: Uint8Array, signal?: AbortSignal): Promise<ClassMapOutput> {
+    const expected = rgbBytes(this.#io);
+    if (rgb.length !== expected) return Promise.reject(new SegserveError('INTERNAL', 'internal error', { cause: new RangeError(`expected ${expected} RGB bytes, got ${rgb.length}`) }));
     return this.#submit({ type: 'segment', rgb }, signal, (msg, waitedMs) => {
       if (msg.type !== 'classes') throw new Error(`unexpected '${msg.type}' answer to a segment`);
       return { classes: msg.classes, counts: msg.counts, width: msg.width, height: msg.height, waitedMs, ms: msg.ms };
@@ -177,9 +191,15 @@ export class OrtWorkerPool implements InferenceBackend {
       slot.job = job;
       job.waitedMs = performance.now() - job.enqueuedAt;
       const w = job.work;
-      const msg: ToWorker = w.type === 'run' ? { type: 'run', id: job.id, input: w.input } : { type: 'segment', id: job.id, rgb: w.rgb };
-      // A tensor is ours to move; decoded RGB may sit in a buffer sharp owns, so it is copied.
-      slot.worker.postMessage(msg, w.type === 'run' ? [w.input.buffer as ArrayBuffer] : []);
+      if (w.type === 'run') {
+        // A tensor is ours to move.
+        slot.worker.postMessage({ type: 'run', id: job.id, input: w.input } satisfies ToWorker, [w.input.buffer as ArrayBuffer]);
+      } else {
+        // Decoded RGB sits in a buffer sharp owns (not transferable): copied into the memory this
+        // worker shares, which is free while the slot is.
+        slot.rgb.set(w.rgb);
+        slot.worker.postMessage({ type: 'segment', id: job.id } satisfies ToWorker);
+      }
     }
   }
 

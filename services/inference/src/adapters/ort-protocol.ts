@@ -4,7 +4,9 @@
 // checks and fast OVERLOADED answers. For Segment the worker also builds the input tensor from
 // the decoded RGB bytes (into one tensor it reuses run after run) and reduces the logits to a
 // class map, so that a request waiting for the session holds 3 bytes per model pixel instead
-// of 12, and 1 byte per pixel comes back instead of 4 × classes.
+// of 12, and 1 byte per pixel comes back instead of 4 × classes. The RGB bytes go through memory
+// each worker shares with the main thread (written when the request is dispatched to it), not
+// through a copy in the message.
 
 import type { OrtSettings } from '../config.js';
 import type { OutputSpec } from '../domain/mask.js';
@@ -23,6 +25,8 @@ export interface InitMessage {
   readonly settings: OrtSettings;
   readonly io: { readonly inputName: string; readonly dims: readonly number[]; readonly outputName: string };
   readonly segment: SegmentSpec;
+  /** Shared with the main thread: a Segment request's RGB bytes (model height × width × 3). */
+  readonly rgb: Uint8Array;
 }
 
 /** A prepared input tensor; the raw output comes back (Open Inference Protocol). */
@@ -32,11 +36,10 @@ export interface RunMessage {
   readonly input: Float32Array;
 }
 
-/** Interleaved RGB at the model's input size; a class map comes back. */
+/** Interleaved RGB at the model's input size, in the shared `rgb` of the init message; a class map comes back. */
 export interface SegmentMessage {
   readonly type: 'segment';
   readonly id: number;
-  readonly rgb: Uint8Array;
 }
 
 export type ToWorker = InitMessage | RunMessage | SegmentMessage;

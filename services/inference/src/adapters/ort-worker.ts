@@ -43,7 +43,7 @@ async function handle(l: Loaded, msg: Exclude<ToWorker, InitMessage>): Promise<v
     post({ type: 'result', id: msg.id, data, dims: t.dims, ms }, [data.buffer as ArrayBuffer]);
     return;
   }
-  const tensor = l.builder.from(msg.rgb);
+  const tensor = l.builder.from(l.init.rgb);
   const t1 = performance.now();
   const t = await runGraph(l, tensor);
   const t2 = performance.now();
