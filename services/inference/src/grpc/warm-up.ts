@@ -2,13 +2,14 @@
 // everything its first requests touch — the gRPC server's, the edge guard's and the handler's
 // code compiled on first call, protobuf codecs generated on first use, libvips's decoder, the
 // worker's segment path, the mask encoder — and a burst that meets it then is answered late: the
-// calls beyond its capacity wait behind the first uploads' cold work before their headers are even
-// read (docs/benchmarks.md, "Issue 15, sixth round"). The model's own warm-up run does not touch
-// any of it. So before SERVING the process sends itself one real Segment call through its own port,
-// with an image larger than the model's input (the shrink-on-load path): one model run more at
-// start, whatever the number of slots. It carries a per-process token (WARM_UP_METADATA_KEY): the
-// service neither counts nor logs it as a request and injects no fault into it. A failed warm-up
-// is logged and serving starts anyway: it only costs the first clients their cold path.
+// calls beyond its capacity wait behind the first uploads' cold work before their headers are
+// even read (docs/benchmarks.md, "OVERLOADED at 50 independent callers"). The model's own
+// warm-up run touches none of it. So before SERVING the process sends itself one real Segment
+// call through its own port, with an image larger than the model's input (the shrink-on-load
+// path): one model run more at start, whatever the number of slots. It carries a per-process
+// token (WARM_UP_METADATA_KEY): the service neither counts nor logs it as a request and injects
+// no fault into it. A failed warm-up is logged and serving starts anyway: it only costs the
+// first clients their cold path.
 
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
