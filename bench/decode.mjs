@@ -7,9 +7,11 @@
 // at each DCT scale, one process per image, CPU from the children's accounting less that of a
 // process decoding an 8×8 JPEG: the floor of the JPEG decode without libvips. At 1/8 only the DC
 // coefficient is inverse-transformed, so that row is close to the entropy (Huffman) decode alone.
+// --pil: the same decoder family inside one process, without start-up costs: Debian python3's
+// Pillow (libjpeg-turbo) decoding each image at each DCT scale (`draft`), CPU time per image.
 // --sharp-options adds the serving decode with one more of sharp's options changed at a time.
 //
-//   node bench/decode.mjs [--rounds 5] [--concurrency 1] [--djpeg] [--sharp-options]
+//   node bench/decode.mjs [--rounds 5] [--concurrency 1] [--djpeg] [--pil] [--sharp-options]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
@@ -84,6 +86,30 @@ if (a.djpeg) {
   variants['djpeg start-up (8×8 JPEG)'] = djpeg('1/1', tiny);
 }
 
+// Pillow's JPEG decode at each DCT scale, rounds interleaved, median CPU ms per image.
+const PIL = `
+import io, sys, time
+from PIL import Image, features
+paths, rounds = sys.argv[1:-1], int(sys.argv[-1])
+data = [open(p, 'rb').read() for p in paths]
+scales = {'1/1': None, '1/2': (576, 384), '1/4': (288, 192), '1/8': (144, 96)}
+def decode(b, size):
+    im = Image.open(io.BytesIO(b))
+    if size: im.draft('RGB', size)
+    im.load()
+res = {k: [] for k in scales}
+for r in range(rounds):
+    for k, size in scales.items():
+        t0 = time.process_time()
+        for i in range(4):
+            for b in data: decode(b, size)
+        res[k].append((time.process_time() - t0) * 1000 / (4 * len(data)))
+print(f'  Pillow {Image.__version__}, libjpeg API {features.version("jpg")}, libjpeg-turbo: {features.check_feature("libjpeg_turbo")}')
+for k, v in res.items():
+    v.sort()
+    print(f'  Pillow -scale {k:4} {v[len(v) // 2]:.2f} ms/img CPU')
+`;
+
 // CPU seconds of the children that have ended (utime + stime of this process's waited-for children).
 const childrenCpuMs = () => {
   const stat = readFileSync('/proc/self/stat', 'utf8');
@@ -107,6 +133,10 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 for (const name of names) console.log(`  ${name.padEnd(44)} ${round(median(results[name].wall), 2)} ms/img wall, ${round(median(results[name].cpu), 2)} ms/img CPU`);
+if (a.pil) {
+  const files = loadImages().filter((i) => i.file.endsWith('.jpg')).map((i) => i.file);
+  process.stdout.write(execFileSync('/usr/bin/python3', ['-c', PIL, ...files, String(rounds)], { encoding: 'utf8' }));
+}
 if (a.djpeg) {
   const base = median(results['djpeg start-up (8×8 JPEG)'].cpu);
   for (const scale of ['1/1', '1/2', '1/4', '1/8']) console.log(`  djpeg -scale ${scale} less start-up: ${round(median(results[`djpeg -scale ${scale}`].cpu) - base, 2)} ms/img CPU`);
