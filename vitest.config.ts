@@ -22,6 +22,8 @@ const processTests = {
   environment: 'node',
   testTimeout: 120_000,
   hookTimeout: 120_000,
+  // After each file, whatever processes it started and left running are stopped.
+  setupFiles: ['test/helpers/leftovers.ts'],
 } as const;
 
 export default defineConfig({

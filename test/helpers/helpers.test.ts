@@ -4,7 +4,7 @@ import { connect } from 'net';
 import { existsSync } from 'node:fs';
 import { startNats } from './nats.js';
 import { startPrometheus } from './prometheus.js';
-import { requireBinary, spawnProcess, tempDir, waitFor } from './process.js';
+import { requireBinary, spawnProcess, stopLeftovers, tempDir, waitFor } from './process.js';
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -30,6 +30,17 @@ describe('test helpers', () => {
     expect(obj.port).toBe(7);
     const quitter = spawnProcess(process.execPath, ['-e', 'process.exit(3)']);
     await expect(quitter.waitForLine(/never/, 10_000)).rejects.toThrow(/exited \(code 3\)/);
+  });
+
+  it('stopLeftovers stops what a file started and left running (a start-up wait that gave up), not what has exited', async () => {
+    const silent = spawnProcess(process.execPath, ['-e', 'setTimeout(()=>{}, 60000)']);
+    const done = spawnProcess(process.execPath, ['-e', 'process.exit(0)']);
+    await expect(silent.waitForJson((o) => o['msg'] === 'serving', 200)).rejects.toThrow();
+    await done.exited;
+    expect(silent.hasExited()).toBe(false);
+    expect(await stopLeftovers()).toBe(1);
+    expect(silent.hasExited()).toBe(true);
+    expect(await stopLeftovers()).toBe(0);
   });
 
   it('tempDir is removed on dispose', async () => {

@@ -76,11 +76,24 @@ export interface SpawnOptions {
 /** A process a test started: the runtime's supervisor, every output line kept. */
 export type Spawned = Supervised;
 
+// Every process a test file started, until it exits: stopLeftovers (test/helpers/leftovers.ts,
+// after each file) stops those its file did not, e.g. one whose start-up wait failed before the
+// file's own afterAll had it to stop.
+const started = new Set<Spawned>();
+
+/** Stops the processes this test file started and left running; returns how many. */
+export async function stopLeftovers(): Promise<number> {
+  const left = [...started].filter((p) => !p.hasExited());
+  started.clear();
+  await Promise.all(left.map((p) => p.stop(2_000)));
+  return left.length;
+}
+
 /** Spawns a process, collecting its output; stops it on dispose. */
 export function spawnProcess(command: string, args: readonly string[], options: SpawnOptions = {}): Spawned {
   const base: Record<string, string | undefined> = options.inheritEnv === false ? { PATH: process.env['PATH'] } : { ...process.env };
   for (const key of Object.keys(base)) if (key.startsWith('SEGSERVE_')) delete base[key];
-  return supervise({
+  const spawned = supervise({
     command,
     args,
     cwd: options.cwd ?? REPO_ROOT,
@@ -88,6 +101,9 @@ export function spawnProcess(command: string, args: readonly string[], options: 
     name: options.name ?? path.basename(command),
     keepLines: Number.POSITIVE_INFINITY,
   });
+  started.add(spawned);
+  void spawned.exited.then(() => started.delete(spawned));
+  return spawned;
 }
 
 /** Runs `segserve <args>` (the built CLI) as a child process. */
