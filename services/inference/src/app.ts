@@ -60,8 +60,9 @@ function packageVersion(): string {
 const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
 
 /**
- * The admission budget from what the warm-up run did to this process's memory: the RSS after
- * it is the baseline, its peak above that is one run's activations. Where the peak cannot be
+ * The admission budget from what the warm-up runs (the model's, then the serving path's) did to
+ * this process's memory: the RSS after them is the baseline, the peak above that is one run's
+ * activations. Where the peak cannot be
  * reset (not Linux), activations are estimated from the input size.
  */
 function measureBudget(before: MemoryReading | undefined, l: LoadedPipeline, config: InferenceConfig, cgroupLimit: number | undefined): { budgetBytes: number; baselineBytes: number; activationBytes: number; measured: boolean } {
@@ -162,12 +163,16 @@ export async function startInference(options: StartOptions): Promise<InferencePr
         }
         loaded = l;
         const m = l.model;
-        const budget = measureBudget(before, l, config, options.memoryLimitBytes);
-        const memory = new MemoryLedger({ capacityBytes: budget.budgetBytes, maxWaiting: config.maxQueue, onChange: (snap) => metrics.admittedBytes.set(snap.held) });
-        metrics.memoryBudgetBytes.set(budget.budgetBytes);
+        const serveWithin = (budgetBytes: number): void => {
+          metrics.memoryBudgetBytes.set(budgetBytes);
+          service.serve(l.pipeline, new MemoryLedger({ capacityBytes: budgetBytes, maxWaiting: config.maxQueue, onChange: (snap) => metrics.admittedBytes.set(snap.held) }));
+        };
+        // The serving path's warm-up runs within the budget the model's warm-up run measured; the
+        // budget is then measured again, so that what the serving path keeps (its compiled code,
+        // codecs, the image library's state) is part of the baseline rather than of the requests' share.
+        serveWithin(measureBudget(before, l, config, options.memoryLimitBytes).budgetBytes);
         metrics.servingModel(m.name, m.version, m.sha256);
         metrics.modelLoadSeconds.set(l.loadSeconds);
-        service.serve(l.pipeline, memory);
         const [, , height, width] = m.input.shape as [number, number, number, number];
         try {
           warmUp = await warmServingPath({ target: selfTarget(config.host, grpcPort), model: m.name, width, height, token, maxInputPixels: config.maxInputPixels, timeoutMs: WARM_UP_TIMEOUT_MS });
@@ -178,6 +183,8 @@ export async function startInference(options: StartOptions): Promise<InferencePr
           warmUp = { code: 'INTERNAL', ms: 0 };
           logger.warn('serving path warm-up failed', { error: err });
         }
+        const budget = measureBudget(before, l, config, options.memoryLimitBytes);
+        serveWithin(budget.budgetBytes);
         reportHealth();
         logger.announce(
           ...startupLine('inference', {
