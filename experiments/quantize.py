@@ -582,8 +582,10 @@ def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dic
     if recipe.pool_conv:
         model = pools_as_convs(model)
     p = plan(model, recipe)
-    # a graph input is calibrated as the tensor that shares its scale (the image as its blocks)
-    measured = [t for t in p.tensors if t not in {i.name for i in model.graph.input}]
+    # a graph input that shares its scale is calibrated as that tensor (the image as its blocks);
+    # one read by a quantised convolution directly is calibrated itself
+    shared_inputs = {i.name for i in model.graph.input} & set(p.same_as.values())
+    measured = [t for t in p.tensors if t not in shared_inputs]
     if recipe.calibration == "none":
         stats = {t: {"min": 0.0, "max": 0.0, "bins": [0]} for t in measured}
     elif recipe.data != "train" or stats is None or not set(measured) <= set(stats):

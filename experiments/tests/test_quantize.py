@@ -210,6 +210,23 @@ class PoolCascadeTest(unittest.TestCase):
                          [[4, 6], [6, 9]])
 
 
+class CalibratedInputTest(unittest.TestCase):
+    def test_an_image_read_by_an_int8_convolution_is_calibrated(self):
+        # the naive recipe quantises the stem convolution on the image itself: the image's range is
+        # calibrated (onnxruntime-node over the images), not borrowed from another tensor
+        with tempfile.TemporaryDirectory() as tmp:
+            m = export.export_onnx(stem_net(7, 3), Path(tmp) / "m.onnx", 16, 24)
+        images = np.random.default_rng(2).uniform(-1.5, 2.5, (4, 3, 16, 24)).astype(np.float32)
+        q, _ = quantize.build(m, quantize.RECIPES["naive"], images)
+        g = q.graph
+        image = g.input[0].name
+        inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        qn = next(n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == image)
+        scale, zp = quantize.uint8_params(float(images.min()), float(images.max()))
+        self.assertAlmostEqual(float(inits[qn.input[1]]), scale, places=6)
+        self.assertEqual(int(inits[qn.input[2]]), zp)
+
+
 class Int8PoolTest(unittest.TestCase):
     def graph(self, recipe: quantize.Recipe) -> onnx.GraphProto:
         with tempfile.TemporaryDirectory() as tmp:
