@@ -61,6 +61,7 @@ class Recipe:
     stem_s2d: bool = False               # the stride-2 stem as a stride-1 conv on 2×2 blocks (space_to_depth_stem), rearranged on uint8
     pool_cascade: bool = False           # pyramid pools computed from the finest one (cascade_pools)
     pool_conv: bool = False              # tiling average pools as depthwise convolutions (pools_as_convs)
+    concat: str = "calibrated"           # a channel concatenation's scale: calibrated | widest | shared (concat_ranges)
     images: int = 48                     # calibration images from the training split
     data: str = "train"                  # train | noise | one
     zero_point_zero: bool = False        # uint8 ranges [0, max]: negative activations clip to 0
@@ -104,6 +105,12 @@ RECIPES = {
                                        stem_s2d=True, pool_cascade=True, pool_conv=True,
                                        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
                                             "blocks, pyramid pools from the finest one, as depthwise convolutions"),
+    # … and each channel concatenation with one scale for its inputs and output (a plain copy)
+    "pc-percentile-s2d-dwpool-cat": Recipe("pc-percentile-s2d-dwpool-cat", per_channel=True, calibration="percentile", int8_pool=True,
+                                           stem_s2d=True, pool_cascade=True, pool_conv=True, concat="shared",
+                                           note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
+                                                "blocks, pyramid pools from the finest one, as depthwise convolutions, "
+                                                "concatenations on one scale"),
 }
 
 # Naive recipes that a study could plausibly have run (experiments/collapse.py measures which of
@@ -133,6 +140,7 @@ class Plan:
     tensors: list[str] = field(default_factory=list)            # activations that get Q/DQ
     non_negative: set[str] = field(default_factory=set)         # Relu outputs (zero point 0)
     same_as: dict[str, str] = field(default_factory=dict)       # tensor → tensor whose scale it shares
+    concats: list[tuple[str, list[str], str]] = field(default_factory=list)  # (output, inputs, the input with most channels)
 
 
 def _maps(g: onnx.GraphProto):
@@ -385,6 +393,21 @@ def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
         if t not in seen and (t in producer or t in graph_in):
             seen.add(t)
             p.tensors.append(t)
+    # channel concatenations whose inputs and output are all quantised: onnxruntime runs them as
+    # QLinearConcat, which copies an input that has the output's scale and zero point and
+    # requantises the others element by element
+    channels = {v.name: v.type.tensor_type.shape.dim[1].dim_value
+                for v in onnx.shape_inference.infer_shapes(model).graph.value_info if len(v.type.tensor_type.shape.dim) == 4}
+
+    def width(t: str) -> int:  # an upsampled tensor's shape may be unknown: its input's channels
+        while t in p.same_as and not channels.get(t):
+            t = p.same_as[t]
+        return channels.get(t, 0)
+
+    for n in g.node:
+        axis = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "axis"), None)
+        if n.op_type == "Concat" and axis == 1 and n.output[0] in seen and all(i in seen for i in n.input):
+            p.concats.append((n.output[0], list(n.input), max(n.input, key=width)))
     return p
 
 
@@ -571,6 +594,32 @@ def shared_ranges(r: dict[str, tuple[float, float]], p: Plan) -> dict[str, tuple
     return out
 
 
+def concat_ranges(r: dict[str, tuple[float, float]], p: Plan, mode: str) -> dict[str, tuple[float, float]]:
+    """The ranges of the plan's channel concatenations by ``mode``: ``calibrated`` leaves them;
+    ``widest`` gives the output the range of its input with most channels (copied as it is, the
+    others requantised); ``shared`` gives the output and every input their union (each input's
+    producer then writes the output's scale and the concatenation is a plain copy), through the
+    tensors whose scale an input shares (a uint8 upsampling's input). Then :func:`shared_ranges`."""
+    if mode not in ("calibrated", "widest", "shared"):
+        raise ValueError(f"unknown concat mode {mode!r}")
+    out = dict(r)
+
+    def root(t: str) -> str:
+        while t in p.same_as:
+            t = p.same_as[t]
+        return t
+
+    for y, xs, widest in p.concats if mode != "calibrated" else []:
+        if mode == "widest":
+            out[y] = out[root(widest)]
+        else:
+            members = {root(t) for t in (y, *xs)}
+            lo, hi = min(out[t][0] for t in members), max(out[t][1] for t in members)
+            for t in members:
+                out[t] = (lo, hi)
+    return shared_ranges(out, p)
+
+
 def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dict | None = None) -> tuple[onnx.ModelProto, dict]:
     """Plan, calibrate (unless ``stats`` are given: they depend only on the model and images) and
     rewrite. Returns the QDQ model and a summary."""
@@ -590,7 +639,7 @@ def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dic
         stats = {t: {"min": 0.0, "max": 0.0, "bins": [0]} for t in measured}
     elif recipe.data != "train" or stats is None or not set(measured) <= set(stats):
         stats = calibrate(model, measured, calibration_inputs(recipe, images))
-    r = shared_ranges(ranges({t: stats[t] for t in measured}, recipe, p.non_negative), p)
+    r = concat_ranges(shared_ranges(ranges({t: stats[t] for t in measured}, recipe, p.non_negative), p), p, recipe.concat)
     q = quantize(model, recipe, r, p)
     onnx.checker.check_model(q)
     total = sum(1 for n in model.graph.node if n.op_type == "Conv")
