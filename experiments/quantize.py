@@ -62,6 +62,7 @@ class Recipe:
     pool_cascade: bool = False           # pyramid pools computed from the finest one (cascade_pools)
     pool_conv: bool = False              # tiling average pools as depthwise convolutions (pools_as_convs)
     concat: str = "calibrated"           # a channel concatenation's scale: calibrated | widest | shared (concat_ranges)
+    weights_7bit: tuple[str, ...] = ()   # convolutions (as keep_float names them) whose weights use [-63, 63] only
     images: int = 48                     # calibration images from the training split
     data: str = "train"                  # train | noise | one
     zero_point_zero: bool = False        # uint8 ranges [0, max]: negative activations clip to 0
@@ -105,12 +106,22 @@ RECIPES = {
                                        stem_s2d=True, pool_cascade=True, pool_conv=True,
                                        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
                                             "blocks, pyramid pools from the finest one, as depthwise convolutions"),
+    # … with the stem's weights in 7 bits: onnxruntime's int8 kernel for the stem on 2×2 blocks
+    # can saturate its int16 pair sums with large stem weights (the trained ResNet-50's, see
+    # docs/experiments.md); [-63, 63] cannot
+    "pc-percentile-s2d-dwpool-stem7": Recipe("pc-percentile-s2d-dwpool-stem7", per_channel=True, calibration="percentile",
+                                             int8_pool=True, stem_s2d=True, pool_cascade=True, pool_conv=True,
+                                             weights_7bit=("first",),
+                                             note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on "
+                                                  "2x2 blocks with 7-bit weights, pyramid pools from the finest one, as "
+                                                  "depthwise convolutions"),
     # … and each channel concatenation with one scale for its inputs and output (a plain copy)
-    "pc-percentile-s2d-dwpool-cat": Recipe("pc-percentile-s2d-dwpool-cat", per_channel=True, calibration="percentile", int8_pool=True,
-                                           stem_s2d=True, pool_cascade=True, pool_conv=True, concat="shared",
-                                           note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
-                                                "blocks, pyramid pools from the finest one, as depthwise convolutions, "
-                                                "concatenations on one scale"),
+    "pc-percentile-s2d-dwpool-stem7-cat": Recipe("pc-percentile-s2d-dwpool-stem7-cat", per_channel=True, calibration="percentile",
+                                                 int8_pool=True, stem_s2d=True, pool_cascade=True, pool_conv=True,
+                                                 weights_7bit=("first",), concat="shared",
+                                                 note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on "
+                                                      "2x2 blocks with 7-bit weights, pyramid pools from the finest one, as "
+                                                      "depthwise convolutions, concatenations on one scale"),
 }
 
 # Naive recipes that a study could plausibly have run (experiments/collapse.py measures which of
@@ -157,8 +168,9 @@ def _float_convs(g: onnx.GraphProto, keep: tuple[str, ...]) -> set[str]:
     convs = [n for n in g.node if n.op_type == "Conv"]
     names = {n.name for n in convs if n.name in keep}
     graph_in = {i.name for i in g.input}
-    if "first" in keep:
-        names |= {n.name for n in convs if n.input[0] in graph_in}
+    if "first" in keep:  # the convolution on the image, or on its 2×2 blocks (space_to_depth_stem)
+        blocks = {n.output[0] for n in g.node if n.op_type == "SpaceToDepth" and n.input[0] in graph_in}
+        names |= {n.name for n in convs if n.input[0] in graph_in | blocks}
     if "head" in keep:
         names.add(convs[-1].name)
     if "decoder" in keep:
@@ -507,6 +519,7 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
     source: dict[str, str] = {}  # DQ output → the float tensor it stands for
     pos = {id(n): i for i, n in enumerate(g.node)}
     inserts: dict[int, list[onnx.NodeProto]] = {}  # node index → nodes to insert after it (-1: at the start)
+    seven = _float_convs(g, recipe.weights_7bit)  # named on the graph before its tensors are rewired
     for t in p.tensors:
         scale, zp = uint8_params(*act_ranges[t])
         qparams[t] = (scale, zp)
@@ -537,15 +550,18 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
     for conv in (by_name[c.name] for c in p.convs):  # the plan's nodes belong to the original model
         w_init = inits[conv.input[1]]
         w = numpy_helper.to_array(w_init).astype(np.float32)
+        # onnxruntime's u8s8 kernels add pairs of uint8 × int8 products in int16, which saturates
+        # beyond 32767: weights in [-63, 63] keep every pair inside it (255 · 63 · 2 = 32130)
+        top = 63 if conv.name in seven else 127
         if recipe.per_channel:
             amax = np.abs(w).reshape(w.shape[0], -1).max(1)
-            ws = np.maximum(amax, 1e-12) / 127.0
-            wq = np.clip(np.round(w / ws[:, None, None, None]), -127, 127).astype(np.int8)
+            ws = np.maximum(amax, 1e-12) / top
+            wq = np.clip(np.round(w / ws[:, None, None, None]), -top, top).astype(np.int8)
             wzp = np.zeros(w.shape[0], np.int8)
             axis = {"axis": 0}
         else:
-            ws = np.array(max(float(np.abs(w).max()), 1e-12) / 127.0, np.float32)
-            wq = np.clip(np.round(w / ws), -127, 127).astype(np.int8)
+            ws = np.array(max(float(np.abs(w).max()), 1e-12) / top, np.float32)
+            wq = np.clip(np.round(w / ws), -top, top).astype(np.int8)
             wzp = np.array(0, np.int8)
             axis = {}
         wn = conv.input[1].replace("/", "_").strip("_").replace(".", "_")

@@ -250,7 +250,7 @@ class ConcatScaleTest(unittest.TestCase):
             quantize.concat_ranges(r, p, "largest")
 
     def test_plan_finds_the_concat_and_its_widest_input_through_the_upsampling(self):
-        p = quantize.plan(self.m, quantize.RECIPES["pc-percentile-s2d-dwpool-cat"])
+        p = quantize.plan(self.m, quantize.RECIPES["pc-percentile-s2d-dwpool-stem7-cat"])
         self.assertEqual(len(p.concats), 1)
         y, xs, widest = p.concats[0]
         producer = {o: n for n in self.m.graph.node for o in n.output}
@@ -258,7 +258,7 @@ class ConcatScaleTest(unittest.TestCase):
         self.assertEqual(widest, xs[0])  # 8 channels, shape unknown after the Resize: its input's
 
     def test_shared_scale_gives_every_input_and_the_output_one_scale(self):
-        recipe = quantize.RECIPES["pc-percentile-s2d-dwpool-cat"]
+        recipe = quantize.RECIPES["pc-percentile-s2d-dwpool-stem7-cat"]
         p = quantize.plan(self.m, recipe)
         calibrated = quantize.shared_ranges({t: (0.0, 1.0 + i) for i, t in enumerate(p.tensors)}, p)
         r = quantize.concat_ranges(calibrated, p, recipe.concat)
@@ -275,6 +275,28 @@ class ConcatScaleTest(unittest.TestCase):
         self.assertEqual(len(params), 1)
         scale, zp = params.pop()
         self.assertEqual((round(scale, 7), zp), (round(quantize.uint8_params(*r[y])[0], 7), quantize.uint8_params(*r[y])[1]))
+
+
+class SevenBitWeightsTest(unittest.TestCase):
+    def test_the_named_convolutions_weights_stay_in_63(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.space_to_depth_stem(quantize.inline_identities(export.export_onnx(stem_net(7, 3), Path(tmp) / "m.onnx", 16, 24)))
+        for recipe, first_top in ((quantize.RECIPES["pc-percentile-s2d-dwpool"], 127), (quantize.RECIPES["pc-percentile-s2d-dwpool-stem7"], 63)):
+            p = quantize.plan(m, recipe)
+            g = quantize.quantize(m, recipe, quantize.shared_ranges({t: (-1.0, 1.0) for t in p.tensors}, p), p).graph
+            producer = {o: n for n in g.node for o in n.output}
+            inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+            convs = [n for n in g.node if n.op_type == "Conv"]
+            tops = []
+            for conv in convs:
+                dq = producer[conv.input[1]]
+                wq, ws = inits[dq.input[0]], inits[dq.input[1]]
+                tops.append(int(np.abs(wq).reshape(wq.shape[0], -1).max(1).min()))  # every channel reaches its top
+                self.assertLessEqual(int(np.abs(wq).max()), tops[-1])
+                w = [numpy_helper.to_array(i) for i in m.graph.initializer if i.name == next(
+                    n for n in m.graph.node if n.name == conv.name).input[1]][0]
+                np.testing.assert_allclose(wq * ws[:, None, None, None], w, atol=float(ws.max()) / 2 + 1e-7)
+            self.assertEqual(tops, [first_top] + [127] * (len(convs) - 1), recipe.name)
 
 
 class CalibratedInputTest(unittest.TestCase):
