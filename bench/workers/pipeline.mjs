@@ -53,4 +53,4 @@ process.on('message', async (msg) => {
     process.exit(0);
   }
 });
-process.send({ type: 'ready', load_seconds: loaded.loadSeconds, settings: { workers: config.ort.sessions, max_concurrency: config.maxConcurrency, ...config.ort, arena_mode: config.ort.arena, arena: loaded.arena?.arena, arena_reason: loaded.arena?.reason } });
+process.send({ type: 'ready', load_seconds: loaded.loadSeconds, settings: { workers: config.ort.sessions, max_concurrency: config.maxConcurrency, ...config.ort, arena_mode: config.ort.arena, arena: loaded.arena?.arena, arena_reason: loaded.arena?.reason, warm_up_growth_mb: loaded.warmUpGrowthBytes === undefined ? null : Math.round(loaded.warmUpGrowthBytes / 2 ** 20) } });
