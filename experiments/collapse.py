@@ -32,7 +32,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from . import dataset, export, golden, quantize, versions
+from . import dataset, export, golden, quantize, quiet, versions
 from .train import RUNS, load_run
 
 BASE_RUN = "r18-context-long"  # the ResNet-18 baseline (models/facade-ads/6)
@@ -138,6 +138,7 @@ def run(log=print, passes: int = 1, only: list[str] | None = None) -> dict:
         rows.insert(0, {"recipe": "float", "note": "the float network (models/facade-ads/6's weights)", "dir": None,
                         "miou": v6["miou"], "iou_advertising": v6["iou_advertising"], **outputs(graphs[True], xs), **stamp()})
     for name in only or RECIPES:
+        quiet.breathe()
         recipe = quantize.RECIPES[name]
         base = graphs[recipe.fold_bn]
         q, info = quantize.build(base, recipe, train)

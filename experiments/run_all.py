@@ -1,6 +1,6 @@
 """Regenerate every artifact with one command, from the repository root:
 
-    /usr/bin/python3 -m experiments.run_all [--force] [--jobs N] [--skip-train] [--legacy]
+    /usr/bin/python3 -m experiments.run_all [--force] [--jobs N] [--skip-train] [--legacy] [--timing-wrapper CMD --lock FILE]
 
 1. the golden sets (models/facade-ads/golden, golden-2): rendered only when missing, never
    rewritten (an existing set with another digest is an error);
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import collapse, contact_sheet, golden, policy, study, versions
+from . import collapse, contact_sheet, golden, policy, quiet, study, versions
 from .train import RUNS, load_config
 
 CONFIGS = versions.CONFIGS
@@ -224,7 +224,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--passes", type=int, default=None, help="golden-set passes per segserve eval (default: the spec's, else 5)")
     ap.add_argument("--timing-wrapper", default="", help="command prefix for the timing runs (segserve eval, the study), split on spaces "
                     "(e.g. a script that pauses background trainings while it runs)")
+    ap.add_argument("--lock", default="", help="a lock file (flock) to hold while computing, let go while each timed run and between "
+                    "versions: the lock the timing wrapper takes, so that the untimed work never runs beside someone's quiet measurement")
     a = ap.parse_args(argv)
+    if a.lock:
+        quiet.hold(a.lock)
     t0 = time.time()
     RUNS.mkdir(parents=True, exist_ok=True)
     logf = open(RUNS / "run_all.log", "a", buffering=1)
@@ -237,7 +241,8 @@ def main(argv: list[str]) -> int:
     for gs in golden.SETS.values():
         log(f"golden set {gs.name}: {golden.ensure(gs, log)}")
     if not a.skip_train:
-        train_all(a.force, a.jobs, log)
+        with quiet.released():  # hours of background work: not a hold
+            train_all(a.force, a.jobs, log)
     mans = []
     if a.legacy:
         legacy = versions.build(None, rounds=a.rounds, log=log, which="legacy")

@@ -14,10 +14,13 @@ For the versions of the study (configs whose versions carry a ``row`` label), af
 4. speed ratios to the baseline are taken per round (baseline median / row median in the same
    round), and their median over rounds is reported with the range.
 
-``/usr/bin/python3 -m experiments.study`` re-measures the exported rows (run_all calls it).
+``/usr/bin/python3 -m experiments.study`` re-measures the exported rows (run_all calls it);
+``--pair A B`` times two version directories only (e.g. a network and its int8 copy) and reports
+the per-round ratio.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import golden
+from . import golden, quiet
 from .versions import REPO, RESULTS, node, serving_malloc_env
 
 BASELINE_ROW = "ResNet-18 baseline"
@@ -44,7 +47,8 @@ def run_measure(dirs: list[str], golden_dir: Path, out: Path, rounds: int, runs:
         cmd = [*(wrapper or []), node(), str(REPO / "experiments" / "measure_models.mjs"), "--golden", str(golden_dir), "--out", str(part),
                "--rounds", "1", "--first-round", str(r), "--runs", str(runs), "--images", str(images),
                "--score", "1" if score and r == 0 else "0", *dirs]
-        subprocess.run(cmd, cwd=REPO, check=True, env=env)
+        with quiet.released() if wrapper else contextlib.nullcontext():
+            subprocess.run(cmd, cwd=REPO, check=True, env=env)
         parts.append(json.loads(part.read_text()))
         part.unlink()
     merged = merge_rounds(parts)
@@ -161,6 +165,32 @@ def measure(rows: list[dict], rounds: int = 3, runs: int = 8, images: int = 12, 
     return study
 
 
+def pair_summary(res: dict, a: str, b: str, rounds: int, target: float) -> dict:
+    """Two rows of one run_measure: a's model-only time over b's per round (the same round's
+    medians), their median and range, how many rounds reach ``target``, the load averages; with
+    scores, both mIoUs and b's difference to a with the paired interval."""
+    ma, mb = per_round(res["models"][a]["model_ms"], rounds), per_round(res["models"][b]["model_ms"], rounds)
+    per = [x / y for x, y in zip(ma, mb)]
+    out = {"a": a, "b": b, "rounds": rounds, "model_ms": {"a": ma, "b": mb}, "ratio_per_round": per, **ratios(ma, mb),
+           "target": target, "at_least_target": sum(x >= target for x in per),
+           "loadavg": [[r["loadavg_before"], r.get("loadavg_after")] for r in res["rounds"]]}
+    if res["models"][a]["per_image"] and res["models"][b]["per_image"]:
+        boot = bootstrap({"a": per_image_confusions(res["models"][a]), "b": per_image_confusions(res["models"][b])}, "a")
+        out["miou"] = boot
+    return out
+
+
+def pair(a: str, b: str, rounds: int, runs: int, images: int, score: bool, wrapper: list[str] | None, out: Path,
+         target: float = 2.0) -> dict:
+    """Two versions (e.g. a float network and its int8 copy) timed by the protocol for ``rounds``
+    rounds, each round its own ``wrapper`` hold, in alternating order; see :func:`pair_summary`."""
+    a, b = str(Path(a).resolve()), str(Path(b).resolve())
+    res = run_measure([a, b], golden.CURRENT.dir, out, rounds, runs, images, score=score, wrapper=wrapper)
+    summary = pair_summary(res, a, b, rounds, target)
+    out.with_name(f"{out.stem}.summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
 def main(argv: list[str]) -> int:
     import argparse
     import shlex
@@ -172,7 +202,21 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--timing-wrapper", default="", help="command prefix for the timing runs, split on spaces")
     ap.add_argument("--table-only", action="store_true", help="rewrite the table from the last study.json, measuring nothing")
+    ap.add_argument("--pair", nargs=2, metavar=("A", "B"), help="instead: time these two version directories only (A's time over "
+                    "B's per round; e.g. a float network and its int8 copy), write --out and its .summary.json, touch no table")
+    ap.add_argument("--runs", type=int, default=4, help="--pair: model-only runs per version and round")
+    ap.add_argument("--images", type=int, default=2, help="--pair: end-to-end images per version and round")
+    ap.add_argument("--score", action="store_true", help="--pair: also score every golden image in round 1 (mIoUs, paired interval)")
+    ap.add_argument("--target", type=float, default=2.0, help="--pair: count the rounds whose ratio reaches this")
+    ap.add_argument("--out", default=str(RESULTS / "pair.json"), help="--pair: the merged measurement")
     a = ap.parse_args(argv)
+    if a.pair:
+        out = Path(a.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        s = pair(*a.pair, rounds=a.rounds, runs=a.runs, images=a.images, score=a.score, wrapper=a.timing_wrapper.split() or None,
+                 out=out, target=a.target)
+        print(json.dumps(s, indent=2))
+        return 0
     last = json.loads((RESULTS / "last.json").read_text())
     measured = json.loads((RESULTS / "study.json").read_text()) if a.table_only else None
     st = run_all.write_study(last["versions"], a.rounds, print, a.timing_wrapper.split() or None,

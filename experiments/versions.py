@@ -15,6 +15,7 @@ measured on (default: 2 for runs on generator-2 data, else 1). Versions of the r
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import dataset, export, golden, nets, quantize
+from . import dataset, export, golden, nets, quantize, quiet
 from .metrics import Confusion
 from .train import RUNS, data_spec, load_config, load_run
 
@@ -71,7 +72,8 @@ def measure(model_dir: Path, passes: int = 5, dump: Path | None = None, golden_d
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     if CLI.exists() and dump is None:
         cmd = [*(wrapper or []), node(), str(CLI), "eval", "--model", str(model_dir), "--golden", str(golden_dir), "--json", "--passes", str(passes)]
-        out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, env=env)
+        with quiet.released() if wrapper else contextlib.nullcontext():
+            out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, env=env)
         rep = json.loads(out.stdout.strip().splitlines()[-1])
         m = rep["metrics"]
         return {"miou": round(m["miou"], 4), "iou": [round(c["iou"], 4) for c in rep["classes"]],
@@ -273,6 +275,7 @@ def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str
             if only is not None and spec["dir"] not in only:
                 continue
             log(f"export {spec['dir']} ({spec.get('variant', 'fp32')}) from {run}")
+            quiet.breathe()
             jobs.append((p, cfg, spec, export_version(cfg, spec)))
     # measure in rounds, alternating the order, so that a busy moment on the shared machine does
     # not land on one version only
@@ -288,6 +291,7 @@ def build(paths: list[str] | None = None, rounds: int = 3, log=print, which: str
             results.setdefault(spec["dir"], []).append(res)
     mans = []
     for p, cfg, spec, info in jobs:
+        quiet.breathe()
         man = finish_version(cfg, spec, info, results[spec["dir"]], p)
         mans.append({"dir": spec["dir"], "manifest": man, "spec": spec, "full_dir": str(info.get("full_dir", "")),
                      "gflops_full": info.get("gflops_full")})

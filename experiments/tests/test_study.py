@@ -87,6 +87,29 @@ class StudyTest(unittest.TestCase):
         r = study.ratios([100.0, 90.0, 120.0], [50.0, 60.0, 40.0])
         self.assertEqual((r["median"], r["min"], r["max"]), (2.0, 1.5, 3.0))
 
+    def test_pair_ratio_per_round_and_rounds_at_target(self):
+        def m(ms, per_image=()):
+            return {"model_ms": ms, "backend_ms": ms, "e2e_ms": [1], "per_image": list(per_image), "miou": None}
+        # a: float, b: int8; 3 rounds of 2 runs each, ratios 2.0, 1.9, 2.5
+        res = {"rounds": [{"loadavg_before": 1.0, "loadavg_after": 1.5}, {"loadavg_before": 2.0}, {"loadavg_before": 3.0}],
+               "models": {"a": m([100, 100, 95, 95, 125, 125]), "b": m([50, 50, 50, 50, 50, 50])}}
+        s = study.pair_summary(res, "a", "b", 3, target=2.0)
+        self.assertEqual(s["ratio_per_round"], [2.0, 1.9, 2.5])
+        self.assertEqual((s["median"], s["min"], s["max"], s["at_least_target"]), (2.0, 1.9, 2.5, 2))
+        self.assertEqual(s["model_ms"], {"a": [100.0, 95.0, 125.0], "b": [50.0, 50.0, 50.0]})
+        self.assertEqual(s["loadavg"], [[1.0, 1.5], [2.0, None], [3.0, None]])
+        self.assertNotIn("miou", s)  # nothing scored
+        self.assertEqual(study.pair_summary(res, "a", "b", 3, target=2.1)["at_least_target"], 1)
+        # scored: both mIoUs and b's paired difference to a
+        good = [{"name": str(i), "confusion": [90, 0, 0, 10]} for i in range(4)]
+        worse = [{"name": str(i), "confusion": [90, 0, 5, 5]} for i in range(4)]
+        res["models"] = {"a": m([2, 2, 2, 2, 2, 2], good), "b": m([1, 1, 1, 1, 1, 1], worse)}
+        s = study.pair_summary(res, "a", "b", 3, target=2.0)
+        self.assertEqual(s["miou"]["a"]["miou"], 1.0)
+        self.assertAlmostEqual(s["miou"]["b"]["diff"], (90 / 95 + 5 / 10) / 2 - 1.0)
+        self.assertEqual(s["miou"]["b"]["diff_ci95"][0], s["miou"]["b"]["diff_ci95"][1])  # every image alike
+        self.assertEqual(s["at_least_target"], 3)
+
     def test_fp32_parent(self):
         def row(name, cfg, variant):
             return {"row": name, "manifest": {"training": {"config": cfg, "variant": variant}}}

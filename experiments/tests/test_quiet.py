@@ -1,0 +1,54 @@
+"""experiments/quiet.py: run_all's --lock is held while it computes and let go around timed runs."""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+from experiments import quiet
+
+
+def free(path: Path) -> bool:
+    """Whether another process can take the lock right now (flock(1), as bench/alone.sh does)."""
+    return subprocess.run(["flock", "-n", str(path), "true"]).returncode == 0
+
+
+class QuietTest(unittest.TestCase):
+    def tearDown(self):
+        if quiet._held is not None:
+            quiet._held.close()
+            quiet._held = None
+
+    def test_nothing_is_held_without_a_lock(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            lock = Path(tmp) / "lock"
+            lock.touch()
+            with quiet.released():
+                self.assertTrue(free(lock))
+            quiet.breathe(0)
+            self.assertTrue(free(lock))
+
+    def test_held_while_computing_released_around_a_timed_run(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            lock = Path(tmp) / "lock"
+            quiet.hold(str(lock))
+            self.assertFalse(free(lock))
+            with quiet.released():
+                self.assertTrue(free(lock))
+            self.assertFalse(free(lock))
+            quiet.breathe(0)
+            self.assertFalse(free(lock))
+
+    def test_a_timed_run_that_takes_the_lock_itself_does_not_wait_for_us(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            lock = Path(tmp) / "lock"
+            quiet.hold(str(lock))
+            with quiet.released():
+                done = subprocess.run(["flock", "-w", "5", str(lock), "true"])
+            self.assertEqual(done.returncode, 0)
+            self.assertFalse(free(lock))
+
+
+if __name__ == "__main__":
+    unittest.main()
