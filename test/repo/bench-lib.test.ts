@@ -64,19 +64,19 @@ describe('bench/lib/trees', () => {
   const built = (dir: string) => (file: string) => file === path.join(dir, 'packages', 'cli', 'dist', 'bin.js');
   it.each([
     ['no --before: this checkout alone', undefined, { after: '/repo' }],
-    ['a relative --before resolves against the working directory, before first', '../b', { before: '/work/b', after: '/repo' }],
-    ['an absolute --before', '/work/b', { before: '/work/b', after: '/repo' }],
+    ['a relative --before resolves against the working directory, before first', '../b', { before: '/home/dev/b', after: '/repo' }],
+    ['an absolute --before', '/home/dev/b', { before: '/home/dev/b', after: '/repo' }],
   ])('treesOf: %s', (_what, before, expected) => {
-    const trees = treesOf(before, { root: '/repo', cwd: '/work/x', exists: built('/work/b') });
+    const trees = treesOf(before, { root: '/repo', cwd: '/home/dev/x', exists: built('/home/dev/b') });
     expect(trees).toEqual(expected);
     expect(Object.keys(trees)).toEqual(Object.keys(expected));
   });
 
   it.each([
     ['a bare --before', 'true', /the path of a built checkout/],
-    ['a checkout without a build', '/work/unbuilt', /no built checkout there/],
+    ['a checkout without a build', '/home/dev/unbuilt', /no built checkout there/],
   ])('treesOf refuses %s', (_what, before, message) => {
-    expect(() => treesOf(before, { root: '/repo', cwd: '/work/x', exists: built('/work/b') })).toThrow(message);
+    expect(() => treesOf(before, { root: '/repo', cwd: '/home/dev/x', exists: built('/home/dev/b') })).toThrow(message);
   });
 });
 
