@@ -142,7 +142,7 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
  * service's own variables (no code change), interleaved over `repeats`.
  */
 export const SWEEP_CONFIGS = [
-  { label: `defaults: 2 requests inside, 1 onnxruntime session × 2 threads, memory pattern on, arena off, ${Object.entries(INFERENCE_MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`, env: {} },
+  { label: `defaults: 2 requests inside, 1 onnxruntime session × 2 threads, memory pattern on, arena auto (off at 1152×768, on for small models), ${Object.entries(INFERENCE_MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`, env: {} },
   { label: 'memory pattern off (SEGSERVE_ORT_MEM_PATTERN=false)', env: { SEGSERVE_ORT_MEM_PATTERN: 'false' } },
   { label: 'arena on (SEGSERVE_ORT_ARENA=true)', env: { SEGSERVE_ORT_ARENA: 'true' } },
   { label: 'arena on, memory pattern off (SEGSERVE_ORT_ARENA=true SEGSERVE_ORT_MEM_PATTERN=false)', env: { SEGSERVE_ORT_ARENA: 'true', SEGSERVE_ORT_MEM_PATTERN: 'false' } },
@@ -151,6 +151,7 @@ export const SWEEP_CONFIGS = [
   { label: '1 request inside (SEGSERVE_MAX_CONCURRENCY=1)', env: { SEGSERVE_MAX_CONCURRENCY: '1' } },
   { label: "glibc's dynamic mmap threshold (MALLOC_MMAP_THRESHOLD_ unset)", env: { MALLOC_MMAP_THRESHOLD_: undefined } },
   { label: 'the earlier defaults: 2 sessions, memory pattern off, dynamic mmap threshold', env: { SEGSERVE_ORT_SESSIONS: '2', SEGSERVE_ORT_MEM_PATTERN: 'false', MALLOC_MMAP_THRESHOLD_: undefined } },
+  { label: 'arena off (SEGSERVE_ORT_ARENA=off; the default before arena auto)', env: { SEGSERVE_ORT_ARENA: 'off' } },
 ];
 
 export async function runMemorySweep({ modelDir, images, configs = SWEEP_CONFIGS, concurrency = 10, seconds = 20, repeats = 1, log = console.log, trees = { after: REPO }, smaps = false }) {
