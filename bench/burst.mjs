@@ -10,6 +10,7 @@
 //   node bench/burst.mjs [--model models/facade-ads-full/2] [--concurrency 50] [--repeats 3]
 //        [--settings 'default;SEGSERVE_ORT_NICE=10'] [--connections cold,warm] [--profile]
 //        [--servers inference,grpc,h2] [--issue together,spread] [--prime 0,1] [--out burst.json]
+//        [--before /path/to/other/checkout] [--probe gc,headers]
 //
 // --out: every row with its calls' timeline (each call's start and answer, ms after the first
 // call; the client's HEADERS submissions; the server's refusals), as JSON.
@@ -30,6 +31,16 @@
 // meets a process that has served; several values are interleaved like settings. Each burst's row says whether it was its
 // process's first (the summary splits the two).
 //
+// --before: the inference process of another built checkout as well, interleaved with this one's
+// like settings (labels 'before: …' / 'after: …'; bench/lib/trees.mjs) — this bench, that tree's
+// service.
+//
+// --probe: bench/workers/probe.mjs preloaded into each server: `gc`, the server's garbage
+// collections of 1 ms or more from the first call to the last refusal the client saw (per burst,
+// and in the summary how many bursts had one); `headers`, when each call's HEADERS reached the
+// server, and per burst the median and largest wait from the client's submission to that (the
+// n-th submitted against the n-th arrived: one connection keeps their order).
+//
 // --profile: V8 CPU profiles of both ends over each burst (the server's main thread via
 // --cpu-prof, the client in-process), summarised as self time per area and function
 // (--keep-profiles keeps the server's .cpuprofile files for a closer look).
@@ -40,6 +51,7 @@ import { args } from './lib/args.mjs';
 import { segmenterClient, segment } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
 import { REPO, baseEnv, launch, loadAverage, startInference } from './lib/procs.mjs';
+import { treesOf } from './lib/trees.mjs';
 import { formatSummary, mainThreadProfile, monotonicUs, profileSelf, windowSummary } from './lib/cpu-profile.mjs';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -56,12 +68,17 @@ for (const i of issues) if (i !== 'together' && i !== 'spread') throw new Error(
 // Settings of the service's own variables, ';'-separated: e.g. 'default;SEGSERVE_ORT_NICE=10'.
 const settings = (a.settings ?? 'default').split(';');
 const servers = (a.servers ?? 'inference').split(',');
+const trees = treesOf(a.before);
+const probes = a.probe ? a.probe.split(',') : [];
+for (const p of probes) if (p !== 'gc' && p !== 'headers') throw new Error(`--probe: gc and/or headers, not ${p}`);
+const PROBE = new URL('./workers/probe.mjs', import.meta.url).href;
 const primes = String(a.prime ?? '0').split(',').map(Number);
 for (const p of primes) if (!Number.isInteger(p) || p < 0) throw new Error(`--prime: whole numbers ≥ 0, not ${a.prime}`);
 const variants = servers
   .flatMap((server) => settings.map((setting) => ({ server, setting, label: server === 'inference' ? setting : `${server} floor` })))
   .filter((v, i, all) => v.server === 'inference' || all.findIndex((w) => w.server === v.server) === i)
-  .flatMap((v) => primes.map((prime) => ({ ...v, prime, label: primes.length > 1 ? `${v.label}, prime ${prime}` : v.label })));
+  .flatMap((v) => primes.map((prime) => ({ ...v, prime, label: primes.length > 1 ? `${v.label}, prime ${prime}` : v.label })))
+  .flatMap((v) => (v.server === 'inference' && trees.before ? Object.keys(trees).map((tree) => ({ ...v, tree, label: `${tree}: ${v.label}` })) : [{ ...v, tree: 'after' }]));
 const profiling = a.profile !== undefined;
 const model = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).name;
 const images = loadImages();
@@ -131,14 +148,21 @@ function ready(client) {
 }
 
 /**
- * The server's edge refusals since `from` (epoch ms), as epoch ms, and (floors only) when each
- * call's headers arrived.
+ * The server's edge refusals since `from` (epoch ms), as epoch ms, when each call's headers
+ * arrived (floors, and --probe headers) and its garbage collections (--probe gc).
  */
 function serverTimes(inf, from) {
   const refused = [];
   let headers = [];
+  const gc = [];
   for (const line of inf.output().split('\n')) {
     try {
+      if (line.startsWith('{"probe":')) {
+        const o = JSON.parse(line);
+        if (o.probe === 'headers' && o.at[0] >= from - 1) headers = o.at;
+        if (o.probe === 'gc' && o.start >= from - 1) gc.push(o);
+        continue;
+      }
       if (line.includes('"burst"')) {
         const b = JSON.parse(line).burst;
         if (b.headers[0] >= from - 1) ({ headers } = b), refused.push(...b.refused);
@@ -150,15 +174,17 @@ function serverTimes(inf, from) {
       // not a JSON line
     }
   }
-  return { refused: refused.sort((x, y) => x - y), headers: headers.sort((x, y) => x - y) };
+  return { refused: refused.sort((x, y) => x - y), headers: headers.sort((x, y) => x - y), gc };
 }
 
 /** A server for the variant: the inference process, or a floor without a model. */
-function startServer(variant, nodeArgs) {
-  if (variant.server === 'inference') return startInference(modelDir, { SEGSERVE_LOG_LEVEL: 'info', ...envOf(variant.setting) }, 'inference', nodeArgs);
+function startServer(variant, profileArgs) {
+  const nodeArgs = [...profileArgs, ...(probes.length ? [`--import=${PROBE}`] : [])];
+  const probeEnv = probes.length ? { BENCH_PROBE: probes.join(',') } : {};
+  if (variant.server === 'inference') return startInference(modelDir, { SEGSERVE_LOG_LEVEL: 'info', ...envOf(variant.setting), ...probeEnv }, 'inference', nodeArgs, trees[variant.tree]);
   return launch(process.execPath, [...nodeArgs, path.join(REPO, 'bench', 'workers', 'refuser.mjs'), '--mode', variant.server, '--capacity', String(a.capacity ?? 18)], {
     name: `refuser ${variant.server}`,
-    env: baseEnv(),
+    env: baseEnv(probeEnv),
     ready: (o) => o?.grpc_port !== undefined,
   });
 }
@@ -231,6 +257,10 @@ for (let r = 0; r < repeats; r++) {
       const times = serverTimes(inf, start);
       const server = times.refused.map((t) => t - start);
       const headers = times.headers.map((t) => t - start);
+      // Up to the last refusal of the excess the client saw: the admitted calls' work after it is not the burst's.
+      const windowEnd = Math.max(...refused.map((o) => o.at));
+      const gc = times.gc.map((g) => ({ at: round(g.start - start, 1), ms: g.ms, kind: g.kind })).filter((g) => g.at + g.ms >= 0 && g.at <= windowEnd);
+      const headersWait = headers.slice(0, clientTimes.requests.length).map((t, i) => t - (clientTimes.requests[i] - start));
       const row = {
         setting,
         connection,
@@ -252,16 +282,17 @@ for (let r = 0; r < repeats; r++) {
         client_loop_delay_max_ms: round(loop.max / 1e6, 1),
         threads_ms: threadsAtLast ? { server: threadDelta(threadsBefore.server, threadsAtLast.server), client: threadDelta(threadsBefore.client, threadsAtLast.client) } : undefined,
         ...(headers.length ? { server_headers_first_ms: round(headers[0], 1), server_headers_excess_first_ms: round(headers[capacity] ?? NaN, 1), server_headers_last_ms: round(headers.at(-1), 1) } : {}),
+        ...(probes.includes('headers') ? { headers_wait_median_ms: round(percentile(headersWait, 50), 1), headers_wait_max_ms: round(Math.max(...headersWait), 1) } : {}),
+        ...(probes.includes('gc') ? { server_gc: gc } : {}),
       };
       rows.push(row);
       timelines.push({ ...row, calls: outcomes.map((o) => ({ code: o.code, issued: round(o.issued, 2), answered: round(o.at, 2) })), client_headers: clientTimes.requests.map((t) => round(t - start, 2)), server_refusals: server.map((t) => round(t, 1)), server_headers: headers.map((t) => round(t, 1)) });
       first = false;
       if (profiling) {
-        // Up to the last refusal of the excess the client saw: the admitted calls' work after it is not the burst's.
-        const toUs = fromUs + Math.max(...refused.map((o) => o.at)) * 1000;
+        const toUs = fromUs + windowEnd * 1000;
         windows.push({ label: `${setting} ${connection} ${issue} r${r}`, fromUs, toUs, client: windowSummary(clientProfile, fromUs, toUs) });
       }
-      console.log(`  [${setting}] ${connection} ${issue} r${r}${row.first_burst ? ' (first burst)' : ''}: refused p50 ${row.refused_p50_ms} p95 ${row.refused_p95_ms} max ${row.refused_max_ms} ms (p95 from the first call ${row.refused_p95_from_start_ms}); client send loop ${row.client_send_loop_ms} ms, headers submitted ${row.client_headers_ms[0]}–${row.client_headers_ms[2]} ms (first of the excess ${row.client_headers_ms[1]}), messages written ${row.client_writes_ms.join('–')} ms; server refusals at ${row.server_first_refusal_ms}–${row.server_last_refusal_ms} ms; client loop delay max ${row.client_loop_delay_max_ms} ms;${row.threads_ms ? ` CPU/run-queue wait ms to the last refusal: server ${formatThreads(row.threads_ms.server)}; client ${formatThreads(row.threads_ms.client)};` : ''}${headers.length ? ` headers arrived ${row.server_headers_first_ms}–${row.server_headers_last_ms} ms (first of the excess ${row.server_headers_excess_first_ms});` : ''} ${JSON.stringify(row.codes)} (load ${load})`);
+      console.log(`  [${setting}] ${connection} ${issue} r${r}${row.first_burst ? ' (first burst)' : ''}: refused p50 ${row.refused_p50_ms} p95 ${row.refused_p95_ms} max ${row.refused_max_ms} ms (p95 from the first call ${row.refused_p95_from_start_ms}); client send loop ${row.client_send_loop_ms} ms, headers submitted ${row.client_headers_ms[0]}–${row.client_headers_ms[2]} ms (first of the excess ${row.client_headers_ms[1]}), messages written ${row.client_writes_ms.join('–')} ms; server refusals at ${row.server_first_refusal_ms}–${row.server_last_refusal_ms} ms; client loop delay max ${row.client_loop_delay_max_ms} ms;${row.threads_ms ? ` CPU/run-queue wait ms to the last refusal: server ${formatThreads(row.threads_ms.server)}; client ${formatThreads(row.threads_ms.client)};` : ''}${headers.length ? ` headers arrived ${row.server_headers_first_ms}–${row.server_headers_last_ms} ms (first of the excess ${row.server_headers_excess_first_ms});` : ''}${row.headers_wait_median_ms !== undefined ? ` HEADERS submitted → read median ${row.headers_wait_median_ms} max ${row.headers_wait_max_ms} ms;` : ''}${row.server_gc ? ` server GC ≥ 1 ms to the last refusal: ${row.server_gc.map((g) => `${g.kind} ${g.ms} ms at ${g.at}`).join(', ') || 'none'};` : ''} ${JSON.stringify(row.codes)} (load ${load})`);
     }
     await inf.stop();
     if (profiling) {
@@ -284,7 +315,10 @@ for (const setting of variants.map((v) => v.label)) {
       const these = rows.filter((x) => x.setting === setting && x.connection === connection && x.issue === issue);
       const p95 = these.map((x) => x.refused_p95_ms);
       const split = [true, false].map((f) => these.filter((x) => x.first_burst === f).map((x) => x.refused_p95_ms));
-      console.log(`[${setting}] ${connection} ${issue}: refused p95 per repeat ${p95.join(', ')} ms (median ${round(percentile(p95, 50), 1)}; a process's first burst ${split[0].join(', ') || '–'}, later ${split[1].join(', ') || '–'})`);
+      const byFirst = (f, fn) => these.filter((x) => x.first_burst === f).map(fn);
+      const gc = probes.includes('gc') ? [true, false].map((f) => byFirst(f, (x) => x.server_gc.map((g) => `${g.kind} ${g.ms}`).join(' + ') || '–').join(', ')) : undefined;
+      const wait = probes.includes('headers') ? [true, false].map((f) => byFirst(f, (x) => x.headers_wait_median_ms).join(', ')) : undefined;
+      console.log(`[${setting}] ${connection} ${issue}: refused p95 per repeat ${p95.join(', ')} ms (median ${round(percentile(p95, 50), 1)}; a process's first burst ${split[0].join(', ') || '–'}, later ${split[1].join(', ') || '–'})${wait ? `; HEADERS submitted → read, median per burst: first ${wait[0] || '–'}, later ${wait[1] || '–'} ms` : ''}${gc ? `; server GC ≥ 1 ms in the window, per burst: first ${gc[0] || '–'}, later ${gc[1] || '–'} ms` : ''}`);
     }
   }
 }

@@ -2,18 +2,18 @@
 // 1152×768 model on the real OrtWorkerPool, Segment calls on decoded golden photographs, and for
 // each the wall time less the worker's own stages (tensor build, run, argmax) — the messages both
 // ways, the RGB hand-over, wake-ups. With --before <checkout>, that tree's build runs in turn
-// (a separate process per tree, alternating). Run under the service's malloc settings.
+// (a separate process per tree, before–after–after–before: bench/lib/trees.mjs). Run under the service's malloc settings.
 //
 //   node bench/handover.mjs [--runs 10] [--before /path/to/other/checkout] [--model models/facade-ads-full/2]
-import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { args } from './lib/args.mjs';
 import { loadImages } from './lib/images.mjs';
-import { REPO, baseEnv, loadAverage } from './lib/procs.mjs';
+import { REPO, loadAverage } from './lib/procs.mjs';
 import { median, round } from './lib/stats.mjs';
+import { runTreesInTurn, treesOf } from './lib/trees.mjs';
 
 const a = args(process.argv.slice(2));
 const runs = Number(a.runs ?? 10);
@@ -47,12 +47,10 @@ if (a.tree) {
   await pool.close();
   console.log(JSON.stringify(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, round(median(v), 2)]))));
 } else {
-  const trees = { after: REPO, ...(a.before ? { before: path.resolve(a.before) } : {}) };
-  const order = a.before ? ['before', 'after', 'after', 'before'] : ['after'];
+  const trees = treesOf(a.before);
   console.log(`handover: ${path.relative(REPO, modelDir)}, ${runs} Segment calls per process, load ${loadAverage().join(' ')}`);
-  for (const t of order) {
-    const line = execFileSync(process.execPath, [new URL(import.meta.url).pathname, '--tree', trees[t], '--runs', String(runs), '--model', modelDir], { env: baseEnv(), encoding: 'utf8' });
-    console.log(`  ${t.padEnd(6)} median ms: ${line.trim()}`);
-  }
+  await runTreesInTurn(trees, a.before ? 2 : 1, (_tree, dir) => [new URL(import.meta.url).pathname, ['--tree', dir, '--runs', String(runs), '--model', modelDir]], {
+    onLine: (tree, line) => console.log(`  ${tree.padEnd(6)} median ms: ${line.trim()}`),
+  });
   console.log(`load ${loadAverage().join(' ')}`);
 }

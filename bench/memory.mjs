@@ -6,11 +6,17 @@
 //   node bench/memory.mjs [--model models/facade-ads-full/2] [--concurrency 10,50] [--seconds 30]
 //   node bench/memory.mjs --sweep [--model …] [--seconds 20] [--repeats 1] [--configs 0,3]   peak at c=10 per setting
 //   (--configs: the rows of SWEEP_CONFIGS to run, by index; all by default)
+//   --smaps: where the peak comes from — VmRSS every 10 ms and, at each new peak, the process's
+//   /proc/<pid>/smaps, reported by group (bench/lib/smaps.mjs) with the anonymous mappings of
+//   1 MiB or more one by one (the sampling is the bench's own work, beside its client's)
+//   --before <checkout>: each run also with that tree's service, in turn (bench/lib/trees.mjs)
 import { pickByIndex } from './lib/args.mjs';
 import { closedLoop } from './lib/load.mjs';
 import { segmenterClient, segment } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
 import { MemoryWatch, REPO, loadAverage, memory, startInference } from './lib/procs.mjs';
+import { readSmaps, smapsBreakdown } from './lib/smaps.mjs';
+import { treesOf } from './lib/trees.mjs';
 import { percentile, round } from './lib/stats.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { INFERENCE_MALLOC_ENV } from '@segserve/runtime';
@@ -27,16 +33,52 @@ export function cgroupLimitMb() {
   return undefined;
 }
 
-export async function runMemory({ modelDir, images, concurrencies = [10, 50], seconds = 30, env = {}, log = console.log }) {
+/**
+ * The process's smaps where its resident total was highest: VmRSS every `intervalMs`, and smaps
+ * read again whenever VmRSS is 1 MB above the last reading's (a peak can pass while smaps is
+ * read: the reading kept is the one whose own total was highest). stop() → {rss_mb (VmRSS that
+ * triggered it), at_s, breakdown} or undefined.
+ */
+function peakSmaps(pid, intervalMs = 10) {
+  const t0 = performance.now();
+  let best;
+  let lastRss = 0;
+  const timer = setInterval(() => {
+    const rssMb = memory(pid)?.rssMb;
+    if (!Number.isFinite(rssMb) || rssMb < lastRss + 1) return;
+    lastRss = rssMb;
+    const text = readSmaps(pid);
+    if (!text) return;
+    const breakdown = smapsBreakdown(text);
+    if (!best || breakdown.totalMb > best.breakdown.totalMb) best = { rssMb, at: (performance.now() - t0) / 1000, breakdown };
+  }, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return best && { rss_mb: round(best.rssMb, 1), at_s: round(best.at, 2), breakdown: roundBreakdown(best.breakdown) };
+    },
+  };
+}
+
+const roundBreakdown = (b) => ({
+  ...Object.fromEntries(Object.entries(b).filter(([k]) => k !== 'large').map(([k, v]) => [k, round(v, 1)])),
+  large: b.large.filter((m) => m.rssMb >= 0.5).map((m) => ({ size_mb: round(m.sizeMb, 1), rss_mb: round(m.rssMb, 1), ...(m.name ? { name: m.name } : {}) })),
+});
+
+export const formatSmaps = (p) =>
+  `smaps at its highest, ${p.breakdown.totalMb} MB resident (VmRSS ${p.rss_mb} MB, ${p.at_s} s into the load): file-backed ${p.breakdown.fileMb}, [heap] ${p.breakdown.heapMb}, anonymous < 1 MiB ${p.breakdown.anonSmallMb}, ≥ 1 MiB ${p.breakdown.anonLargeMb} MB (${p.breakdown.large.map((m) => `${m.rss_mb}/${m.size_mb}`).join(', ')} resident/size)`;
+
+export async function runMemory({ modelDir, images, concurrencies = [10, 50], seconds = 30, env = {}, log = console.log, root = REPO, smaps = false }) {
   const model = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).name;
   const results = [];
   for (const c of concurrencies) {
-    const inf = await startInference(modelDir, env);
+    const inf = await startInference(modelDir, env, 'inference', [], root);
     const pid = inf.pid;
     const client = segmenterClient(`127.0.0.1:${inf.line.grpc_port}`);
     const afterLoad = memory(pid);
     const watch = new MemoryWatch({ inference: pid }, 50);
     watch.start();
+    const peak = smaps ? peakSmaps(pid) : undefined;
     const load = loadAverage();
     // A burst first: c uploads at the same instant, nobody retries — what is admitted, what is refused, how fast.
     const burst = await Promise.all(Array.from({ length: c }, (_, i) => segment(client, { model, image: images[i % images.length].bytes, mask_format: 'PNG' })));
@@ -61,6 +103,7 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
     });
     const fast = overloadedMs.filter((ms) => ms < timeoutMs * 0.5);
     const mem = watch.stop().inference;
+    const atPeak = peak?.stop();
     const final = memory(pid);
     const alive = !inf.hasExited();
     client.close();
@@ -85,9 +128,11 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
       },
       sustained: { ...sustained, queue_full: { count: fast.length, p50_ms: round(percentile(fast, 50)), p95_ms: round(percentile(fast, 95)), max_ms: round(fast.length ? Math.max(...fast) : NaN) }, queue_timeouts: overloadedMs.length - fast.length },
       timeline: watch.timeline.filter((_, i) => i % 4 === 0).map((p) => [round(p.t, 2), round(p.inference)]),
+      ...(atPeak ? { smaps_at_peak: atPeak } : {}),
     };
     results.push(r);
     log(`  memory c=${c}: peak RSS ${r.peak_rss_mb} MB (after load ${r.rss_after_load_mb}), burst ${r.burst.ok} OK / ${r.burst.overloaded} OVERLOADED (${r.burst.excess} beyond capacity: p95 ${r.burst.overloaded_ms_p95} ms, max ${r.burst.overloaded_ms_max} ms; ${r.burst.queue_timeouts} queue timeouts), sustained ${sustained.throughput} img/s ${JSON.stringify(sustained.codes)}, queue-full OVERLOADED p95 ${r.sustained.queue_full.p95_ms} ms, ${r.sustained.queue_timeouts} queue timeouts, alive ${alive}`);
+    if (atPeak) log(`    ${formatSmaps(atPeak)}`);
   }
   return { model_dir: path.relative(REPO, modelDir), cgroup_limit_mb: cgroupLimitMb() ?? null, results };
 }
@@ -97,7 +142,7 @@ export async function runMemory({ modelDir, images, concurrencies = [10, 50], se
  * service's own variables (no code change), interleaved over `repeats`.
  */
 export const SWEEP_CONFIGS = [
-  { label: `defaults: 2 requests inside, 1 onnxruntime session × 2 threads, memory pattern on, arena off, ${Object.entries(INFERENCE_MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`, env: {} },
+  { label: `defaults: 2 requests inside, 1 onnxruntime session × 2 threads, memory pattern on, arena auto (off at 1152×768, on for small models), ${Object.entries(INFERENCE_MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`, env: {} },
   { label: 'memory pattern off (SEGSERVE_ORT_MEM_PATTERN=false)', env: { SEGSERVE_ORT_MEM_PATTERN: 'false' } },
   { label: 'arena on (SEGSERVE_ORT_ARENA=true)', env: { SEGSERVE_ORT_ARENA: 'true' } },
   { label: 'arena on, memory pattern off (SEGSERVE_ORT_ARENA=true SEGSERVE_ORT_MEM_PATTERN=false)', env: { SEGSERVE_ORT_ARENA: 'true', SEGSERVE_ORT_MEM_PATTERN: 'false' } },
@@ -106,20 +151,23 @@ export const SWEEP_CONFIGS = [
   { label: '1 request inside (SEGSERVE_MAX_CONCURRENCY=1)', env: { SEGSERVE_MAX_CONCURRENCY: '1' } },
   { label: "glibc's dynamic mmap threshold (MALLOC_MMAP_THRESHOLD_ unset)", env: { MALLOC_MMAP_THRESHOLD_: undefined } },
   { label: 'the earlier defaults: 2 sessions, memory pattern off, dynamic mmap threshold', env: { SEGSERVE_ORT_SESSIONS: '2', SEGSERVE_ORT_MEM_PATTERN: 'false', MALLOC_MMAP_THRESHOLD_: undefined } },
+  { label: 'arena off (SEGSERVE_ORT_ARENA=off; the default before arena auto)', env: { SEGSERVE_ORT_ARENA: 'off' } },
 ];
 
-export async function runMemorySweep({ modelDir, images, configs = SWEEP_CONFIGS, concurrency = 10, seconds = 20, repeats = 1, log = console.log }) {
-  const rows = configs.map((c) => ({ ...c, runs: [] }));
+export async function runMemorySweep({ modelDir, images, configs = SWEEP_CONFIGS, concurrency = 10, seconds = 20, repeats = 1, log = console.log, trees = { after: REPO }, smaps = false }) {
+  // Each setting in each tree (--before): the rows rotate every repeat, so two trees go before–after, after–before.
+  const rows = configs.flatMap((c) => Object.entries(trees).map(([tree, root]) => ({ ...c, ...(trees.before ? { label: `${tree}: ${c.label}` } : {}), root, runs: [] })));
   for (let r = 0; r < repeats; r++) {
     for (let k = 0; k < rows.length; k++) {
       const row = rows[(k + r) % rows.length];
-      const out = await runMemory({ modelDir, images, concurrencies: [concurrency], seconds, env: row.env, log: () => undefined });
+      const out = await runMemory({ modelDir, images, concurrencies: [concurrency], seconds, env: row.env, log: () => undefined, root: row.root, smaps });
       const m = out.results[0];
-      row.runs.push({ peak_rss_mb: m.peak_rss_mb, rss_after_load_mb: m.rss_after_load_mb, throughput: m.sustained.throughput, p50_ms: m.sustained.p50_ms, codes: m.sustained.codes, loadavg: m.loadavg });
+      row.runs.push({ peak_rss_mb: m.peak_rss_mb, rss_after_load_mb: m.rss_after_load_mb, throughput: m.sustained.throughput, p50_ms: m.sustained.p50_ms, codes: m.sustained.codes, loadavg: m.loadavg, ...(m.smaps_at_peak ? { smaps_at_peak: m.smaps_at_peak } : {}) });
       log(`  sweep ${row.label}: peak RSS ${m.peak_rss_mb} MB (after load ${m.rss_after_load_mb}), ${m.sustained.throughput} img/s, p50 ${m.sustained.p50_ms} ms (load ${m.loadavg[0]})`);
+      if (m.smaps_at_peak) log(`    ${formatSmaps(m.smaps_at_peak)}`);
     }
   }
-  return { model_dir: path.relative(REPO, modelDir), concurrency, seconds, rows: rows.map(({ env: _e, ...r }) => ({ ...r, peak_rss_mb: Math.max(...r.runs.map((x) => x.peak_rss_mb)), throughput: round(r.runs.map((x) => x.throughput).sort((a, b) => a - b)[Math.floor(r.runs.length / 2)], 3) })) };
+  return { model_dir: path.relative(REPO, modelDir), concurrency, seconds, rows: rows.map(({ env: _e, root: _r, ...r }) => ({ ...r, peak_rss_mb: Math.max(...r.runs.map((x) => x.peak_rss_mb)), throughput: round(r.runs.map((x) => x.throughput).sort((a, b) => a - b)[Math.floor(r.runs.length / 2)], 3) })) };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -128,11 +176,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     return i > 0 ? process.argv[i + 1] : d;
   };
   const modelDir = path.resolve(REPO, arg('model', 'models/facade-ads-full/2'));
+  const smaps = process.argv.includes('--smaps');
   if (process.argv.includes('--sweep')) {
     const configs = pickByIndex(SWEEP_CONFIGS, arg('configs', ''), 'configs');
-    console.log(JSON.stringify(await runMemorySweep({ modelDir, images: loadImages(), configs, seconds: Number(arg('seconds', '20')), repeats: Number(arg('repeats', '1')), log: console.error }), null, 2));
+    const trees = treesOf(arg('before'));
+    console.log(JSON.stringify(await runMemorySweep({ modelDir, images: loadImages(), configs, seconds: Number(arg('seconds', '20')), repeats: Number(arg('repeats', '1')), log: console.error, trees, smaps }), null, 2));
   } else {
-    const out = await runMemory({ modelDir, images: loadImages(), concurrencies: arg('concurrency', '10,50').split(',').map(Number), seconds: Number(arg('seconds', '30')) });
+    if (process.argv.includes('--before')) throw new Error('--before: with --sweep');
+    const out = await runMemory({ modelDir, images: loadImages(), concurrencies: arg('concurrency', '10,50').split(',').map(Number), seconds: Number(arg('seconds', '30')), smaps });
     console.log(JSON.stringify({ ...out, results: out.results.map(({ timeline: _t, ...r }) => r) }, null, 2));
   }
 }

@@ -28,8 +28,8 @@ export const SETTINGS = [
   { name: 'arena on, pattern on', arena: true, pattern: true, env: NO_THP },
   { name: 'arena off, pattern on (the serving settings before issue 15)', arena: false, pattern: true, env: NO_THP },
   { name: 'arena off, pattern off', arena: false, pattern: false, env: NO_THP },
-  { name: 'arena off, pattern on, malloc THP (glibc.malloc.hugetlb=1; the serving settings now)', arena: false, pattern: true, env: {} },
-  { name: 'arena on, pattern on, malloc THP', arena: true, pattern: true, env: {} },
+  { name: 'arena off, pattern on, malloc THP (glibc.malloc.hugetlb=1; the serving settings where SEGSERVE_ORT_ARENA=auto keeps the arena off, e.g. 1152×768)', arena: false, pattern: true, env: {} },
+  { name: 'arena on, pattern on, malloc THP (the serving settings where auto turns the arena on: small activations)', arena: true, pattern: true, env: {} },
   // Without the pattern the arena reuses its chunks tensor by tensor: one run's activations stay
   // resident, not the first run's chunks plus the pattern's single block.
   { name: 'arena on, pattern off', arena: true, pattern: false, env: NO_THP },

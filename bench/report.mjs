@@ -1,7 +1,8 @@
 // Turns a results file of bench/run.mjs into aggregates (medians over repeats, ratios to bare
 // session.run per repeat), the issue's targets with pass/miss, a Markdown summary and the plots.
 //
-//   node bench/report.mjs bench/results/<file>.json     re-renders the Markdown and the PNGs
+//   node bench/report.mjs bench/results/<file>.json [--chart]   re-renders the Markdown (--chart: and
+//   docs/bench-concurrency.png)
 import { hostileMarkdown } from './hostile.mjs';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -215,5 +216,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const m of results.matrix ?? []) m.agg = aggregate(m);
   writeFileSync(file.replace(/\.json$/, '.md'), markdown(results));
   console.log(markdown(results));
-  if (!process.argv.includes('--no-plots')) console.log(await plots(results));
+  if (process.argv.includes('--chart')) console.log(await plots(results));
 }

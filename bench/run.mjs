@@ -1,14 +1,19 @@
 // `npm run bench`: every benchmark of issue 8 in one run, results to bench/results/<stamp>.json
-// (+ .md summary) and the plot to docs/bench-concurrency.png. See docs/benchmarks.md.
+// (+ .md summary); with --chart also the plot to docs/bench-concurrency.png (the one the docs show:
+// `npm run bench` passes it; other runs leave the docs alone). See docs/benchmarks.md.
 //
 //   node bench/run.mjs [--models models/facade-ads-full/2,models/facade-ads/2]
 //                      [--concurrency 1,10,50] [--repeats 3] [--cell-seconds 10]
 //                      [--variants bare,pipeline,grpc,rest,gateway-grpc]  (also bare@VAR=value,…
 //                       and pipeline@VAR=value,…: the same with other service settings)
 //                      [--scenarios matrix,overhead,latency,coldstart,memory,memory-sweep,peer,hostile] [--quick]
+//                      [--chart] [--before /path/to/other/checkout [--turns 2]]
 //
 // --quick: one repeat, short cells, concurrency 1,10 — a smoke test of the whole bench (~3 min).
 // Run it on a quiet machine; it prints the load average next to every cell.
+// --before: the same command (without --before, --turns, --chart; with --no-plots) run by each tree's own
+// bench/run.mjs in turn, before–after, after–before, … for --turns pairs (bench/lib/trees.mjs);
+// each run's output with its tree's name.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runColdStart } from './coldstart.mjs';
@@ -23,7 +28,8 @@ import { segmenterClient, segment } from './lib/clients.mjs';
 import { describeImages, loadImages } from './lib/images.mjs';
 import { MemoryWatch, REPO, defaultModelDir, loadAverage, machine, startInference } from './lib/procs.mjs';
 import { median, round } from './lib/stats.mjs';
-import { args } from './lib/args.mjs';
+import { args, withoutFlags } from './lib/args.mjs';
+import { runTreesInTurn, treesOf } from './lib/trees.mjs';
 
 /** Single-image latency: c=1 over gRPC with the service defaults and with two sessions of 1 thread. */
 async function runLatency({ modelDir, images, repeats, requests, log }) {
@@ -66,6 +72,14 @@ async function runLatency({ modelDir, images, repeats, requests, log }) {
 }
 
 const a = args(process.argv.slice(2));
+if (a.before !== undefined) {
+  // --no-plots: a tree from before --chart writes its plot unless told not to.
+  const own = [...withoutFlags(process.argv.slice(2), ['before', 'turns'], ['chart']), '--no-plots'];
+  const trees = treesOf(a.before);
+  console.log(`bench/run.mjs ${own.join(' ')}, trees in turn: ${Object.entries(trees).map(([n, d]) => `${n} ${d}`).join(', ')}`);
+  await runTreesInTurn(trees, Number(a.turns ?? 2), (_tree, dir) => [path.join(dir, 'bench', 'run.mjs'), own], { onLine: (tree, line) => console.log(`[${tree}] ${line}`) });
+  process.exit(0);
+}
 const quick = a.quick === 'true';
 const models = a.models ? a.models.split(',').map((m) => path.resolve(REPO, m)) : [path.join(REPO, 'models', 'facade-ads-full', '2'), defaultModelDir()];
 const concurrencies = (a.concurrency ?? (quick ? '1,10' : '1,10,50')).split(',').map(Number);
@@ -154,5 +168,5 @@ results.loadavg_end = loadAverage();
 results.targets = targets(results);
 save();
 writeFileSync(file.replace(/\.json$/, '.md'), markdown(results));
-const pngs = a['no-plots'] === 'true' ? [] : await plots(results);
+const pngs = a.chart === 'true' ? await plots(results) : [];
 log(`\n${markdown(results)}\nresults: ${path.relative(REPO, file)}${pngs.length ? `\nplots: ${pngs.map((p) => path.relative(REPO, p)).join(', ')}` : ''}`);

@@ -9,14 +9,15 @@ import path from 'node:path';
 import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import { args } from './lib/args.mjs';
-import { REPO, loadAverage } from './lib/procs.mjs';
+import { loadAverage } from './lib/procs.mjs';
 import { GOLDEN_IMAGES, loadImages } from './lib/images.mjs';
 import { median, round } from './lib/stats.mjs';
+import { describeTrees, treesOf, turnAt } from './lib/trees.mjs';
 
 const a = args(process.argv.slice(2));
 const [W, H] = (a.size ?? '1152x768').split('x').map(Number);
 const rounds = Number(a.rounds ?? 20);
-const trees = { after: REPO, ...(a.before ? { before: path.resolve(a.before) } : {}) };
+const trees = treesOf(a.before);
 
 async function stagesOf(root) {
   const dist = path.join(root, 'services', 'inference', 'dist', 'domain');
@@ -70,12 +71,11 @@ const cpuMs = (fn) => {
   return (d.user + d.system) / 1000;
 };
 
-console.log(`stage-cpu ${W}×${H}, ${rounds} rounds, trees ${Object.entries(trees).map(([n, r]) => `${n}=${path.relative(process.cwd(), r) || '.'}`).join(' ')}, load ${loadAverage().join(' ')}`);
+console.log(`stage-cpu ${W}×${H}, ${rounds} rounds, trees ${describeTrees(trees)}, load ${loadAverage().join(' ')}`);
 const samples = {};
 for (let r = -3; r < rounds; r++) {
   const k = ((r % 4) + 4) % 4;
-  const order = r % 2 === 0 ? Object.keys(loaded) : Object.keys(loaded).reverse();
-  for (const tree of order) {
+  for (const tree of turnAt(Object.keys(loaded), r + 3)) {
     for (const [stage, fn] of Object.entries(work(tree, k))) {
       const ms = cpuMs(fn);
       if (r < 0) continue; // warm-up (JIT)
@@ -84,7 +84,7 @@ for (let r = -3; r < rounds; r++) {
   }
 }
 for (const stage of ['toNchw', 'classMap', 'classStats', 'maskPng']) {
-  const line = Object.keys(loaded).map((tree) => `${tree} ${round(median(samples[`${stage} ${tree}`]), 2)}`).join(', ');
+  const line = ['after', 'before'].filter((tree) => tree in loaded).map((tree) => `${tree} ${round(median(samples[`${stage} ${tree}`]), 2)}`).join(', ');
   console.log(`  ${stage.padEnd(10)} CPU ms per call, median: ${line}`);
 }
 console.log(`load ${loadAverage().join(' ')}`);

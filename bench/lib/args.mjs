@@ -23,3 +23,18 @@ export function pickByIndex(list, spec, flag) {
     return list[i];
   });
 }
+
+/**
+ * `argv` without the flags named in `valued` (each with its value) and in `bare` (alone):
+ * (['--a', '1', '--b', '--c', 'x'], ['a'], ['b']) → ['--c', 'x'].
+ */
+export function withoutFlags(argv, valued = [], bare = []) {
+  const out = [];
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i].replace(/^--/, '');
+    if (argv[i].startsWith('--') && valued.includes(k)) {
+      if (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) i++;
+    } else if (!(argv[i].startsWith('--') && bare.includes(k))) out.push(argv[i]);
+  }
+  return out;
+}

@@ -10,7 +10,9 @@ import { parseStartupLine } from '@segserve/proto';
 import { INFERENCE_MALLOC_ENV, parseJsonLine, supervise } from '@segserve/runtime';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SEGSERVE_BIN = path.join(REPO, 'packages', 'cli', 'dist', 'bin.js');
+/** The built `segserve` command of a checkout (this one by default). */
+export const segserveBin = (root = REPO) => path.join(root, 'packages', 'cli', 'dist', 'bin.js');
+export const SEGSERVE_BIN = segserveBin();
 
 /** The bundled default model's directory, as `segserve start` serves it (models/facade-ads/DEFAULT names it). */
 export function defaultModelDir() {
@@ -71,19 +73,20 @@ export async function launch(command, args, { env, ready, name, timeoutMs = 300_
 
 /**
  * `segserve inference --model dir` on loopback, any free ports; resolves on its start-up line.
- * `nodeArgs`: options for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not take).
+ * `nodeArgs`: options for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not take);
+ * `root`: the checkout whose build runs (another tree for a before/after, bench/lib/trees.mjs).
  */
-export function startInference(modelDir, extraEnv = {}, name = 'inference', nodeArgs = []) {
-  return launch(process.execPath, [...nodeArgs, SEGSERVE_BIN, 'inference', '--model', modelDir], {
+export function startInference(modelDir, extraEnv = {}, name = 'inference', nodeArgs = [], root = REPO) {
+  return launch(process.execPath, [...nodeArgs, segserveBin(root), 'inference', '--model', modelDir], {
     name,
     env: baseEnv({ SEGSERVE_HOST: '127.0.0.1', SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0', ...extraEnv }),
     ready: (_o, line) => parseStartupLine('inference', line) !== undefined,
   });
 }
 
-/** `segserve gateway` with static upstreams; resolves on its start-up line. */
-export function startGateway(upstreams, extraEnv = {}, name = 'gateway') {
-  return launch(process.execPath, [SEGSERVE_BIN, 'gateway'], {
+/** `segserve gateway` with static upstreams (of the checkout `root`); resolves on its start-up line. */
+export function startGateway(upstreams, extraEnv = {}, name = 'gateway', root = REPO) {
+  return launch(process.execPath, [segserveBin(root), 'gateway'], {
     name,
     env: baseEnv({ SEGSERVE_HOST: '127.0.0.1', SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', SEGSERVE_UPSTREAMS: upstreams, ...extraEnv }),
     ready: (_o, line) => parseStartupLine('gateway', line) !== undefined,

@@ -1,13 +1,14 @@
 // Variant (1): bare onnxruntime `session.run` — the limit on this hardware. A child process of
 // bench/run.mjs (IPC): `workers` worker threads, one session each, with exactly the service's
 // onnxruntime settings (parsed by the service's own parseConfig from the same environment:
-// threads, arena, memory pattern, spinning),
+// threads, memory pattern, spinning, and the arena chosen as the service's model loader chooses
+// it: from the warm-up run's measured growth with the service's own decideArena),
 // running one prepared input tensor back to back. No decode, no copy per request.
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
-import { parseConfig } from '@segserve/inference';
+import { arenaPolicy, decideArena, initialArena, measureWarmUp, parseConfig, processMemory } from '@segserve/inference';
 import { closedLoop } from '../lib/load.mjs';
 
 const THREAD = `
@@ -25,12 +26,14 @@ const ort = require(${JSON.stringify(path.join(path.dirname(new URL(import.meta.
   const x = new Float32Array(dims.reduce((a, b) => a * b, 1));
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.001) * 2;
   const feeds = { [input]: new ort.Tensor('float32', x, dims) };
-  await session.run(feeds, [output]);
-  parentPort.postMessage({ type: 'ready' });
+  parentPort.postMessage({ type: 'created' });
+  let warm = false;
   parentPort.on('message', async () => {
     const t0 = performance.now();
     await session.run(feeds, [output]);
-    parentPort.postMessage({ type: 'done', ms: performance.now() - t0 });
+    // The first message is the warm-up run (measured by the parent).
+    parentPort.postMessage(warm ? { type: 'done', ms: performance.now() - t0 } : { type: 'ready' });
+    warm = true;
   });
 })();
 `;
@@ -39,16 +42,38 @@ const modelDir = process.argv[2];
 const config = parseConfig({ ...process.env, SEGSERVE_MODEL_DIR: modelDir }, { cpuLimit: os.availableParallelism(), tmpDir: os.tmpdir() });
 const manifest = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
 const onnx = readFileSync(path.join(modelDir, 'model.onnx'));
-const t0 = performance.now();
-// The service's onnxruntime sessions (runs at once) with its threads each.
-const threads = Array.from({ length: config.ort.sessions }, () => new Worker(THREAD, {
-  eval: true,
-  workerData: { onnx, ort: config.ort, input: manifest.input.name, output: manifest.output.name, dims: [1, 3, manifest.input.height, manifest.input.width] },
-}));
-await Promise.all(threads.map((w) => new Promise((resolve, reject) => {
+const nextMessage = (w) => new Promise((resolve, reject) => {
   w.once('message', resolve);
   w.once('error', reject);
-})));
+});
+
+/** The service's onnxruntime sessions (runs at once) with its threads each, warmed by one run each. */
+async function startSessions(arena) {
+  const threads = Array.from({ length: config.ort.sessions }, () => new Worker(THREAD, {
+    eval: true,
+    workerData: { onnx, ort: { ...config.ort, arena }, input: manifest.input.name, output: manifest.output.name, dims: [1, 3, manifest.input.height, manifest.input.width] },
+  }));
+  await Promise.all(threads.map(nextMessage));
+  const { growthBytes } = await measureWarmUp(processMemory, () => Promise.all(threads.map((w) => {
+    const p = nextMessage(w);
+    w.postMessage('run');
+    return p;
+  })));
+  return { threads, growthBytes };
+}
+
+const t0 = performance.now();
+// As services/inference/src/model-loader.ts: the arena decided from the first warm-up run.
+const policy = arenaPolicy(config);
+const first = initialArena(policy.mode);
+let started = await startSessions(first);
+const growthBytes = started.growthBytes;
+const arena = decideArena(policy, growthBytes);
+if (arena.arena !== first) {
+  await Promise.all(started.threads.map((w) => w.terminate()));
+  started = await startSessions(arena.arena);
+}
+const { threads } = started;
 const loadSeconds = (performance.now() - t0) / 1000;
 
 // FIFO dispatch onto free sessions, like the service's worker pool.
@@ -81,4 +106,4 @@ process.on('message', async (msg) => {
     process.exit(0);
   }
 });
-process.send({ type: 'ready', load_seconds: loadSeconds, settings: { workers: config.ort.sessions, ...config.ort } });
+process.send({ type: 'ready', load_seconds: loadSeconds, settings: { workers: config.ort.sessions, ...config.ort, arena_mode: config.ort.arena, arena: arena.arena, arena_reason: arena.reason, warm_up_growth_mb: growthBytes === undefined ? null : Math.round(growthBytes / 2 ** 20) } });

@@ -4,7 +4,7 @@
 // are inside the pipeline at once; the others wait holding only their bytes ('queue').
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
-import { DirectoryModelStore, SharpCodec, StageTimer, defaultBackendFactory, imageLimits, loadPipeline, parseConfig, STAGES } from '@segserve/inference';
+import { DirectoryModelStore, SharpCodec, StageTimer, arenaPolicy, defaultBackendFactory, imageLimits, loadPipeline, parseConfig, processMemory, STAGES } from '@segserve/inference';
 import { closedLoop } from '../lib/load.mjs';
 import { median, round } from '../lib/stats.mjs';
 
@@ -12,7 +12,7 @@ const [modelDir, ...imageFiles] = process.argv.slice(2);
 const images = imageFiles.map((f) => readFileSync(f));
 const config = parseConfig({ ...process.env, SEGSERVE_MODEL_DIR: modelDir }, { cpuLimit: os.availableParallelism(), tmpDir: os.tmpdir() });
 const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
-const loaded = await loadPipeline({ store: new DirectoryModelStore({ dir: config.model.dir, sha256: undefined }), createBackend: defaultBackendFactory(config), codec, limits: imageLimits(config) });
+const loaded = await loadPipeline({ store: new DirectoryModelStore({ dir: config.model.dir, sha256: undefined }), createBackend: defaultBackendFactory(config), codec, limits: imageLimits(config), arena: arenaPolicy(config), memory: processMemory });
 const { pipeline } = loaded;
 
 let running = 0;
@@ -53,4 +53,4 @@ process.on('message', async (msg) => {
     process.exit(0);
   }
 });
-process.send({ type: 'ready', load_seconds: loaded.loadSeconds, settings: { workers: config.ort.sessions, max_concurrency: config.maxConcurrency, ...config.ort } });
+process.send({ type: 'ready', load_seconds: loaded.loadSeconds, settings: { workers: config.ort.sessions, max_concurrency: config.maxConcurrency, ...config.ort, arena_mode: config.ort.arena, arena: loaded.arena?.arena, arena_reason: loaded.arena?.reason, warm_up_growth_mb: loaded.warmUpGrowthBytes === undefined ? null : Math.round(loaded.warmUpGrowthBytes / 2 ** 20) } });

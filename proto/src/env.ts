@@ -32,7 +32,7 @@ export const SEGSERVE_ENV_VARS = [
   'SEGSERVE_ORT_SESSIONS', // inference (onnxruntime sessions = runs at once, 1)
   'SEGSERVE_INTRA_OP_THREADS', // inference (onnxruntime threads per run)
   'SEGSERVE_INTER_OP_THREADS', // inference (onnxruntime, 1)
-  'SEGSERVE_ORT_ARENA', // inference (onnxruntime CPU memory arena, false)
+  'SEGSERVE_ORT_ARENA', // inference (onnxruntime CPU memory arena: auto|on|off, auto)
   'SEGSERVE_ORT_MEM_PATTERN', // inference (onnxruntime memory pattern, true)
   'SEGSERVE_ORT_SPINNING', // inference (onnxruntime intra-op threads spin between sections, false)
   'SEGSERVE_MODEL_CACHE_DIR', // inference (object-store download cache)

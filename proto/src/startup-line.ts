@@ -20,6 +20,10 @@ export interface StartupFields {
     readonly max_concurrency?: number;
     readonly max_queue?: number;
     readonly intra_op_threads?: number;
+    /** onnxruntime's CPU arena as chosen at load (SEGSERVE_ORT_ARENA), why, and the warm-up run's growth it was chosen from (MiB). */
+    readonly ort_arena?: boolean;
+    readonly ort_arena_reason?: string;
+    readonly warm_up_growth_mb?: number;
     /** The admission budget and what it was derived from (MiB; issue 11). */
     readonly memory_limit_mb?: number;
     readonly baseline_mb?: number;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { createLogger } from '@segserve/runtime';
-import { DirectoryModelStore, parseConfig, startInference, type BackendFactory, type InferenceProcess } from '@segserve/inference';
+import { DirectoryModelStore, parseConfig, startInference, type BackendFactory, type InferenceProcess, type MemoryProbe } from '@segserve/inference';
 import { ERROR_CODE_METADATA_KEY, loadProtos, type ModelManifest } from '@segserve/proto';
 import { REPO_ROOT } from '../helpers/process.js';
 
@@ -108,7 +108,7 @@ export interface TestServer extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(options: { model: string; env?: Record<string, string>; waitReady?: boolean; createBackend?: BackendFactory }): Promise<TestServer> {
+export async function startTestServer(options: { model: string; env?: Record<string, string>; waitReady?: boolean; createBackend?: BackendFactory; memory?: MemoryProbe }): Promise<TestServer> {
   const config = parseConfig(
     // In-process, the baseline the budget is derived from is the test runner's own RSS: the
     // limit is set well above it (tests of the budget spawn a real process instead).
@@ -122,6 +122,7 @@ export async function startTestServer(options: { model: string; env?: Record<str
     logger,
     store: new DirectoryModelStore({ dir: config.model.kind === 'directory' ? config.model.dir : '' }),
     ...(options.createBackend ? { createBackend: options.createBackend } : {}),
+    ...(options.memory ? { memory: options.memory } : {}),
   });
   if (options.waitReady !== false) await proc.ready;
   const target = `127.0.0.1:${proc.grpcPort}`;

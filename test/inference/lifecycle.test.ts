@@ -51,8 +51,8 @@ describe('health through warm-up', () => {
     await using s = await startTestServer({
       model: MODELS.seg,
       waitReady: false,
-      createBackend: async (artifact) => {
-        const b = await real(artifact);
+      createBackend: async (artifact, arena) => {
+        const b = await real(artifact, arena);
         return { inputs: b.inputs, outputs: b.outputs, run: (x) => b.run(x), segment: (rgb) => b.segment(rgb), close: () => b.close(), warmUp: async () => warmUpGate.then(() => b.warmUp()) };
       },
     });

@@ -1,12 +1,15 @@
 // The serving path is warmed before SERVING (services/inference/src/grpc/warm-up.ts): a real
 // Segment call through the process's own gRPC port, neither counted nor logged as a request and
-// given no injected fault; a call that carries another token is an ordinary request.
+// given no injected fault; a call that carries another token is an ordinary request. What that
+// call leaves resident belongs to the admission budget's baseline.
 
 import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import os from 'node:os';
-import { defaultBackendFactory, parseConfig } from '@segserve/inference';
-import type { BackendFactory } from '@segserve/inference';
+import { DEFAULTS, defaultBackendFactory, parseConfig } from '@segserve/inference';
+import type { BackendFactory, MemoryProbe } from '@segserve/inference';
+import { parseStartupLine } from '@segserve/proto';
+import { headroomBytes } from '@segserve/runtime';
 import { waitFor } from '../helpers/process.js';
 import { healthStatus, MODELS, png, segment, startTestServer, syntheticImage, type SegmentResponse } from './helpers.js';
 
@@ -22,8 +25,8 @@ function gatedBackend(): { createBackend: BackendFactory; segments: () => number
   return {
     segments: () => count,
     open: () => open(),
-    createBackend: async (artifact) => {
-      const b = await real(artifact);
+    createBackend: async (artifact, arena) => {
+      const b = await real(artifact, arena);
       return {
         inputs: b.inputs,
         outputs: b.outputs,
@@ -78,5 +81,22 @@ describe('the serving path is warmed before SERVING', () => {
     expect(r.err).toBeNull();
     expect(await s.sample('segserve_inference_requests_total', { model: 'tiny-seg', version: '1', code: 'OK' })).toBe(1);
     expect(s.logs.filter((l) => l.includes('"msg":"request"'))).toHaveLength(1);
+  });
+
+  it('measures the admission budget from the memory after the warm-up call, not before it', async () => {
+    const gate = gatedBackend();
+    gate.open();
+    // Scripted readings: the serving path's call (the pipeline's first segment; the model's own
+    // warm-up runs inside the backend) leaves 64 MiB more resident, and every run peaks 3 MiB above.
+    const MiB = 2 ** 20;
+    const rss = (): number => 1000 * MiB + 64 * MiB * Math.min(1, gate.segments());
+    const memory: MemoryProbe = { resetPeak: () => true, read: () => ({ rssBytes: rss(), peakBytes: rss() + 3 * MiB }) };
+    await using s = await startTestServer({ model: MODELS.seg, createBackend: gate.createBackend, memory, env: { SEGSERVE_MEMORY_LIMIT_MB: '4096' } });
+    expect(s.proc.warmUp?.code).toBe('OK');
+    expect(gate.segments()).toBe(1);
+    const line = s.logs.map((l) => parseStartupLine('inference', l)).find((l) => l !== undefined);
+    expect(line).toMatchObject({ baseline_mb: 1064, activation_mb: 3, activation_measured: true });
+    const limit = 4096 * MiB;
+    expect(await s.sample('segserve_inference_memory_budget_bytes')).toBe(Math.floor(limit - 1064 * MiB - 3 * MiB - headroomBytes(limit, DEFAULTS.memoryHeadroom)));
   });
 });

@@ -10,8 +10,9 @@ import { startupLine, type SegserveError } from '@segserve/proto';
 import { InferenceMetrics } from './adapters/metrics.js';
 import { startMetricsServer, type MetricsServer } from './adapters/metrics-server.js';
 import { OrtWorkerPool } from './adapters/ort-backend.js';
-import { imageLimits, type InferenceConfig } from './config.js';
-import { readMemory, resetPeak, type MemoryReading } from './adapters/memory-probe.js';
+import { arenaPolicy, imageLimits, type InferenceConfig } from './config.js';
+import { processMemory, type MemoryProbe } from './adapters/memory-probe.js';
+import { initialArena } from './domain/arena.js';
 import { ACTIVATION_PER_INPUT_BYTE } from './domain/image-cost.js';
 import { ModelLoadError, segmentSpec } from './domain/model.js';
 import { bindServer, createGrpcServer, shutdownServer } from './grpc/server.js';
@@ -42,6 +43,8 @@ export interface StartOptions {
   /** A worker thread died and none is left: the process cannot serve any more. */
   readonly onFatal?: (err: Error) => void;
   readonly createBackend?: BackendFactory;
+  /** This process's memory, read around the warm-up runs (the arena's choice, the admission budget). */
+  readonly memory?: MemoryProbe;
 }
 
 const RETRY_MIN_MS = 1_000;
@@ -65,8 +68,9 @@ const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
  * activations. Where the peak cannot be
  * reset (not Linux), activations are estimated from the input size.
  */
-function measureBudget(before: MemoryReading | undefined, l: LoadedPipeline, config: InferenceConfig, cgroupLimit: number | undefined): { budgetBytes: number; baselineBytes: number; activationBytes: number; measured: boolean } {
-  const after = readMemory();
+function measureBudget(probe: MemoryProbe, l: LoadedPipeline, config: InferenceConfig, cgroupLimit: number | undefined): { budgetBytes: number; baselineBytes: number; activationBytes: number; measured: boolean } {
+  const before = l.beforeWarmUp;
+  const after = probe.read();
   const inputBytes = l.model.input.shape.reduce((a, b) => a * b, 1) * 4;
   const measured = before !== undefined && after !== undefined;
   const baselineBytes = after?.rssBytes ?? 0;
@@ -82,12 +86,12 @@ function measureBudget(before: MemoryReading | undefined, l: LoadedPipeline, con
 }
 
 export function defaultBackendFactory(config: InferenceConfig, onFatal?: (err: Error) => void, logger?: Logger): BackendFactory {
-  return (artifact) =>
+  return (artifact, arena = initialArena(config.ort.arena)) =>
     OrtWorkerPool.create({
       onnx: artifact.onnx,
       io: { inputName: artifact.manifest.input.name, dims: [1, 3, artifact.manifest.input.height, artifact.manifest.input.width], outputName: artifact.manifest.output.name },
       workers: config.ort.sessions,
-      settings: config.ort,
+      settings: { ...config.ort, arena },
       segment: segmentSpec(artifact.manifest),
       onWorkerExit: (err, remaining) => {
         logger?.error('inference worker died', { remaining, error: err });
@@ -140,6 +144,7 @@ export async function startInference(options: StartOptions): Promise<InferencePr
   const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
   const limits = imageLimits(config);
   const createBackend = options.createBackend ?? defaultBackendFactory(config, options.onFatal, logger);
+  const probe = options.memory ?? processMemory;
   let loaded: LoadedPipeline | undefined;
   let stopping = false;
   let wake: (() => void) | undefined;
@@ -147,16 +152,7 @@ export async function startInference(options: StartOptions): Promise<InferencePr
   const loadLoop = async (): Promise<void> => {
     for (let attempt = 0, delay = RETRY_MIN_MS; !stopping; attempt++, delay = Math.min(RETRY_MAX_MS, delay * 2)) {
       try {
-        let before: MemoryReading | undefined;
-        const l = await loadPipeline({
-          store,
-          createBackend,
-          codec,
-          limits,
-          beforeWarmUp: () => {
-            before = resetPeak() ? readMemory() : undefined;
-          },
-        });
+        const l = await loadPipeline({ store, createBackend, codec, limits, arena: arenaPolicy(config, options.memoryLimitBytes), memory: probe });
         if (stopping) {
           await l.backend.close();
           return;
@@ -170,9 +166,10 @@ export async function startInference(options: StartOptions): Promise<InferencePr
         // The serving path's warm-up runs within the budget the model's warm-up run measured; the
         // budget is then measured again, so that what the serving path keeps (its compiled code,
         // codecs, the image library's state) is part of the baseline rather than of the requests' share.
-        serveWithin(measureBudget(before, l, config, options.memoryLimitBytes).budgetBytes);
+        serveWithin(measureBudget(probe, l, config, options.memoryLimitBytes).budgetBytes);
         metrics.servingModel(m.name, m.version, m.sha256);
         metrics.modelLoadSeconds.set(l.loadSeconds);
+        metrics.ortArena.set(l.arena?.arena === true ? 1 : 0);
         const [, , height, width] = m.input.shape as [number, number, number, number];
         try {
           warmUp = await warmServingPath({ target: selfTarget(config.host, grpcPort), model: m.name, width, height, token, maxInputPixels: config.maxInputPixels, timeoutMs: WARM_UP_TIMEOUT_MS });
@@ -183,7 +180,7 @@ export async function startInference(options: StartOptions): Promise<InferencePr
           warmUp = { code: 'INTERNAL', ms: 0 };
           logger.warn('serving path warm-up failed', { error: err });
         }
-        const budget = measureBudget(before, l, config, options.memoryLimitBytes);
+        const budget = measureBudget(probe, l, config, options.memoryLimitBytes);
         serveWithin(budget.budgetBytes);
         reportHealth();
         logger.announce(
@@ -197,6 +194,9 @@ export async function startInference(options: StartOptions): Promise<InferencePr
             max_concurrency: config.maxConcurrency,
             max_queue: config.maxQueue,
             intra_op_threads: config.ort.intraOpThreads,
+            ort_arena: l.arena?.arena ?? false,
+            ort_arena_reason: l.arena?.reason ?? 'set',
+            ...(l.warmUpGrowthBytes === undefined ? {} : { warm_up_growth_mb: mb(l.warmUpGrowthBytes) }),
             memory_limit_mb: mb(limitBytes),
             baseline_mb: mb(budget.baselineBytes),
             activation_mb: mb(budget.activationBytes),

@@ -19,7 +19,7 @@ describe('parseConfig', () => {
       maxMessageBytes: 32 * 1024 * 1024,
       shutdownGraceMs: 20_000,
       // Two requests inside (one decodes while the other runs), one session with both CPUs.
-      ort: { sessions: 1, intraOpThreads: 2, interOpThreads: 1, arena: false, memPattern: true },
+      ort: { sessions: 1, intraOpThreads: 2, interOpThreads: 1, arena: 'auto', memPattern: true },
       logLevel: 'info',
       fault: { delayMs: 0, errorRatio: 0 },
     } satisfies Partial<Record<keyof InferenceConfig, unknown>>);
@@ -29,10 +29,12 @@ describe('parseConfig', () => {
 
   it.each<[string, Record<string, string>, Partial<Record<string, unknown>>]>([
     ['port 0 means pick one', { SEGSERVE_GRPC_PORT: '0', SEGSERVE_METRICS_PORT: '0' }, { grpcPort: 0, metricsPort: 0 }],
-    ['one request inside at a time', { SEGSERVE_MAX_CONCURRENCY: '1' }, { maxConcurrency: 1, ort: { sessions: 1, intraOpThreads: 2, interOpThreads: 1, arena: false, memPattern: true } }],
+    ['one request inside at a time', { SEGSERVE_MAX_CONCURRENCY: '1' }, { maxConcurrency: 1, ort: { sessions: 1, intraOpThreads: 2, interOpThreads: 1, arena: 'auto', memPattern: true } }],
     ['two sessions share the CPUs', { SEGSERVE_ORT_SESSIONS: '2' }, { maxConcurrency: 2, ort: { sessions: 2, intraOpThreads: 1 } }],
     ['no more sessions than requests inside', { SEGSERVE_MAX_CONCURRENCY: '1', SEGSERVE_ORT_SESSIONS: '4' }, { maxConcurrency: 1, ort: { sessions: 1, intraOpThreads: 2 } }],
-    ['explicit threads and arena', { SEGSERVE_INTRA_OP_THREADS: '3', SEGSERVE_ORT_ARENA: 'true', SEGSERVE_ORT_MEM_PATTERN: '0' }, { ort: { sessions: 1, intraOpThreads: 3, interOpThreads: 1, arena: true, memPattern: false } }],
+    ['explicit threads and arena', { SEGSERVE_INTRA_OP_THREADS: '3', SEGSERVE_ORT_ARENA: 'true', SEGSERVE_ORT_MEM_PATTERN: '0' }, { ort: { sessions: 1, intraOpThreads: 3, interOpThreads: 1, arena: 'on', memPattern: false } }],
+    ['arena off', { SEGSERVE_ORT_ARENA: 'off' }, { ort: { arena: 'off' } }],
+    ['arena auto, any case', { SEGSERVE_ORT_ARENA: 'AUTO' }, { ort: { arena: 'auto' } }],
     ['spinning intra-op threads', { SEGSERVE_ORT_SPINNING: 'true' }, { ort: { spinning: true } }],
     ['fault injection', { SEGSERVE_FAULT_DELAY_MS: '250', SEGSERVE_FAULT_ERROR_RATIO: '0.5' }, { fault: { delayMs: 250, errorRatio: 0.5 } }],
     ['log level any case', { SEGSERVE_LOG_LEVEL: 'DEBUG' }, { logLevel: 'debug' }],
@@ -59,7 +61,7 @@ describe('parseConfig', () => {
     ['bad port', { ...base, SEGSERVE_GRPC_PORT: '70000' }, /SEGSERVE_GRPC_PORT: 70000 is outside 0–65535/],
     ['not a number', { ...base, SEGSERVE_MAX_QUEUE: 'ten' }, /SEGSERVE_MAX_QUEUE: 'ten' is not a whole number/],
     ['zero concurrency', { ...base, SEGSERVE_MAX_CONCURRENCY: '0' }, /SEGSERVE_MAX_CONCURRENCY: 0 is outside/],
-    ['bad boolean', { ...base, SEGSERVE_ORT_ARENA: 'maybe' }, /SEGSERVE_ORT_ARENA: 'maybe' is not a boolean/],
+    ['bad boolean', { ...base, SEGSERVE_ORT_ARENA: 'maybe' }, /SEGSERVE_ORT_ARENA: 'maybe' is neither auto nor a boolean/],
     ['bad ratio', { ...base, SEGSERVE_FAULT_ERROR_RATIO: '1.5' }, /SEGSERVE_FAULT_ERROR_RATIO/],
     ['bad level', { ...base, SEGSERVE_LOG_LEVEL: 'loud' }, /SEGSERVE_LOG_LEVEL: 'loud'/],
     ['bad digest', { ...base, SEGSERVE_MODEL_SHA256: 'abc' }, /SEGSERVE_MODEL_SHA256: not a hex sha256/],

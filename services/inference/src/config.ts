@@ -4,6 +4,7 @@
 
 import { DEFAULT_MAX_MESSAGE_BYTES, isValidModelName, isValidModelVersion } from '@segserve/proto';
 import path from 'node:path';
+import type { ArenaMode, ArenaPolicy } from './domain/arena.js';
 import type { ImageLimits } from './domain/image-cost.js';
 
 import { boolVar, checkUnknownVars, ConfigError, deepFreeze, intVar, logLevelVar, natsUrlVar, portVar, ratioVar, readVar, sha256Var, type Env, type LogLevel } from '@segserve/runtime';
@@ -28,12 +29,18 @@ export interface OrtSettings {
   readonly sessions: number;
   readonly intraOpThreads: number;
   readonly interOpThreads: number;
-  /** onnxruntime's CPU arena: faster, but keeps peak activations resident (docs/architecture.md#memory-and-admission-by-cost). */
-  readonly arena: boolean;
+  /**
+   * onnxruntime's CPU arena: faster, but keeps a run's allocations resident; 'auto' turns it on
+   * for models whose measured activations are small (domain/arena.ts).
+   */
+  readonly arena: ArenaMode;
   readonly memPattern: boolean;
   /** Intra-op threads spin between parallel sections instead of blocking (docs/benchmarks.md, "Spinning"). */
   readonly spinning: boolean;
 }
+
+/** What one onnxruntime session is created with: the arena decided. */
+export type SessionSettings = Omit<OrtSettings, 'arena'> & { readonly arena: boolean };
 
 export interface InferenceConfig {
   readonly host: string;
@@ -92,8 +99,16 @@ export const DEFAULTS = {
    */
   sessions: 1,
   interOpThreads: 1,
-  /** Keeps peak activations resident: +10–25 % throughput at 1152×768 for 45–110 MB more peak RSS. */
-  arena: false,
+  /**
+   * At 1152×768 the arena keeps 45–110 MB more peak RSS for +10–25 % throughput; on models with
+   * small activations it costs a few MB and makes runs faster ("auto", domain/arena.ts).
+   */
+  arena: 'auto' as ArenaMode,
+  /**
+   * 'auto' turns the arena on when all sessions' activations (the warm-up run's growth) are at
+   * most this share of the memory limit (docs/benchmarks.md, "Issue 15, seventh round").
+   */
+  arenaMaxShare: 0.05,
   /**
    * With one session and a fixed input shape the planned allocation is reused run after run:
    * +10–25 % throughput at 1152×768 for about the same peak RSS (docs/benchmarks.md, "Memory").
@@ -130,6 +145,18 @@ function modelSource(env: Env, system: SystemFacts): ModelSource {
   return { kind: 'nats', url, name, version, sha256: digest, cacheDir: path.resolve(cacheDir) };
 }
 
+/** 'auto', or a boolean for 'on'/'off'. */
+function arenaVar(env: Env, name: string, fallback: ArenaMode): ArenaMode {
+  const raw = readVar(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (raw === 'auto') return 'auto';
+  try {
+    return boolVar(env, name, false) ? 'on' : 'off';
+  } catch {
+    throw new ConfigError(name, `'${raw}' is neither auto nor a boolean (true/false)`);
+  }
+}
+
 export function parseConfig(env: Env, system: SystemFacts): InferenceConfig {
   checkUnknownVars(env);
   const cpu = Math.max(1, Math.floor(system.cpuLimit));
@@ -157,7 +184,7 @@ export function parseConfig(env: Env, system: SystemFacts): InferenceConfig {
       // Concurrent runs share the CPUs: N runs × T threads should not exceed the quota.
       intraOpThreads: intVar(env, 'SEGSERVE_INTRA_OP_THREADS', Math.max(1, Math.floor(cpu / sessions)), { min: 1, max: 256 }),
       interOpThreads: intVar(env, 'SEGSERVE_INTER_OP_THREADS', DEFAULTS.interOpThreads, { min: 1, max: 256 }),
-      arena: boolVar(env, 'SEGSERVE_ORT_ARENA', DEFAULTS.arena),
+      arena: arenaVar(env, 'SEGSERVE_ORT_ARENA', DEFAULTS.arena),
       memPattern: boolVar(env, 'SEGSERVE_ORT_MEM_PATTERN', DEFAULTS.memPattern),
       spinning: boolVar(env, 'SEGSERVE_ORT_SPINNING', DEFAULTS.spinning),
     },
@@ -193,6 +220,11 @@ export function applyFlags(env: Env, argv: readonly string[], flags: Readonly<Re
     out[name] = value;
   }
   return out;
+}
+
+/** How the arena is chosen for this process (`limitBytes`: the cgroup's limit where one is set). */
+export function arenaPolicy(config: Pick<InferenceConfig, 'ort' | 'memoryLimitBytes'>, limitBytes?: number): ArenaPolicy {
+  return { mode: config.ort.arena, sessions: config.ort.sessions, limitBytes: limitBytes ?? config.memoryLimitBytes, maxShare: DEFAULTS.arenaMaxShare };
 }
 
 /** The limits every upload is checked against before it is decoded. */

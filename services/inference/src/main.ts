@@ -5,9 +5,10 @@ import os from 'node:os';
 import { cpuLimit, memoryLimit } from './adapters/cgroup.js';
 import { DirectoryModelStore } from './adapters/directory-store.js';
 import { SharpCodec } from './adapters/image-codec.js';
+import { processMemory } from './adapters/memory-probe.js';
 import { createLogger, type Logger } from '@segserve/runtime';
 import { defaultBackendFactory, startInference } from './app.js';
-import { ConfigError, applyFlags, imageLimits, parseConfig, type InferenceConfig, type ModelSource } from './config.js';
+import { ConfigError, applyFlags, arenaPolicy, imageLimits, parseConfig, type InferenceConfig, type ModelSource } from './config.js';
 import { evaluate, formatReport } from './eval.js';
 import { loadPipeline } from './model-loader.js';
 import type { ModelStore } from './ports.js';
@@ -123,15 +124,16 @@ export async function runEval(argv: readonly string[]): Promise<number> {
   const store = await createStore(config.model, logger);
   const codec = new SharpCodec({ maxInputPixels: config.maxInputPixels });
   const limits = imageLimits(config);
-  // One session, the serving thread settings: latency as one request sees it on an idle pod.
-  const loaded = await loadPipeline({ store, codec, limits, createBackend: defaultBackendFactory({ ...config, ort: { ...config.ort, sessions: 1 } }, undefined, logger) }).catch((err: unknown) => {
+  // One session, the serving thread and arena settings: latency as one request sees it on an idle pod.
+  const one = { ...config, ort: { ...config.ort, sessions: 1 } };
+  const loaded = await loadPipeline({ store, codec, limits, createBackend: defaultBackendFactory(one, undefined, logger), arena: arenaPolicy(one, memoryLimit()), memory: processMemory }).catch((err: unknown) => {
     process.stderr.write(`segserve eval: ${err instanceof Error ? err.message : String(err)}\n`);
     return undefined;
   });
   if (!loaded) return 1;
   try {
     const report = await evaluate({ pipeline: loaded.pipeline, goldenDir: golden, passes, ...(dump ? { dumpDir: dump } : {}) });
-    process.stdout.write(json ? `${JSON.stringify({ ...report, settings: { intra_op_threads: config.ort.intraOpThreads, arena: config.ort.arena, mem_pattern: config.ort.memPattern } })}\n` : formatReport(report));
+    process.stdout.write(json ? `${JSON.stringify({ ...report, settings: { intra_op_threads: config.ort.intraOpThreads, arena: loaded.arena?.arena, arena_mode: config.ort.arena, mem_pattern: config.ort.memPattern } })}\n` : formatReport(report));
     return 0;
   } catch (err) {
     process.stderr.write(`segserve eval: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -34,3 +34,11 @@ export function resetPeak(): boolean {
     return false;
   }
 }
+
+/** The two readings above, injectable (tests give the start-up scripted readings). */
+export interface MemoryProbe {
+  read(): MemoryReading | undefined;
+  resetPeak(): boolean;
+}
+
+export const processMemory: MemoryProbe = { read: readMemory, resetPeak };

@@ -4,7 +4,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { SegserveError } from '@segserve/proto';
-import type { OrtSettings } from '../config.js';
+import type { SessionSettings } from '../config.js';
 import { ModelLoadError, type GraphValue } from '../domain/model.js';
 import type { ClassMapOutput, InferenceBackend, InferenceOutput } from '../ports.js';
 import type { FromWorker, SegmentSpec, ToWorker } from './ort-protocol.js';
@@ -35,7 +35,7 @@ export interface OrtBackendOptions {
   /** The input fed and the output fetched on every run (from model.json). */
   readonly io: { readonly inputName: string; readonly dims: readonly number[]; readonly outputName: string };
   readonly workers: number;
-  readonly settings: OrtSettings;
+  readonly settings: SessionSettings;
   /** How Segment inputs are built and outputs reduced (from model.json). */
   readonly segment: SegmentSpec;
   /** Called when a worker thread dies; the pool continues with the others. */

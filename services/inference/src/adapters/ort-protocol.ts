@@ -8,7 +8,7 @@
 // each worker shares with the main thread (written when the request is dispatched to it), not
 // through a copy in the message.
 
-import type { OrtSettings } from '../config.js';
+import type { SessionSettings } from '../config.js';
 import type { OutputSpec } from '../domain/mask.js';
 import type { GraphValue } from '../domain/model.js';
 import type { Normalization } from '../domain/tensor.js';
@@ -22,7 +22,7 @@ export interface SegmentSpec {
 export interface InitMessage {
   readonly type: 'init';
   readonly onnx: Uint8Array;
-  readonly settings: OrtSettings;
+  readonly settings: SessionSettings;
   readonly io: { readonly inputName: string; readonly dims: readonly number[]; readonly outputName: string };
   readonly segment: SegmentSpec;
   /** Shared with the main thread: a Segment request's RGB bytes (model height × width × 3). */
