@@ -9,10 +9,16 @@
 // slowest /healthz answer, and each process's CPU and garbage-collection seconds over the attack.
 //
 //   node bench/hostile.mjs [--model models/facade-ads/2] [--attacks a,b,…] [--rounds 1] [--out file.json]
+//        [--before /path/to/other/checkout [--turns 2]]
 //
 // `--attacks` picks attacks by name; `all-at-once` among them is the combination of every attack
 // (not only of the ones picked), e.g. `--attacks rest-26mb-x20,all-at-once`. Without `--attacks`:
 // each attack alone, then all at once.
+//
+// --before: the whole run against another built checkout's inference and gateway too, this tree's
+// and that one's in turn, before–after, after–before, … for --turns pairs (bench/lib/trees.mjs):
+// this bench, each tree's services, started with the image's settings as this tree has them. With
+// --out, each run's results go to <file> with `-<tree>-<n>` before its extension.
 //
 // Targets: no process dies, each peak RSS ≤ 512 MiB, every request gets a table code, the
 // ordinary uploads' p95 during an attack ≤ 2 × their p95 before.
@@ -28,6 +34,7 @@ import { PNG_SIGNATURE, pngChunk, pngHeader } from '@segserve/runtime';
 import { httpAgent, isTableCode, multipartBody, postRaw } from './lib/clients.mjs';
 import { loadImages } from './lib/images.mjs';
 import { MemoryWatch, REPO, cpuSeconds, defaultModelDir, loadAverage, machine, sleep, startGateway, startInference } from './lib/procs.mjs';
+import { treesOf, turnOrder } from './lib/trees.mjs';
 import { countBy, percentile, round } from './lib/stats.mjs';
 import { args } from './lib/args.mjs';
 
@@ -323,9 +330,9 @@ async function makeFixtures(model, images) {
 
 // ---- the run -----------------------------------------------------------------------------------
 
-async function startStack(modelDir, model) {
-  const inference = await startInference(modelDir, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, ...INFERENCE_DEPLOYMENT_ENV });
-  const gateway = await startGateway(`${model}=ipv4:127.0.0.1:${inference.line.grpc_port}`, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, SEGSERVE_API_KEYS: `${API_KEY},${OBSERVER_KEY}` });
+async function startStack(modelDir, model, root) {
+  const inference = await startInference(modelDir, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, ...INFERENCE_DEPLOYMENT_ENV }, 'inference', [], root);
+  const gateway = await startGateway(`${model}=ipv4:127.0.0.1:${inference.line.grpc_port}`, { NODE_OPTIONS: IMAGE_NODE_OPTIONS, SEGSERVE_API_KEYS: `${API_KEY},${OBSERVER_KEY}` }, 'gateway', root);
   return { inference, gateway };
 }
 
@@ -442,7 +449,7 @@ function gcBetween(before, after) {
   return Object.fromEntries(['major', 'minor', 'incremental'].filter((k) => k in a && k in b).map((k) => [k, round(b[k] - a[k], 2)]));
 }
 
-export async function runHostile({ modelDir, images, only, rounds = 1, log = console.log }) {
+export async function runHostile({ modelDir, images, only, rounds = 1, log = console.log, root = REPO }) {
   const model = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).name;
   const fixtures = await makeFixtures(model, images);
   const all = attacks(fixtures);
@@ -452,7 +459,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
   // The combination: of every attack when named, else of the ones chosen (when more than one).
   const combined = only?.includes(ALL_AT_ONCE) ? all : !only || chosen.length > 1 ? chosen : [];
   log(`  fixtures ${JSON.stringify(fixtures.sizes)}`);
-  let stack = await startStack(modelDir, model);
+  let stack = await startStack(modelDir, model, root);
   const { memory_limit_mb, baseline_mb, activation_mb, budget_mb } = stack.inference.line;
   const inferenceBudget = { memory_limit_mb, baseline_mb, activation_mb, budget_mb };
   log(`  inference memory: ${JSON.stringify(inferenceBudget)}`);
@@ -488,7 +495,7 @@ export async function runHostile({ modelDir, images, only, rounds = 1, log = con
       await observer.stop();
       await stack.gateway.stop(5_000);
       await stack.inference.stop(5_000);
-      stack = await startStack(modelDir, model);
+      stack = await startStack(modelDir, model, root);
       ctx = clients();
       observer = startObserver({ gwHttp: ctx.gwHttp, model, images });
       await sleep(3_000);
@@ -596,10 +603,17 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const started = new Date().toISOString();
   const command = `node bench/hostile.mjs ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`${command}\n  ${JSON.stringify(machine())}\n  load average ${loadAverage().join(' ')}`);
-  const results = await runHostile({ modelDir, images: loadImages(a.images), only: a.attacks?.split(','), rounds: Number(a.rounds ?? 1) });
-  const out = { command, started_at: started, finished_at: new Date().toISOString(), machine: machine(), loadavg_end: loadAverage(), ...results };
-  const file = a.out ?? path.join(REPO, 'bench', 'results', `hostile-${started.replace(/[:.]/g, '-').slice(0, 19)}.json`);
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify(out, null, 1));
-  console.log(`\n${hostileMarkdown(results)}\n\ntargets ${JSON.stringify(results.targets)}\nresults: ${path.relative(REPO, file)}`);
+  const trees = treesOf(a.before);
+  const order = a.before ? turnOrder(Object.keys(trees), Number(a.turns ?? 2)) : ['after'];
+  const runs = order.map((tree, i) => ({ tree, n: order.slice(0, i + 1).filter((t) => t === tree).length }));
+  for (const { tree, n } of runs) {
+    if (a.before) console.log(`\n${tree} ${n}: ${trees[tree]}`);
+    const results = await runHostile({ modelDir, images: loadImages(a.images), only: a.attacks?.split(','), rounds: Number(a.rounds ?? 1), root: trees[tree] });
+    const out = { command, ...(a.before ? { tree, root: trees[tree] } : {}), started_at: started, finished_at: new Date().toISOString(), machine: machine(), loadavg_end: loadAverage(), ...results };
+    const given = a.out && a.before ? a.out.replace(/(\.json)?$/, `-${tree}-${n}$1`) : a.out;
+    const file = given ?? path.join(REPO, 'bench', 'results', `hostile-${started.replace(/[:.]/g, '-').slice(0, 19)}${a.before ? `-${tree}-${n}` : ''}.json`);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(out, null, 1));
+    console.log(`\n${a.before ? `[${tree} ${n}] ` : ''}${hostileMarkdown(results)}\n\ntargets ${JSON.stringify(results.targets)}\nresults: ${path.relative(REPO, file)}`);
+  }
 }

@@ -84,9 +84,9 @@ export function startInference(modelDir, extraEnv = {}, name = 'inference', node
   });
 }
 
-/** `segserve gateway` with static upstreams; resolves on its start-up line. */
-export function startGateway(upstreams, extraEnv = {}, name = 'gateway') {
-  return launch(process.execPath, [SEGSERVE_BIN, 'gateway'], {
+/** `segserve gateway` with static upstreams (of the checkout `root`); resolves on its start-up line. */
+export function startGateway(upstreams, extraEnv = {}, name = 'gateway', root = REPO) {
+  return launch(process.execPath, [segserveBin(root), 'gateway'], {
     name,
     env: baseEnv({ SEGSERVE_HOST: '127.0.0.1', SEGSERVE_HTTP_PORT: '0', SEGSERVE_GRPC_PORT: '0', SEGSERVE_UPSTREAMS: upstreams, ...extraEnv }),
     ready: (_o, line) => parseStartupLine('gateway', line) !== undefined,

@@ -1,7 +1,7 @@
 // SEGSERVE_ORT_ARENA at load (services/inference/src/model-loader.ts, domain/arena.ts): 'auto'
 // creates the sessions with onnxruntime's arena off, reads the warm-up run's growth, and creates
-// them again with the arena on when it is small; the start-up line says what was chosen. Real
-// onnxruntime sessions; the memory readings are scripted.
+// them again with the arena on when it is small; the start-up line and a gauge say what was
+// chosen. Real onnxruntime sessions; the memory readings are scripted.
 
 import { describe, expect, it } from 'vitest';
 import os from 'node:os';
@@ -48,6 +48,7 @@ describe('onnxruntime arena chosen at load', () => {
     expect(f.closed).toEqual(created.slice(0, -1).map((_, i) => i));
     const line = s.logs.map((l) => parseStartupLine('inference', l)).find((l) => l !== undefined);
     expect(line).toMatchObject({ ort_arena: arena, ort_arena_reason: reason });
+    expect(await s.sample('segserve_inference_ort_arena')).toBe(arena ? 1 : 0);
     expect((await segment(s.clients, image)).value?.width).toBe(120);
   });
 });

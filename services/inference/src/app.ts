@@ -169,6 +169,7 @@ export async function startInference(options: StartOptions): Promise<InferencePr
         serveWithin(measureBudget(probe, l, config, options.memoryLimitBytes).budgetBytes);
         metrics.servingModel(m.name, m.version, m.sha256);
         metrics.modelLoadSeconds.set(l.loadSeconds);
+        metrics.ortArena.set(l.arena?.arena === true ? 1 : 0);
         const [, , height, width] = m.input.shape as [number, number, number, number];
         try {
           warmUp = await warmServingPath({ target: selfTarget(config.host, grpcPort), model: m.name, width, height, token, maxInputPixels: config.maxInputPixels, timeoutMs: WARM_UP_TIMEOUT_MS });

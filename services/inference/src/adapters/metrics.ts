@@ -18,6 +18,7 @@ export class InferenceMetrics {
   readonly memoryLimitBytes: Gauge;
   readonly memoryBudgetBytes: Gauge;
   readonly admittedBytes: Gauge;
+  readonly ortArena: Gauge;
   readonly abandoned: Gauge;
 
   constructor(options: { defaults?: boolean; abandoned?: () => number } = {}) {
@@ -33,6 +34,7 @@ export class InferenceMetrics {
     this.memoryLimitBytes = new Gauge({ name: 'segserve_memory_limit_bytes', help: 'Memory limit of this container (cgroup), or the host memory when none is set.', registers });
     this.memoryBudgetBytes = new Gauge({ name: 'segserve_inference_memory_budget_bytes', help: 'Bytes admitted requests may hold at once: the memory limit less headroom, the measured baseline and the model runs.', registers });
     this.admittedBytes = new Gauge({ name: 'segserve_inference_admitted_bytes', help: 'Bytes charged to running and queued requests and to abandoned work still under way.', registers });
+    this.ortArena = new Gauge({ name: 'segserve_inference_ort_arena', help: "1 when the served model's onnxruntime sessions run with the CPU arena (SEGSERVE_ORT_ARENA; auto: small measured activations), else 0.", registers });
     const abandoned = options.abandoned;
     this.abandoned = new Gauge({
       name: 'segserve_inference_abandoned_in_flight',
