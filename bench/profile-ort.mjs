@@ -1,7 +1,11 @@
 // onnxruntime's own profiler on the served model with the service's settings: where the time of
 // one session.run goes, by operator type (docs/benchmarks.md, "What was tried").
 //
-//   node bench/profile-ort.mjs [--model models/facade-ads-full/2] [--runs 5] [--intra 1]
+//   node bench/profile-ort.mjs [--model models/facade-ads-full/2] [--runs 5] [--intra 1] [--mem-pattern 0] [--top 6]
+//
+// --mem-pattern 1: onnxruntime's memory pattern on, as the service runs (arena off either way);
+// --top N: the N slowest nodes, per run. The process's malloc environment is the caller's: prefix
+// the service's (packages/runtime INFERENCE_MALLOC_ENV) with `env` to profile as served.
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,10 +20,12 @@ const arg = (name, d) => {
 const modelDir = path.resolve(REPO, arg('model', 'models/facade-ads-full/2'));
 const runs = Number(arg('runs', '5'));
 const intra = Number(arg('intra', '1'));
+const memPattern = arg('mem-pattern', '0') === '1';
+const topN = Number(arg('top', '6'));
 const manifest = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
 const prefix = path.join(os.tmpdir(), `segserve-ort-profile-${process.pid}`);
 const session = await ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
-  executionProviders: ['cpu'], intraOpNumThreads: intra, interOpNumThreads: 1, enableCpuMemArena: false, enableMemPattern: false,
+  executionProviders: ['cpu'], intraOpNumThreads: intra, interOpNumThreads: 1, enableCpuMemArena: false, enableMemPattern: memPattern,
   executionMode: 'sequential', graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: prefix, logSeverityLevel: 3,
 });
 const dims = [1, 3, manifest.input.height, manifest.input.width];
@@ -54,10 +60,11 @@ for (const e of measured) {
   const n = byNode.get(node) ?? byNode.set(node, { node, op: e.args?.op_name, ms: 0, output: JSON.stringify(e.args?.output_type_shape ?? []) }).get(node);
   n.ms += e.dur / 1000 / runs;
 }
-const top = [...byNode.values()].sort((a, b) => b.ms - a.ms).slice(0, 6).map((n) => ({ ...n, ms: round(n.ms, 1) }));
+const top = [...byNode.values()].sort((a, b) => b.ms - a.ms).slice(0, topN).map((n) => ({ ...n, ms: round(n.ms, 1) }));
 console.log(JSON.stringify({
   model_dir: path.relative(REPO, modelDir),
   intra_op_threads: intra,
+  mem_pattern: memPattern,
   runs,
   wall_ms_per_run: round(wall.reduce((a, b) => a + b, 0) / runs),
   kernel_ms_per_run: round(total / runs),

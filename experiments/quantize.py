@@ -61,6 +61,8 @@ class Recipe:
     stem_s2d: bool = False               # the stride-2 stem as a stride-1 conv on 2×2 blocks (space_to_depth_stem), rearranged on uint8
     pool_cascade: bool = False           # pyramid pools computed from the finest one (cascade_pools)
     pool_conv: bool = False              # tiling average pools as depthwise convolutions (pools_as_convs)
+    concat: str = "calibrated"           # a channel concatenation's scale: calibrated | widest | shared (concat_ranges)
+    weights_7bit: tuple[str, ...] = ()   # convolutions (as keep_float names them) whose weights use [-63, 63] only
     images: int = 48                     # calibration images from the training split
     data: str = "train"                  # train | noise | one
     zero_point_zero: bool = False        # uint8 ranges [0, max]: negative activations clip to 0
@@ -104,6 +106,22 @@ RECIPES = {
                                        stem_s2d=True, pool_cascade=True, pool_conv=True,
                                        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
                                             "blocks, pyramid pools from the finest one, as depthwise convolutions"),
+    # … with the stem's weights in 7 bits: onnxruntime's int8 kernel for the stem on 2×2 blocks
+    # can saturate its int16 pair sums with large stem weights (the trained ResNet-50's, see
+    # docs/experiments.md); [-63, 63] cannot
+    "pc-percentile-s2d-dwpool-stem7": Recipe("pc-percentile-s2d-dwpool-stem7", per_channel=True, calibration="percentile",
+                                             int8_pool=True, stem_s2d=True, pool_cascade=True, pool_conv=True,
+                                             weights_7bit=("first",),
+                                             note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on "
+                                                  "2x2 blocks with 7-bit weights, pyramid pools from the finest one, as "
+                                                  "depthwise convolutions"),
+    # … and each channel concatenation with one scale for its inputs and output (a plain copy)
+    "pc-percentile-s2d-dwpool-stem7-cat": Recipe("pc-percentile-s2d-dwpool-stem7-cat", per_channel=True, calibration="percentile",
+                                                 int8_pool=True, stem_s2d=True, pool_cascade=True, pool_conv=True,
+                                                 weights_7bit=("first",), concat="shared",
+                                                 note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on "
+                                                      "2x2 blocks with 7-bit weights, pyramid pools from the finest one, as "
+                                                      "depthwise convolutions, concatenations on one scale"),
 }
 
 # Naive recipes that a study could plausibly have run (experiments/collapse.py measures which of
@@ -133,6 +151,7 @@ class Plan:
     tensors: list[str] = field(default_factory=list)            # activations that get Q/DQ
     non_negative: set[str] = field(default_factory=set)         # Relu outputs (zero point 0)
     same_as: dict[str, str] = field(default_factory=dict)       # tensor → tensor whose scale it shares
+    concats: list[tuple[str, list[str], str]] = field(default_factory=list)  # (output, inputs, the input with most channels)
 
 
 def _maps(g: onnx.GraphProto):
@@ -149,8 +168,9 @@ def _float_convs(g: onnx.GraphProto, keep: tuple[str, ...]) -> set[str]:
     convs = [n for n in g.node if n.op_type == "Conv"]
     names = {n.name for n in convs if n.name in keep}
     graph_in = {i.name for i in g.input}
-    if "first" in keep:
-        names |= {n.name for n in convs if n.input[0] in graph_in}
+    if "first" in keep:  # the convolution on the image, or on its 2×2 blocks (space_to_depth_stem)
+        blocks = {n.output[0] for n in g.node if n.op_type == "SpaceToDepth" and n.input[0] in graph_in}
+        names |= {n.name for n in convs if n.input[0] in graph_in | blocks}
     if "head" in keep:
         names.add(convs[-1].name)
     if "decoder" in keep:
@@ -385,6 +405,21 @@ def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
         if t not in seen and (t in producer or t in graph_in):
             seen.add(t)
             p.tensors.append(t)
+    # channel concatenations whose inputs and output are all quantised: onnxruntime runs them as
+    # QLinearConcat, which copies an input that has the output's scale and zero point and
+    # requantises the others element by element
+    channels = {v.name: v.type.tensor_type.shape.dim[1].dim_value
+                for v in onnx.shape_inference.infer_shapes(model).graph.value_info if len(v.type.tensor_type.shape.dim) == 4}
+
+    def width(t: str) -> int:  # an upsampled tensor's shape may be unknown: its input's channels
+        while t in p.same_as and not channels.get(t):
+            t = p.same_as[t]
+        return channels.get(t, 0)
+
+    for n in g.node:
+        axis = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "axis"), None)
+        if n.op_type == "Concat" and axis == 1 and n.output[0] in seen and all(i in seen for i in n.input):
+            p.concats.append((n.output[0], list(n.input), max(n.input, key=width)))
     return p
 
 
@@ -484,6 +519,7 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
     source: dict[str, str] = {}  # DQ output → the float tensor it stands for
     pos = {id(n): i for i, n in enumerate(g.node)}
     inserts: dict[int, list[onnx.NodeProto]] = {}  # node index → nodes to insert after it (-1: at the start)
+    seven = _float_convs(g, recipe.weights_7bit)  # named on the graph before its tensors are rewired
     for t in p.tensors:
         scale, zp = uint8_params(*act_ranges[t])
         qparams[t] = (scale, zp)
@@ -514,15 +550,18 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
     for conv in (by_name[c.name] for c in p.convs):  # the plan's nodes belong to the original model
         w_init = inits[conv.input[1]]
         w = numpy_helper.to_array(w_init).astype(np.float32)
+        # onnxruntime's u8s8 kernels add pairs of uint8 × int8 products in int16, which saturates
+        # beyond 32767: weights in [-63, 63] keep every pair inside it (255 · 63 · 2 = 32130)
+        top = 63 if conv.name in seven else 127
         if recipe.per_channel:
             amax = np.abs(w).reshape(w.shape[0], -1).max(1)
-            ws = np.maximum(amax, 1e-12) / 127.0
-            wq = np.clip(np.round(w / ws[:, None, None, None]), -127, 127).astype(np.int8)
+            ws = np.maximum(amax, 1e-12) / top
+            wq = np.clip(np.round(w / ws[:, None, None, None]), -top, top).astype(np.int8)
             wzp = np.zeros(w.shape[0], np.int8)
             axis = {"axis": 0}
         else:
-            ws = np.array(max(float(np.abs(w).max()), 1e-12) / 127.0, np.float32)
-            wq = np.clip(np.round(w / ws), -127, 127).astype(np.int8)
+            ws = np.array(max(float(np.abs(w).max()), 1e-12) / top, np.float32)
+            wq = np.clip(np.round(w / ws), -top, top).astype(np.int8)
             wzp = np.array(0, np.int8)
             axis = {}
         wn = conv.input[1].replace("/", "_").strip("_").replace(".", "_")
@@ -571,6 +610,32 @@ def shared_ranges(r: dict[str, tuple[float, float]], p: Plan) -> dict[str, tuple
     return out
 
 
+def concat_ranges(r: dict[str, tuple[float, float]], p: Plan, mode: str) -> dict[str, tuple[float, float]]:
+    """The ranges of the plan's channel concatenations by ``mode``: ``calibrated`` leaves them;
+    ``widest`` gives the output the range of its input with most channels (copied as it is, the
+    others requantised); ``shared`` gives the output and every input their union (each input's
+    producer then writes the output's scale and the concatenation is a plain copy), through the
+    tensors whose scale an input shares (a uint8 upsampling's input). Then :func:`shared_ranges`."""
+    if mode not in ("calibrated", "widest", "shared"):
+        raise ValueError(f"unknown concat mode {mode!r}")
+    out = dict(r)
+
+    def root(t: str) -> str:
+        while t in p.same_as:
+            t = p.same_as[t]
+        return t
+
+    for y, xs, widest in p.concats if mode != "calibrated" else []:
+        if mode == "widest":
+            out[y] = out[root(widest)]
+        else:
+            members = {root(t) for t in (y, *xs)}
+            lo, hi = min(out[t][0] for t in members), max(out[t][1] for t in members)
+            for t in members:
+                out[t] = (lo, hi)
+    return shared_ranges(out, p)
+
+
 def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dict | None = None) -> tuple[onnx.ModelProto, dict]:
     """Plan, calibrate (unless ``stats`` are given: they depend only on the model and images) and
     rewrite. Returns the QDQ model and a summary."""
@@ -582,13 +647,15 @@ def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dic
     if recipe.pool_conv:
         model = pools_as_convs(model)
     p = plan(model, recipe)
-    # a graph input is calibrated as the tensor that shares its scale (the image as its blocks)
-    measured = [t for t in p.tensors if t not in {i.name for i in model.graph.input}]
+    # a graph input that shares its scale is calibrated as that tensor (the image as its blocks);
+    # one read by a quantised convolution directly is calibrated itself
+    shared_inputs = {i.name for i in model.graph.input} & set(p.same_as.values())
+    measured = [t for t in p.tensors if t not in shared_inputs]
     if recipe.calibration == "none":
         stats = {t: {"min": 0.0, "max": 0.0, "bins": [0]} for t in measured}
     elif recipe.data != "train" or stats is None or not set(measured) <= set(stats):
         stats = calibrate(model, measured, calibration_inputs(recipe, images))
-    r = shared_ranges(ranges({t: stats[t] for t in measured}, recipe, p.non_negative), p)
+    r = concat_ranges(shared_ranges(ranges({t: stats[t] for t in measured}, recipe, p.non_negative), p), p, recipe.concat)
     q = quantize(model, recipe, r, p)
     onnx.checker.check_model(q)
     total = sum(1 for n in model.graph.node if n.op_type == "Conv")

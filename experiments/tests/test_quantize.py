@@ -210,6 +210,112 @@ class PoolCascadeTest(unittest.TestCase):
                          [[4, 6], [6, 9]])
 
 
+class SkipNet(torch.nn.Module):
+    """A decoder's fusion in small: a deep map (8 channels) upsampled 2× and concatenated with a
+    shallow one (3 channels), then a convolution."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.shallow = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.ReLU())
+        self.deep = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU())
+        self.fuse = torch.nn.Conv2d(11, 2, 3, padding=1)
+
+    def forward(self, x):
+        s = self.shallow(x)
+        d = torch.nn.functional.interpolate(self.deep(x), size=s.shape[2:], mode="bilinear", align_corners=False)
+        return torch.nn.functional.interpolate(self.fuse(torch.cat([d, s], 1)), scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+class ConcatScaleTest(unittest.TestCase):
+    def setUp(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            self.m = quantize.inline_identities(export.export_onnx(SkipNet().eval(), Path(tmp) / "m.onnx", 16, 24))
+
+    def test_concat_ranges_by_mode(self):
+        p = quantize.Plan(same_as={"up": "deep"}, concats=[("cat", ["up", "shallow"], "up")])
+        r = {"deep": (0.0, 8.0), "up": (0.0, 8.0), "shallow": (0.0, 2.0), "cat": (0.0, 7.0), "other": (-1.0, 1.0)}
+        cases = [  # mode, expected ranges of deep, up, shallow, cat
+            ("calibrated", [(0.0, 8.0), (0.0, 8.0), (0.0, 2.0), (0.0, 7.0)]),
+            ("widest", [(0.0, 8.0), (0.0, 8.0), (0.0, 2.0), (0.0, 8.0)]),
+            ("shared", [(0.0, 8.0)] * 4),
+        ]
+        for mode, want in cases:
+            out = quantize.concat_ranges(r, p, mode)
+            self.assertEqual([out[t] for t in ("deep", "up", "shallow", "cat")], want, mode)
+            self.assertEqual(out["other"], (-1.0, 1.0))
+        r2 = {**r, "shallow": (-3.0, 2.0)}  # the union spans every member's range
+        self.assertEqual(quantize.concat_ranges(r2, p, "shared")["deep"], (-3.0, 8.0))
+        with self.assertRaises(ValueError):
+            quantize.concat_ranges(r, p, "largest")
+
+    def test_plan_finds_the_concat_and_its_widest_input_through_the_upsampling(self):
+        p = quantize.plan(self.m, quantize.RECIPES["pc-percentile-s2d-dwpool-stem7-cat"])
+        self.assertEqual(len(p.concats), 1)
+        y, xs, widest = p.concats[0]
+        producer = {o: n for n in self.m.graph.node for o in n.output}
+        self.assertEqual([producer[x].op_type for x in xs], ["Resize", "Relu"])
+        self.assertEqual(widest, xs[0])  # 8 channels, shape unknown after the Resize: its input's
+
+    def test_shared_scale_gives_every_input_and_the_output_one_scale(self):
+        recipe = quantize.RECIPES["pc-percentile-s2d-dwpool-stem7-cat"]
+        p = quantize.plan(self.m, recipe)
+        calibrated = quantize.shared_ranges({t: (0.0, 1.0 + i) for i, t in enumerate(p.tensors)}, p)
+        r = quantize.concat_ranges(calibrated, p, recipe.concat)
+        y, xs, _ = p.concats[0]
+        self.assertEqual(r[y], (0.0, max(calibrated[t][1] for t in (y, *xs))))
+        g = quantize.quantize(self.m, recipe, r, p).graph
+        producer = {o: n for n in g.node for o in n.output}
+        inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        cat = next(n for n in g.node if n.op_type == "Concat" and len(n.input) == 2 and n.input[0] in producer
+                   and producer[n.input[0]].op_type == "DequantizeLinear")
+        q_out = next(n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == cat.output[0])
+        params = {(float(inits[producer[i].input[1]]), int(inits[producer[i].input[2]])) for i in cat.input}
+        params.add((float(inits[q_out.input[1]]), int(inits[q_out.input[2]])))
+        self.assertEqual(len(params), 1)
+        scale, zp = params.pop()
+        self.assertEqual((round(scale, 7), zp), (round(quantize.uint8_params(*r[y])[0], 7), quantize.uint8_params(*r[y])[1]))
+
+
+class SevenBitWeightsTest(unittest.TestCase):
+    def test_the_named_convolutions_weights_stay_in_63(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            m = quantize.space_to_depth_stem(quantize.inline_identities(export.export_onnx(stem_net(7, 3), Path(tmp) / "m.onnx", 16, 24)))
+        for recipe, first_top in ((quantize.RECIPES["pc-percentile-s2d-dwpool"], 127), (quantize.RECIPES["pc-percentile-s2d-dwpool-stem7"], 63)):
+            p = quantize.plan(m, recipe)
+            g = quantize.quantize(m, recipe, quantize.shared_ranges({t: (-1.0, 1.0) for t in p.tensors}, p), p).graph
+            producer = {o: n for n in g.node for o in n.output}
+            inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+            convs = [n for n in g.node if n.op_type == "Conv"]
+            tops = []
+            for conv in convs:
+                dq = producer[conv.input[1]]
+                wq, ws = inits[dq.input[0]], inits[dq.input[1]]
+                tops.append(int(np.abs(wq).reshape(wq.shape[0], -1).max(1).min()))  # every channel reaches its top
+                self.assertLessEqual(int(np.abs(wq).max()), tops[-1])
+                w = [numpy_helper.to_array(i) for i in m.graph.initializer if i.name == next(
+                    n for n in m.graph.node if n.name == conv.name).input[1]][0]
+                np.testing.assert_allclose(wq * ws[:, None, None, None], w, atol=float(ws.max()) / 2 + 1e-7)
+            self.assertEqual(tops, [first_top] + [127] * (len(convs) - 1), recipe.name)
+
+
+class CalibratedInputTest(unittest.TestCase):
+    def test_an_image_read_by_an_int8_convolution_is_calibrated(self):
+        # the naive recipe quantises the stem convolution on the image itself: the image's range is
+        # calibrated (onnxruntime-node over the images), not borrowed from another tensor
+        with tempfile.TemporaryDirectory() as tmp:
+            m = export.export_onnx(stem_net(7, 3), Path(tmp) / "m.onnx", 16, 24)
+        images = np.random.default_rng(2).uniform(-1.5, 2.5, (4, 3, 16, 24)).astype(np.float32)
+        q, _ = quantize.build(m, quantize.RECIPES["naive"], images)
+        g = q.graph
+        image = g.input[0].name
+        inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        qn = next(n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == image)
+        scale, zp = quantize.uint8_params(float(images.min()), float(images.max()))
+        self.assertAlmostEqual(float(inits[qn.input[1]]), scale, places=6)
+        self.assertEqual(int(inits[qn.input[2]]), zp)
+
+
 class Int8PoolTest(unittest.TestCase):
     def graph(self, recipe: quantize.Recipe) -> onnx.GraphProto:
         with tempfile.TemporaryDirectory() as tmp:

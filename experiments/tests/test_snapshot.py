@@ -40,4 +40,4 @@ class SnapshotTest(unittest.TestCase):
         name, specs = snapshot.specs_of("r50-context", None)
         self.assertEqual(name, "facade-ads")
         self.assertEqual(specs[0], {"variant": "fp32"})
-        self.assertEqual([s["recipe"] for s in specs[1:]], ["pc-percentile-s2d-dwpool"])
+        self.assertEqual([s["recipe"] for s in specs[1:]], ["pc-percentile-s2d-dwpool-stem7"])
