@@ -58,6 +58,10 @@ describe('the serving path is warmed before SERVING', () => {
     expect(await healthStatus(s.clients, '')).toBe('SERVING');
     expect((await fetch(`http://127.0.0.1:${s.proc.metricsPort}/readyz`)).status).toBe(200);
     expect(s.logs.some((l) => l.includes('"serving path warmed"'))).toBe(true);
+    // Then start-up's garbage is collected, before the start-up line and SERVING.
+    const at = (msg: string): number => s.logs.findIndex((l) => l.includes(`"msg":"${msg}"`));
+    expect(at('serving path warmed')).toBeLessThan(at('start-up garbage collected'));
+    expect(at('start-up garbage collected')).toBeLessThan(at('serving'));
   });
 
   it('counts and logs the warm-up as no request, and injects no fault into it', async () => {

@@ -16,3 +16,4 @@ export * from './cgroup.js';
 export * from './golden/index.js';
 export * from './png.js';
 export * from './supervisor.js';
+export * from './gc.js';
