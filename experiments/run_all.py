@@ -184,6 +184,12 @@ def _x(r: dict) -> str:
     return f"{r['median']:.2f}× ({r['min']:.2f}–{r['max']:.2f})"
 
 
+def _arena(mode) -> str:
+    """measure_models.mjs records the configured mode; 'auto' is decided only where the service
+    passes its arena policy, which measure_models.mjs does not: its sessions run with it off."""
+    return "on" if mode is True or mode == "on" else "off"
+
+
 def study_table(rows: list[dict], st: dict, command: str, measured_at: str) -> str:
     by = {r["row"]: r for r in st["rows"]}
     head = ("| the study | here | golden mIoU [95 % CI] | Δ vs R18, points [95 % CI] | params M | GFLOPs 288×192 / 1152×768 | "
@@ -207,7 +213,7 @@ def study_table(rows: list[dict], st: dict, command: str, measured_at: str) -> s
     loads = [x["loadavg_before"] for x in rs["288x192"] + rs["1152x768"]]
     foot = (f"\nMeasured by `{command}` ({measured_at}). Golden set `{st['golden']['set']}` ({st['golden']['images']} images, sha256 `{st['golden']['sha256'][:12]}…`); "
             f"{len(rs['288x192'])} interleaved rounds; onnxruntime settings as served: {st['settings']['intra_op_threads']} "
-            f"intra-op threads, one session, arena {'on' if st['settings']['arena'] else 'off'}, memory pattern "
+            f"intra-op threads, one session, arena {_arena(st['settings']['arena'])}, memory pattern "
             f"{'on' if st['settings']['mem_pattern'] else 'off'}; load average {min(loads):.1f}–{max(loads):.1f} during the rounds; "
             f"times are medians over rounds of each round's median; intervals: {st['bootstrap']} bootstrap resamples of the golden images. "
             f"A network that predicts background everywhere scores {st['golden']['all_background_miou']:.4f} on this set.")

@@ -110,6 +110,12 @@ class StudyTest(unittest.TestCase):
         self.assertEqual(s["miou"]["b"]["diff_ci95"][0], s["miou"]["b"]["diff_ci95"][1])  # every image alike
         self.assertEqual(s["at_least_target"], 3)
 
+    def test_table_footer_arena(self):
+        from experiments import run_all
+        # measure_models.mjs records the configured mode; 'auto' is not decided there (off)
+        for mode, want in ((True, "on"), ("on", "on"), (False, "off"), ("off", "off"), ("auto", "off")):
+            self.assertEqual(run_all._arena(mode), want, mode)
+
     def test_fp32_parent(self):
         def row(name, cfg, variant):
             return {"row": name, "manifest": {"training": {"config": cfg, "variant": variant}}}
