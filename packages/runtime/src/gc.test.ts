@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { setImmediate as tick } from 'node:timers/promises';
-import { collectGarbage } from './gc.js';
+import { GarbageMeter, collectGarbage, collectYoungGarbage } from './gc.js';
 
 describe('collectGarbage', () => {
   it('collects what nothing references any more', async () => {
@@ -19,5 +19,54 @@ describe('collectGarbage', () => {
     collectGarbage();
     collectGarbage();
     expect(ref.deref()).toBe(kept);
+  });
+});
+
+describe('collectYoungGarbage', () => {
+  it('frees the memory of an ArrayBuffer nothing references any more', async () => {
+    // Well under V8's external-memory limit (64 MiB), which would start a collection of its own.
+    const size = 8 * 2 ** 20;
+    const drop = (): void => {
+      new Uint8Array(size).fill(1);
+    };
+    collectYoungGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    drop();
+    await tick();
+    expect(process.memoryUsage().arrayBuffers - before).toBeGreaterThanOrEqual(size);
+    expect(collectYoungGarbage()).toBeGreaterThanOrEqual(0);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(size / 2);
+  });
+
+  it('keeps what is still referenced', async () => {
+    const kept = new Uint8Array(8 * 2 ** 20).fill(1);
+    await tick();
+    collectYoungGarbage();
+    expect(process.memoryUsage().arrayBuffers).toBeGreaterThanOrEqual(kept.byteLength);
+    expect(kept[kept.length - 1]).toBe(1);
+  });
+});
+
+describe('GarbageMeter', () => {
+  it('collects once the bytes dropped since the last collection reach the threshold', () => {
+    let collections = 0;
+    const meter = new GarbageMeter(4_000, () => collections++);
+    expect([meter.dropped(1_500), meter.dropped(1_500), meter.dropped(1_000)]).toEqual([false, false, true]);
+    expect(collections).toBe(1);
+    // counted again from zero
+    expect([meter.dropped(3_999), meter.dropped(1)]).toEqual([false, true]);
+    // a buffer at or above the threshold: a collection for each
+    expect([meter.dropped(7_000), meter.dropped(4_000)]).toEqual([true, true]);
+    expect(collections).toBe(4);
+  });
+
+  it('with a threshold of 0 collects on every drop; a negative one is refused', () => {
+    let collections = 0;
+    const meter = new GarbageMeter(0, () => collections++);
+    meter.dropped(0);
+    meter.dropped(10);
+    expect(collections).toBe(2);
+    expect(() => new GarbageMeter(-1)).toThrow(RangeError);
+    expect(() => new GarbageMeter(Number.NaN)).toThrow(RangeError);
   });
 });
