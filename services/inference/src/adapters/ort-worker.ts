@@ -3,6 +3,8 @@
 
 import ort from 'onnxruntime-node';
 import { parentPort } from 'node:worker_threads';
+// The collection alone, not the package's index (its gRPC and logging modules would load into this thread).
+import { GarbageMeter } from '@segserve/runtime/gc';
 import { classMapCounted } from '../domain/mask.js';
 import { TensorBuilder } from '../domain/tensor.js';
 import type { GraphValue } from '../domain/model.js';
@@ -13,7 +15,8 @@ if (!port) throw new Error('ort-worker.js must run in a worker thread');
 
 interface Loaded {
   readonly session: ort.InferenceSession;
-  readonly init: InitMessage;
+  /** The init message without the model's bytes (onnxruntime keeps its own copy of the graph). */
+  readonly init: Omit<InitMessage, 'onnx'>;
   /** Builds the Segment input tensor in place for every request. */
   readonly builder: TensorBuilder;
 }
@@ -34,14 +37,16 @@ async function runGraph(l: Loaded, input: Float32Array): Promise<ort.Tensor> {
   return t;
 }
 
-async function handle(l: Loaded, msg: Exclude<ToWorker, InitMessage>): Promise<void> {
+/** Runs one request and posts its answer; resolves to the bytes of output it leaves as garbage. */
+async function handle(l: Loaded, msg: Exclude<ToWorker, InitMessage>): Promise<number> {
   const t0 = performance.now();
   if (msg.type === 'run') {
     const t = await runGraph(l, msg.input);
     const data = t.data as Float32Array;
     const ms: WorkerTimings = { preprocess: 0, infer: performance.now() - t0, postprocess: 0 };
     post({ type: 'result', id: msg.id, data, dims: t.dims, ms }, [data.buffer as ArrayBuffer]);
-    return;
+    // transferred: the caller's now
+    return 0;
   }
   const tensor = l.builder.from(l.init.rgb);
   const t1 = performance.now();
@@ -49,10 +54,18 @@ async function handle(l: Loaded, msg: Exclude<ToWorker, InitMessage>): Promise<v
   const t2 = performance.now();
   const [, channels, oh, ow] = t.dims as [number, number, number, number];
   const { mask: classes, counts } = classMapCounted(t.data as Float32Array, channels, oh * ow, l.init.segment.output);
+  const outputBytes = (t.data as Float32Array).byteLength;
   t.dispose();
   const ms: WorkerTimings = { preprocess: t1 - t0, infer: t2 - t1, postprocess: performance.now() - t2 };
   post({ type: 'classes', id: msg.id, classes, counts, width: ow, height: oh, ms }, [classes.buffer as ArrayBuffer, counts.buffer as ArrayBuffer]);
+  return outputBytes;
 }
+
+// onnxruntime-node hands a run's output over as a copy in a new buffer (4 × classes bytes per
+// model pixel), garbage once the class map is taken. This thread allocates too little JavaScript
+// for V8 to collect it soon: several runs' copies would stay resident beside the next run's
+// activations. They are collected once the answer is posted (and handle()'s frame is gone).
+const garbage = new GarbageMeter();
 
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'init') {
@@ -72,7 +85,8 @@ port.on('message', (msg: ToWorker) => {
     }).then(
       (session) => {
         const [, , height, width] = msg.io.dims as [number, number, number, number];
-        loaded = { session, init: msg, builder: new TensorBuilder(width, height, msg.segment.normalization) };
+        const { onnx: _bytes, ...init } = msg;
+        loaded = { session, init, builder: new TensorBuilder(width, height, msg.segment.normalization) };
         post({ type: 'ready', inputs: graphValues(session.inputMetadata), outputs: graphValues(session.outputMetadata) });
       },
       (err: unknown) => post({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
@@ -84,5 +98,8 @@ port.on('message', (msg: ToWorker) => {
     post({ type: 'error', id: msg.id, message: 'session not initialised' });
     return;
   }
-  handle(l, msg).catch((err: unknown) => post({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) }));
+  handle(l, msg).then(
+    (bytes) => garbage.dropped(bytes),
+    (err: unknown) => post({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) }),
+  );
 });
