@@ -10,7 +10,7 @@ import { classStatsResized, resizeNearest, type ClassStat } from './domain/mask.
 import { encodeMaskPng } from './domain/mask-png.js';
 import type { LoadedModel } from './domain/model.js';
 import type { Stage, StageTimings } from './domain/stages.js';
-import type { ImageCodec, InferenceBackend, InferenceOutput } from './ports.js';
+import type { ClassMapOutput, ImageCodec, InferenceBackend, InferenceOutput } from './ports.js';
 
 export type MaskFormat = 'PNG' | 'RAW';
 
@@ -101,9 +101,18 @@ export class Pipeline {
   async segment(image: Uint8Array, inspected: InspectedImage, maskFormat: MaskFormat, timer: StageTimer, signal?: AbortSignal): Promise<SegmentResult> {
     const { width, height } = this.#input;
     const { header } = inspected;
-    const rgb = await timer.time('decode', () => this.#codec.decodeResized(image, width, height));
-    signal?.throwIfAborted();
-    const out = await timer.time('infer', () => this.#backend.segment(rgb, signal));
+    let rgb: Uint8Array | undefined = await timer.time('decode', () => this.#codec.decodeResized(image, width, height));
+    const rgbBytes = rgb.byteLength;
+    let out: ClassMapOutput;
+    try {
+      signal?.throwIfAborted();
+      out = await timer.time('infer', () => this.#backend.segment(rgb!, signal));
+    } finally {
+      // The backend has its own copy of the pixels by now: the decoded image is garbage, and the
+      // codec is told so without a reference to it (see GarbageMeter, @segserve/runtime).
+      rgb = undefined;
+      this.#codec.dropped?.(rgbBytes);
+    }
     // Waiting for a session is queueing; building the tensor and the argmax happen next to
     // the session and are reported as the stages they are.
     timer.move('infer', 'queue', out.waitedMs);

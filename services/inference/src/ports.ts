@@ -61,4 +61,9 @@ export interface ImageCodec {
    * to width × height: interleaved RGB bytes. Only called on an image whose header was read.
    */
   decodeResized(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array>;
+  /**
+   * Told, once its caller holds no reference any more, the size of a buffer decodeResized returned
+   * (a codec whose buffers only a garbage collection frees can collect).
+   */
+  dropped?(bytes: number): void;
 }

@@ -6,12 +6,15 @@
 
 import sharp from 'sharp';
 import { SegserveError } from '@segserve/proto';
+import { GarbageMeter } from '@segserve/runtime';
 import type { ImageCodec } from '../ports.js';
 
 export interface SharpCodecOptions {
   readonly maxInputPixels: number;
   /** Resampling kernel for the resize to the model's input size. */
   readonly kernel?: keyof sharp.KernelEnum;
+  /** Counts the decoded buffers dropped and collects them (default: a GarbageMeter with its default threshold). */
+  readonly garbage?: { dropped(bytes: number): unknown };
 }
 
 let configured = false;
@@ -32,12 +35,23 @@ const bytesOf = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from
 export class SharpCodec implements ImageCodec {
   readonly #maxPixels: number;
   readonly #kernel: keyof sharp.KernelEnum;
+  readonly #garbage: { dropped(bytes: number): unknown };
 
   constructor(options: SharpCodecOptions) {
     configureSharpOnce();
     this.#maxPixels = options.maxInputPixels;
     // Antialiased linear: closest to PIL's bilinear resize used when training (experiments/).
     this.#kernel = options.kernel ?? 'linear';
+    this.#garbage = options.garbage ?? new GarbageMeter();
+  }
+
+  /**
+   * sharp's output is memory libvips allocated, freed when V8 collects the Buffer that wraps it;
+   * the event loop's own collections come too seldom for full-size images, several of which would
+   * otherwise stay resident, dead, beside a model run.
+   */
+  dropped(bytes: number): void {
+    this.#garbage.dropped(bytes);
   }
 
   async decodeResized(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array> {
