@@ -15,39 +15,38 @@ def free(path: Path) -> bool:
 
 
 class QuietTest(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.lock = Path(self._tmp.name) / "lock"
+        self.lock.touch()
+
     def tearDown(self):
         if quiet._held is not None:
             quiet._held.close()
             quiet._held = None
+        self._tmp.cleanup()
 
     def test_nothing_is_held_without_a_lock(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            lock = Path(tmp) / "lock"
-            lock.touch()
-            with quiet.released():
-                self.assertTrue(free(lock))
-            quiet.breathe(0)
-            self.assertTrue(free(lock))
+        with quiet.released():
+            self.assertTrue(free(self.lock))
+        quiet.breathe(0)
+        self.assertTrue(free(self.lock))
 
     def test_held_while_computing_released_around_a_timed_run(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            lock = Path(tmp) / "lock"
-            quiet.hold(str(lock))
-            self.assertFalse(free(lock))
-            with quiet.released():
-                self.assertTrue(free(lock))
-            self.assertFalse(free(lock))
-            quiet.breathe(0)
-            self.assertFalse(free(lock))
+        quiet.hold(str(self.lock))
+        self.assertFalse(free(self.lock))
+        with quiet.released():
+            self.assertTrue(free(self.lock))
+        self.assertFalse(free(self.lock))
+        quiet.breathe(0)
+        self.assertFalse(free(self.lock))
 
     def test_a_timed_run_that_takes_the_lock_itself_does_not_wait_for_us(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            lock = Path(tmp) / "lock"
-            quiet.hold(str(lock))
-            with quiet.released():
-                done = subprocess.run(["flock", "-w", "5", str(lock), "true"])
-            self.assertEqual(done.returncode, 0)
-            self.assertFalse(free(lock))
+        quiet.hold(str(self.lock))
+        with quiet.released():
+            done = subprocess.run(["flock", "-w", "5", str(self.lock), "true"])
+        self.assertEqual(done.returncode, 0)
+        self.assertFalse(free(self.lock))
 
 
 if __name__ == "__main__":
