@@ -61,6 +61,7 @@ class Recipe:
     stem_s2d: bool = False               # the stride-2 stem as a stride-1 conv on 2×2 blocks (space_to_depth_stem), rearranged on uint8
     pool_cascade: bool = False           # pyramid pools computed from the finest one (cascade_pools)
     pool_conv: bool = False              # tiling average pools as depthwise convolutions (pools_as_convs)
+    upsample_conv: str = ""              # bilinear 2× upsamplings as nearest 2× (copy | resize) + edge pad + depthwise 3×3 (upsamples_as_convs)
     concat: str = "calibrated"           # a channel concatenation's scale: calibrated | widest | shared (concat_ranges)
     weights_7bit: tuple[str, ...] = ()   # convolutions (as keep_float names them) whose weights use [-63, 63] only
     images: int = 48                     # calibration images from the training split
@@ -122,6 +123,23 @@ RECIPES = {
                                                  note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on "
                                                       "2x2 blocks with 7-bit weights, pyramid pools from the finest one, as "
                                                       "depthwise convolutions, concatenations on one scale"),
+    # … and each bilinear 2× upsampling as a nearest one (a uint8 copy) followed by the fixed
+    # depthwise [1/4, 1/2, 1/4]² filter with edge padding (QLinearConv) instead of onnxruntime's
+    # element-by-element uint8 bilinear Resize
+    "pc-percentile-s2d-dwpool-stem7-up": Recipe("pc-percentile-s2d-dwpool-stem7-up", per_channel=True, calibration="percentile",
+                                                int8_pool=True, stem_s2d=True, pool_cascade=True, pool_conv=True,
+                                                weights_7bit=("first",), upsample_conv="copy",
+                                                note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on "
+                                                     "2x2 blocks with 7-bit weights, pyramid pools from the finest one, as "
+                                                     "depthwise convolutions, bilinear 2x upsamplings as nearest 2x + depthwise "
+                                                     "3x3 convolutions"),
+    # … the same with the nearest upsampling as onnxruntime's Resize (slower than the bilinear one
+    # it replaces in channels-last uint8; kept to reproduce that measurement)
+    "pc-percentile-s2d-dwpool-stem7-up-resize": Recipe("pc-percentile-s2d-dwpool-stem7-up-resize", per_channel=True,
+                                                       calibration="percentile", int8_pool=True, stem_s2d=True, pool_cascade=True,
+                                                       pool_conv=True, weights_7bit=("first",), upsample_conv="resize",
+                                                       note="as pc-percentile-s2d-dwpool-stem7-up, the nearest 2x upsampling as a "
+                                                            "Resize"),
 }
 
 # Naive recipes that a study could plausibly have run (experiments/collapse.py measures which of
@@ -354,6 +372,111 @@ def pools_as_convs(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
+def _static_value(g: onnx.GraphProto, name: str, shapes: dict[str, list[int]], depth: int = 0) -> np.ndarray | None:
+    """The value of an integer tensor computed from constants and static shapes (the exporter's
+    ``Shape → Slice → Concat`` for an interpolation's output size), or None."""
+    c = _constant(g, name)
+    if c is not None or depth > 8:
+        return c
+    n = next((x for x in g.node if name in x.output), None)
+    if n is None:
+        return None
+    ins = [_static_value(g, i, shapes, depth + 1) if i else None for i in n.input]
+    a = {t.name: helper.get_attribute_value(t) for t in n.attribute}
+    if n.op_type == "Shape":
+        dims = shapes.get(n.input[0], [])
+        return np.array(dims, np.int64) if dims and all(d > 0 for d in dims) and not a else None
+    if any(v is None for v, i in zip(ins, n.input) if i):
+        return None
+    if n.op_type == "Concat":
+        return np.concatenate([v.reshape(-1) if v.ndim == 0 else v for v in ins], a.get("axis", 0))
+    if n.op_type == "Cast":
+        return ins[0].astype(np.int64)
+    if n.op_type == "Unsqueeze" and len(ins) == 2 and ins[0].ndim == 0 and list(ins[1]) == [0]:
+        return ins[0].reshape(1)
+    if n.op_type == "Slice" and len(ins) >= 3 and ins[0].ndim == 1:
+        axes = ins[3] if len(ins) > 3 and ins[3] is not None else np.array([0])
+        steps = ins[4] if len(ins) > 4 and ins[4] is not None else np.array([1])
+        if list(axes) != [0]:
+            return None
+        return ins[0][int(ins[1][0]):int(min(ins[2][0], len(ins[0]))):int(steps[0])]
+    return None
+
+
+UPSAMPLE_FILTER = np.outer([1, 2, 1], [1, 2, 1]).astype(np.float32) / 16
+
+
+def _nearest_2x(x: str, y: str, shape: list[int], base: str, how: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Nodes (and their constants) that copy every pixel of ``x`` (N×C×H×W, ``shape``) into a 2×2
+    block of ``y``. ``resize``: a nearest Resize (output pixel o reads input floor(o / 2)).
+    ``copy``: the same as a rearrangement of channels-last bytes — Transpose to N×H×W×C, Reshape
+    to N×H×1×W×1×C, Expand to N×H×2×W×2×C, Reshape to N×2H×2W×C, Transpose back. onnxruntime runs
+    its int8 convolutions channels-last and cancels the two transposes against its own, leaving
+    block copies, where its channels-last uint8 nearest Resize reads the input element by element."""
+    n, c, h, w = shape
+    if how == "resize":
+        return ([helper.make_node("Resize", [x, "", f"{base}_x2"], [y], name=f"{base}_nearest", mode="nearest",
+                                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
+                [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), f"{base}_x2")])
+    if how != "copy":
+        raise ValueError(f"unknown nearest upsampling {how!r}")
+    shapes = {"blocks": [n, h, 1, w, 1, c], "copies": [n, h, 2, w, 2, c], "rows": [n, 2 * h, 2 * w, c]}
+    return ([helper.make_node("Transpose", [x], [f"{base}_nhwc"], name=f"{base}_nhwc", perm=[0, 2, 3, 1]),
+             helper.make_node("Reshape", [f"{base}_nhwc", f"{base}_blocks"], [f"{base}_blocks_v"], name=f"{base}_blocks"),
+             helper.make_node("Expand", [f"{base}_blocks_v", f"{base}_copies"], [f"{base}_copies_v"], name=f"{base}_copies"),
+             helper.make_node("Reshape", [f"{base}_copies_v", f"{base}_rows"], [f"{base}_rows_v"], name=f"{base}_rows"),
+             helper.make_node("Transpose", [f"{base}_rows_v"], [y], name=f"{base}_nchw", perm=[0, 3, 1, 2])],
+            [numpy_helper.from_array(np.array(v, np.int64), f"{base}_{k}") for k, v in shapes.items()])
+
+
+def upsamples_as_convs(model: onnx.ModelProto, nearest: str = "copy") -> onnx.ModelProto:
+    """The same network with each bilinear 2× upsampling (Resize, mode linear, half_pixel
+    coordinates, output exactly twice the input's height and width) computed as a nearest 2×
+    upsampling (every pixel copied into a 2×2 block; ``nearest``: how, see :func:`_nearest_2x`),
+    an edge padding of one pixel and a depthwise 3×3 convolution without padding whose weights are
+    [1/4, 1/2, 1/4] ⊗ [1/4, 1/2, 1/4]. The two are equal: output row 2i of the bilinear one is
+    ¾·x[i] + ¼·x[i−1] (x[−1] clamped to x[0]), and the filter over the copied rows gives
+    ¼·x[i−1] + ½·x[i] + ¼·x[i]; the same for 2i+1 and columns, and the edge padding is the clamp.
+    Quantised, the copies and the padding move uint8 (same scale) and the filter is a QLinearConv
+    with exact weights (16, 32, 64 on a scale of 1/256), where onnxruntime's uint8 bilinear Resize
+    computes every output element on its own. Any other Resize (another mode, coordinate
+    transformation or factor) is left alone."""
+    m = onnx.shape_inference.infer_shapes(model)
+    g = m.graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*g.value_info, *g.input, *g.output]}
+    nodes = []
+    for n in g.node:
+        a = {t.name: helper.get_attribute_value(t) for t in n.attribute}
+        x = shapes.get(n.input[0], []) if n.op_type == "Resize" else []
+        if (n.op_type != "Resize" or a.get("mode", b"nearest") != b"linear" or a.get("antialias", 0)
+                or a.get("coordinate_transformation_mode", b"half_pixel") != b"half_pixel"
+                or len(x) != 4 or not all(d > 0 for d in x)):
+            nodes.append(n)
+            continue
+        scales = _static_value(g, n.input[2], shapes) if len(n.input) > 2 and n.input[2] else None
+        sizes = _static_value(g, n.input[3], shapes) if len(n.input) > 3 and n.input[3] else None
+        twice = [x[0], x[1], 2 * x[2], 2 * x[3]]
+        if not ((scales is not None and scales.size and list(scales.astype(np.float64)) == [1.0, 1.0, 2.0, 2.0])
+                or (sizes is not None and list(sizes) == twice)):
+            nodes.append(n)
+            continue
+        c = x[1]
+        base = n.name.replace("/", "_").strip("_") or n.output[0].replace("/", "_").strip("_")
+        up, edge = f"{base}_nearest_v", f"{base}_edge"
+        copies, consts = _nearest_2x(n.input[0], up, x, base, nearest)
+        g.initializer.extend([*consts, numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), f"{base}_pads"),
+                              numpy_helper.from_array(np.tile(UPSAMPLE_FILTER, (c, 1, 1, 1)), f"{base}_filter")])
+        nodes += copies
+        nodes.append(helper.make_node("Pad", [up, f"{base}_pads"], [edge], name=f"{n.name}_edge", mode="edge"))
+        nodes.append(helper.make_node("Conv", [edge, f"{base}_filter"], [n.output[0]], name=f"{n.name}_filter",
+                                      kernel_shape=[3, 3], pads=[0, 0, 0, 0], group=c))
+    del g.node[:]
+    g.node.extend(nodes)
+    _drop_dead(g)
+    del g.value_info[:]
+    return m
+
+
 def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
     g = model.graph
     inits = {i.name for i in g.initializer}
@@ -381,13 +504,24 @@ def plan(model: onnx.ModelProto, recipe: Recipe) -> Plan:
         if n.op_type in ("Relu", "MaxPool") and n.input[0] in p.non_negative:
             p.non_negative.add(n.output[0])
     shared = (("Resize", "Upsample") if recipe.int8_resize else ()) + (("MaxPool",) if recipe.int8_pool else ())
-    if shared:
+    # the rearrangements and the edge padding of an upsampling as a convolution (upsamples_as_convs)
+    movers = ("Transpose", "Reshape", "Expand", "Pad") if recipe.upsample_conv else ()
+    if shared or movers:
         # an upsampling or max pooling between two quantised tensors runs on uint8 when its input
-        # and output share one scale (onnxruntime drops the DQ/Q around it)
+        # and output share one scale (onnxruntime drops the DQ/Q around it); so do the copies and
+        # edge padding of an upsampling as a convolution, one after the other
         wanted = set(want)
+
+        def shares(n: onnx.NodeProto) -> bool:
+            if n.op_type == "Pad":
+                return "Pad" in movers and next((helper.get_attribute_value(a) for a in n.attribute if a.name == "mode"), b"") == b"edge"
+            return n.op_type in shared or n.op_type in movers
+
         for n in g.node:
-            if n.op_type in shared and n.input[0] in wanted and n.output[0] not in {o.name for o in g.output}:
+            if shares(n) and n.input[0] in wanted and n.output[0] not in {o.name for o in g.output}:
                 want.append(n.output[0])
+                if movers:
+                    wanted.add(n.output[0])
                 p.same_as[n.output[0]] = n.input[0]
                 if n.input[0] in p.non_negative:
                     p.non_negative.add(n.output[0])
@@ -508,6 +642,16 @@ def uint8_params(lo: float, hi: float) -> tuple[float, int]:
 
 # ------------------------------------------------------------------------------------ QDQ rewrite
 
+def _exact_top(w: np.ndarray, top: int, per_channel: bool) -> int:
+    """The int8 value of a convolution's largest weights: ``top``, or 64 when every weight is a
+    multiple of 1/64 of its channel's (or the tensor's) largest, which ``top`` would round (the
+    upsampling filter's 1/16, 1/8 and 1/4 as 16, 32 and 64: exact)."""
+    a = np.abs(w).reshape(w.shape[0], -1).max(1)[:, None, None, None] if per_channel else np.abs(w).max()
+    r = w / np.maximum(a, 1e-12)
+    exact = lambda t: np.array_equal(r * t, np.round(r * t))  # noqa: E731
+    return 64 if top == 127 and not exact(127) and exact(64) else top
+
+
 def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple[float, float]], p: Plan) -> onnx.ModelProto:
     m = onnx.ModelProto()
     m.CopyFrom(model)
@@ -553,6 +697,7 @@ def quantize(model: onnx.ModelProto, recipe: Recipe, act_ranges: dict[str, tuple
         # onnxruntime's u8s8 kernels add pairs of uint8 × int8 products in int16, which saturates
         # beyond 32767: weights in [-63, 63] keep every pair inside it (255 · 63 · 2 = 32130)
         top = 63 if conv.name in seven else 127
+        top = _exact_top(w, top, recipe.per_channel)
         if recipe.per_channel:
             amax = np.abs(w).reshape(w.shape[0], -1).max(1)
             ws = np.maximum(amax, 1e-12) / top
@@ -646,6 +791,8 @@ def build(model: onnx.ModelProto, recipe: Recipe, images: np.ndarray, stats: dic
         model = cascade_pools(model)
     if recipe.pool_conv:
         model = pools_as_convs(model)
+    if recipe.upsample_conv:
+        model = upsamples_as_convs(model, recipe.upsample_conv)
     p = plan(model, recipe)
     # a graph input that shares its scale is calibrated as that tensor (the image as its blocks);
     # one read by a quantised convolution directly is calibrated itself

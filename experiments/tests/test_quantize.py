@@ -3,6 +3,7 @@ measures: no calibration (PyTorch's default parameters), unsigned ranges from 0,
 calibrates on, and an export that keeps its batch-norm."""
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import unittest
 from pathlib import Path
@@ -346,9 +347,6 @@ class Int8PoolTest(unittest.TestCase):
         self.assertEqual(producer[pool.input[0]].op_type, "DequantizeLinear")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class PoolConvTest(unittest.TestCase):
     def graph(self) -> tuple[onnx.ModelProto, onnx.ModelProto]:
@@ -403,3 +401,175 @@ class PoolConvTest(unittest.TestCase):
         pool = helper.make_node("AveragePool", ["x"], ["y"], name="pool", kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])
         m = helper.make_model(helper.make_graph([pool], "g", [x], [y]))
         self.assertEqual([n.op_type for n in quantize.pools_as_convs(m).graph.node], ["AveragePool"])
+
+
+ORT_RUN = """
+import { readFileSync, writeFileSync } from 'node:fs';
+import ort from 'onnxruntime-node';
+const [model, input, shape, out, level] = process.argv.slice(1);
+const s = await ort.InferenceSession.create(model, { graphOptimizationLevel: level, intraOpNumThreads: 1 });
+const raw = readFileSync(input);
+const x = new ort.Tensor('float32', new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4), shape.split(',').map(Number));
+const y = (await s.run({ [s.inputNames[0]]: x }))[s.outputNames[0]];
+writeFileSync(out, Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength));
+writeFileSync(out + '.shape', y.dims.join(','));
+"""
+
+
+def run_ort(m: onnx.ModelProto, x: np.ndarray, optimize: bool = False) -> np.ndarray:
+    """``m``'s first output for ``x`` by onnxruntime-node (the runtime that serves the models)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx.save(m, f"{tmp}/m.onnx")
+        np.ascontiguousarray(x, np.float32).tofile(f"{tmp}/x.f32")
+        subprocess.run([quantize.node(), "--input-type=module", "-e", ORT_RUN, f"{tmp}/m.onnx", f"{tmp}/x.f32",
+                        ",".join(map(str, x.shape)), f"{tmp}/y.f32", "all" if optimize else "disabled"], cwd=quantize.REPO, check=True)
+        shape = [int(d) for d in Path(f"{tmp}/y.f32.shape").read_text().split(",")]
+        return np.fromfile(f"{tmp}/y.f32", np.float32).reshape(shape)
+
+
+class UpsampleNet(torch.nn.Module):
+    """Bilinear 2× upsamplings as the decoder exports them (to a skip's size: a computed ``sizes``
+    input) and by a scale factor (a constant ``scales`` input), and upsamplings the rewrite must
+    leave alone: bilinear 3×, bilinear 2× with aligned corners, nearest 2×."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.deep = torch.nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.fuse = torch.nn.Conv2d(9, 5, 3, padding=1)
+
+    def forward(self, x):
+        interpolate = torch.nn.functional.interpolate
+        d = interpolate(self.deep(x), size=x.shape[2:], mode="bilinear", align_corners=False)
+        y = self.fuse(torch.cat([d, x], 1))
+        return torch.cat([interpolate(y, scale_factor=2.0, mode="bilinear", align_corners=False),
+                          interpolate(interpolate(y, scale_factor=3.0, mode="bilinear", align_corners=False), size=(2 * x.shape[2], 2 * x.shape[3]),
+                                      mode="nearest"),
+                          interpolate(y, scale_factor=2.0, mode="bilinear", align_corners=True),
+                          interpolate(y, scale_factor=2.0, mode="nearest")], 1)
+
+
+class UpsampleConvTest(unittest.TestCase):
+    def setUp(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            self.m = quantize.inline_identities(export.export_onnx(UpsampleNet().eval(), Path(tmp) / "m.onnx", 10, 14))
+        self.u = quantize.upsamples_as_convs(self.m)
+
+    @staticmethod
+    def resizes(m: onnx.ModelProto) -> dict[str, dict]:
+        return {n.output[0]: {a.name: helper.get_attribute_value(a) for a in n.attribute} for n in m.graph.node if n.op_type == "Resize"}
+
+    def test_bilinear_2x_becomes_nearest_pad_and_filter_the_others_stay(self):
+        onnx.checker.check_model(self.u)
+        before, after = self.resizes(self.m), self.resizes(self.u)
+        bilinear2 = [t for t, a in before.items() if t not in after]
+        self.assertEqual(len(bilinear2), 2)  # the decoder's (sizes) and the scale factor's
+        self.assertEqual(len(before) - 2, 4)  # 3×, 2× from 3×, aligned corners, nearest: untouched
+        for t, a in before.items():
+            if t in after:
+                self.assertEqual(after[t], a, t)
+        producer = {o: n for n in self.u.graph.node for o in n.output}
+        inits = {i.name: numpy_helper.to_array(i) for i in self.u.graph.initializer}
+        for t in bilinear2:
+            chain, v = [], t
+            while v in producer and producer[v].op_type != "Conv" or not chain:
+                chain.append(producer[v])
+                v = producer[v].input[0]
+            self.assertEqual([n.op_type for n in chain], ["Conv", "Pad", "Transpose", "Reshape", "Expand", "Reshape", "Transpose"])
+            conv, pad = chain[:2]
+            a = {x.name: helper.get_attribute_value(x) for x in conv.attribute}
+            w = inits[conv.input[1]]
+            self.assertEqual((a["kernel_shape"], a["pads"], a["group"], w.shape[1:]), ([3, 3], [0, 0, 0, 0], w.shape[0], (1, 3, 3)))
+            np.testing.assert_array_equal(w * 16, np.broadcast_to([[1, 2, 1], [2, 4, 2], [1, 2, 1]], w.shape))
+            self.assertEqual(helper.get_attribute_value(next(x for x in pad.attribute if x.name == "mode")), b"edge")
+
+    def test_same_outputs_in_onnxruntime(self):
+        x = np.random.default_rng(5).standard_normal((1, 3, 10, 14)).astype(np.float32)
+        want = run_ort(self.m, x)
+        self.assertEqual(want.shape, (1, 20, 20, 28))
+        for nearest in ("copy", "resize"):
+            u = quantize.upsamples_as_convs(self.m, nearest)
+            for optimize in (False, True):
+                got = run_ort(u, x, optimize)
+                np.testing.assert_allclose(got, want, rtol=0, atol=2e-6, err_msg=f"{nearest}, optimize={optimize}")
+
+    def test_nearest_2x_copies_each_pixel_into_a_2x2_block(self):
+        x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 3, 5])
+        y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2, 6, 10])
+        v = np.arange(30, dtype=np.float32).reshape(1, 2, 3, 5)
+        for how in ("copy", "resize"):
+            nodes, consts = quantize._nearest_2x("x", "y", [1, 2, 3, 5], "up", how)
+            m = helper.make_model(helper.make_graph(nodes, "g", [x], [y], consts), opset_imports=[helper.make_opsetid("", 13)])
+            onnx.checker.check_model(m)
+            for optimize in (False, True):
+                np.testing.assert_array_equal(run_ort(m, v, optimize), v.repeat(2, 2).repeat(2, 3), f"{how}, optimize={optimize}")
+
+    def test_other_resizes_are_left_alone(self):
+        x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 4, 6])
+        cases = [  # (mode, coordinate transformation, scales): a bilinear 2× only in mode and factors
+            ("cubic", "half_pixel", [1, 1, 2, 2]), ("nearest", "half_pixel", [1, 1, 2, 2]), ("linear", "half_pixel", [1, 1, 2, 3]),
+            ("linear", "half_pixel", [1, 2, 2, 2]), ("linear", "align_corners", [1, 1, 2, 2]), ("linear", "asymmetric", [1, 1, 2, 2])]
+        nodes = [helper.make_node("Resize", ["x", "", f"s{i}"], [f"y{i}"], name=f"r{i}", mode=mode, coordinate_transformation_mode=ct)
+                 for i, (mode, ct, _) in enumerate(cases)]
+        inits = [numpy_helper.from_array(np.array(sc, np.float32), f"s{i}") for i, (_, _, sc) in enumerate(cases)]
+        ys = [helper.make_tensor_value_info(f"y{i}", onnx.TensorProto.FLOAT, None) for i in range(len(cases))]
+        m = helper.make_model(helper.make_graph(nodes, "g", [x], ys, inits), opset_imports=[helper.make_opsetid("", 13)])
+        self.assertEqual(quantize.upsamples_as_convs(m).graph.node[:], m.graph.node[:])
+        # the same graph with the linear half-pixel factors 2, 2 is rewritten
+        m.graph.initializer[2].CopyFrom(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "s2"))
+        self.assertEqual([n.op_type for n in quantize.upsamples_as_convs(m).graph.node if n.name.startswith("r2")],
+                         ["Transpose", "Reshape", "Expand", "Reshape", "Transpose", "Pad", "Conv"])
+
+    def quantised(self, recipe: quantize.Recipe) -> onnx.ModelProto:
+        u = quantize.upsamples_as_convs(self.m, recipe.upsample_conv)
+        p = quantize.plan(u, recipe)
+        return quantize.quantize(u, recipe, quantize.shared_ranges({t: (-2.0, 3.0) for t in p.tensors}, p), p)
+
+    def test_quantised_the_upsampling_moves_uint8_and_the_filter_is_exact(self):
+        for recipe in (quantize.RECIPES["pc-percentile-s2d-dwpool-stem7-up"], quantize.RECIPES["pc-percentile-s2d-dwpool-stem7-up-resize"]):
+            g = self.quantised(recipe).graph
+            producer = {o: n for n in g.node for o in n.output}
+            inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+            pads = [n for n in g.node if n.op_type == "Pad"]
+            self.assertEqual(len(pads), 2)
+            for pad in pads:
+                moves, v = [], pad.input[0]
+                while producer[v].op_type != "QuantizeLinear":  # uint8 from the quantised input to the padding
+                    moves.append(producer[v].op_type)
+                    v = producer[v].input[0]
+                q = producer[v]
+                self.assertEqual(moves, ["Resize"] if recipe.upsample_conv == "resize" else ["Transpose", "Reshape", "Expand", "Reshape", "Transpose"])
+                dq = next(n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] == pad.output[0])
+                conv = next(n for n in g.node if n.op_type == "Conv" and n.input[0] == dq.output[0])
+                self.assertEqual([inits[i] for i in dq.input[1:]], [inits[i] for i in q.input[1:]])  # one scale
+                wdq = producer[conv.input[1]]
+                wq, ws = inits[wdq.input[0]], inits[wdq.input[1]]
+                np.testing.assert_array_equal(wq, np.broadcast_to([[16, 32, 16], [32, 64, 32], [16, 32, 16]], wq.shape))
+                np.testing.assert_array_equal(ws, np.full(wq.shape[0], 1 / 256, np.float32))
+
+    def test_onnxruntime_runs_the_copies_channels_last_without_reorders(self):
+        # onnxruntime's optimised int8 graph: the filters are channels-last QLinearConvs reading the
+        # padded copies, and no Transpose is left in front of them (the two of the copies cancel
+        # against the ones around the channels-last convolutions)
+        q = self.quantised(quantize.RECIPES["pc-percentile-s2d-dwpool-stem7-up"])
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx.save(q, f"{tmp}/q.onnx")
+            script = ("import ort from 'onnxruntime-node'; await ort.InferenceSession.create(process.argv[1], "
+                      "{ graphOptimizationLevel: 'all', optimizedModelFilePath: process.argv[2], logSeverityLevel: 3 });")
+            subprocess.run([quantize.node(), "--input-type=module", "-e", script, f"{tmp}/q.onnx", f"{tmp}/opt.onnx"],
+                           cwd=quantize.REPO, check=True)
+            g = onnx.load(f"{tmp}/opt.onnx").graph
+        producer = {o: n for n in g.node for o in n.output}
+        filters = [n for n in g.node if n.op_type == "QLinearConv" and "_filter" in n.name]
+        self.assertEqual(len(filters), 2)
+        for f in filters:
+            self.assertEqual(helper.get_attribute_value(next(a for a in f.attribute if a.name == "channels_last")), 1)
+            chain, v = [], f.input[0]
+            while producer[v].op_type in ("Pad", "Reshape", "Expand", "Transpose"):
+                chain.append(producer[v].op_type)
+                v = producer[v].input[0]
+            self.assertEqual(chain, ["Pad", "Reshape", "Expand", "Reshape"], f.name)
+            self.assertIn(producer[v].op_type, ("QLinearConv",), f.name)
+
+if __name__ == "__main__":
+    unittest.main()
