@@ -8,7 +8,8 @@
 //   (--configs: the rows of SWEEP_CONFIGS to run, by index; all by default)
 //   --smaps: where the peak comes from — VmRSS every 10 ms and, at each new peak, the process's
 //   /proc/<pid>/smaps, reported by group (bench/lib/smaps.mjs) with the anonymous mappings of
-//   1 MiB or more one by one (the sampling is the bench's own work, beside its client's)
+//   1 MiB or more one by one, each with its kind (malloc, arena, wasm, other: bench/lib/smaps.mjs)
+//   (the sampling is the bench's own work, beside its client's)
 //   --before <checkout>: each run also with that tree's service, in turn (bench/lib/trees.mjs)
 import { pickByIndex } from './lib/args.mjs';
 import { closedLoop } from './lib/load.mjs';
@@ -62,11 +63,11 @@ function peakSmaps(pid, intervalMs = 10) {
 
 const roundBreakdown = (b) => ({
   ...Object.fromEntries(Object.entries(b).filter(([k]) => k !== 'large').map(([k, v]) => [k, round(v, 1)])),
-  large: b.large.filter((m) => m.rssMb >= 0.5).map((m) => ({ size_mb: round(m.sizeMb, 1), rss_mb: round(m.rssMb, 1), ...(m.name ? { name: m.name } : {}) })),
+  large: b.large.filter((m) => m.rssMb >= 0.5).map((m) => ({ size_mb: round(m.sizeMb, 1), rss_mb: round(m.rssMb, 1), kind: m.kind, ...(m.name ? { name: m.name } : {}) })),
 });
 
 export const formatSmaps = (p) =>
-  `smaps at its highest, ${p.breakdown.totalMb} MB resident (VmRSS ${p.rss_mb} MB, ${p.at_s} s into the load): file-backed ${p.breakdown.fileMb}, [heap] ${p.breakdown.heapMb}, anonymous < 1 MiB ${p.breakdown.anonSmallMb}, ≥ 1 MiB ${p.breakdown.anonLargeMb} MB (${p.breakdown.large.map((m) => `${m.rss_mb}/${m.size_mb}`).join(', ')} resident/size)`;
+  `smaps at its highest, ${p.breakdown.totalMb} MB resident (VmRSS ${p.rss_mb} MB, ${p.at_s} s into the load): file-backed ${p.breakdown.fileMb}, [heap] ${p.breakdown.heapMb}, anonymous < 1 MiB ${p.breakdown.anonSmallMb}, ≥ 1 MiB ${p.breakdown.anonLargeMb} MB (${p.breakdown.large.map((m) => `${m.rss_mb}/${m.size_mb} ${m.kind}`).join(', ')} resident/size kind)`;
 
 export async function runMemory({ modelDir, images, concurrencies = [10, 50], seconds = 30, env = {}, log = console.log, root = REPO, smaps = false }) {
   const model = JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).name;

@@ -5,7 +5,9 @@ export type SmapsBreakdown = {
   anonSmallMb: number;
   anonLargeMb: number;
   totalMb: number;
-  large: { sizeMb: number; rssMb: number; name: string }[];
+  large: { sizeMb: number; rssMb: number; name: string; kind: MappingKind }[];
 };
+export type MappingKind = 'malloc' | 'arena' | 'wasm' | 'other';
+export function mappingKind(flags: readonly string[], start: number): MappingKind;
 export function smapsBreakdown(text: string): SmapsBreakdown;
 export function readSmaps(pid: number): string | undefined;

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { args, pickByIndex, withoutFlags } from '../../bench/lib/args.mjs';
-import { smapsBreakdown } from '../../bench/lib/smaps.mjs';
+import { mappingKind, smapsBreakdown } from '../../bench/lib/smaps.mjs';
 import { treesOf, turnAt, turnOrder } from '../../bench/lib/trees.mjs';
 
 describe('bench/lib/args', () => {
@@ -118,5 +118,37 @@ describe('bench/lib/smaps', () => {
     ]);
     expect(b.anonLargeMb).toBe(92.5);
     expect(b.anonSmallMb).toBe(1 / 16);
+  });
+
+  it("names each large mapping's kind from its VmFlags and address", () => {
+    const withFlags = (from: number, size: number, flags: string) => `${mapping(from, from + size, '', size / 1024)}VmFlags: ${flags}\n`;
+    const b = smapsBreakdown(
+      [
+        withFlags(0x7f0000000000, 75 * MiB, 'rd wr mr mw me ac hg'),
+        withFlags(0x7f0100000000, 12 * MiB, 'rd wr mr mw me dc nr'),
+        withFlags(0x7f0104000000, 10 * MiB, 'rd wr mr mw me nr'),
+        withFlags(0x7f0108001000, 9 * MiB, 'rd wr mr mw me nr'),
+        withFlags(0x7f010c000000, 8 * MiB, 'rd wr mr mw me ac'),
+        mapping(0x7f0110000000, 0x7f0110000000 + 7 * MiB, '', 7 * 1024),
+      ].join(''),
+    );
+    expect(b.large.map((m) => [m.sizeMb, m.kind])).toEqual([
+      [75, 'malloc'],
+      [12, 'wasm'],
+      [10, 'arena'],
+      [9, 'other'],
+      [8, 'other'],
+      [7, 'other'],
+    ]);
+  });
+
+  it.each([
+    [['rd', 'wr', 'hg'], 0x1000, 'malloc'],
+    [['rd', 'wr', 'dc', 'nr'], 0x4000000, 'wasm'],
+    [['rd', 'wr', 'nr'], 0x4000000, 'arena'],
+    [['rd', 'wr', 'nr'], 0x4001000, 'other'],
+    [[], 0, 'other'],
+  ])('mappingKind(%j, %s) is %s', (flags, start, kind) => {
+    expect(mappingKind(flags, start)).toBe(kind);
   });
 });
