@@ -10,13 +10,15 @@ from pathlib import Path
 import onnx
 import torch
 
-from experiments import nets, snapshot
+from experiments import export, nets, quantize, snapshot
+
+TINY = {"name": "tiny-snapshot", "data": {"height": 192, "width": 288},
+        "model": {"arch": "factorised", "widths": [8, 16, 16], "blocks": [1, 1, 1], "decoder": {"mid": 8, "branch": 4}}}
 
 
 class SnapshotTest(unittest.TestCase):
     def test_exports_the_best_checkpoint_at_both_sizes_and_leaves_the_run_alone(self):
-        cfg = {"name": "tiny-snapshot", "data": {"height": 192, "width": 288},
-               "model": {"arch": "factorised", "widths": [8, 16, 16], "blocks": [1, 1, 1], "decoder": {"mid": 8, "branch": 4}}}
+        cfg = TINY
         torch.manual_seed(0)
         model = nets.build(cfg["model"]).eval()
         with tempfile.TemporaryDirectory() as tmp:
@@ -35,6 +37,33 @@ class SnapshotTest(unittest.TestCase):
                 self.assertEqual((man["input"]["height"], man["input"]["width"]), (h, w))
                 shape = [x.dim_value for x in onnx.load(str(d / "model.onnx")).graph.input[0].type.tensor_type.shape.dim]
                 self.assertEqual(shape, [1, 3, h, w])
+
+    def test_a_bundled_versions_weights_at_both_sizes_without_its_run(self):
+        torch.manual_seed(0)
+        trained = nets.build(TINY["model"]).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle, out = Path(tmp) / "bundle", Path(tmp) / "out"
+            export.export_onnx(trained, bundle / "model.onnx", 192, 288)
+            direct = export.export_onnx(trained, Path(tmp) / "direct.onnx", 768, 1152)
+            torch.manual_seed(1)  # the network snapshot builds starts from other weights
+            info = snapshot.snapshot("no-such-run", out, recipes=[], log=lambda *_: None, weights_from=bundle, config=TINY)
+            self.assertIsNone(info["epoch"])
+            self.assertEqual(info["weights_from"]["sha256"], export.sha256(bundle / "model.onnx"))
+            # equal constants shared through Identity nodes by the exporter are given to each user
+            bundled = quantize.inline_identities(onnx.load(str(bundle / "model.onnx")))
+            direct = quantize.inline_identities(direct)
+            self.assertTrue(snapshot.same_graph(onnx.load(str(out / "fp32-192x288" / "model.onnx")), bundled))
+            self.assertTrue(snapshot.same_graph(onnx.load(str(out / "fp32-768x1152" / "model.onnx")), direct))
+            other = export.export_onnx(nets.build(TINY["model"]).eval(), Path(tmp) / "other.onnx", 768, 1152)
+            self.assertFalse(snapshot.same_graph(quantize.inline_identities(other), direct))
+
+    def test_weights_of_another_network_are_refused(self):
+        other = {**TINY, "model": {**TINY["model"], "widths": [8, 16, 24]}}
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle = Path(tmp) / "bundle"
+            export.export_onnx(nets.build(other["model"]).eval(), bundle / "model.onnx", 192, 288)
+            with self.assertRaisesRegex(ValueError, "not the same network"):
+                snapshot.snapshot("no-such-run", Path(tmp) / "out", recipes=[], log=lambda *_: None, weights_from=bundle, config=TINY)
 
     def test_recipes_default_to_the_run_configs_int8_versions(self):
         name, specs = snapshot.specs_of("r50-context", None)
