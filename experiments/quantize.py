@@ -38,7 +38,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,51 +96,44 @@ RECIPES = {
     # (12 channels), the shape onnxruntime's int8 kernel is fast at
     "pc-percentile-s2d": Recipe("pc-percentile-s2d", per_channel=True, calibration="percentile", int8_pool=True, stem_s2d=True,
                                 note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 blocks"),
-    # … and the pyramid's average pools computed from the finest one's cells (one pass over the map)
-    "pc-percentile-s2d-cascade": Recipe("pc-percentile-s2d-cascade", per_channel=True, calibration="percentile", int8_pool=True,
-                                        stem_s2d=True, pool_cascade=True,
-                                        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
-                                             "blocks, pyramid pools from the finest one"),
-    # … and those pools as depthwise convolutions (onnxruntime's int8 depthwise kernel reads the
-    # wide map once, fast; its uint8 average pooling is the slow one)
-    "pc-percentile-s2d-dwpool": Recipe("pc-percentile-s2d-dwpool", per_channel=True, calibration="percentile", int8_pool=True,
-                                       stem_s2d=True, pool_cascade=True, pool_conv=True,
-                                       note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 "
-                                            "blocks, pyramid pools from the finest one, as depthwise convolutions"),
-    # … with the stem's weights in 7 bits: onnxruntime's int8 kernel for the stem on 2×2 blocks
-    # can saturate its int16 pair sums with large stem weights (the trained ResNet-50's, see
-    # docs/experiments.md); [-63, 63] cannot
-    "pc-percentile-s2d-dwpool-stem7": Recipe("pc-percentile-s2d-dwpool-stem7", per_channel=True, calibration="percentile",
-                                             int8_pool=True, stem_s2d=True, pool_cascade=True, pool_conv=True,
-                                             weights_7bit=("first",),
-                                             note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on "
-                                                  "2x2 blocks with 7-bit weights, pyramid pools from the finest one, as "
-                                                  "depthwise convolutions"),
-    # … and each channel concatenation with one scale for its inputs and output (a plain copy)
-    "pc-percentile-s2d-dwpool-stem7-cat": Recipe("pc-percentile-s2d-dwpool-stem7-cat", per_channel=True, calibration="percentile",
-                                                 int8_pool=True, stem_s2d=True, pool_cascade=True, pool_conv=True,
-                                                 weights_7bit=("first",), concat="shared",
-                                                 note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on "
-                                                      "2x2 blocks with 7-bit weights, pyramid pools from the finest one, as "
-                                                      "depthwise convolutions, concatenations on one scale"),
-    # … and each bilinear 2× upsampling as a nearest one (a uint8 copy) followed by the fixed
-    # depthwise [1/4, 1/2, 1/4]² filter with edge padding (QLinearConv) instead of onnxruntime's
-    # element-by-element uint8 bilinear Resize
-    "pc-percentile-s2d-dwpool-stem7-up": Recipe("pc-percentile-s2d-dwpool-stem7-up", per_channel=True, calibration="percentile",
-                                                int8_pool=True, stem_s2d=True, pool_cascade=True, pool_conv=True,
-                                                weights_7bit=("first",), upsample_conv="copy",
-                                                note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on "
-                                                     "2x2 blocks with 7-bit weights, pyramid pools from the finest one, as "
-                                                     "depthwise convolutions, bilinear 2x upsamplings as nearest 2x + depthwise "
-                                                     "3x3 convolutions"),
-    # … the same with the nearest upsampling as onnxruntime's Resize (slower than the bilinear one
-    # it replaces in channels-last uint8; kept to reproduce that measurement)
-    "pc-percentile-s2d-dwpool-stem7-up-resize": Recipe("pc-percentile-s2d-dwpool-stem7-up-resize", per_channel=True,
-                                                       calibration="percentile", int8_pool=True, stem_s2d=True, pool_cascade=True,
-                                                       pool_conv=True, weights_7bit=("first",), upsample_conv="resize",
-                                                       note="as pc-percentile-s2d-dwpool-stem7-up, the nearest 2x upsampling as a "
-                                                            "Resize"),
 }
+
+
+def _derive(base: str, name: str, note: str, **changes) -> None:
+    """Registers recipe ``name``: recipe ``base`` with ``changes``."""
+    RECIPES[name] = replace(RECIPES[base], name=name, note=note, **changes)
+
+
+# … and the pyramid's average pools computed from the finest one's cells (one pass over the map)
+_derive("pc-percentile-s2d", "pc-percentile-s2d-cascade", pool_cascade=True,
+        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 blocks, pyramid pools from the "
+             "finest one")
+# … and those pools as depthwise convolutions (onnxruntime's int8 depthwise kernel reads the
+# wide map once, fast; its uint8 average pooling is the slow one)
+_derive("pc-percentile-s2d-cascade", "pc-percentile-s2d-dwpool", pool_conv=True,
+        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 blocks, pyramid pools from the "
+             "finest one, as depthwise convolutions")
+# … with the stem's weights in 7 bits: onnxruntime's int8 kernel for the stem on 2×2 blocks
+# can saturate its int16 pair sums with large stem weights (the trained ResNet-50's, see
+# docs/experiments.md); [-63, 63] cannot
+_derive("pc-percentile-s2d-dwpool", "pc-percentile-s2d-dwpool-stem7", weights_7bit=("first",),
+        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 blocks with 7-bit weights, "
+             "pyramid pools from the finest one, as depthwise convolutions")
+# … and each channel concatenation with one scale for its inputs and output (a plain copy)
+_derive("pc-percentile-s2d-dwpool-stem7", "pc-percentile-s2d-dwpool-stem7-cat", concat="shared",
+        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 blocks with 7-bit weights, "
+             "pyramid pools from the finest one, as depthwise convolutions, concatenations on one scale")
+# … and each bilinear 2× upsampling as a nearest one (a uint8 copy) followed by the fixed
+# depthwise [1/4, 1/2, 1/4]² filter with edge padding (QLinearConv) instead of onnxruntime's
+# element-by-element uint8 bilinear Resize
+_derive("pc-percentile-s2d-dwpool-stem7", "pc-percentile-s2d-dwpool-stem7-up", upsample_conv="copy",
+        note="per-channel weights, 99.99th-percentile ranges, everything int8, stem on 2x2 blocks with 7-bit weights, "
+             "pyramid pools from the finest one, as depthwise convolutions, bilinear 2x upsamplings as nearest 2x + "
+             "depthwise 3x3 convolutions")
+# … the same with the nearest upsampling as onnxruntime's Resize (slower than the bilinear one
+# it replaces in channels-last uint8; kept to reproduce that measurement)
+_derive("pc-percentile-s2d-dwpool-stem7", "pc-percentile-s2d-dwpool-stem7-up-resize", upsample_conv="resize",
+        note="as pc-percentile-s2d-dwpool-stem7-up, the nearest 2x upsampling as a Resize")
 
 # Naive recipes that a study could plausibly have run (experiments/collapse.py measures which of
 # them makes the network stop finding advertising, and why); not rows of the study table.
