@@ -1,14 +1,14 @@
 // Variant (1): bare onnxruntime `session.run` — the limit on this hardware. A child process of
 // bench/run.mjs (IPC): `workers` worker threads, one session each, with exactly the service's
 // onnxruntime settings (parsed by the service's own parseConfig from the same environment:
-// threads, memory pattern, spinning, and the arena chosen as the service's model loader chooses
-// it: from the warm-up run's measured growth with the service's own decideArena),
+// threads, memory pattern, spinning, and the arena chosen by the service's own settleArena from
+// the warm-up run's measured growth),
 // running one prepared input tensor back to back. No decode, no copy per request.
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
-import { arenaPolicy, decideArena, initialArena, measureWarmUp, parseConfig, processMemory } from '@segserve/inference';
+import { arenaPolicy, measureWarmUp, parseConfig, processMemory, settleArena } from '@segserve/inference';
 import { closedLoop } from '../lib/load.mjs';
 
 const THREAD = `
@@ -63,16 +63,8 @@ async function startSessions(arena) {
 }
 
 const t0 = performance.now();
-// As services/inference/src/model-loader.ts: the arena decided from the first warm-up run.
-const policy = arenaPolicy(config);
-const first = initialArena(policy.mode);
-let started = await startSessions(first);
-const growthBytes = started.growthBytes;
-const arena = decideArena(policy, growthBytes);
-if (arena.arena !== first) {
-  await Promise.all(started.threads.map((w) => w.terminate()));
-  started = await startSessions(arena.arena);
-}
+// The arena decided from the first warm-up run, as the service's model loader decides it.
+const { started, decision: arena, growthBytes } = await settleArena(arenaPolicy(config), startSessions, (stale) => Promise.all(stale.threads.map((w) => w.terminate())));
 const { threads } = started;
 const loadSeconds = (performance.now() - t0) / 1000;
 

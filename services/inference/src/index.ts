@@ -8,7 +8,7 @@ export { Pipeline, StageTimer, type InspectedImage, type MaskFormat, type Segmen
 export { readImageHeader, exifOrientation, type ImageHeader } from './domain/image-header.js';
 export { checkImage, segmentWorkBytes, jpegShrinkOnLoad, type ImageLimits } from './domain/image-cost.js';
 export { encodeMaskPng } from './domain/mask-png.js';
-export { loadPipeline, measureWarmUp, type LoadedPipeline, type BackendFactory } from './model-loader.js';
+export { loadPipeline, measureWarmUp, settleArena, type LoadedPipeline, type BackendFactory } from './model-loader.js';
 export { evaluate, formatReport, peakRssMb, type EvalReport, type EvaluateOptions } from './eval.js';
 export { classMap, classMapCounted, classStats, classStatsResized, resizeNearest, nearestSource, logit, type ClassStat, type OutputSpec } from './domain/mask.js';
 export { TensorBuilder, channelTables, type Normalization } from './domain/tensor.js';

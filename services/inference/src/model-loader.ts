@@ -65,19 +65,37 @@ async function warmed(options: LoadOptions, artifact: ModelArtifact, arena: bool
   }
 }
 
+/**
+ * Sessions started with the arena `policy` chooses: `start` them with its initial arena (undefined
+ * without a policy: the starter's own default), decide from their warm-up growth, and when the
+ * decision differs `stop` them and start them again with it. Also what the bench's bare variant
+ * starts its sessions with (bench/workers/bare.mjs).
+ */
+export async function settleArena<T extends { readonly growthBytes: number | undefined }>(
+  policy: ArenaPolicy | undefined,
+  start: (arena: boolean | undefined) => Promise<T>,
+  stop: (started: T) => Promise<unknown>,
+): Promise<{ started: T; decision: ArenaDecision | undefined; growthBytes: number | undefined }> {
+  const first = policy === undefined ? undefined : initialArena(policy.mode);
+  let started = await start(first);
+  const { growthBytes } = started;
+  const decision = policy === undefined ? undefined : decideArena(policy, growthBytes);
+  if (decision !== undefined && decision.arena !== first) {
+    await stop(started);
+    started = await start(decision.arena);
+  }
+  return { started, decision, growthBytes };
+}
+
 export async function loadPipeline(options: LoadOptions): Promise<LoadedPipeline> {
   const now = options.now ?? (() => performance.now());
   const t0 = now();
   const artifact = await options.store.load();
-  const policy = options.arena;
-  const first = policy === undefined ? undefined : initialArena(policy.mode);
-  let w = await warmed(options, artifact, first);
-  const decision = policy === undefined ? undefined : decideArena(policy, w.growthBytes);
-  const growthBytes = w.growthBytes;
-  if (decision !== undefined && decision.arena !== first) {
-    await w.backend.close();
-    w = await warmed(options, artifact, decision.arena);
-  }
+  const { started: w, decision, growthBytes } = await settleArena(
+    options.arena,
+    (arena) => warmed(options, artifact, arena),
+    (stale) => stale.backend.close(),
+  );
   const { backend, model } = w;
   return {
     pipeline: new Pipeline({ model, codec: options.codec, backend, limits: options.limits }),
