@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import os from 'node:os';
 import { DEFAULTS, defaultBackendFactory, parseConfig, type BackendFactory, type MemoryProbe } from '@segserve/inference';
 import { parseStartupLine } from '@segserve/proto';
-import { MODELS, png, segment, startTestServer, syntheticImage } from './helpers.js';
+import { MODELS, png, segment, startTestServer, syntheticImage, wrapBackend } from './helpers.js';
 
 const MiB = 2 ** 20;
 const LIMIT_MB = 512;
@@ -24,7 +24,7 @@ function recordingFactory(): { createBackend: BackendFactory; created: (boolean 
     createBackend: async (artifact, arena) => {
       const i = created.push(arena) - 1;
       const b = await real(artifact, arena);
-      return { inputs: b.inputs, outputs: b.outputs, run: (x) => b.run(x), segment: (rgb) => b.segment(rgb), warmUp: () => b.warmUp(), close: () => (closed.push(i), b.close()) };
+      return wrapBackend(b, { close: () => (closed.push(i), b.close()) });
     },
   };
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { createLogger } from '@segserve/runtime';
-import { DirectoryModelStore, parseConfig, startInference, type BackendFactory, type InferenceProcess, type MemoryProbe } from '@segserve/inference';
+import { DirectoryModelStore, parseConfig, startInference, type BackendFactory, type InferenceBackend, type InferenceProcess, type MemoryProbe } from '@segserve/inference';
 import { ERROR_CODE_METADATA_KEY, loadProtos, type ModelManifest } from '@segserve/proto';
 import { REPO_ROOT } from '../helpers/process.js';
 
@@ -106,6 +106,19 @@ export interface TestServer extends AsyncDisposable {
   /** Value of one sample (labels must match exactly those given, in any order). */
   sample(name: string, labels?: Record<string, string>): Promise<number | undefined>;
   stop(): Promise<void>;
+}
+
+/** `backend` with some of its calls replaced; the others (and its graph values) are its own. */
+export function wrapBackend(backend: InferenceBackend, calls: Partial<Pick<InferenceBackend, 'run' | 'segment' | 'warmUp' | 'close'>>): InferenceBackend {
+  return {
+    inputs: backend.inputs,
+    outputs: backend.outputs,
+    run: (x, signal) => backend.run(x, signal),
+    segment: (rgb, signal) => backend.segment(rgb, signal),
+    warmUp: () => backend.warmUp(),
+    close: () => backend.close(),
+    ...calls,
+  };
 }
 
 export async function startTestServer(options: { model: string; env?: Record<string, string>; waitReady?: boolean; createBackend?: BackendFactory; memory?: MemoryProbe }): Promise<TestServer> {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { defaultBackendFactory, parseConfig } from '@segserve/inference';
 import { ERROR_CODE_METADATA_KEY, parseStartupLine } from '@segserve/proto';
 import { spawnSegserve, tempDir, waitFor, type Spawned } from '../helpers/process.js';
-import { MODELS, call, clients, healthStatus, parseSample, png, segment, startTestServer, syntheticImage, type Clients } from './helpers.js';
+import { MODELS, call, clients, healthStatus, parseSample, png, segment, startTestServer, syntheticImage, wrapBackend, type Clients } from './helpers.js';
 
 const image = await png(syntheticImage(120, 80, 1));
 
@@ -53,7 +53,7 @@ describe('health through warm-up', () => {
       waitReady: false,
       createBackend: async (artifact, arena) => {
         const b = await real(artifact, arena);
-        return { inputs: b.inputs, outputs: b.outputs, run: (x) => b.run(x), segment: (rgb) => b.segment(rgb), close: () => b.close(), warmUp: async () => warmUpGate.then(() => b.warmUp()) };
+        return wrapBackend(b, { warmUp: async () => warmUpGate.then(() => b.warmUp()) });
       },
     });
     const w = watch(s.clients, '');

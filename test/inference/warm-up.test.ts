@@ -11,7 +11,7 @@ import type { BackendFactory, MemoryProbe } from '@segserve/inference';
 import { parseStartupLine } from '@segserve/proto';
 import { headroomBytes } from '@segserve/runtime';
 import { waitFor } from '../helpers/process.js';
-import { healthStatus, MODELS, png, segment, startTestServer, syntheticImage, type SegmentResponse } from './helpers.js';
+import { healthStatus, MODELS, png, segment, startTestServer, syntheticImage, wrapBackend, type SegmentResponse } from './helpers.js';
 
 const image = await png(syntheticImage(120, 80, 1));
 
@@ -27,18 +27,13 @@ function gatedBackend(): { createBackend: BackendFactory; segments: () => number
     open: () => open(),
     createBackend: async (artifact, arena) => {
       const b = await real(artifact, arena);
-      return {
-        inputs: b.inputs,
-        outputs: b.outputs,
-        run: (x) => b.run(x),
+      return wrapBackend(b, {
         segment: async (rgb) => {
           count++;
           await opened;
           return b.segment(rgb);
         },
-        close: () => b.close(),
-        warmUp: () => b.warmUp(),
-      };
+      });
     },
   };
 }
