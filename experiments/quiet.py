@@ -36,6 +36,12 @@ def released() -> Iterator[None]:
         fcntl.flock(_held, fcntl.LOCK_EX)
 
 
+def released_for(wrapper: list[str] | None) -> contextlib.AbstractContextManager:
+    """Around a timed command: the lock let go when a ``wrapper`` (which takes it) runs the
+    command, kept otherwise."""
+    return released() if wrapper else contextlib.nullcontext()
+
+
 def breathe(seconds: float = 1.0) -> None:
     """Let a waiting holder in between two steps of heavy work."""
     if _held is not None:

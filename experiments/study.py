@@ -20,7 +20,6 @@ the per-round ratio.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -47,7 +46,7 @@ def run_measure(dirs: list[str], golden_dir: Path, out: Path, rounds: int, runs:
         cmd = [*(wrapper or []), node(), str(REPO / "experiments" / "measure_models.mjs"), "--golden", str(golden_dir), "--out", str(part),
                "--rounds", "1", "--first-round", str(r), "--runs", str(runs), "--images", str(images),
                "--score", "1" if score and r == 0 else "0", *dirs]
-        with quiet.released() if wrapper else contextlib.nullcontext():
+        with quiet.released_for(wrapper):
             subprocess.run(cmd, cwd=REPO, check=True, env=env)
         parts.append(json.loads(part.read_text()))
         part.unlink()

@@ -15,7 +15,6 @@ measured on (default: 2 for runs on generator-2 data, else 1). Versions of the r
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -72,7 +71,7 @@ def measure(model_dir: Path, passes: int = 5, dump: Path | None = None, golden_d
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     if CLI.exists() and dump is None:
         cmd = [*(wrapper or []), node(), str(CLI), "eval", "--model", str(model_dir), "--golden", str(golden_dir), "--json", "--passes", str(passes)]
-        with quiet.released() if wrapper else contextlib.nullcontext():
+        with quiet.released_for(wrapper):
             out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, env=env)
         rep = json.loads(out.stdout.strip().splitlines()[-1])
         m = rep["metrics"]

@@ -41,6 +41,14 @@ class QuietTest(unittest.TestCase):
         quiet.breathe(0)
         self.assertFalse(free(self.lock))
 
+    def test_let_go_only_for_a_command_a_wrapper_runs(self):
+        quiet.hold(str(self.lock))
+        with quiet.released_for(None):
+            self.assertFalse(free(self.lock))
+        with quiet.released_for(["bash", "bench/alone.sh"]):
+            self.assertTrue(free(self.lock))
+        self.assertFalse(free(self.lock))
+
     def test_a_timed_run_that_takes_the_lock_itself_does_not_wait_for_us(self):
         quiet.hold(str(self.lock))
         with quiet.released():
