@@ -100,8 +100,9 @@ export const DEFAULTS = {
   sessions: 1,
   interOpThreads: 1,
   /**
-   * At 1152×768 the arena keeps 45–110 MB more peak RSS for +10–25 % throughput; on models with
-   * small activations it costs a few MB and makes runs faster ("auto", domain/arena.ts).
+   * The arena makes runs faster but keeps a run's activations resident: worth it on models with
+   * small activations, not at 1152×768 ("auto", domain/arena.ts; docs/benchmarks.md, "Memory" and
+   * "Issue 15, seventh round").
    */
   arena: 'auto' as ArenaMode,
   /**
@@ -111,7 +112,7 @@ export const DEFAULTS = {
   arenaMaxShare: 0.05,
   /**
    * With one session and a fixed input shape the planned allocation is reused run after run:
-   * +10–25 % throughput at 1152×768 for about the same peak RSS (docs/benchmarks.md, "Memory").
+   * faster at about the same peak RSS (docs/benchmarks.md, "Memory").
    */
   memPattern: true,
   spinning: false,
