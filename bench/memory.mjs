@@ -153,6 +153,7 @@ export const SWEEP_CONFIGS = [
   { label: "glibc's dynamic mmap threshold (MALLOC_MMAP_THRESHOLD_ unset)", env: { MALLOC_MMAP_THRESHOLD_: undefined } },
   { label: 'the earlier defaults: 2 sessions, memory pattern off, dynamic mmap threshold', env: { SEGSERVE_ORT_SESSIONS: '2', SEGSERVE_ORT_MEM_PATTERN: 'false', MALLOC_MMAP_THRESHOLD_: undefined } },
   { label: 'arena off (SEGSERVE_ORT_ARENA=off; the default before arena auto)', env: { SEGSERVE_ORT_ARENA: 'off' } },
+  { label: "V8's young generation at 1 MiB per semi-space (NODE_OPTIONS=--max-semi-space-size=1)", env: { NODE_OPTIONS: '--max-semi-space-size=1' } },
 ];
 
 export async function runMemorySweep({ modelDir, images, configs = SWEEP_CONFIGS, concurrency = 10, seconds = 20, repeats = 1, log = console.log, trees = { after: REPO }, smaps = false }) {
